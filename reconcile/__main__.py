@@ -1,0 +1,3 @@
+from reconcile.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The manifest as data: frozen, keyword-only attrs classes.
+
+The TOML layout maps onto these classes one to one, except that the arrays of tables
+``[[mirror]]`` and ``[[key]]`` are the attributes ``mirrors`` and ``keys``. Paths are kept as
+written; ``ManifestFile.resolve`` makes them absolute against the manifest's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+DEFAULT_PROJECTION = "{name}-{version}-{hash}"
+
+ReadScope = Literal["world", "group", "user"]
+WriteScope = Literal["user", "group", "world"]
+KeyKind = Literal["gpg"]
+
+SUPPORTED_SCHEMES = ("file", "http", "https", "s3")
+SUPPORTED_KEY_KINDS: tuple[str, ...] = ("gpg",)
+
+
+@attrs.frozen(kw_only=True)
+class Permissions:
+    """Spack's ``packages:all:permissions`` model."""
+
+    read: ReadScope = "world"
+    write: WriteScope = "user"
+    group: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class InstallSettings:
+    root: str
+    projection: str = DEFAULT_PROJECTION
+    padded_length: int | None = None
+    specs: tuple[str, ...] = ()
+    arch: str | None = None
+    permissions: Permissions | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Mirror:
+    name: str
+    url: str  # a URL (file, http, https, s3) or a plain path, relative to the manifest's folder
+    signed: bool = True
+
+
+@attrs.frozen(kw_only=True)
+class Key:
+    """A trusted key. Exactly one of ``file`` and ``source`` is set."""
+
+    name: str
+    kind: KeyKind = "gpg"
+    fingerprint: str  # 40 upper-case hex digits for gpg
+    file: str | None = None  # path to an armored public key
+    source: str | None = None  # "mirror:<name>": take it from that mirror's published keys
+
+
+@attrs.frozen(kw_only=True)
+class Manifest:
+    version: int = 1
+    install: InstallSettings | None = None
+    mirrors: tuple[Mirror, ...] = ()
+    keys: tuple[Key, ...] = ()
+
+    def mirror(self, name: str) -> Mirror:
+        for mirror in self.mirrors:
+            if mirror.name == name:
+                return mirror
+        raise KeyError(name)
+
+
+@attrs.frozen(kw_only=True)
+class ManifestFile:
+    """A loaded manifest together with where it came from."""
+
+    path: Path  # absolute path of the TOML file
+    digest: str  # sha256 hex of the file's bytes; saved plans record it
+    manifest: Manifest
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the manifest, made absolute against the manifest's folder."""
+        return (self.folder / Path(relative).expanduser()).resolve()
+
+    def mirror_url(self, mirror: Mirror) -> str:
+        """The mirror's URL, with a plain path turned into an absolute ``file://`` URL."""
+        if "://" in mirror.url:
+            return mirror.url.rstrip("/")
+        return self.resolve(mirror.url).as_uri()
+
+    def install_root(self) -> Path:
+        if self.manifest.install is None:
+            raise ValueError("the manifest has no [install] table")
+        return self.resolve(self.manifest.install.root)

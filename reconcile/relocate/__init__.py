@@ -1,0 +1,1 @@
+"""Relocation of an unpacked prefix from the paths it was built in to where it is installed."""

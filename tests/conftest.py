@@ -1,0 +1,37 @@
+"""Shared test fixtures: where the read-only Spack-made fixtures live, and tool checks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO.parent / "shared").resolve()
+FIXTURES = SHARED / "fixtures"
+SIGNED_CACHE = FIXTURES / "spack-v2-signed"
+UNSIGNED_CACHE = FIXTURES / "spack-v2-unsigned"
+FIXTURE_KEY = FIXTURES / "keys" / "E4A1C447981D70AB30BD8B09643A47B4E5E41176.pub"
+FIXTURE_FPR = "E4A1C447981D70AB30BD8B09643A47B4E5E41176"
+
+HELLO_HASH = "d7r6xmzoqurk6flnbcq6ygnn57fqrl35"
+GREETLIB_HASH = "yrhiacwgupby4tv3k7q335q6ovlg2ts2"
+GCC_RUNTIME_HASH = "75b4t5rehtewc6bh4sj3aqwpli7tah3f"
+GLIBC_HASH = "o6a3cwhnprfwt6michm5sbkyvo7tltol"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not SIGNED_CACHE.is_dir():
+        raise pytest.UsageError(f"the shared fixtures are missing: expected {SIGNED_CACHE}")
+
+
+@pytest.fixture
+def signed_cache_copy(tmp_path: Path) -> Path:
+    """A writable copy of the signed fixture cache (for tampering)."""
+    dest = tmp_path / "mirror"
+    shutil.copytree(SIGNED_CACHE, dest)
+    for path in [dest, *dest.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    return dest

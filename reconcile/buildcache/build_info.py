@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import Any
 
 import attrs
+import yaml
+
+RELOCATE_LISTS = ("relocate_textfiles", "relocate_binaries", "relocate_links")
 
 
 @attrs.frozen(kw_only=True)
 class BuildInfo:
     buildpath: str  # the old install-tree root
-    old_prefix: str  # the package's own old prefix (from hash_to_prefix, else buildpath/relative_prefix)
+    # The package's own old prefix: from hash_to_prefix, else buildpath/relative_prefix.
+    old_prefix: str
     relative_prefix: str | None
     relocate_textfiles: tuple[str, ...]  # relative to the prefix
     relocate_binaries: tuple[str, ...]
@@ -24,4 +30,85 @@ def parse_build_info(text: str, *, dag_hash: str | None = None) -> BuildInfo:
 
     ``ValueError`` explains what is missing or malformed.
     """
-    raise NotImplementedError
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {exc}") from exc
+    if not isinstance(document, Mapping):
+        raise ValueError(f"expected a mapping at the top level, found {_kind(document)}")
+    buildpath = document.get("buildpath")
+    if not isinstance(buildpath, str) or not buildpath:
+        raise ValueError("no 'buildpath' (the install-tree root the package was built in)")
+    relative_prefix = document.get("relative_prefix")
+    if relative_prefix is not None and not isinstance(relative_prefix, str):
+        raise ValueError(f"'relative_prefix' must be a string, found {_kind(relative_prefix)}")
+    hash_to_prefix = _hash_to_prefix(document)
+    if dag_hash is not None and dag_hash in hash_to_prefix:
+        old_prefix = hash_to_prefix[dag_hash]
+    elif relative_prefix:
+        old_prefix = buildpath.rstrip("/") + "/" + relative_prefix.strip("/")
+    else:
+        raise ValueError(
+            "cannot tell the package's old prefix: neither hash_to_prefix names "
+            f"{dag_hash or 'its hash'} nor is 'relative_prefix' set"
+        )
+    textfiles, binaries, links = (_relative_paths(document, key) for key in RELOCATE_LISTS)
+    deduped = document.get("hardlinks_deduped", False)
+    if not isinstance(deduped, bool):
+        raise ValueError(f"'hardlinks_deduped' must be true or false, found {_kind(deduped)}")
+    return BuildInfo(
+        buildpath=buildpath,
+        old_prefix=old_prefix,
+        relative_prefix=relative_prefix,
+        relocate_textfiles=textfiles,
+        relocate_binaries=binaries,
+        relocate_links=links,
+        hash_to_prefix=hash_to_prefix,
+        hardlinks_deduped=deduped,
+    )
+
+
+def _hash_to_prefix(document: Mapping[str, Any]) -> dict[str, str]:
+    """``hash_to_prefix`` as written by Spack 0.20+, or the inverted 0.19 ``prefix_to_hash``."""
+    if "hash_to_prefix" in document:
+        mapping = _string_mapping(document["hash_to_prefix"], "hash_to_prefix")
+    elif "prefix_to_hash" in document:
+        inverted = _string_mapping(document["prefix_to_hash"], "prefix_to_hash")
+        mapping = {dag_hash: prefix for prefix, dag_hash in inverted.items()}
+    else:
+        return {}
+    for dag_hash, prefix in mapping.items():
+        if not prefix.startswith("/"):
+            raise ValueError(f"old prefix of {dag_hash} is not absolute: {prefix!r}")
+    return mapping
+
+
+def _string_mapping(value: object, key: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"'{key}' must be a mapping, found {_kind(value)}")
+    # YAML may read an all-digit key as a number; hashes and prefixes are always strings.
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _relative_paths(document: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """A relocate list: paths relative to the prefix that must stay inside it."""
+    value = document.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError(f"'{key}' must be a list of paths, found {_kind(value)}")
+    paths = []
+    for entry in value:
+        if not isinstance(entry, str) or not entry:
+            raise ValueError(f"'{key}' holds {_kind(entry)} where a path was expected")
+        path = PurePosixPath(entry)
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError(f"'{key}' entry {entry!r} points outside the prefix")
+        paths.append(entry)
+    return tuple(paths)
+
+
+def _kind(value: object) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__} ({value!r:.40})"

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import attrs
 
-from reconcile.spack.spec import SpecDocument, SpecNode
-from reconcile.transport.base import Transport
-from reconcile.trust.verify import GpgVerifier
+from reconcile.errors import NotFoundError, VerificationError
+from reconcile.spack.spec import SpecDocument, SpecNode, parse_node, parse_spec_document
+from reconcile.transport.base import Transport, join_url, mask_credentials
+from reconcile.trust.clearsign import unverified_text
+from reconcile.trust.verify import GpgVerifier, normalize_fingerprint
+
+BUILD_CACHE = "build_cache"
+INDEX = "index.json"
+INDEX_HASH = "index.json.hash"
+KEYS_FOLDER = "_pgp"
+
+# Names from a mirror become URL path components: a name must not add or climb folders.
+_SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_+=~-][A-Za-z0-9_.+=~-]*")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 @attrs.frozen(kw_only=True)
@@ -29,23 +46,236 @@ def spec_stem(node: SpecNode) -> str:
 
 
 def spec_url(mirror_url: str, node: SpecNode, *, signed: bool) -> str:
-    raise NotImplementedError
+    """``build_cache/<stem>.spec.json.sig`` when signed, else ``build_cache/<stem>.spec.json``."""
+    _check_path_components(node)
+    suffix = ".spec.json.sig" if signed else ".spec.json"
+    return join_url(mirror_url, BUILD_CACHE, spec_stem(node) + suffix)
 
 
 def tarball_url(mirror_url: str, node: SpecNode) -> str:
-    raise NotImplementedError
+    """``build_cache/<arch>/<compiler>-<cver>/<name>-<version>/<stem>.spack``."""
+    _check_path_components(node)
+    return join_url(
+        mirror_url,
+        BUILD_CACHE,
+        node.arch,
+        node.compiler,
+        f"{node.name}-{node.version}",
+        spec_stem(node) + ".spack",
+    )
+
+
+def key_url(mirror_url: str, fingerprint: str) -> str:
+    """``build_cache/_pgp/<FINGERPRINT>.pub``: where Spack publishes a signer's public key."""
+    fingerprint = normalize_fingerprint(fingerprint)
+    if not re.fullmatch(r"[0-9A-F]{40}|[0-9A-F]{64}", fingerprint):
+        raise ValueError(f"not a GnuPG fingerprint: {fingerprint!r}")
+    return join_url(mirror_url, BUILD_CACHE, KEYS_FOLDER, f"{fingerprint}.pub")
+
+
+def read_mirror_key(read_url: Callable[[str], bytes], mirror_url: str, fingerprint: str) -> bytes:
+    """The armored key the mirror publishes under ``fingerprint`` (at ``key_url``).
+
+    Unchecked: the caller compares the key's real fingerprint with the pinned one.
+    """
+    return read_url(key_url(mirror_url, fingerprint))
 
 
 def read_index(transport: Transport, mirror_url: str) -> dict[str, IndexEntry]:
     """The mirror's ``index.json`` by DAG hash (externals included, ``in_buildcache`` false).
     Checks ``index.json.hash`` when present; ``NotFoundError`` when the mirror has no index."""
-    raise NotImplementedError
+    url = join_url(mirror_url, BUILD_CACHE, INDEX)
+    shown = mask_credentials(url)
+    try:
+        data = transport.read_bytes(url)
+    except NotFoundError as exc:
+        raise NotFoundError(
+            f"{shown}: the mirror has no binary cache index (layout v2)",
+            hint="check the mirror URL; if it is a Spack binary cache, regenerate its index "
+            "with `spack buildcache update-index <mirror>`",
+        ) from exc
+    _check_index_hash(transport, url, data)
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _malformed(shown, f"not valid JSON ({exc})") from exc
+    installs = _installs(document, shown)
+    entries: dict[str, IndexEntry] = {}
+    for dag_hash, record in installs.items():
+        if not isinstance(record, Mapping) or not isinstance(record.get("spec"), Mapping):
+            raise _malformed(shown, f"installs entry {dag_hash!r} has no 'spec' object")
+        raw_spec: Mapping[str, Any] = record["spec"]
+        if raw_spec.get("hash", dag_hash) != dag_hash:
+            raise _malformed(
+                shown, f"installs entry {dag_hash!r} holds a spec with hash {raw_spec['hash']!r}"
+            )
+        try:
+            node = parse_node({**raw_spec, "hash": dag_hash})
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise _malformed(shown, f"installs entry {dag_hash!r}: {exc}") from exc
+        entries[dag_hash] = IndexEntry(node=node, in_buildcache=record.get("in_buildcache") is True)
+    return entries
 
 
 def fetch_spec(
-    transport: Transport, mirror_url: str, node: SpecNode, *, verifier: GpgVerifier | None
+    transport: Transport,
+    mirror_url: str,
+    node: SpecNode,
+    *,
+    verifier: GpgVerifier | None,
+    mirror_name: str | None = None,
 ) -> FetchedSpec:
     """Fetch (always fresh) and verify a spec's metadata. With a verifier, only
     ``.spec.json.sig`` is accepted and the verified text is parsed; ``verifier=None`` means the
-    mirror is declared unsigned."""
-    raise NotImplementedError
+    mirror is declared unsigned.
+
+    ``mirror_name`` (the manifest's name for the mirror) makes messages and hints concrete.
+    """
+    where = f"mirror '{mirror_name}'" if mirror_name else f"mirror {mask_credentials(mirror_url)}"
+    what = f"spec {node.short()} from {where}"
+    signed_url = spec_url(mirror_url, node, signed=True)
+    plain_url = spec_url(mirror_url, node, signed=False)
+    signer: str | None = None
+    if verifier is not None:
+        url = signed_url
+        try:
+            data = transport.read_bytes(url)
+        except NotFoundError:
+            if _exists(transport, plain_url):
+                raise VerificationError(
+                    f"{what}: the spec on that mirror is unsigned "
+                    f"({mask_credentials(plain_url)}), while the manifest requires signatures",
+                    hint=f"set signed = false on {where} to accept unsigned binaries from it",
+                ) from None
+            raise _spec_missing(what, signed_url, plain_url) from None
+        verified = verifier.verify_clearsigned(data, what=what)
+        text, signer = verified.text, verified.fingerprint
+    else:
+        url, data, text = _fetch_unsigned(transport, signed_url, plain_url, what=what)
+    document = _parse_spec(text, mask_credentials(url))
+    _check_spec_matches(document, node, what=what)
+    return FetchedSpec(
+        document=document,
+        signer=signer,
+        metadata_sha256=hashlib.sha256(data).hexdigest(),
+        url=url,
+    )
+
+
+def _fetch_unsigned(
+    transport: Transport, signed_url: str, plain_url: str, *, what: str
+) -> tuple[str, bytes, bytes]:
+    """URL, fetched bytes and spec text for a mirror declared unsigned: the plain
+    ``.spec.json``, else the text of ``.spec.json.sig`` with its signature ignored on purpose."""
+    try:
+        data = transport.read_bytes(plain_url)
+    except NotFoundError:
+        pass
+    else:
+        return plain_url, data, data
+    try:
+        data = transport.read_bytes(signed_url)
+    except NotFoundError:
+        raise _spec_missing(what, signed_url, plain_url) from None
+    try:
+        return signed_url, data, unverified_text(data)
+    except ValueError as exc:
+        raise _malformed(mask_credentials(signed_url), f"not a clear-signed spec: {exc}") from exc
+
+
+def _check_index_hash(transport: Transport, index_url: str, data: bytes) -> None:
+    hash_url = index_url + ".hash"
+    try:
+        expected = transport.read_bytes(hash_url).decode("ascii", "replace").strip().lower()
+    except NotFoundError:
+        return
+    actual = hashlib.sha256(data).hexdigest()
+    if expected != actual:
+        raise VerificationError(
+            f"{mask_credentials(index_url)}: sha256 is {actual}, but {INDEX_HASH} says "
+            f"{expected[:64]!r}",
+            hint="the index changed while it was read or is damaged: retry, and if it persists "
+            "regenerate it with `spack buildcache update-index <mirror>`",
+        )
+
+
+def _installs(document: object, shown: str) -> Mapping[str, Any]:
+    database = document.get("database") if isinstance(document, Mapping) else None
+    installs = database.get("installs") if isinstance(database, Mapping) else None
+    if not isinstance(installs, Mapping):
+        raise _malformed(shown, "expected a Spack database: {'database': {'installs': {...}}}")
+    return installs
+
+
+def _parse_spec(text: bytes, shown: str) -> SpecDocument:
+    try:
+        raw = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _malformed(shown, f"not valid JSON ({exc})") from exc
+    if not isinstance(raw, Mapping):
+        raise _malformed(shown, "expected a JSON object")
+    try:
+        return parse_spec_document(raw)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise _malformed(shown, str(exc)) from exc
+
+
+def _check_spec_matches(document: SpecDocument, node: SpecNode, *, what: str) -> None:
+    if document.root.hash != node.hash:
+        raise VerificationError(
+            f"{what}: the metadata describes {document.root.short()} instead "
+            f"(hash {document.root.hash}, expected {node.hash}): a substituted spec",
+            hint="do not use this mirror until its owner fixes it; the file under this spec's "
+            "name belongs to another spec",
+        )
+    checksum = document.tarball_sha256
+    if checksum is None:
+        raise VerificationError(
+            f"{what}: the metadata carries no binary_cache_checksum, so the tarball cannot be "
+            "checked",
+            hint="layout v2 specs must record the tarball's sha256; push the spec again with "
+            "a current Spack",
+        )
+    if not _SHA256_HEX.fullmatch(checksum):
+        raise VerificationError(
+            f"{what}: binary_cache_checksum is not a sha256 hex digest: {checksum[:80]!r}",
+            hint="the metadata is damaged; push the spec again",
+        )
+
+
+def _check_path_components(node: SpecNode) -> None:
+    parts = [node.platform, node.platform_os, node.target, node.name, node.version, node.hash]
+    parts += [node.compiler_name or "none", node.compiler_version or "none"]
+    for part in parts:
+        if not _SAFE_COMPONENT.fullmatch(part):
+            raise VerificationError(
+                f"spec {node.name}@{node.version} names an unusable path component {part!r}",
+                hint="names, versions, hashes and architectures from a mirror may hold only "
+                "letters, digits and . _ + = ~ -; the mirror's index is damaged or hostile",
+            )
+
+
+def _exists(transport: Transport, url: str) -> bool:
+    try:
+        transport.size(url)
+    except NotFoundError:
+        return False
+    return True
+
+
+def _spec_missing(what: str, signed_url: str, plain_url: str) -> NotFoundError:
+    return NotFoundError(
+        f"{what}: neither {mask_credentials(signed_url)} nor {mask_credentials(plain_url)} exists",
+        hint="the mirror's index lists a spec whose metadata is gone; regenerate the index "
+        "with `spack buildcache update-index <mirror>`, or use another mirror",
+    )
+
+
+def _malformed(shown: str, reason: str) -> VerificationError:
+    # A verification failure in the wide sense: nothing from a file that is not the Spack
+    # document it claims to be is used (observers treat it like a bad signature).
+    return VerificationError(
+        f"{shown}: {reason}",
+        hint="the mirror serves a damaged file; check the URL, or regenerate the file with Spack",
+        reference="malformed-metadata",
+    )

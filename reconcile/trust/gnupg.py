@@ -29,22 +29,37 @@ def gpg_binary() -> str:
     )
 
 
+def create_isolated_home() -> Path:
+    """A fresh, private GNUPGHOME; the caller removes it with ``remove_isolated_home``."""
+    # A short base keeps the agent's socket path under the 108-byte limit of AF_UNIX;
+    # mkdtemp makes a unique 0700 folder, so a shared /tmp is safe here.
+    short_base = Path("/tmp")  # noqa: S108
+    base = str(short_base) if short_base.is_dir() else None
+    home = Path(tempfile.mkdtemp(prefix="rcg-", dir=base))
+    home.chmod(0o700)
+    return home
+
+
+def remove_isolated_home(home: Path) -> None:
+    """Stop any agent started for ``home``, then delete it (safe to call twice)."""
+    if not home.exists():
+        return
+    gpgconf = shutil.which("gpgconf")
+    if gpgconf:
+        subprocess.run(
+            [gpgconf, "--homedir", str(home), "--kill", "all"], capture_output=True, check=False
+        )
+    shutil.rmtree(home, ignore_errors=True)
+
+
 @contextmanager
 def isolated_home() -> Iterator[Path]:
     """A fresh, private GNUPGHOME that is removed afterwards (agents included)."""
-    # A short base keeps the agent's socket path under the 108-byte limit of AF_UNIX.
-    base = "/tmp" if Path("/tmp").is_dir() else None
-    home = Path(tempfile.mkdtemp(prefix="rcg-", dir=base))
+    home = create_isolated_home()
     try:
-        home.chmod(0o700)
         yield home
     finally:
-        subprocess.run(
-            ["gpgconf", "--homedir", str(home), "--kill", "all"],
-            capture_output=True,
-            check=False,
-        ) if shutil.which("gpgconf") else None
-        shutil.rmtree(home, ignore_errors=True)
+        remove_isolated_home(home)
 
 
 def run_gpg(

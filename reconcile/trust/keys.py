@@ -1,0 +1,98 @@
+"""The GnuPG keys the manifest pins, loaded and checked against their fingerprints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reconcile.buildcache.layout_v2 import key_url
+from reconcile.errors import NotFoundError, VerificationError
+from reconcile.manifest.model import Key, ManifestFile
+from reconcile.transport.base import mask_credentials
+from reconcile.trust.verify import key_fingerprints, normalize_fingerprint
+
+MIRROR_SOURCE_PREFIX = "mirror:"
+
+
+def load_pinned_keys(
+    manifest_file: ManifestFile, *, read_url: Callable[[str], bytes]
+) -> dict[str, bytes]:
+    """Pinned fingerprint -> armored public key, for every ``[[key]]`` of kind gpg.
+
+    A key comes from ``file`` (relative to the manifest's folder) or from ``source =
+    "mirror:<name>"`` (``build_cache/_pgp/<FINGERPRINT>.pub`` on that mirror, read with
+    ``read_url``). Its primary fingerprint must be the pinned one: a mirror can publish any key,
+    and only the manifest decides which are trusted.
+    """
+    pinned: dict[str, bytes] = {}
+    # Other kinds (ed25519, sigstore) are loaded by their own verifiers.
+    for key in [k for k in manifest_file.manifest.keys if k.kind == "gpg"]:
+        expected = normalize_fingerprint(key.fingerprint)
+        origin, armored = _read_key(manifest_file, key, expected, read_url)
+        found = key_fingerprints(armored)
+        if expected not in found:
+            shown = ", ".join(found) if found else "no OpenPGP public key at all"
+            raise VerificationError(
+                f"key '{key.name}': {origin} holds {shown}, but the manifest pins {expected}",
+                hint="make sure the file is the key you meant to trust; change the pinned "
+                "fingerprint only after checking the new key with its owner",
+            )
+        pinned[expected] = armored
+    return pinned
+
+
+def _read_key(
+    manifest_file: ManifestFile,
+    key: Key,
+    fingerprint: str,
+    read_url: Callable[[str], bytes],
+) -> tuple[str, bytes]:
+    """Where the key came from (for messages) and its armored bytes."""
+    if key.file is not None:
+        path = manifest_file.resolve(key.file)
+        try:
+            return f"file {path}", path.read_bytes()
+        except FileNotFoundError:
+            raise VerificationError(
+                f"key '{key.name}': key file {path} does not exist",
+                hint=f"export it with `gpg --armor --export {fingerprint} > {key.file}`, "
+                "or fix the path (it is relative to the manifest's folder)",
+                reference="key-file-missing",
+            ) from None
+        except OSError as exc:
+            raise VerificationError(
+                f"key '{key.name}': cannot read key file {path}: {exc.strerror}",
+                hint="check the file's permissions",
+                reference="key-file-unreadable",
+            ) from None
+    source = key.source or ""
+    if not source.startswith(MIRROR_SOURCE_PREFIX):
+        raise VerificationError(
+            f'key \'{key.name}\': expected file = "..." or source = "mirror:<name>", '
+            f"found source = {source!r}",
+            hint="name an armored key file, or a mirror that publishes the key",
+        )
+    mirror_name = source.removeprefix(MIRROR_SOURCE_PREFIX)
+    try:
+        mirror = manifest_file.manifest.mirror(mirror_name)
+    except KeyError:
+        raise VerificationError(
+            f"key '{key.name}': source names mirror '{mirror_name}', which the manifest "
+            "does not declare",
+            hint="add a [[mirror]] with that name, or fix the source",
+        ) from None
+    try:
+        url = key_url(manifest_file.mirror_url(mirror), fingerprint)
+    except ValueError:
+        raise VerificationError(
+            f"key '{key.name}': fingerprint {key.fingerprint!r} is not 40 hex digits",
+            hint="write the full fingerprint, as `gpg --fingerprint` shows it",
+        ) from None
+    try:
+        return f"{mask_credentials(url)} (mirror '{mirror_name}')", read_url(url)
+    except NotFoundError as exc:
+        raise NotFoundError(
+            f"key '{key.name}': mirror '{mirror_name}' publishes no key {fingerprint} "
+            f"({mask_credentials(url)} does not exist)",
+            hint="check the fingerprint, or publish the key with `spack gpg publish`; "
+            'you can also save the key to a file and use file = "..."',
+        ) from exc

@@ -1,0 +1,473 @@
+"""Install records: what reconcile put into a prefix, file by file.
+
+A record lives at ``<root>/.reconcile/records/<dag hash>.json``. It lists every file, symlink
+and folder of the prefix (the prefix itself as ``.``) with its mode, and the size and sha256
+of files or the target of links, together with where the prefix came from (spec, mirror,
+tarball checksum, signer). reconcile only removes or repairs prefixes that a record lists, and
+``reconcile drift`` compares the disk against these entries, so they must be exact.
+
+Records are written before the prefix is renamed into place: a record whose prefix is missing
+means "repair", which is safe; a prefix without a record is never touched.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import itertools
+import json
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
+from cattrs.v import format_exception
+
+from reconcile import __version__
+from reconcile.errors import ReconcileError
+from reconcile.transport.base import mask_credentials
+
+RECORD_VERSION = 1
+RECORDS_FOLDER = (".reconcile", "records")
+ABSENT = "absent"  # the fingerprint of a record that does not exist
+
+EntryType = Literal["file", "dir", "symlink"]
+
+_HASH_CHUNK = 1 << 20  # 1 MiB
+_DAG_HASH = re.compile(r"[a-z0-9]{1,64}")  # Spack's are 32 base32 characters
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SPECIAL_KINDS = (
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+# --- validators: a record read from disk must be as exact as one just scanned ---------------
+
+
+def _check_relative_path(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value == ".":
+        return
+    parts = value.split("/")
+    if not value or value.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(
+            f"{attribute.name} must be a normalised relative POSIX path, got {value!r}"
+        )
+
+
+def _check_mode(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 0o7777:
+        raise ValueError(f"{attribute.name} must be permission bits (0 to 0o7777), got {value!r}")
+
+
+def _check_sha256(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not _SHA256.fullmatch(value):
+        raise ValueError(f"{attribute.name} must be 64 lower-case hex digits, got {value!r}")
+
+
+def _check_dag_hash(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not _DAG_HASH.fullmatch(value):
+        raise ValueError(
+            f"{attribute.name} must be a DAG hash (lower-case a-z, 0-9), got {value!r}"
+        )
+
+
+def _check_absolute(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not PurePosixPath(value).is_absolute():
+        raise ValueError(f"{attribute.name} must be an absolute path, got {value!r}")
+
+
+def _check_utc_timestamp(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{attribute.name} must be an ISO-8601 timestamp, got {value!r}") from None
+    if moment.utcoffset() != datetime.timedelta(0):
+        raise ValueError(f"{attribute.name} must be in UTC, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RecordEntry:
+    """One file, symlink or folder of a prefix, relative to it (the prefix itself is ``.``)."""
+
+    path: str = attrs.field(validator=_check_relative_path)
+    type: EntryType = attrs.field(validator=attrs.validators.in_(("file", "dir", "symlink")))
+    mode: int = attrs.field(validator=_check_mode)  # stat.S_IMODE: permissions, set-gid, ...
+    size: int | None = attrs.field(default=None)  # files only
+    sha256: str | None = attrs.field(  # files only
+        default=None, validator=attrs.validators.optional(_check_sha256)
+    )
+    target: str | None = attrs.field(default=None)  # symlinks only, exactly as readlink says
+
+    def __attrs_post_init__(self) -> None:
+        is_file, is_link = self.type == "file", self.type == "symlink"
+        if (self.size is not None) != is_file or (self.sha256 is not None) != is_file:
+            raise ValueError(f"{self.path!r}: size and sha256 belong to files, and files need both")
+        if self.size is not None and self.size < 0:
+            raise ValueError(f"{self.path!r}: size must not be negative, got {self.size}")
+        if (self.target is not None) != is_link:
+            raise ValueError(f"{self.path!r}: a target belongs to symlinks, and symlinks need one")
+
+
+def _sorted_entries(entries: Iterable[RecordEntry]) -> tuple[RecordEntry, ...]:
+    return tuple(sorted(entries, key=lambda entry: entry.path))
+
+
+def _check_unique_paths(
+    _: object, attribute: attrs.Attribute[tuple[RecordEntry, ...]], value: tuple[RecordEntry, ...]
+) -> None:
+    for before, after in itertools.pairwise(value):
+        if before.path == after.path:
+            raise ValueError(f"{attribute.name} lists {before.path!r} twice")
+
+
+@attrs.frozen(kw_only=True)
+class InstallRecord:
+    """What reconcile installed at one prefix, and from where."""
+
+    record_version: int = RECORD_VERSION
+    hash: str = attrs.field(validator=_check_dag_hash)
+    name: str
+    version: str
+    prefix: str = attrs.field(validator=_check_absolute)  # the final path, not the staging one
+    spec: dict[str, Any] = attrs.field(converter=dict, hash=False)  # the node's raw JSON
+    mirror: str  # the manifest's name for the mirror
+    # Masked on the way in, so a record never holds a password even if handed one.
+    mirror_url: str = attrs.field(converter=mask_credentials)
+    tarball_sha256: str = attrs.field(validator=_check_sha256)
+    signer: str | None  # the key fingerprint, or None for an unsigned mirror
+    installed_at: str = attrs.field(validator=_check_utc_timestamp)
+    reconcile_version: str = __version__
+    permissions: dict[str, Any] | None = attrs.field(default=None, hash=False)  # what was applied
+    entries: tuple[RecordEntry, ...] = attrs.field(
+        converter=_sorted_entries, validator=_check_unique_paths
+    )
+
+    def entries_by_path(self) -> dict[str, RecordEntry]:
+        return {entry.path: entry for entry in self.entries}
+
+
+def utc_timestamp(moment: datetime.datetime | None = None) -> str:
+    """``2025-01-31T12:00:00Z``: the form of ``installed_at`` (now, unless given a moment)."""
+    moment = moment or datetime.datetime.now(datetime.UTC)
+    # isoformat, not strftime: strftime("%Y") does not pad years before 1000 to four digits.
+    utc = moment.astimezone(datetime.UTC).replace(microsecond=0, tzinfo=None)
+    return utc.isoformat() + "Z"
+
+
+# --- serialisation -----------------------------------------------------------------------------
+
+
+def _strict(kind: type[Any]) -> Any:
+    """A structure hook that refuses values of another JSON type (cattrs would coerce them)."""
+
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) is not kind:  # not isinstance: bool is an int, but not a mode
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return value
+
+    return structure
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    for kind in (str, int):
+        converter.register_structure_hook(kind, _strict(kind))
+    # Most entries are files or folders: leave out the fields they do not have.
+    converter.register_unstructure_hook(
+        RecordEntry,
+        make_dict_unstructure_fn(
+            RecordEntry,
+            converter,
+            size=override(omit_if_default=True),
+            sha256=override(omit_if_default=True),
+            target=override(omit_if_default=True),
+        ),
+    )
+    return converter
+
+
+CONVERTER = _make_converter()
+
+
+def record_to_dict(record: InstallRecord) -> dict[str, Any]:
+    data: dict[str, Any] = CONVERTER.unstructure(record)
+    return data
+
+
+def _describe(exc: BaseException, kind: type[Any] | None) -> str:
+    """Our validators and strict hooks say what is wrong; keep their words."""
+    if isinstance(exc, ValueError | TypeError) and str(exc):
+        return str(exc)
+    return format_exception(exc, kind)
+
+
+def record_from_dict(data: Any) -> InstallRecord:
+    """Raises ``ValueError`` saying what is wrong; callers name the file."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    version = data.get("record_version")
+    if version != RECORD_VERSION:
+        raise ValueError(
+            f"record_version is {version!r}, expected {RECORD_VERSION}"
+            " (written by another version of reconcile?)"
+        )
+    try:
+        return CONVERTER.structure(data, InstallRecord)
+    except cattrs.BaseValidationError as exc:
+        messages = cattrs.transform_error(exc, path="record", format_exception=_describe)
+        raise ValueError("; ".join(messages)) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _canonical_json(record: InstallRecord) -> bytes:
+    text = json.dumps(record_to_dict(record), sort_keys=True, separators=(",", ":"))
+    return text.encode("ascii")
+
+
+def _record_json(record: InstallRecord) -> bytes:
+    # ensure_ascii: file names that are not UTF-8 (surrogate escapes) still round-trip exactly.
+    return (json.dumps(record_to_dict(record), sort_keys=True, indent=1) + "\n").encode("ascii")
+
+
+def record_fingerprint(record: InstallRecord | None) -> str:
+    """A stable digest of a record (``"absent"`` for none); saved plans use it to spot staleness."""
+    if record is None:
+        return ABSENT
+    return hashlib.sha256(_canonical_json(record)).hexdigest()
+
+
+# --- scanning a prefix ---------------------------------------------------------------------------
+
+
+def _sha256_of(path: str, buffer: bytearray) -> tuple[int, str]:
+    """Size and sha256 of a regular file, read without following a symlink swapped in."""
+    digest = hashlib.sha256()
+    view = memoryview(buffer)
+    size = 0
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb", buffering=0) as stream:
+        while count := stream.readinto(view):
+            digest.update(view[:count])
+            size += count
+    return size, digest.hexdigest()
+
+
+def _link_target(path: str) -> str:
+    # os.readlink, not Path.readlink: a Path would normalise the target ("a//b/" -> "a/b").
+    return os.readlink(path)  # noqa: PTH115
+
+
+def _special_kind(mode: int) -> str:
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return f"an unknown kind of file (mode {mode:o})"
+
+
+def _entry_for(absolute: str, relative: str, st: os.stat_result, buffer: bytearray) -> RecordEntry:
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISLNK(st.st_mode):
+        return RecordEntry(path=relative, type="symlink", mode=mode, target=_link_target(absolute))
+    if stat.S_ISDIR(st.st_mode):
+        return RecordEntry(path=relative, type="dir", mode=mode)
+    if stat.S_ISREG(st.st_mode):
+        size, sha256 = _sha256_of(absolute, buffer)
+        return RecordEntry(path=relative, type="file", mode=mode, size=size, sha256=sha256)
+    raise ReconcileError(
+        f"{absolute} is {_special_kind(st.st_mode)}; a prefix may hold only files,"
+        " symlinks and folders",
+        hint="remove it from the prefix; reconcile does not record or install special files",
+        reference="unsupported-file-type",
+    )
+
+
+def scan_prefix(prefix: Path) -> tuple[RecordEntry, ...]:
+    """Every file, symlink and folder under ``prefix`` (itself as ``.``), sorted by path.
+
+    Symlinks are recorded, never followed. Files are hashed in 1 MiB chunks.
+    """
+    top = os.fspath(prefix)
+    try:
+        top_stat = os.lstat(top)
+    except OSError as exc:
+        raise _disk_error(top, exc, "scan") from None
+    if not stat.S_ISDIR(top_stat.st_mode):
+        raise ReconcileError(
+            f"{top} is not a folder; expected the prefix to scan",
+            hint="pass the prefix folder itself (not a symlink to it)",
+            reference="not-a-prefix",
+        )
+    buffer = bytearray(_HASH_CHUNK)
+    entries = [RecordEntry(path=".", type="dir", mode=stat.S_IMODE(top_stat.st_mode))]
+    pending = [(top, "")]  # an explicit stack: deep trees must not hit the recursion limit
+    while pending:
+        folder, relative_folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                for item in listing:
+                    relative = f"{relative_folder}{item.name}"
+                    st = item.stat(follow_symlinks=False)
+                    entry = _entry_for(item.path, relative, st, buffer)
+                    entries.append(entry)
+                    if entry.type == "dir":
+                        pending.append((item.path, relative + "/"))
+        except OSError as exc:
+            raise _disk_error(getattr(exc, "filename", None) or folder, exc, "scan") from None
+    return _sorted_entries(entries)
+
+
+def _disk_error(path: str, exc: OSError, doing: str) -> ReconcileError:
+    return ReconcileError(
+        f"cannot {doing} {path}: {exc.strerror or exc}",
+        hint="check that the path exists and that reconcile may read it",
+        reference="disk-error",
+    )
+
+
+# --- the records folder ---------------------------------------------------------------------------
+
+
+def records_dir(root: Path) -> Path:
+    return root.joinpath(*RECORDS_FOLDER)
+
+
+def record_path(root: Path, dag_hash: str) -> Path:
+    if not _DAG_HASH.fullmatch(dag_hash):
+        # A hash becomes a file name: refuse anything that could leave the records folder.
+        raise ValueError(f"not a DAG hash: {dag_hash!r}")
+    return records_dir(root) / f"{dag_hash}.json"
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ensure_records_dir(root: Path) -> Path:
+    """Create the records folder; fsync the parent of every folder made, so it survives a crash."""
+    folder = records_dir(root)
+    missing: list[Path] = []
+    ancestor = folder
+    while not ancestor.is_dir():
+        missing.append(ancestor)
+        ancestor = ancestor.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for made in reversed(missing):
+        _fsync_folder(made.parent)
+    return folder
+
+
+def write_record(root: Path, record: InstallRecord) -> Path:
+    """Write ``record`` atomically (temp file, fsync, rename, fsync folder); return its path."""
+    destination = record_path(root, record.hash)
+    payload = _record_json(record)
+    folder = _ensure_records_dir(root)
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{record.hash}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fchmod(stream.fileno(), 0o644)  # drift audits may run as other users
+            os.fsync(stream.fileno())
+        Path(temporary).replace(destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_folder(folder)
+    return destination
+
+
+def delete_record(root: Path, dag_hash: str) -> bool:
+    """Remove a record (after its prefix is gone); False when there was none."""
+    path = record_path(root, dag_hash)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    _fsync_folder(path.parent)
+    return True
+
+
+def _corrupt(path: Path, reason: str) -> ReconcileError:
+    return ReconcileError(
+        f"install record {path} cannot be read: {reason}",
+        hint=(
+            f"move it aside (mv {path} {path}.corrupt); reconcile then no longer considers that"
+            " prefix its own and leaves it alone"
+        ),
+        reference="corrupt-record",
+    )
+
+
+def _load(path: Path) -> InstallRecord:
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise _disk_error(str(path), exc, "read") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise _corrupt(path, f"not valid JSON ({exc})") from None
+    try:
+        record = record_from_dict(data)
+    except ValueError as exc:
+        raise _corrupt(path, str(exc)) from None
+    if path.name != f"{record.hash}.json":
+        raise _corrupt(path, f"it holds the record of {record.hash}, expected {path.stem}")
+    return record
+
+
+def read_record(root: Path, dag_hash: str) -> InstallRecord | None:
+    """The record of ``dag_hash``, or None when there is none."""
+    path = record_path(root, dag_hash)
+    if not path.exists():
+        return None
+    return _load(path)
+
+
+def read_records(root: Path) -> dict[str, InstallRecord]:
+    """Every record under ``root``, by DAG hash; {} when there is no records folder.
+
+    Temporary files of an interrupted write (``.<hash>.*.tmp``) are ignored. All corrupt
+    records are reported together, not only the first.
+    """
+    folder = records_dir(root)
+    if not folder.is_dir():
+        return {}
+    records: dict[str, InstallRecord] = {}
+    problems: list[ReconcileError] = []
+    try:
+        paths = sorted(folder.iterdir())
+    except OSError as exc:
+        raise _disk_error(str(folder), exc, "list") from None
+    for path in paths:
+        if path.name.startswith(".") or path.suffix != ".json":
+            continue
+        try:
+            record = _load(path)
+        except ReconcileError as exc:
+            problems.append(exc)
+            continue
+        records[record.hash] = record
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ReconcileError(
+            f"{len(problems)} install records cannot be read:\n"
+            + "\n".join(f"  {problem.message}" for problem in problems),
+            hint="move each of them aside (mv FILE FILE.corrupt); reconcile then leaves"
+            " those prefixes alone",
+            reference="corrupt-record",
+        )
+    return records

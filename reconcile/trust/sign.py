@@ -7,13 +7,15 @@ from pathlib import Path
 
 from reconcile.errors import ReconcileError
 from reconcile.trust.gnupg import run_gpg
+from reconcile.trust.verify import normalize_fingerprint
 
-_FINGERPRINT = re.compile(r"^[0-9A-F]{40}$")
+# v4 keys have 40 hex digits; v5 keys (newer GnuPG) 64.
+_FINGERPRINT = re.compile(r"[0-9A-F]{40}(?:[0-9A-F]{24})?")
 
 
 def _normalized_fingerprint(fingerprint: str) -> str:
-    compact = fingerprint.replace(" ", "").upper()
-    if not _FINGERPRINT.match(compact):
+    compact = normalize_fingerprint(fingerprint)
+    if not _FINGERPRINT.fullmatch(compact):
         raise ReconcileError(
             f"{fingerprint!r} is not a GnuPG fingerprint: expected 40 hex digits",
             hint="list the keys with `gpg --list-secret-keys --with-colons` and copy the fpr field",

@@ -1,0 +1,345 @@
+"""Writing Spack's binary cache layout v2 (``build_cache/``) into a mirror folder.
+
+The files are the ones ``spack buildcache push`` writes (FORMATS.md): the tarball, the spec
+metadata (plain or clear-signed), the index with its hash, and the signers' public keys.
+Every file is replaced atomically, and the read-modify-write of the two indexes holds a lock
+on the ``build_cache`` folder, so concurrent publishers on one host do not lose entries.
+
+Order matters to readers that look while we write: the tarball lands before the spec that
+names its checksum, and the spec before the index that lists it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from reconcile.buildcache.atomic_write import atomic_output, atomic_write_bytes
+from reconcile.buildcache.layout_v2 import BUILD_CACHE, INDEX, INDEX_HASH, KEYS_FOLDER, spec_stem
+from reconcile.buildcache.pack import binary_distribution_yaml, scan_relocation, write_tarball
+from reconcile.errors import ReconcileError
+from reconcile.spack.spec import RUNTIME_DEPTYPES, SpecDocument, SpecNode, parse_spec_document
+from reconcile.trust.sign import GpgSigner
+from reconcile.trust.verify import key_fingerprints
+
+LAYOUT_VERSION = 2
+DATABASE_VERSION = "7"  # what Spack 0.20 to 0.23 write into build_cache/index.json
+KEY_INDEX = "index.json"
+_SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_+=~-][A-Za-z0-9_.+=~-]*")
+
+
+@attrs.frozen(kw_only=True)
+class PublishedSpec:
+    stem: str
+    tarball: Path
+    tarball_sha256: str
+    metadata: Path  # the .spec.json or .spec.json.sig written
+
+
+def spec_json_bytes(document: Mapping[str, Any]) -> bytes:
+    """JSON with one token per line, exactly as Spack writes ``spec.json``: GnuPG's
+    clear-signing breaks lines longer than about 20,000 characters, this never makes any."""
+    return json.dumps(document, indent=0, separators=(",", ":")).encode()
+
+
+def compact_json_bytes(document: Mapping[str, Any]) -> bytes:
+    """Compact JSON, as Spack writes ``index.json`` and ``_pgp/index.json``."""
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _parsed(spec_document: Mapping[str, Any]) -> SpecDocument:
+    try:
+        document = parse_spec_document(spec_document)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ReconcileError(
+            f"cannot publish this spec document: {exc}",
+            hint="pass the JSON object of a concrete spec: {'spec': {'nodes': [...]}} with the "
+            "package's node first",
+            reference="bad-spec",
+        ) from exc
+    root = document.root
+    parts = [root.platform, root.platform_os, root.target, root.name, root.version, root.hash]
+    parts += [root.compiler_name or "none", root.compiler_version or "none"]
+    for part in parts:
+        if not _SAFE_COMPONENT.fullmatch(part):
+            raise ReconcileError(
+                f"spec {root.name}@{root.version}: {part!r} cannot be part of a mirror path",
+                hint="names, versions, hashes and architectures may hold only letters, digits "
+                "and . _ + = ~ -",
+                reference="bad-spec",
+            )
+    return document
+
+
+def tarball_path(mirror_root: Path, node: SpecNode) -> Path:
+    """``build_cache/<arch>/<compiler>-<cver>/<name>-<version>/<stem>.spack``."""
+    folder = mirror_root / BUILD_CACHE / node.arch / node.compiler / f"{node.name}-{node.version}"
+    return folder / f"{spec_stem(node)}.spack"
+
+
+def spec_path(mirror_root: Path, node: SpecNode, *, signed: bool) -> Path:
+    suffix = ".spec.json.sig" if signed else ".spec.json"
+    return mirror_root / BUILD_CACHE / f"{spec_stem(node)}{suffix}"
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _copy_atomically(source: Path, target: Path) -> str:
+    """Copy, and return the sha256 of the bytes actually copied (not of a later version)."""
+    digest = hashlib.sha256()
+    with source.open("rb") as reader, atomic_output(target) as writer:
+        while chunk := reader.read(1 << 20):
+            digest.update(chunk)
+            writer.write(chunk)
+    return digest.hexdigest()
+
+
+def write_spec_v2(
+    mirror_root: Path,
+    *,
+    spec_document: Mapping[str, Any],
+    tarball: Path,
+    signer: GpgSigner | None,
+) -> PublishedSpec:
+    """Put ``tarball`` and the spec's metadata into the mirror.
+
+    The metadata is ``spec_document`` (its ``spec.nodes``, package first) plus
+    ``buildcache_layout_version`` and the tarball's sha256; clear-signed as
+    ``<stem>.spec.json.sig`` with a signer, else plain ``<stem>.spec.json``. The other
+    variant, if an earlier push left one, is removed: it would name an older checksum.
+    """
+    document = _parsed(spec_document)
+    if not tarball.is_file():
+        raise ReconcileError(
+            f"the tarball {tarball} does not exist",
+            hint="write it first (reconcile.buildcache.pack.write_tarball)",
+            reference="tarball-missing",
+        )
+    root = document.root
+    target = tarball_path(mirror_root, root)
+    with _mirror_errors(mirror_root):
+        if target.exists() and target.samefile(tarball):
+            checksum = _file_sha256(tarball)
+        else:
+            checksum = _copy_atomically(tarball, target)
+    metadata = {
+        key: value
+        for key, value in spec_document.items()
+        if key not in ("buildcache_layout_version", "binary_cache_checksum")
+    }
+    metadata["buildcache_layout_version"] = LAYOUT_VERSION
+    metadata["binary_cache_checksum"] = {"hash_algorithm": "sha256", "hash": checksum}
+    text = spec_json_bytes(metadata)
+    signed = signer is not None
+    written = spec_path(mirror_root, root, signed=signed)
+    with _mirror_errors(mirror_root):
+        atomic_write_bytes(written, signer.clearsign(text) if signer is not None else text)
+        spec_path(mirror_root, root, signed=not signed).unlink(missing_ok=True)
+    return PublishedSpec(
+        stem=spec_stem(root), tarball=target, tarball_sha256=checksum, metadata=written
+    )
+
+
+@contextlib.contextmanager
+def _mirror_errors(mirror_root: Path) -> Iterator[None]:
+    """File-system failures (read-only mirror, full disk, a file where a folder should be)
+    become one clear error naming the path."""
+    try:
+        yield
+    except OSError as exc:
+        raise ReconcileError(
+            f"cannot publish into {mirror_root}: {exc.filename or ''}: {exc.strerror or exc}",
+            hint="check that the mirror folder is writable, has room, and holds a binary "
+            "cache layout (build_cache/ must be a folder)",
+            reference="mirror-unwritable",
+        ) from exc
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` itself: no lock file is left in the mirror."""
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _read_json_object(path: Path, *, expected: str) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReconcileError(
+            f"{path} is not valid JSON ({exc}): expected {expected}",
+            hint="move the damaged file away; publishing again writes a fresh one from the "
+            "specs published from now on (or run `spack buildcache update-index`)",
+            reference="malformed-metadata",
+        ) from exc
+    if not isinstance(loaded, dict):
+        raise ReconcileError(
+            f"{path} holds a JSON {type(loaded).__name__}: expected {expected}",
+            hint="move the damaged file away and publish again",
+            reference="malformed-metadata",
+        )
+    return loaded
+
+
+def _dependency_order(nodes: Iterable[SpecNode]) -> list[SpecNode]:
+    """Dependencies before dependents (among the given nodes), else in the given order."""
+    by_hash = {node.hash: node for node in nodes}
+    ordered: list[SpecNode] = []
+    seen: set[str] = set()
+
+    def visit(node: SpecNode) -> None:
+        if node.hash in seen:
+            return
+        seen.add(node.hash)
+        for dependency in node.dependencies:
+            if dependency.hash in by_hash:
+                visit(by_hash[dependency.hash])
+        ordered.append(node)
+
+    for node in by_hash.values():
+        visit(node)
+    return ordered
+
+
+def _ref_counts(installs: Mapping[str, Any]) -> dict[str, int]:
+    """How many listed specs need each spec at run time, as Spack's database counts."""
+    counts = dict.fromkeys(installs, 0)
+    for record in installs.values():
+        for dependency in record.get("spec", {}).get("dependencies", ()) or ():
+            deptypes = (dependency.get("parameters") or {}).get("deptypes", ())
+            if dependency.get("hash") in counts and RUNTIME_DEPTYPES.intersection(deptypes):
+                counts[dependency["hash"]] += 1
+    return counts
+
+
+def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
+    """Add or replace ``nodes`` in ``build_cache/index.json``, then write ``index.json.hash``.
+
+    Entries already there stay. Non-external nodes are listed ``in_buildcache: true`` (pass
+    only those whose tarball is in this mirror); externals ``false``. ``ref_count`` is
+    recomputed over the whole index.
+    """
+    folder = mirror_root / BUILD_CACHE
+    with _mirror_errors(mirror_root), _locked(folder):
+        index_file = folder / INDEX
+        index = _read_json_object(index_file, expected="a Spack database {'database': {...}}")
+        database = index.setdefault("database", {"version": DATABASE_VERSION, "installs": {}})
+        if not isinstance(database, dict) or not isinstance(database.get("installs"), dict):
+            raise ReconcileError(
+                f"{index_file} is not a Spack database: expected {{'database': {{'installs': "
+                "{...}}}",
+                hint="move the file away and publish again",
+                reference="malformed-metadata",
+            )
+        installs: dict[str, Any] = database["installs"]
+        for node in _dependency_order(nodes):
+            known = installs.get(node.hash)
+            if node.is_external and isinstance(known, dict) and known.get("in_buildcache"):
+                continue  # never demote a spec whose tarball is here
+            installs[node.hash] = {
+                "spec": {**node.raw, "hash": node.hash},
+                "ref_count": 0,
+                "in_buildcache": not node.is_external,
+            }
+        for dag_hash, count in _ref_counts(installs).items():
+            if isinstance(installs[dag_hash], dict):
+                installs[dag_hash]["ref_count"] = count
+        data = compact_json_bytes(index)
+        atomic_write_bytes(index_file, data)
+        atomic_write_bytes(folder / INDEX_HASH, hashlib.sha256(data).hexdigest().encode())
+
+
+def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
+    """Publish one signer's armored public key as ``build_cache/_pgp/<FPR>.pub`` and list it
+    in ``_pgp/index.json``; returns the fingerprint. Readers trust it only if pinned."""
+    fingerprints = key_fingerprints(armored)
+    if len(fingerprints) != 1:
+        found = ", ".join(fingerprints) if fingerprints else "no OpenPGP public key"
+        raise ReconcileError(
+            f"expected exactly one armored public key to publish, found {found}",
+            hint="export a single key: gpg --armor --export <FINGERPRINT>",
+            reference="bad-public-key",
+        )
+    (fingerprint,) = fingerprints
+    folder = mirror_root / BUILD_CACHE / KEYS_FOLDER
+    with _mirror_errors(mirror_root), _locked(folder):
+        atomic_write_bytes(folder / f"{fingerprint}.pub", armored)
+        key_index_file = folder / KEY_INDEX
+        key_index = _read_json_object(key_index_file, expected="{'keys': {...}}")
+        keys = key_index.setdefault("keys", {})
+        if not isinstance(keys, dict):
+            raise ReconcileError(
+                f"{key_index_file}: 'keys' is not an object",
+                hint="move the file away and publish the keys again",
+                reference="malformed-metadata",
+            )
+        keys.setdefault(fingerprint, {})
+        atomic_write_bytes(key_index_file, compact_json_bytes(key_index))
+    return fingerprint
+
+
+def write_package_v2(
+    mirror_root: Path,
+    *,
+    prefix: Path,
+    spec_document: Mapping[str, Any],
+    buildpath: str,
+    hash_to_prefix: Mapping[str, str],
+    signer: GpgSigner | None,
+    publish_key: bool = True,
+) -> PublishedSpec:
+    """Publish the installed ``prefix`` of the package ``spec_document`` describes.
+
+    ``buildpath`` is the install-tree root it was installed under, ``hash_to_prefix`` the
+    prefix of the package and of each non-external dependency (by DAG hash), as recorded for
+    relocation. Writes the tarball, the (signed) spec, the index entries of the package and
+    of its externals, and, with a signer and ``publish_key``, the signer's public key.
+    """
+    document = _parsed(spec_document)
+    root = document.root
+    if root.hash not in hash_to_prefix:
+        raise ReconcileError(
+            f"hash_to_prefix has no prefix for {root.short()} itself",
+            hint="map the package's DAG hash to the prefix it was installed at",
+            reference="bad-spec",
+        )
+    old_prefix = hash_to_prefix[root.hash]
+    # The package's own prefix first, as Spack records it.
+    ordered = {root.hash: old_prefix}
+    ordered.update((h, p) for h, p in hash_to_prefix.items() if h != root.hash)
+    scan = scan_relocation(prefix, [*ordered.values(), buildpath])
+    recipe = binary_distribution_yaml(
+        buildpath=buildpath, old_prefix=old_prefix, scan=scan, hash_to_prefix=ordered
+    )
+    target = tarball_path(mirror_root, root)
+    write_tarball(prefix, target, member_prefix=old_prefix, build_info_yaml=recipe)
+    published = write_spec_v2(
+        mirror_root, spec_document=spec_document, tarball=target, signer=signer
+    )
+    externals = [node for node in document.nodes if node.is_external]
+    write_index_v2(mirror_root, [*externals, root])
+    if signer is not None and publish_key:
+        publish_key_v2(mirror_root, signer.public_key())
+    return published

@@ -1,0 +1,82 @@
+"""Member names: normalising them, and refusing names that are unsafe or overridden.
+
+A name is kept as a tuple of components (``Parts``): comparing tuples cannot confuse
+``opt/a`` with ``opt/ab``, and ``.``/empty components (``a/./b``, ``a//b``) fold into the same
+key, so that two spellings of one path count as duplicates.
+"""
+
+from __future__ import annotations
+
+from reconcile.archive import violation as rules
+from reconcile.archive.violation import ArchiveRuleError
+
+Parts = tuple[str, ...]
+
+# Width of the ustar ``name`` and ``linkname`` fields: a longer name needs a PAX or GNU record.
+USTAR_NAME_FIELD = 100
+
+
+def member_parts(name: str, *, what: str = "member name", member: str | None = None) -> Parts:
+    """The components of a relative name in the archive (``what``: the member's own name, or
+    a hard link's target, of ``member``); ``ArchiveRuleError`` for an unsafe one."""
+    member = name if member is None else member
+    quoted = "" if member == name else f" {name!r}"
+    if "\x00" in name:
+        raise ArchiveRuleError(rules.NUL_IN_NAME, member, f"the {what}{quoted} holds a NUL byte")
+    if name.startswith("/"):
+        raise ArchiveRuleError(
+            rules.ABSOLUTE_NAME,
+            member,
+            f"the {what}{quoted} is absolute; expected a name relative to the archive root",
+        )
+    parts = tuple(part for part in name.split("/") if part not in ("", "."))
+    if ".." in parts:
+        raise ArchiveRuleError(
+            rules.PARENT_COMPONENT,
+            member,
+            f"the {what}{quoted} has a '..' component; expected a path that only descends",
+        )
+    if not parts:
+        raise ArchiveRuleError(rules.EMPTY_NAME, member, f"the {what}{quoted} is empty")
+    return parts
+
+
+def header_stands_for(header: str, effective: str) -> bool:
+    """Whether the name in the ustar header (``header``) is a faithful rendering of the name
+    that PAX or GNU long-name records made ``effective``.
+
+    Writers put the full name in the extended record only when it does not fit the ustar
+    fields; the header then holds its first 100 bytes (Python's tarfile and GNU tar), with any
+    non-ASCII character as ``?`` (Python's tarfile). Anything else means the record *changes*
+    the name, so two tools would extract the member to two different places: refused.
+    """
+    if header.rstrip("/") == effective.rstrip("/"):
+        return True
+    raw = header.encode("utf-8", "surrogateescape").rstrip(b"/")
+    renderings = (
+        effective.encode("utf-8", "surrogateescape"),
+        effective.encode("ascii", "replace"),
+    )
+    for rendering in renderings:
+        if raw == rendering.rstrip(b"/"):
+            return True
+        if len(rendering) > USTAR_NAME_FIELD and raw == rendering[:USTAR_NAME_FIELD].rstrip(b"/"):
+            return True
+    return False
+
+
+def lexically_inside(folder: Parts, target: str) -> bool:
+    """Whether relative ``target``, read from ``folder``, stays at or below the root."""
+    depth = len(folder)
+    for part in target.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return False
+        elif part not in ("", "."):
+            depth += 1
+    return True
+
+
+def display(parts: Parts) -> str:
+    return "/".join(parts)

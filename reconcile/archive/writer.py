@@ -1,0 +1,229 @@
+"""Creating members below one folder without ever following a symlink.
+
+Every path is walked one component at a time from a folder descriptor, each component
+opened with ``O_NOFOLLOW | O_DIRECTORY``, and every new entry is created relative to its
+parent's descriptor with ``O_EXCL``: a symlink planted anywhere (by the archive or by anyone
+else) makes the write fail instead of landing outside. Descriptors also keep long member
+names clear of ``PATH_MAX``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from reconcile.archive.names import Parts
+from reconcile.archive.rules import DirectoryMode
+
+COPY_CHUNK = 1 << 20
+WORKING_DIRECTORY_MODE = 0o700  # while unpacking; the archive's mode is given at the end
+
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# Errors of link(2) that mean "this filesystem will not hard-link here": copy instead.
+_NO_HARD_LINK = {errno.EPERM, errno.EMLINK, errno.EXDEV, errno.EOPNOTSUPP}
+
+
+@cache
+def process_umask() -> int:
+    """The umask, read once: from /proc (no window where it is changed), else set and reset."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        status = ""
+    for line in status.splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+class SafeTree:
+    """Writes below ``root``, a folder this process created and nobody else writes to."""
+
+    def __init__(self, root: Path, *, umask: int):
+        self._umask = umask
+        self._root_fd = os.open(root, _FOLDER_FLAGS)
+        # The folder written last, kept open: members arrive folder by folder.
+        self._cached_parts: Parts = ()
+        self._cached_fd = self._root_fd
+
+    def __enter__(self) -> SafeTree:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._forget_cached_folder()
+        if self._root_fd >= 0:
+            os.close(self._root_fd)
+            self._root_fd = -1
+
+    def make_directory(self, parts: Parts) -> None:
+        parent = self._folder(parts[:-1])
+        os.mkdir(parts[-1], WORKING_DIRECTORY_MODE, dir_fd=parent)
+        if self._umask & WORKING_DIRECTORY_MODE:
+            # mkdir's mode went through the umask; unpacking needs the folder writable.
+            fd = os.open(parts[-1], _FOLDER_FLAGS, dir_fd=parent)
+            try:
+                os.fchmod(fd, WORKING_DIRECTORY_MODE)
+            finally:
+                os.close(fd)
+
+    def write_file(self, parts: Parts, data: IO[bytes], *, mode: int, mtime_ns: int) -> None:
+        parent = self._folder(parts[:-1])
+        fd = os.open(parts[-1], _NEW_FILE_FLAGS, 0o600, dir_fd=parent)
+        with os.fdopen(fd, "wb", buffering=COPY_CHUNK) as out:
+            shutil.copyfileobj(data, out, COPY_CHUNK)
+            out.flush()  # before utime: a later write would move the mtime again
+            self._finish_file(fd, mode=mode, mtime_ns=mtime_ns)
+
+    def make_symlink(self, parts: Parts, target: str, *, mtime_ns: int) -> None:
+        parent = self._folder(parts[:-1])
+        os.symlink(target, parts[-1], dir_fd=parent)
+        os.utime(parts[-1], ns=(mtime_ns, mtime_ns), dir_fd=parent, follow_symlinks=False)
+
+    def make_hard_link(self, parts: Parts, target: Parts) -> None:
+        """A hard link to the regular file ``target`` (written earlier); a copy where the
+        filesystem refuses hard links."""
+        target_parent = self._open_folder(target[:-1])
+        try:
+            parent = self._folder(parts[:-1])
+            try:
+                os.link(
+                    target[-1],
+                    parts[-1],
+                    src_dir_fd=target_parent,
+                    dst_dir_fd=parent,
+                    follow_symlinks=False,
+                )
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINK:
+                    raise
+                self._copy(target_parent, target[-1], parent, parts[-1])
+        finally:
+            os.close(target_parent)
+
+    def read_file(self, parts: Parts, *, limit: int) -> bytes:
+        """At most ``limit`` + 1 bytes of a file written earlier (the caller checks the size)."""
+        parent = self._folder(parts[:-1])
+        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        with os.fdopen(fd, "rb") as source:
+            return source.read(limit + 1)
+
+    def move_out(self, parts: Parts, destination: Path) -> None:
+        """Rename the folder ``parts`` to ``destination`` (a new name on the same filesystem)."""
+        self._forget_cached_folder()
+        source_parent = self._open_folder(parts[:-1])
+        destination_parent = os.open(destination.parent, _FOLDER_FLAGS)
+        try:
+            os.rename(
+                parts[-1],
+                destination.name,
+                src_dir_fd=source_parent,
+                dst_dir_fd=destination_parent,
+            )
+        finally:
+            os.close(source_parent)
+            os.close(destination_parent)
+
+    def remove_empty_folders(self, folders: Iterable[Parts]) -> None:
+        """``rmdir`` each folder, innermost first; fails if one is not empty."""
+        self._forget_cached_folder()
+        for parts in sorted(folders, key=len, reverse=True):
+            parent = self._open_folder(parts[:-1])
+            try:
+                os.rmdir(parts[-1], dir_fd=parent)
+            finally:
+                os.close(parent)
+
+    def _finish_file(self, fd: int, *, mode: int, mtime_ns: int) -> None:
+        os.fchmod(fd, mode & ~self._umask & 0o777)
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+
+    def _copy(self, source_parent: int, source: str, parent: int, name: str) -> None:
+        source_fd = os.open(
+            source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=source_parent
+        )
+        with os.fdopen(source_fd, "rb") as data:
+            status = os.fstat(source_fd)
+            fd = os.open(name, _NEW_FILE_FLAGS, 0o600, dir_fd=parent)
+            with os.fdopen(fd, "wb", buffering=COPY_CHUNK) as out:
+                shutil.copyfileobj(data, out, COPY_CHUNK)
+                out.flush()
+                os.fchmod(fd, status.st_mode & 0o777)
+                os.utime(fd, ns=(status.st_mtime_ns, status.st_mtime_ns))
+
+    def _folder(self, parts: Parts) -> int:
+        """A descriptor of the folder ``parts``, owned by the tree (do not close it)."""
+        if not parts:
+            return self._root_fd
+        if parts == self._cached_parts:
+            return self._cached_fd
+        fd = self._open_folder(parts)
+        self._forget_cached_folder()
+        self._cached_parts, self._cached_fd = parts, fd
+        return fd
+
+    def _open_folder(self, parts: Parts) -> int:
+        """A new descriptor of the folder ``parts``, for the caller to close. The walk starts
+        from the cached folder when that lies on the way."""
+        start_parts: Parts = ()
+        current = self._root_fd
+        cached = self._cached_parts
+        if cached and parts[: len(cached)] == cached:
+            start_parts, current = cached, self._cached_fd
+        owned = False
+        for part in parts[len(start_parts) :]:
+            following = os.open(part, _FOLDER_FLAGS, dir_fd=current)
+            if owned:
+                os.close(current)
+            current, owned = following, True
+        return current if owned else os.dup(current)
+
+    def _forget_cached_folder(self) -> None:
+        if self._cached_parts and self._cached_fd >= 0:
+            os.close(self._cached_fd)
+        self._cached_parts, self._cached_fd = (), self._root_fd
+
+
+def restore_directory_modes(prefix_dir: Path, directories: Iterable[DirectoryMode]) -> None:
+    """Give the prefix's folders the archive's modes (masked by the umask) and mtimes,
+    innermost first, so that a read-only folder is closed only after its content is done."""
+    umask = process_umask()
+    root_fd = os.open(prefix_dir, _FOLDER_FLAGS)
+    try:
+        for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
+            fd = _open_below(root_fd, directory.parts)
+            try:
+                os.fchmod(fd, directory.mode & ~umask & 0o777)
+                if directory.mtime_ns is not None:
+                    os.utime(fd, ns=(directory.mtime_ns, directory.mtime_ns))
+            finally:
+                if fd != root_fd:
+                    os.close(fd)
+    finally:
+        os.close(root_fd)
+
+
+def _open_below(root_fd: int, parts: Parts) -> int:
+    current = root_fd
+    for part in parts:
+        following = os.open(part, _FOLDER_FLAGS, dir_fd=current)
+        if current != root_fd:
+            os.close(current)
+        current = following
+    return current

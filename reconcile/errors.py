@@ -25,6 +25,12 @@ class ReconcileError(Exception):
         if reference is not None:
             self.reference = reference
 
+    def add_context(self, context: str) -> ReconcileError:
+        """Say what was being done (``context: message``); returns self, to re-raise."""
+        self.message = f"{context}: {self.message}"
+        self.args = (self.message,)
+        return self
+
     def diagnostics(self) -> str:
         """The text shown to a person: message, then the hint on its own line."""
         text = f"error[{self.reference}]: {self.message}"

@@ -47,5 +47,5 @@ class Transport(abc.ABC):
     def size(self, url: str) -> int:
         """The file's size in bytes; ``NotFoundError`` if it does not exist."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most transports hold nothing
         """Release pooled connections."""

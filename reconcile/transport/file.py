@@ -52,4 +52,3 @@ class FileTransport(Transport):
             raise NotFoundError(f"{url}: no such file") from exc
         except OSError as exc:
             raise TransportError(f"{url}: cannot read: {exc.strerror}") from exc
-

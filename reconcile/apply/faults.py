@@ -1,0 +1,19 @@
+"""Crash points for testing that an interrupted apply never leaves a half-installed prefix.
+
+Setting ``RECONCILE_CRASH_AT`` to one of ``CRASH_POINTS`` makes the process kill itself with
+SIGKILL when it gets there, exactly as an OOM killer or a cancelled CI job would. Unset (the
+normal case) it costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+CRASH_POINTS = ("after-download", "mid-unpack", "before-rename", "after-first-rename")
+
+
+def crash_point(name: str) -> None:
+    assert name in CRASH_POINTS, name
+    if os.environ.get("RECONCILE_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

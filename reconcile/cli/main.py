@@ -1,0 +1,81 @@
+"""Command line: parsing, and the one place that catches errors and sets exit codes.
+
+Exit codes: 0 success and nothing to do; 1 error; 2 success with changes pending
+(``plan --detailed-exitcode``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from reconcile import __version__
+from reconcile.cli import commands
+from reconcile.errors import ReconcileError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconcile",
+        description="Make install trees and mirrors match a declarative manifest.",
+    )
+    parser.add_argument("--version", action="version", version=f"reconcile {__version__}")
+    parser.add_argument(
+        "-m",
+        "--manifest",
+        type=Path,
+        default=Path(os.environ.get("RECONCILE_MANIFEST", "reconcile.toml")),
+        help="the manifest (default: ./reconcile.toml, or $RECONCILE_MANIFEST)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("validate", help="check the manifest and report every problem")
+
+    plan = sub.add_parser("plan", help="show what apply would do")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when there are changes to apply (0 when there are none)",
+    )
+    plan.add_argument("--out", type=Path, help="save the plan for 'reconcile apply PLAN'")
+    plan.add_argument("-v", "--verbose", action="store_true", help="also list the no-ops")
+
+    apply = sub.add_parser("apply", help="make the install tree match the manifest")
+    apply.add_argument("plan", nargs="?", type=Path, help="a plan saved by 'plan --out'")
+    apply.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "validate":
+            return commands.validate(args.manifest)
+        if args.command == "plan":
+            return commands.plan(
+                args.manifest,
+                as_json=args.json,
+                detailed_exitcode=args.detailed_exitcode,
+                out=args.out,
+                verbose=args.verbose,
+            )
+        if args.command == "apply":
+            return commands.apply(
+                args.manifest, saved=args.plan, assume_yes=args.yes, as_json=args.json
+            )
+        raise AssertionError(args.command)
+    except ReconcileError as exc:
+        print(exc.diagnostics(), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: nothing was committed after the last 'installed' line", file=sys.stderr)
+        return 130

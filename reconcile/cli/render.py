@@ -1,0 +1,41 @@
+"""Human output: plans read like a diff, then one summary line."""
+
+from __future__ import annotations
+
+from reconcile.plan.model import Plan
+
+
+def human_bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def render_plan(plan: Plan, *, verbose: bool = False) -> str:
+    lines = []
+    for action in plan.actions:
+        lines.append(
+            f"+ install {action.label} (from {action.mirror}, {human_bytes(action.tarball_bytes)})"
+        )
+        lines.append(f"    at {action.prefix}")
+        lines.append(f"    because {action.reason}")
+    if verbose:
+        for noop in plan.noops:
+            lines.append(f"  {noop.resource}: {noop.reason}")
+    lines.append(summary_line(plan))
+    return "\n".join(lines)
+
+
+def summary_line(plan: Plan) -> str:
+    if plan.is_empty:
+        return (
+            f"No changes: the install tree matches the manifest "
+            f"({len(plan.noops)} resource{'s' if len(plan.noops) != 1 else ''} up to date)."
+        )
+    return (
+        f"Plan: {len(plan.actions)} to install, {human_bytes(plan.bytes_to_fetch)} to fetch; "
+        f"{len(plan.noops)} unchanged."
+    )

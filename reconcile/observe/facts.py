@@ -1,0 +1,39 @@
+"""Observed facts: what is on disk and in the mirrors, as plain data for the planner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from reconcile.apply.records import InstallRecord
+from reconcile.buildcache.layout_v2 import FetchedSpec, IndexEntry
+
+
+@attrs.frozen(kw_only=True)
+class MirrorView:
+    name: str
+    url: str  # full URL (may hold credentials: mask before printing)
+    signed: bool
+    index: Mapping[str, IndexEntry]  # empty when the index could not be read
+    problem: str | None = None  # why the index could not be read
+
+
+@attrs.frozen(kw_only=True)
+class VerifiedSpec:
+    """Spec metadata fetched fresh and verified, with the size of the tarball it names."""
+
+    fetched: FetchedSpec
+    mirror: str
+    tarball_url: str
+    tarball_bytes: int
+
+
+@attrs.frozen(kw_only=True)
+class Observed:
+    install_root: str  # the manifest's root, resolved (records live below it)
+    records: Mapping[str, InstallRecord]
+    present: frozenset[str]  # hashes whose recorded prefix exists
+    mirrors: tuple[MirrorView, ...]
+    verified: Mapping[str, VerifiedSpec] = attrs.field(factory=dict)
+    path_exists: Mapping[str, bool] = attrs.field(factory=dict)

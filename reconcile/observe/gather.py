@@ -1,0 +1,54 @@
+"""The observation loop: gather facts until the planner has what it needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from reconcile.errors import PlanError
+from reconcile.manifest.model import ManifestFile
+from reconcile.observe.facts import Observed
+from reconcile.observe.install_tree import observe_install_tree
+from reconcile.observe.mirrors import fetch_verified_spec, observe_mirrors
+from reconcile.plan.model import Plan
+from reconcile.plan.planner import make_plan
+from reconcile.transport.registry import TransportPool
+from reconcile.trust.keys import load_pinned_keys
+from reconcile.trust.verify import GpgVerifier
+
+# A closure deeper than this many rounds of "fetch what the plan needs" is not a real DAG.
+MAX_ROUNDS = 1000
+
+
+def observe_and_plan(manifest_file: ManifestFile, pool: TransportPool) -> Plan:
+    """Observe the install tree and the mirrors, fetching and verifying spec metadata as the
+    planner asks for it, and return the plan."""
+    records, present = observe_install_tree(manifest_file.install_root())
+    observed = Observed(
+        install_root=str(manifest_file.install_root()),
+        records=records,
+        present=present,
+        mirrors=observe_mirrors(manifest_file, pool),
+    )
+    verifier: GpgVerifier | None = None
+    try:
+        for _ in range(MAX_ROUNDS):
+            result = make_plan(manifest_file, observed)
+            if isinstance(result, Plan):
+                return result
+            if verifier is None and any(m.signed for m in observed.mirrors) and result.specs:
+                verifier = GpgVerifier(
+                    pinned=load_pinned_keys(manifest_file, read_url=pool.read_bytes)
+                )
+            verified = dict(observed.verified)
+            for dag_hash, node in result.specs.items():
+                verified[dag_hash] = fetch_verified_spec(node, observed.mirrors, pool, verifier)
+            exists = dict(observed.path_exists)
+            for path in result.paths:
+                exists[path] = Path(path).exists() or Path(path).is_symlink()
+            observed = attrs.evolve(observed, verified=verified, path_exists=exists)
+    finally:
+        if verifier is not None:
+            verifier.close()
+    raise PlanError("the dependency graph did not converge; is there a cycle in the specs?")

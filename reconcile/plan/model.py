@@ -1,0 +1,87 @@
+"""A plan as data: the actions to take, the no-ops with their reasons, the fingerprints.
+
+A plan is what ``reconcile plan --out`` saves and ``reconcile apply PLAN`` executes; it is
+also what ``--json`` prints (``schemas/plan.schema.json``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+FORMAT_VERSION = 1
+
+ActionKind = Literal["install"]
+
+
+@attrs.frozen(kw_only=True)
+class InstallAction:
+    """Fetch, verify, unpack, relocate and commit one spec's prefix."""
+
+    hash: str
+    name: str
+    version: str
+    prefix: str  # the final absolute prefix
+    mirror: str  # mirror name
+    mirror_url: str  # with credentials masked
+    spec_url: str
+    tarball_url: str
+    tarball_sha256: str  # from the verified metadata
+    tarball_bytes: int
+    signer: str | None  # fingerprint; None when the mirror is declared unsigned
+    reason: str
+    dependencies: tuple[str, ...]  # DAG hashes of the direct run-time dependencies
+    # where absolute symlinks of this prefix may point once relocated: the prefixes of its
+    # run-time closure and the paths of the externals in it
+    allowed_link_targets: tuple[str, ...]
+    spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the verified node, for the record
+
+    @property
+    def id(self) -> str:
+        return f"install:{self.hash}"
+
+    @property
+    def kind(self) -> ActionKind:
+        return "install"
+
+    @property
+    def resource(self) -> str:
+        return f"spec:{self.name}@{self.version}/{self.hash}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}/{self.hash[:7]}"
+
+
+@attrs.frozen(kw_only=True)
+class NoOp:
+    """A resource the plan leaves alone, and why."""
+
+    resource: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    manifest_path: str
+    manifest_digest: str
+    install_root: str
+    actions: tuple[InstallAction, ...]
+    noops: tuple[NoOp, ...]
+    # resource -> fingerprint of what was observed (record, verified metadata, mirror file)
+    fingerprints: dict[str, str]
+    # DAG hash -> final prefix for every spec of the closures (installed ones included); the
+    # executor relocates against these.
+    prefixes: dict[str, str]
+    # absolute paths of externals in the closures (absolute symlinks may point there)
+    external_paths: tuple[str, ...] = ()
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.actions
+
+    @property
+    def bytes_to_fetch(self) -> int:
+        return sum(a.tarball_bytes for a in self.actions)

@@ -1,0 +1,285 @@
+"""The planner: a pure function from the manifest and observed facts to a plan.
+
+When the facts do not yet cover what the plan needs (verified metadata of a spec it decided
+to install, whether a prefix path is free), it returns ``NeedFacts`` instead; the observation
+loop (``reconcile.observe.gather``) fetches those and calls it again. It never does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import attrs
+
+from reconcile.apply.records import InstallRecord, record_fingerprint
+from reconcile.errors import PlanError
+from reconcile.manifest.model import InstallSettings, ManifestFile
+from reconcile.observe.facts import Observed, VerifiedSpec
+from reconcile.plan.model import InstallAction, NoOp, Plan
+from reconcile.spack.projection import format_projection, pad_root
+from reconcile.spack.selector import SpecSelector, parse_selector
+from reconcile.spack.spec import SpecNode, parse_node
+from reconcile.transport.base import mask_credentials
+
+
+@attrs.frozen(kw_only=True)
+class NeedFacts:
+    specs: Mapping[str, SpecNode]  # hash -> node (enough to find its metadata on a mirror)
+    paths: frozenset[str]  # paths whose existence the plan depends on
+
+
+def padded_install_root(manifest_file: ManifestFile) -> str:
+    """The root prefixes are placed under: the manifest's root, padded if asked."""
+    settings = _install(manifest_file)
+    root = str(manifest_file.install_root())
+    return pad_root(root, settings.padded_length) if settings.padded_length else root
+
+
+def spec_resource(node: SpecNode) -> str:
+    return f"spec:{node.name}@{node.version}/{node.hash}"
+
+
+def _install(manifest_file: ManifestFile) -> InstallSettings:
+    settings = manifest_file.manifest.install
+    if settings is None:
+        raise PlanError(
+            f"{manifest_file.path}: the manifest has no [install] table, so there is nothing "
+            "to plan",
+            hint="add [install] with root and specs",
+        )
+    return settings
+
+
+def record_node(record: InstallRecord) -> SpecNode:
+    return parse_node(record.spec)
+
+
+class _Planner:
+    def __init__(self, manifest_file: ManifestFile, observed: Observed) -> None:
+        self.manifest_file = manifest_file
+        self.settings = _install(manifest_file)
+        self.observed = observed
+        self.root = padded_install_root(manifest_file)
+        self.errors: list[str] = []
+        self.need_specs: dict[str, SpecNode] = {}
+        self.need_paths: set[str] = set()
+        self.actions: list[InstallAction] = []
+        self.noops: dict[str, NoOp] = {}
+        self.fingerprints: dict[str, str] = {}
+        self.prefixes: dict[str, str] = {}
+        self.externals: dict[str, str] = {}  # hash -> path
+        self.closures: dict[str, frozenset[str]] = {}  # hash -> transitive run-time deps
+        self.known = self._known_nodes()
+
+    def _known_nodes(self) -> dict[str, SpecNode]:
+        """Every node any fact names, most trusted source last so it wins."""
+        known: dict[str, SpecNode] = {}
+        for mirror in reversed(self.observed.mirrors):
+            for dag_hash, entry in mirror.index.items():
+                known[dag_hash] = entry.node
+        for verified in self.observed.verified.values():
+            for node in verified.fetched.document.nodes:
+                known[node.hash] = node
+        for dag_hash, record in self.observed.records.items():
+            known[dag_hash] = record_node(record)
+        return known
+
+    def _arch_ok(self, node: SpecNode) -> bool:
+        return self.settings.arch is None or node.arch == self.settings.arch
+
+    # -- selectors --------------------------------------------------------------------------
+    def resolve(self, selector: SpecSelector) -> list[str]:
+        installed = sorted(
+            dag_hash
+            for dag_hash, record in self.observed.records.items()
+            if dag_hash in self.observed.present
+            and selector.matches(node := record_node(record))
+            and self._arch_ok(node)
+        )
+        if installed:
+            for dag_hash in installed:
+                record = self.observed.records[dag_hash]
+                node = record_node(record)
+                self.noops[spec_resource(node)] = NoOp(
+                    resource=spec_resource(node),
+                    reason=f"already installed at {record.prefix} (satisfies '{selector.text}')",
+                )
+            return installed
+        candidates: dict[str, tuple[SpecNode, list[str]]] = {}
+        for mirror in self.observed.mirrors:
+            for dag_hash, entry in mirror.index.items():
+                node = entry.node
+                wanted = entry.in_buildcache and not node.is_external
+                if wanted and selector.matches(node) and self._arch_ok(node):
+                    candidates.setdefault(dag_hash, (node, []))[1].append(mirror.name)
+        if not candidates:
+            self.errors.append(self._no_match(selector))
+            return []
+        if len(candidates) > 1:
+            listing = "\n".join(
+                f"    {node.short()}  {node.arch}  (mirror {', '.join(names)})"
+                for node, names in sorted(
+                    candidates.values(), key=lambda c: (c[0].name, c[0].version, c[0].hash)
+                )
+            )
+            first = min(candidates.values(), key=lambda c: c[0].hash)[0]
+            self.errors.append(
+                f"'{selector.text}' matches {len(candidates)} specs that are not installed:\n"
+                f"{listing}\n  pin one with a hash prefix, for example "
+                f"'{first.name}/{first.hash[:7]}'"
+            )
+            return []
+        return list(candidates)
+
+    def _no_match(self, selector: SpecSelector) -> str:
+        names = ", ".join(f"'{m.name}'" for m in self.observed.mirrors) or "(none declared)"
+        text = f"no spec matches '{selector.text}' in the mirrors {names}"
+        if self.settings.arch:
+            text += f" for arch {self.settings.arch}"
+        problems = [
+            f"    mirror '{m.name}': {m.problem}" for m in self.observed.mirrors if m.problem
+        ]
+        if problems:
+            text += "\n" + "\n".join(problems)
+        return text
+
+    # -- closure walk ---------------------------------------------------------------------
+    def visit(self, dag_hash: str, hint: SpecNode | None, needed_by: str | None) -> bool:
+        """Plan ``dag_hash`` and its run-time closure; False when facts are still missing."""
+        if dag_hash in self.closures:
+            return True
+        record = self.observed.records.get(dag_hash)
+        if dag_hash in self.observed.present and record is not None:
+            return self._visit_installed(record)
+        node = self.known.get(dag_hash, hint)
+        if node is None:
+            self.errors.append(
+                f"dependency /{dag_hash} of {needed_by} is in no mirror's index and not installed"
+            )
+            return False
+        if node.is_external:
+            assert node.external_path is not None
+            self.externals[dag_hash] = node.external_path
+            self.noops[spec_resource(node)] = NoOp(
+                resource=spec_resource(node),
+                reason=f"external at {node.external_path}: never fetched, installed or relocated",
+            )
+            self.closures[dag_hash] = frozenset()
+            return True
+        verified = self.observed.verified.get(dag_hash)
+        if verified is None:
+            self.need_specs[dag_hash] = node
+            return False
+        document = verified.fetched.document
+        node = document.root
+        complete = True
+        for dep in node.runtime_dependencies():
+            hint_dep = next((n for n in document.nodes if n.hash == dep.hash), None)
+            complete = self.visit(dep.hash, hint_dep, node.short()) and complete
+        if not complete:
+            return False
+        self._plan_install(node, verified, record)
+        return True
+
+    def _visit_installed(self, record: InstallRecord) -> bool:
+        node = record_node(record)
+        self.prefixes[node.hash] = record.prefix
+        self.fingerprints[f"record:{node.hash}"] = record_fingerprint(record)
+        self.noops.setdefault(
+            spec_resource(node),
+            NoOp(resource=spec_resource(node), reason=f"already installed at {record.prefix}"),
+        )
+        complete = True
+        for dep in node.runtime_dependencies():
+            complete = self.visit(dep.hash, None, node.short()) and complete
+        if complete:
+            self.closures[node.hash] = self._closure_of(node)
+        return complete
+
+    def _closure_of(self, node: SpecNode) -> frozenset[str]:
+        closure: set[str] = set()
+        for dep in node.runtime_dependencies():
+            closure.add(dep.hash)
+            closure |= self.closures.get(dep.hash, frozenset())
+        return frozenset(closure)
+
+    def _plan_install(
+        self, node: SpecNode, verified: VerifiedSpec, record: InstallRecord | None
+    ) -> None:
+        prefix = f"{self.root}/{format_projection(self.settings.projection, node)}"
+        if prefix not in self.observed.path_exists:
+            self.need_paths.add(prefix)
+        elif self.observed.path_exists[prefix] and (record is None or record.prefix != prefix):
+            self.errors.append(
+                f"{prefix} already exists but reconcile has no install record for it, so it "
+                f"will not overwrite it (needed for {node.short()}); move it away or remove it"
+            )
+        self.prefixes[node.hash] = prefix
+        closure = self._closure_of(node)
+        self.closures[node.hash] = closure
+        fetched = verified.fetched
+        assert fetched.document.tarball_sha256 is not None
+        mirror = next(m for m in self.observed.mirrors if m.name == verified.mirror)
+        if record is None:
+            reason = "not installed"
+        else:
+            reason = f"recorded prefix {record.prefix} is missing: reinstall"
+        allowed = [self.prefixes[h] for h in sorted(closure) if h in self.prefixes]
+        allowed += [self.externals[h] for h in sorted(closure) if h in self.externals]
+        action = InstallAction(
+            hash=node.hash,
+            name=node.name,
+            version=node.version,
+            prefix=prefix,
+            mirror=mirror.name,
+            mirror_url=mask_credentials(mirror.url),
+            spec_url=mask_credentials(fetched.url),
+            tarball_url=verified.tarball_url,
+            tarball_sha256=fetched.document.tarball_sha256,
+            tarball_bytes=verified.tarball_bytes,
+            signer=fetched.signer,
+            reason=reason,
+            dependencies=tuple(d.hash for d in node.runtime_dependencies()),
+            allowed_link_targets=tuple(allowed),
+            spec=dict(node.raw),
+        )
+        self.actions.append(action)
+        self.fingerprints[f"record:{node.hash}"] = record_fingerprint(record)
+        self.fingerprints[f"metadata:{node.hash}"] = fetched.metadata_sha256
+        self.fingerprints[f"tarball:{node.hash}"] = str(verified.tarball_bytes)
+        self.fingerprints[f"path:{prefix}"] = "absent"
+
+    def run(self) -> Plan | NeedFacts:
+        roots: list[str] = []
+        for text in self.settings.specs:
+            roots.extend(self.resolve(parse_selector(text)))
+        if self.errors:
+            raise PlanError("\n".join(self.errors), hint=_hint_for(self.errors))
+        for dag_hash in roots:
+            self.visit(dag_hash, None, None)
+        if self.errors:
+            raise PlanError("\n".join(self.errors))
+        if self.need_specs or self.need_paths:
+            return NeedFacts(specs=dict(self.need_specs), paths=frozenset(self.need_paths))
+        return Plan(
+            manifest_path=str(self.manifest_file.path),
+            manifest_digest=self.manifest_file.digest,
+            install_root=self.root,
+            actions=tuple(self.actions),
+            noops=tuple(sorted(self.noops.values(), key=lambda n: n.resource)),
+            fingerprints=dict(sorted(self.fingerprints.items())),
+            prefixes=dict(sorted(self.prefixes.items())),
+            external_paths=tuple(sorted(set(self.externals.values()))),
+        )
+
+
+def _hint_for(errors: list[str]) -> str | None:
+    if any("matches" in e and "specs that are not installed" in e for e in errors):
+        return "make each selector match one spec: add @version or /hashprefix"
+    if any(e.startswith("no spec matches") for e in errors):
+        return "check the selector's spelling, the mirrors' URLs and install.arch"
+    return None
+
+
+def make_plan(manifest_file: ManifestFile, observed: Observed) -> Plan | NeedFacts:
+    """The plan for ``manifest_file`` given ``observed``, or the facts still needed."""
+    return _Planner(manifest_file, observed).run()

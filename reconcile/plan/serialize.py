@@ -1,0 +1,151 @@
+"""Plans to and from JSON (``schemas/plan.schema.json``): for ``--json`` and saved plans."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from reconcile.errors import ReconcileError
+from reconcile.plan.model import FORMAT_VERSION, InstallAction, NoOp, Plan
+
+_DETAIL_FIELDS = (
+    "hash",
+    "name",
+    "version",
+    "prefix",
+    "mirror",
+    "mirror_url",
+    "spec_url",
+    "tarball_url",
+    "tarball_sha256",
+    "signer",
+    "dependencies",
+    "allowed_link_targets",
+    "spec",
+)
+
+
+def observed_digest(fingerprints: dict[str, str]) -> str:
+    canonical = json.dumps(fingerprints, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    actions = []
+    for action in plan.actions:
+        details: dict[str, Any] = {name: getattr(action, name) for name in _DETAIL_FIELDS}
+        details["dependencies"] = list(action.dependencies)
+        details["allowed_link_targets"] = list(action.allowed_link_targets)
+        details["bytes"] = action.tarball_bytes
+        actions.append(
+            {
+                "id": action.id,
+                "action": action.kind,
+                "resource": action.resource,
+                "reason": action.reason,
+                "details": details,
+            }
+        )
+    return {
+        "format_version": plan.format_version,
+        "manifest": {"path": plan.manifest_path, "digest": plan.manifest_digest},
+        "install_root": plan.install_root,
+        "actions": actions,
+        "noops": [{"resource": n.resource, "reason": n.reason} for n in plan.noops],
+        "summary": {
+            "install": len(plan.actions),
+            "noop": len(plan.noops),
+            "bytes_to_fetch": plan.bytes_to_fetch,
+        },
+        "observed": {
+            "digest": observed_digest(plan.fingerprints),
+            "fingerprints": dict(plan.fingerprints),
+        },
+        "prefixes": dict(plan.prefixes),
+        "external_paths": list(plan.external_paths),
+    }
+
+
+def plan_from_dict(data: Any, *, source: str) -> Plan:
+    """Rebuild a saved plan; ``ReconcileError`` naming ``source`` if it is not one."""
+    try:
+        if data["format_version"] != FORMAT_VERSION:
+            raise ReconcileError(
+                f"{source}: plan format version {data['format_version']!r} is not supported "
+                f"(expected {FORMAT_VERSION})",
+                hint="make the plan again with this version of reconcile",
+                reference="invalid-plan",
+            )
+        actions = []
+        for item in data["actions"]:
+            if item["action"] != "install":
+                raise ValueError(f"unknown action {item['action']!r}")
+            d = item["details"]
+            actions.append(
+                InstallAction(
+                    hash=d["hash"],
+                    name=d["name"],
+                    version=d["version"],
+                    prefix=d["prefix"],
+                    mirror=d["mirror"],
+                    mirror_url=d["mirror_url"],
+                    spec_url=d["spec_url"],
+                    tarball_url=d["tarball_url"],
+                    tarball_sha256=d["tarball_sha256"],
+                    tarball_bytes=int(d["bytes"]),
+                    signer=d["signer"],
+                    reason=item["reason"],
+                    dependencies=tuple(d["dependencies"]),
+                    allowed_link_targets=tuple(d["allowed_link_targets"]),
+                    spec=dict(d["spec"]),
+                )
+            )
+        return Plan(
+            manifest_path=data["manifest"]["path"],
+            manifest_digest=data["manifest"]["digest"],
+            install_root=data["install_root"],
+            actions=tuple(actions),
+            noops=tuple(NoOp(resource=n["resource"], reason=n["reason"]) for n in data["noops"]),
+            fingerprints=dict(data["observed"]["fingerprints"]),
+            prefixes=dict(data["prefixes"]),
+            external_paths=tuple(data["external_paths"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReconcileError(
+            f"{source}: not a reconcile plan ({type(exc).__name__}: {exc})",
+            hint="pass a file written by 'reconcile plan --out'",
+            reference="invalid-plan",
+        ) from exc
+
+
+def write_plan(plan: Plan, path: Path) -> None:
+    text = json.dumps(plan_to_dict(plan), indent=1, sort_keys=False) + "\n"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_plan(path: Path) -> Plan:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ReconcileError(f"{path}: no such plan file", reference="invalid-plan") from exc
+    except (OSError, ValueError) as exc:
+        raise ReconcileError(
+            f"{path}: cannot read the plan: {exc}", reference="invalid-plan"
+        ) from exc
+    return plan_from_dict(data, source=str(path))
+
+
+def stale_resources(saved: Plan, fresh: Plan) -> list[str]:
+    """What changed between a saved plan and a fresh one, one line per resource."""
+    changes = []
+    if saved.manifest_digest != fresh.manifest_digest:
+        changes.append(f"manifest {fresh.manifest_path} changed since the plan was made")
+    for key in sorted(set(saved.fingerprints) | set(fresh.fingerprints)):
+        old, new = saved.fingerprints.get(key), fresh.fingerprints.get(key)
+        if old != new:
+            changes.append(f"{key}: was {old or 'not part of the plan'}, now {new or 'not needed'}")
+    return changes

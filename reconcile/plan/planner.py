@@ -8,6 +8,7 @@ loop (``reconcile.observe.gather``) fetches those and calls it again. It never d
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 import attrs
 
 from reconcile.apply.records import InstallRecord, record_fingerprint

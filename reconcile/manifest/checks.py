@@ -1,0 +1,193 @@
+"""Checks of single manifest values: each returns what is wrong, or None when it is fine."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+from reconcile.manifest.model import SUPPORTED_KEY_KINDS, SUPPORTED_SCHEMES
+
+# Patterns are used with fullmatch: '$' would also match before a final newline.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+FINGERPRINT_PATTERN = re.compile(r"[0-9A-F]{40}")
+SOURCE_PATTERN = re.compile(r"mirror:(?P<mirror>[A-Za-z0-9_.-]+)")
+# [user[:password]@]host[:port], host being a name or a bracketed IPv6 address.
+AUTHORITY_PATTERN = re.compile(r"([^\[\]]*@)?(\[[^\]/?#@]*\]|[^/?#@:\[\]]+)(:(?P<port>[0-9]*))?")
+MAX_PORT = 65535
+BUCKET_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
+ARCH_PATTERN = re.compile(r"[^-\s]+-[^-\s]+-[^-\s]+")
+READ_SCOPES = ("world", "group", "user")
+WRITE_SCOPES = ("user", "group", "world")
+PADDED_LENGTH_RANGE = (1, 4096)
+
+# Widest first for read, narrowest first for write: a scope's rank is how many it lets in.
+_SCOPE_RANK = {"user": 0, "group": 1, "world": 2}
+
+# bool before int and datetime before date: each is a subclass of the next.
+_TOML_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a float"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "a table"),
+    (datetime.datetime, "a date-time"),
+    (datetime.date, "a date"),
+    (datetime.time, "a time"),
+)
+
+
+def describe_type(value: Any) -> str:
+    """``an integer``, ``a table``...: the TOML type of a value, for messages."""
+    for python_type, name in _TOML_TYPES:
+        if isinstance(value, python_type):
+            return name
+    return type(value).__name__
+
+
+def _listing(choices: tuple[str, ...]) -> str:
+    return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+
+
+def check_name(name: str, what: str) -> str | None:
+    if not name:
+        return f"the {what} name is empty (expected letters, digits, '_', '.' and '-')"
+    if NAME_PATTERN.fullmatch(name) is None:
+        return f"invalid {what} name {name!r} (expected letters, digits, '_', '.' and '-')"
+    return None
+
+
+def check_not_empty(text: str, expected: str) -> str | None:
+    return f"is empty (expected {expected})" if not text.strip() else None
+
+
+def check_mirror_url(url: str) -> str | None:
+    """A URL with a supported scheme, or a plain path (relative to the manifest's folder).
+
+    The authority is checked with the same grammar as the JSON Schema, a little stricter than
+    ``urllib.parse`` (which lets ``http://a[::1]`` through).
+    """
+    if not url.strip():
+        return "is empty (expected a URL such as https://host/path, or a path)"
+    if url != url.strip():
+        return f"{url!r} has leading or trailing white space"
+    if "://" not in url:
+        return None
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()
+    if scheme not in SUPPORTED_SCHEMES:
+        return f"unsupported scheme {scheme!r} (expected {', '.join(SUPPORTED_SCHEMES)})"
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if scheme == "file":
+        return _check_file_url(url, authority, rest[len(authority) :])
+    if scheme == "s3":
+        if not authority:
+            return f"s3 URL {url!r} has no bucket (expected s3://bucket/prefix)"
+        if BUCKET_PATTERN.fullmatch(authority) is None:
+            return f"s3 URL {url!r} names bucket {authority!r} (expected s3://bucket/prefix)"
+        return None
+    return _check_web_authority(url, scheme, authority)
+
+
+def _check_file_url(url: str, authority: str, path: str) -> str | None:
+    if authority not in ("", "localhost"):
+        return (
+            f"file URL {url!r} names host {authority!r} (expected file:///absolute/path; "
+            "write a relative path without file://)"
+        )
+    if not path.startswith("/"):
+        return f"file URL {url!r} has no path (expected file:///absolute/path)"
+    return None
+
+
+def _check_web_authority(url: str, scheme: str, authority: str) -> str | None:
+    if not authority.rpartition("@")[2]:
+        return f"{scheme} URL {url!r} has no host (expected {scheme}://host/path)"
+    match = AUTHORITY_PATTERN.fullmatch(authority)
+    if match is None:
+        return f"{scheme} URL {url!r} has a malformed host (expected {scheme}://host[:port]/path)"
+    if match["port"] and int(match["port"]) > MAX_PORT:
+        return f"{scheme} URL {url!r} has port {match['port']} (expected at most {MAX_PORT})"
+    if scheme == "http" and "@" in authority:
+        return (
+            "credentials in a plain http URL would be sent in clear "
+            "(expected https, or no 'user:password@')"
+        )
+    return None
+
+
+def normalize_fingerprint(text: str) -> str:
+    """GnuPG prints fingerprints in groups of four: accept that, and lower case."""
+    return "".join(text.split()).upper()
+
+
+def check_fingerprint(text: str) -> str | None:
+    """A full GnuPG fingerprint, as written (``normalize_fingerprint`` makes the model's form)."""
+    normalized = normalize_fingerprint(text)
+    if FINGERPRINT_PATTERN.fullmatch(normalized) is not None:
+        return None
+    not_hex = sorted({char for char in normalized if char not in "0123456789ABCDEF"})
+    if not_hex:
+        return (
+            f"{text!r} is not a GnuPG fingerprint "
+            f"(expected 40 hexadecimal digits; {''.join(not_hex)!r} are not)"
+        )
+    return (
+        f"{text!r} has {len(normalized)} hexadecimal digits "
+        "(expected the 40 of a full GnuPG fingerprint; a key ID is not enough)"
+    )
+
+
+def check_key_kind(kind: str) -> str | None:
+    if kind not in SUPPORTED_KEY_KINDS:
+        return f"unsupported key kind {kind!r} (supported: {', '.join(SUPPORTED_KEY_KINDS)})"
+    return None
+
+
+def check_key_source(source: str) -> str | None:
+    if SOURCE_PATTERN.fullmatch(source) is None:
+        return f"expected 'mirror:<name>' (a key the mirror publishes), got {source!r}"
+    return None
+
+
+def source_mirror(source: str) -> str | None:
+    """``team`` for ``mirror:team``."""
+    match = SOURCE_PATTERN.fullmatch(source)
+    return match["mirror"] if match is not None else None
+
+
+def check_scope(scope: str, which: str) -> str | None:
+    choices = READ_SCOPES if which == "read" else WRITE_SCOPES
+    if scope not in choices:
+        return f"unsupported {which} scope {scope!r} (expected {_listing(choices)})"
+    return None
+
+
+def check_write_within_read(read: str, write: str) -> str | None:
+    """Spack refuses to let more people write a file than can read it."""
+    if _SCOPE_RANK[write] > _SCOPE_RANK[read]:
+        return (
+            f"write = {write!r} is broader than read = {read!r} "
+            "(expected write no broader than read: widen read or narrow write)"
+        )
+    return None
+
+
+def check_padded_length(length: int) -> str | None:
+    low, high = PADDED_LENGTH_RANGE
+    if not low <= length <= high:
+        return f"expected an integer between {low} and {high}, got {length}"
+    return None
+
+
+def check_arch(arch: str) -> str | None:
+    if ARCH_PATTERN.fullmatch(arch) is None:
+        return f"expected platform-os-target such as 'linux-debian12-x86_64_v4', got {arch!r}"
+    return None
+
+
+def check_version(version: int) -> str | None:
+    if version != 1:
+        return f"unsupported manifest version {version} (expected 1)"
+    return None

@@ -1,0 +1,27 @@
+"""A problem found in a manifest, before it is given a line and column."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+from reconcile.manifest.locate import KeyPath
+
+
+@attrs.frozen(kw_only=True)
+class Finding:
+    """``path`` is what the message is about; ``anchor`` says where to point in the file.
+
+    ``"value"`` points at the value at ``at`` (for a table, its header); ``"key"`` at the
+    key itself, for keys that should not be there.
+    """
+
+    path: KeyPath
+    message: str
+    at: KeyPath
+    anchor: Literal["value", "key"] = "value"
+
+
+def at_value(path: KeyPath, message: str) -> Finding:
+    return Finding(path=path, message=message, at=path)

@@ -1,0 +1,334 @@
+"""Plain TOML data <-> the manifest model, with cattrs.
+
+Every field has a strict hook (TOML has types: a string is never taken for an integer) that
+also runs the field's value check, and cattrs' detailed validation collects every failure
+with the attribute or index it happened at. ``findings`` turns that tree of exceptions into
+``Finding``s with key paths; nothing stops at the first problem.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from reconcile.manifest import checks
+from reconcile.manifest.finding import Finding
+from reconcile.manifest.locate import KeyPath
+from reconcile.manifest.model import (
+    InstallSettings,
+    Key,
+    Manifest,
+    Mirror,
+    Permissions,
+)
+from reconcile.spack.projection import validate_projection
+from reconcile.spack.selector import parse_selector
+
+T = TypeVar("T")
+Hook = Callable[[Any, Any], Any]
+
+# Attribute names that differ from the TOML keys: ``[[mirror]]`` fills ``Manifest.mirrors``.
+TOML_NAMES: dict[type, dict[str, str]] = {Manifest: {"mirrors": "mirror", "keys": "key"}}
+
+
+class _InvalidValueError(Exception):
+    """One problem, at the value being structured or at ``subpath`` below it."""
+
+    def __init__(
+        self, message: str, *, subpath: KeyPath = (), anchor: Literal["value", "key"] = "value"
+    ):
+        super().__init__(message)
+        self.message = message
+        self.subpath = subpath
+        self.anchor = anchor
+
+
+class _ProblemGroupError(Exception):
+    """Several problems, each at a path relative to the value being structured."""
+
+    def __init__(self, errors: list[tuple[KeyPath, Exception]]):
+        super().__init__(f"{len(errors)} problems")
+        self.errors = errors
+
+
+def toml_keys(cls: type) -> list[str]:
+    """The keys a TOML table for ``cls`` may hold, in declaration order."""
+    names = TOML_NAMES.get(cls, {})
+    return [names.get(field.name, field.name) for field in attrs.fields(cls)]
+
+
+# --- strict scalar hooks ---------------------------------------------------------------
+
+
+def _string(value: Any, _: Any = None) -> str:
+    if not isinstance(value, str):
+        raise _InvalidValueError(f"expected a string, got {checks.describe_type(value)}")
+    return value
+
+
+def _boolean(value: Any, _: Any = None) -> bool:
+    if not isinstance(value, bool):
+        raise _InvalidValueError(
+            f"expected a boolean (true or false), got {checks.describe_type(value)}"
+        )
+    return value
+
+
+def _integer(value: Any, _: Any = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _InvalidValueError(f"expected an integer, got {checks.describe_type(value)}")
+    return value
+
+
+def _checked(parse: Callable[[Any], T], check: Callable[[T], str | None]) -> Hook:
+    def hook(value: Any, _: Any) -> T:
+        parsed = parse(value)
+        problem = check(parsed)
+        if problem is not None:
+            raise _InvalidValueError(problem)
+        return parsed
+
+    return hook
+
+
+def _not_empty(expected: str) -> Hook:
+    return _checked(_string, lambda text: checks.check_not_empty(text, expected))
+
+
+def _fingerprint(value: Any, _: Any) -> str:
+    text = _string(value)
+    problem = checks.check_fingerprint(text)
+    if problem is not None:
+        raise _InvalidValueError(problem)
+    return checks.normalize_fingerprint(text)
+
+
+def _specs(value: Any, _: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _InvalidValueError(
+            f"expected an array of spec selectors, got {checks.describe_type(value)}"
+        )
+    if not value:
+        raise _InvalidValueError(
+            "is empty (expected at least one spec selector such as 'hello-app@3.0')"
+        )
+    errors: list[tuple[KeyPath, Exception]] = []
+    for index, item in enumerate(value):
+        try:
+            parse_selector(_string(item))
+        except _InvalidValueError as exc:
+            errors.append(((index,), exc))
+        except ValueError as exc:
+            errors.append(((index,), _InvalidValueError(str(exc))))
+    if errors:
+        raise _ProblemGroupError(errors)
+    return tuple(value)
+
+
+# --- tables ------------------------------------------------------------------------------
+
+
+def _table_hook(
+    cls: type[T],
+    generated: Callable[[Any, Any], T],
+    *,
+    before: Callable[[dict[str, Any]], Iterable[_InvalidValueError]] = lambda _: (),
+    after: Callable[[T], Iterable[_InvalidValueError]] = lambda _: (),
+) -> Callable[[Any, Any], T]:
+    """cattrs' structuring of ``cls``, plus checks across its fields (on the raw table
+    ``before``, so that they run even when a field fails; on the result ``after``)."""
+
+    def hook(value: Any, _: Any) -> T:
+        if not isinstance(value, dict):
+            raise _InvalidValueError(f"expected a table, got {checks.describe_type(value)}")
+        errors: list[tuple[KeyPath, Exception]] = [((), problem) for problem in before(value)]
+        try:
+            built = generated(value, cls)
+        except ClassValidationError as exc:
+            errors.insert(0, ((), exc))
+        else:
+            errors.extend(((), problem) for problem in after(built))
+        if errors:
+            raise _ProblemGroupError(errors)
+        return built
+
+    return hook
+
+
+def _require(*names: str) -> Callable[[dict[str, Any]], Iterable[_InvalidValueError]]:
+    """Keys the model gives a default but a manifest must still write."""
+    return lambda table: [
+        _InvalidValueError(f"missing required key {n!r}") for n in names if n not in table
+    ]
+
+
+def _file_or_source(table: dict[str, Any]) -> Iterable[_InvalidValueError]:
+    if "file" in table and "source" in table:
+        yield _InvalidValueError(
+            "'file' and 'source' are both set (expected exactly one)", subpath=("source",)
+        )
+    elif "file" not in table and "source" not in table:
+        yield _InvalidValueError(
+            "missing 'file' or 'source' (expected exactly one: file = \"keys/team.pub\" "
+            'or source = "mirror:<name>")'
+        )
+
+
+def _write_within_read(permissions: Permissions) -> Iterable[_InvalidValueError]:
+    problem = checks.check_write_within_read(permissions.read, permissions.write)
+    if problem is not None:
+        yield _InvalidValueError(problem, subpath=("write",))
+
+
+def _array_of_tables(converter: cattrs.Converter, cls: type[T], what: str) -> Hook:
+    def hook(value: Any, _: Any) -> tuple[T, ...]:
+        if not isinstance(value, list):
+            raise _InvalidValueError(
+                f"expected an array of tables ([[{what}]]), got {checks.describe_type(value)}"
+            )
+        built: list[T] = []
+        errors: list[tuple[KeyPath, Exception]] = []
+        for index, item in enumerate(value):
+            try:
+                built.append(converter.structure(item, cls))
+            except (ClassValidationError, _InvalidValueError, _ProblemGroupError) as exc:
+                errors.append(((index,), exc))
+        if errors:
+            raise _ProblemGroupError(errors)
+        return tuple(built)
+
+    return hook
+
+
+def make_converter() -> cattrs.Converter:
+    """A converter that structures TOML data into the model strictly, and back."""
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+    def generated(cls: type[T], **hooks: Hook) -> Callable[[Any, Any], T]:
+        renames = TOML_NAMES.get(cls, {})
+        overrides = {
+            name: override(struct_hook=hook, rename=renames.get(name))
+            for name, hook in hooks.items()
+        }
+        return make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
+
+    permissions = generated(
+        Permissions,
+        read=_checked(_string, lambda scope: checks.check_scope(scope, "read")),
+        write=_checked(_string, lambda scope: checks.check_scope(scope, "write")),
+        group=_not_empty("a group name"),
+    )
+    converter.register_structure_hook(
+        Permissions, _table_hook(Permissions, permissions, after=_write_within_read)
+    )
+    install = generated(
+        InstallSettings,
+        root=_not_empty("a folder, relative to the manifest's folder or absolute"),
+        projection=_checked(_string, validate_projection),
+        padded_length=_checked(_integer, checks.check_padded_length),
+        specs=_specs,
+        arch=_checked(_string, checks.check_arch),
+        permissions=lambda value, _: converter.structure(value, Permissions),
+    )
+    converter.register_structure_hook(
+        InstallSettings, _table_hook(InstallSettings, install, before=_require("specs"))
+    )
+    mirror = generated(
+        Mirror,
+        name=_checked(_string, lambda name: checks.check_name(name, "mirror")),
+        url=_checked(_string, checks.check_mirror_url),
+        signed=_boolean,
+    )
+    converter.register_structure_hook(Mirror, _table_hook(Mirror, mirror))
+    key = generated(
+        Key,
+        name=_checked(_string, lambda name: checks.check_name(name, "key")),
+        kind=_checked(_string, checks.check_key_kind),
+        fingerprint=_fingerprint,
+        file=_not_empty("the path of an armored public key"),
+        source=_checked(_string, checks.check_key_source),
+    )
+    converter.register_structure_hook(Key, _table_hook(Key, key, before=_file_or_source))
+    manifest = generated(
+        Manifest,
+        version=_checked(_integer, checks.check_version),
+        install=lambda value, _: converter.structure(value, InstallSettings),
+        mirrors=_array_of_tables(converter, Mirror, "mirror"),
+        keys=_array_of_tables(converter, Key, "key"),
+    )
+    converter.register_structure_hook(
+        Manifest, _table_hook(Manifest, manifest, before=_require("version"))
+    )
+    _register_unstructure(converter)
+    return converter
+
+
+def _register_unstructure(converter: cattrs.Converter) -> None:
+    """Defaults are left out (so a dump stays short), except the version."""
+    for cls in (Permissions, InstallSettings, Mirror, Key, Manifest):
+        renames = TOML_NAMES.get(cls, {})
+        overrides = {name: override(rename=toml) for name, toml in renames.items()}
+        if cls is Manifest:
+            overrides["version"] = override(omit_if_default=False)
+        converter.register_unstructure_hook(
+            cls,
+            make_dict_unstructure_fn(
+                cls,
+                converter,
+                _cattrs_omit_if_default=True,
+                **overrides,  # type: ignore[arg-type]
+            ),
+        )
+
+
+# --- from exceptions to findings ---------------------------------------------------------
+
+
+def _unknown_key(cls: type, name: str, path: KeyPath) -> Finding:
+    known = toml_keys(cls)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(known)}"
+    return Finding(
+        path=path, message=f"unknown key {name!r} ({hint})", at=(*path, name), anchor="key"
+    )
+
+
+def findings(exc: BaseException, path: KeyPath = ()) -> list[Finding]:
+    """Every problem in an exception raised while structuring, with its key path."""
+    if isinstance(exc, _InvalidValueError):
+        where = (*path, *exc.subpath)
+        return [Finding(path=where, message=exc.message, at=where, anchor=exc.anchor)]
+    if isinstance(exc, _ProblemGroupError):
+        return [found for sub, error in exc.errors for found in findings(error, (*path, *sub))]
+    if isinstance(exc, ClassValidationError):
+        found: list[Finding] = []
+        with_notes, others = exc.group_exceptions()
+        renames = TOML_NAMES.get(exc.cl, {})
+        for error, note in with_notes:
+            name = renames.get(note.name, note.name)
+            if isinstance(error, KeyError):
+                found.append(Finding(path=path, message=f"missing required key {name!r}", at=path))
+            else:
+                found.extend(findings(error, (*path, name)))
+        for error in others:
+            if not isinstance(error, ForbiddenExtraKeysError):
+                raise error
+            found.extend(_unknown_key(exc.cl, name, path) for name in sorted(error.extra_fields))
+        return found
+    raise exc
+
+
+def structure_manifest(
+    converter: cattrs.Converter, data: dict[str, Any]
+) -> tuple[Manifest | None, list[Finding]]:
+    """The manifest built from plain TOML data, or None and every problem found in it."""
+    try:
+        return converter.structure(data, Manifest), []
+    except (ClassValidationError, _InvalidValueError, _ProblemGroupError) as exc:
+        return None, findings(exc)

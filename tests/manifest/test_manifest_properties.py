@@ -1,0 +1,217 @@
+"""Properties: load(dump(m)) == m for any valid manifest, and the JSON Schema's patterns agree
+with the loader's checks on arbitrary input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import tomlkit
+from conftest import REPO
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconcile.errors import ManifestError
+from reconcile.manifest.checks import (
+    check_arch,
+    check_fingerprint,
+    check_key_source,
+    check_mirror_url,
+    check_name,
+)
+from reconcile.manifest.load import dump_manifest, loads_manifest
+from reconcile.manifest.model import InstallSettings, Key, Manifest, Mirror, Permissions
+from reconcile.spack.projection import validate_projection
+from reconcile.spack.selector import parse_selector
+
+SCHEMA = json.loads((REPO / "schemas" / "manifest.schema.json").read_text())
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+INSTALL = SCHEMA["properties"]["install"]["properties"]
+
+
+def _subschema(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """A validator for one property's schema, resolving ``$ref`` against the whole schema."""
+    return jsonschema.Draft202012Validator({**schema, "$defs": SCHEMA["$defs"]})
+
+
+# --- generators of valid manifests ---------------------------------------------------------
+
+names = st.from_regex(r"\A[A-Za-z0-9_.-]{1,16}\Z")
+# Any text TOML can hold, including quotes, backslashes, control characters and non-ASCII.
+texts = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=24).filter(
+    lambda text: text.strip() != ""
+)
+hosts = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?(\.[a-z]{2,5}){0,2}\Z")
+url_paths = st.from_regex(r"\A(/[A-Za-z0-9._~-]{1,8}){0,3}/?\Z")
+plain_paths = texts.filter(lambda text: "://" not in text and text == text.strip())
+urls = st.one_of(
+    st.builds("file://{}".format, url_paths.filter(lambda path: path.startswith("/"))),
+    st.builds("https://{}{}".format, hosts, url_paths),
+    st.builds("https://user:secret@{}{}".format, hosts, url_paths),
+    st.builds("http://{}:8080{}".format, hosts, url_paths),
+    st.builds("s3://{}{}".format, hosts, url_paths),
+    plain_paths,
+)
+package = st.from_regex(r"\A[a-z][a-z0-9-]{0,10}\Z")
+version = st.from_regex(r"\A[0-9]{1,3}(\.[0-9]{1,3}){0,2}\Z")
+dag_hash = st.from_regex(r"\A[a-z2-7]{1,32}\Z")
+selectors = st.one_of(
+    package,
+    st.builds("{}@{}".format, package, version),
+    st.builds("{}@={}".format, package, version),
+    st.builds("{}@{}:{}".format, package, version, version),
+    st.builds("/{}".format, dag_hash),
+    st.builds("{}@{}/{}".format, package, version, dag_hash),
+)
+projections = st.builds(
+    "{}{}{}".format,
+    st.sampled_from(["", "{arch}/", "team/{name}/", "{compiler.name}-{compiler.version}/"]),
+    st.sampled_from(["{name}-{version}-", "{namespace}.{name}@", "x"]),
+    st.sampled_from(["{hash}", "{hash:7}", "{hash:32}", "{hash:1}"]),
+)
+fingerprints = st.from_regex(r"\A[0-9A-F]{40}\Z")
+_SCOPES = ["user", "group", "world"]
+
+
+@st.composite
+def permissions(draw: st.DrawFn) -> Permissions:
+    read = draw(st.sampled_from(_SCOPES))
+    write = draw(st.sampled_from(_SCOPES[: _SCOPES.index(read) + 1]))
+    return Permissions(read=read, write=write, group=draw(st.none() | texts))  # type: ignore[arg-type]
+
+
+install_settings = st.builds(
+    InstallSettings,
+    root=texts,
+    projection=projections,
+    padded_length=st.none() | st.integers(min_value=1, max_value=4096),
+    specs=st.lists(selectors, min_size=1, max_size=4).map(tuple),
+    arch=st.none() | st.from_regex(r"\A[a-z0-9_]{1,8}-[a-z0-9_.]{1,8}-[a-z0-9_]{1,8}\Z"),
+    permissions=st.none() | permissions(),
+)
+
+
+@st.composite
+def manifests(draw: st.DrawFn) -> Manifest:
+    mirror_names = draw(st.lists(names, max_size=4, unique=True))
+    mirrors = tuple(
+        Mirror(name=name, url=draw(urls), signed=draw(st.booleans())) for name in mirror_names
+    )
+    keys = []
+    for name in draw(st.lists(names, max_size=3, unique=True)):
+        from_mirror = bool(mirror_names) and draw(st.booleans())
+        keys.append(
+            Key(
+                name=name,
+                fingerprint=draw(fingerprints),
+                file=None if from_mirror else draw(texts),
+                source=f"mirror:{draw(st.sampled_from(mirror_names))}" if from_mirror else None,
+            )
+        )
+    return Manifest(install=draw(st.none() | install_settings), mirrors=mirrors, keys=tuple(keys))
+
+
+@settings(max_examples=150, deadline=None)
+@given(manifests())
+def test_dump_then_load_gives_the_same_manifest(manifest: Manifest) -> None:
+    text = dump_manifest(manifest)
+    assert loads_manifest(text, path=Path("reconcile.toml")).manifest == manifest
+    # What reconcile writes, editors accept too.
+    assert list(VALIDATOR.iter_errors(tomlkit.parse(text).unwrap())) == []
+
+
+def test_dump_is_readable_toml() -> None:
+    manifest = Manifest(
+        install=InstallSettings(root="opt", specs=("hello-app@3.0",)),
+        mirrors=(Mirror(name="team", url="file:///shared/mirror"),),
+        keys=(Key(name="team-gpg", fingerprint="A" * 40, source="mirror:team"),),
+    )
+    assert dump_manifest(manifest) == (
+        "version = 1\n\n"
+        '[install]\nroot = "opt"\nspecs = ["hello-app@3.0"]\n\n'
+        '[[mirror]]\nname = "team"\nurl = "file:///shared/mirror"\n\n'
+        f'[[key]]\nname = "team-gpg"\nfingerprint = "{"A" * 40}"\nsource = "mirror:team"\n'
+    )
+
+
+# --- the schema and the loader agree on single values ---------------------------------------
+
+
+def _selector_ok(text: str) -> bool:
+    try:
+        parse_selector(text)
+    except ValueError:
+        return False
+    return True
+
+
+MIRROR = SCHEMA["$defs"]["mirror"]["properties"]
+KEY = SCHEMA["$defs"]["key"]["properties"]
+# (schema of one value, the loader's verdict on it, fragments to build test strings from)
+AGREEMENTS: dict[str, tuple[dict[str, Any], Callable[[str], bool], list[str]]] = {
+    "url": (
+        MIRROR["url"],
+        lambda url: check_mirror_url(url) is None,
+        [
+            *["http", "https", "HTTPS", "s3", "file", "ftp", "://", "/", "@", ":", "user", "\n"],
+            *["host", "localhost", " ", "?", "#", "x", ":8080", ":99999", "[::1]", "[", "]"],
+        ],
+    ),
+    "selector": (INSTALL["specs"]["items"], _selector_ok, list("ab9_@=:./ \t-+z27XQ\n")),
+    "projection": (
+        INSTALL["projection"],
+        lambda projection: validate_projection(projection) is None,
+        [
+            *["{name}", "{hash}", "{hash:7}", "{hash:0}", "{hash:40}", "{hash:032}", "{bad}"],
+            *["{", "}", "/", ".", "..", "a", "-", "\\", "{arch}", "{compiler.name}", "\n"],
+        ],
+    ),
+    "name": (MIRROR["name"], lambda name: check_name(name, "mirror") is None, list("ab_.- \n/Z9")),
+    "source": (
+        KEY["source"],
+        lambda source: check_key_source(source) is None,
+        ["mirror:", "mirror", ":", "a", "b", " ", "\n", "-", "/"],
+    ),
+    "arch": (
+        INSTALL["arch"],
+        lambda arch: check_arch(arch) is None,
+        ["linux", "-", "x86_64", " ", "\n", "a", "--"],
+    ),
+    "fingerprint": (
+        KEY["fingerprint"],
+        lambda fingerprint: check_fingerprint(fingerprint) is None,
+        ["0123456789", "ABCDEF", "abcdef", " ", "\n", "g", "0"],
+    ),
+}
+
+
+@pytest.mark.parametrize("what", list(AGREEMENTS))
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_schema_patterns_agree_with_the_loader(what: str, data: st.DataObject) -> None:
+    schema, loader_accepts, fragments = AGREEMENTS[what]
+    text = data.draw(st.lists(st.sampled_from(fragments), max_size=12).map("".join))
+    assert _subschema(schema).is_valid(text) == loader_accepts(text), text
+
+
+def test_manifest_error_lists_every_problem() -> None:
+    text = 'version = 3\n[install]\nroot = 1\nspecs = []\n[[mirror]]\nname = ""\nurl = "ftp://x"\n'
+    try:
+        loads_manifest(text, path=Path("m.toml"))
+    except ManifestError as error:
+        assert [str(p) for p in error.problems] == [
+            "m.toml:1:11: version: unsupported manifest version 3 (expected 1)",
+            "m.toml:3:8: install.root: expected a string, got an integer",
+            "m.toml:4:9: install.specs: is empty (expected at least one spec selector such as "
+            "'hello-app@3.0')",
+            "m.toml:6:8: mirror[0].name: the mirror name is empty (expected letters, digits, "
+            "'_', '.' and '-')",
+            "m.toml:7:7: mirror[0].url: unsupported scheme 'ftp' (expected file, http, https, s3)",
+        ]
+        assert error.diagnostics().startswith("error[invalid-manifest]: 5 problems in the manifest")
+    else:
+        raise AssertionError("the manifest loaded")

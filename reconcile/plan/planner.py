@@ -32,7 +32,10 @@ def padded_install_root(manifest_file: ManifestFile) -> str:
     """The root prefixes are placed under: the manifest's root, padded if asked."""
     settings = _install(manifest_file)
     root = str(manifest_file.install_root())
-    return pad_root(root, settings.padded_length) if settings.padded_length else root
+    padded = pad_root(root, settings.padded_length) if settings.padded_length else root
+    # Spack's padding can end in "/" (when one character is left over); prefixes are joined
+    # below it with a single "/", exactly as os.path.join does in Spack.
+    return padded.rstrip("/") or "/"
 
 
 def spec_resource(node: SpecNode) -> str:
@@ -206,7 +209,12 @@ class _Planner:
     def _plan_install(
         self, node: SpecNode, verified: VerifiedSpec, record: InstallRecord | None
     ) -> None:
-        prefix = f"{self.root}/{format_projection(self.settings.projection, node)}"
+        try:
+            relative = format_projection(self.settings.projection, node)
+        except ValueError as exc:
+            self.errors.append(f"cannot place {node.short()} with install.projection: {exc}")
+            return
+        prefix = f"{self.root}/{relative}"
         if prefix not in self.observed.path_exists:
             self.need_paths.add(prefix)
         elif self.observed.path_exists[prefix] and (record is None or record.prefix != prefix):

@@ -51,8 +51,8 @@ from typing import Any
 import attrs
 
 from reconcile.buildcache.writer_v2 import write_package_v2
-from reconcile.relocate.padding import padded_root
 from reconcile.spack.dag_hash import dag_hash, package_hash
+from reconcile.spack.projection import pad_root
 from reconcile.trust.gnupg import isolated_home
 from reconcile.trust.sign import GpgSigner, generate_key
 
@@ -271,7 +271,7 @@ def main() -> None:
     machine = detect_machine()
     nodes = make_nodes(machine)
     shutil.rmtree(BUILD_TREE, ignore_errors=True)
-    root = padded_root(str(BUILD_TREE / "opt"), PADDED_LENGTH)
+    root = pad_root(str(BUILD_TREE / "opt"), PADDED_LENGTH).rstrip("/")
     greet = Path(prefix_of(root, machine, nodes["qs-greet"]))
     hello = Path(prefix_of(root, machine, nodes["qs-hello"]))
     greet_document = spec_document(nodes["qs-greet"], [nodes["glibc"]])

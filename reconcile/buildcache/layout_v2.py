@@ -243,16 +243,25 @@ def _check_spec_matches(document: SpecDocument, node: SpecNode, *, what: str) ->
         )
 
 
-def _check_path_components(node: SpecNode) -> None:
+def unsafe_path_component(node: SpecNode) -> str | None:
+    """The first of the spec's fields that would be unsafe in a mirror path, if any.
+
+    Names, versions, hashes and architectures become file and folder names in the layout,
+    so each must be one plain path component.
+    """
     parts = [node.platform, node.platform_os, node.target, node.name, node.version, node.hash]
     parts += [node.compiler_name or "none", node.compiler_version or "none"]
-    for part in parts:
-        if not _SAFE_COMPONENT.fullmatch(part):
-            raise VerificationError(
-                f"spec {node.name}@{node.version} names an unusable path component {part!r}",
-                hint="names, versions, hashes and architectures from a mirror may hold only "
-                "letters, digits and . _ + = ~ -; the mirror's index is damaged or hostile",
-            )
+    return next((part for part in parts if not _SAFE_COMPONENT.fullmatch(part)), None)
+
+
+def _check_path_components(node: SpecNode) -> None:
+    part = unsafe_path_component(node)
+    if part is not None:
+        raise VerificationError(
+            f"spec {node.name}@{node.version} names an unusable path component {part!r}",
+            hint="names, versions, hashes and architectures from a mirror may hold only "
+            "letters, digits and . _ + = ~ -; the mirror's index is damaged or hostile",
+        )
 
 
 def _exists(transport: Transport, url: str) -> bool:

@@ -16,7 +16,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,14 @@ from typing import Any
 import attrs
 
 from reconcile.buildcache.atomic_write import atomic_output, atomic_write_bytes
-from reconcile.buildcache.layout_v2 import BUILD_CACHE, INDEX, INDEX_HASH, KEYS_FOLDER, spec_stem
+from reconcile.buildcache.layout_v2 import (
+    BUILD_CACHE,
+    INDEX,
+    INDEX_HASH,
+    KEYS_FOLDER,
+    spec_stem,
+    unsafe_path_component,
+)
 from reconcile.buildcache.pack import binary_distribution_yaml, scan_relocation, write_tarball
 from reconcile.errors import ReconcileError
 from reconcile.spack.spec import RUNTIME_DEPTYPES, SpecDocument, SpecNode, parse_spec_document
@@ -34,7 +40,6 @@ from reconcile.trust.verify import key_fingerprints
 LAYOUT_VERSION = 2
 DATABASE_VERSION = "7"  # what Spack 0.20 to 0.23 write into build_cache/index.json
 KEY_INDEX = "index.json"
-_SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_+=~-][A-Za-z0-9_.+=~-]*")
 
 
 @attrs.frozen(kw_only=True)
@@ -67,16 +72,14 @@ def _parsed(spec_document: Mapping[str, Any]) -> SpecDocument:
             reference="bad-spec",
         ) from exc
     root = document.root
-    parts = [root.platform, root.platform_os, root.target, root.name, root.version, root.hash]
-    parts += [root.compiler_name or "none", root.compiler_version or "none"]
-    for part in parts:
-        if not _SAFE_COMPONENT.fullmatch(part):
-            raise ReconcileError(
-                f"spec {root.name}@{root.version}: {part!r} cannot be part of a mirror path",
-                hint="names, versions, hashes and architectures may hold only letters, digits "
-                "and . _ + = ~ -",
-                reference="bad-spec",
-            )
+    part = unsafe_path_component(root)
+    if part is not None:
+        raise ReconcileError(
+            f"spec {root.name}@{root.version}: {part!r} cannot be part of a mirror path",
+            hint="names, versions, hashes and architectures may hold only letters, digits "
+            "and . _ + = ~ -",
+            reference="bad-spec",
+        )
     return document
 
 

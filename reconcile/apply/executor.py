@@ -26,13 +26,19 @@ import attrs
 from reconcile.apply.faults import crash_point
 from reconcile.apply.fetch import fetch_tarball
 from reconcile.apply.lock import install_root_lock, state_dir
-from reconcile.apply.records import InstallRecord, scan_prefix, utc_timestamp, write_record
+from reconcile.apply.records import (
+    InstallRecord,
+    read_record,
+    scan_prefix,
+    utc_timestamp,
+    write_record,
+)
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.manifest.model import ManifestFile, Permissions
 from reconcile.permissions import apply_permissions, describe_permissions, resolve_group
-from reconcile.plan.model import InstallAction, Plan
+from reconcile.plan.model import InstallAction, PermissionsAction, Plan
 from reconcile.relocate.package import relocate_package
 from reconcile.relocate.prefix_map import build_prefix_map
 from reconcile.transport.registry import TransportPool
@@ -44,6 +50,7 @@ Report = Callable[[str], None]
 class ApplyResult:
     installed: tuple[str, ...]  # labels, in commit order
     bytes_fetched: int
+    permissions_changed: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -192,7 +199,7 @@ def _run(
 ) -> ApplyResult:
     tarballs: dict[str, Path] = {}
     fetched = 0
-    for action in plan.actions:
+    for action in plan.installs:
         dest = run_dir / "downloads" / f"{action.hash}.spack"
         fetched += fetch_tarball(action, dest, pool)
         tarballs[action.hash] = dest
@@ -200,7 +207,7 @@ def _run(
     crash_point("after-download")
 
     staged: list[_Staged] = []
-    for number, action in enumerate(plan.actions):
+    for number, action in enumerate(plan.installs):
         workdir = run_dir / f"unpack-{number}"
         try:
             staged.append(_stage(action, tarballs[action.hash], workdir, plan, permissions, gid))
@@ -225,4 +232,36 @@ def _run(
         installed.append(item.action.label)
         report(f"installed {item.action.label} at {final}")
         crash_point("after-first-rename")
-    return ApplyResult(installed=tuple(installed), bytes_fetched=fetched)
+    changed = []
+    for change in plan.permission_changes:
+        progress.committed = True
+        _change_permissions(change, root, permissions, gid)
+        changed.append(change.label)
+        report(f"set permissions of {change.label} ({change.prefix})")
+    return ApplyResult(
+        installed=tuple(installed), permissions_changed=tuple(changed), bytes_fetched=fetched
+    )
+
+
+def _change_permissions(
+    change: PermissionsAction, root: Path, permissions: Permissions | None, gid: int | None
+) -> None:
+    """Apply the manifest's permissions to an installed prefix, then rewrite its record
+    (modes changed). Interrupted, the record still names the old permissions, so the next
+    plan asks for the change again."""
+    record = read_record(root, change.hash)
+    if record is None or permissions is None:
+        raise ApplyError(
+            f"cannot change permissions of {change.label}: its install record is gone",
+            hint="run plan again",
+        )
+    prefix = Path(change.prefix)
+    apply_permissions(prefix, permissions, gid=gid)
+    write_record(
+        root,
+        attrs.evolve(
+            record,
+            permissions=describe_permissions(permissions, gid),
+            entries=scan_prefix(prefix),
+        ),
+    )

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from reconcile.apply.executor import apply_plan
+from reconcile.apply.executor import ApplyResult, apply_plan
 from reconcile.cli.render import human_bytes, render_plan
 from reconcile.errors import ReconcileError, StalePlanError
 from reconcile.manifest.load import load_manifest
@@ -47,6 +47,14 @@ def plan(
     return EXIT_CHANGES if detailed_exitcode and not result.is_empty else EXIT_OK
 
 
+def _result_dict(result: ApplyResult) -> dict[str, object]:
+    return {
+        "installed": list(result.installed),
+        "permissions_changed": list(result.permissions_changed),
+        "bytes_fetched": result.bytes_fetched,
+    }
+
+
 def _confirm(fresh: Plan) -> bool:
     if not sys.stdin.isatty():
         raise ReconcileError(
@@ -74,7 +82,7 @@ def apply(manifest: Path, *, saved: Path | None, assume_yes: bool, as_json: bool
             print(render_plan(fresh))
         if fresh.is_empty:
             if as_json:
-                print(json.dumps({"installed": [], "bytes_fetched": 0}))
+                print(json.dumps(_result_dict(ApplyResult(installed=(), bytes_fetched=0))))
             return EXIT_OK
         if saved_plan is None and not assume_yes and not _confirm(fresh):
             print("Apply cancelled; nothing was changed.")
@@ -86,8 +94,13 @@ def apply(manifest: Path, *, saved: Path | None, assume_yes: bool, as_json: bool
             json.dumps({"installed": list(result.installed), "bytes_fetched": result.bytes_fetched})
         )
     else:
+        changed = (
+            f", {len(result.permissions_changed)} permissions changed"
+            if result.permissions_changed
+            else ""
+        )
         print(
-            f"Apply complete: {len(result.installed)} installed, "
+            f"Apply complete: {len(result.installed)} installed{changed}, "
             f"{human_bytes(result.bytes_fetched)} fetched."
         )
     return EXIT_OK

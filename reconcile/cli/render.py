@@ -16,12 +16,15 @@ def human_bytes(count: int) -> str:
 
 def render_plan(plan: Plan, *, verbose: bool = False) -> str:
     lines = []
-    for action in plan.actions:
+    for action in plan.installs:
         lines.append(
             f"+ install {action.label} (from {action.mirror}, {human_bytes(action.tarball_bytes)})"
         )
         lines.append(f"    at {action.prefix}")
         lines.append(f"    because {action.reason}")
+    for change in plan.permission_changes:
+        lines.append(f"~ permissions {change.label} at {change.prefix}")
+        lines.append(f"    because {change.reason}")
     if verbose:
         for noop in plan.noops:
             lines.append(f"  {noop.resource}: {noop.reason}")
@@ -35,7 +38,10 @@ def summary_line(plan: Plan) -> str:
             f"No changes: the install tree matches the manifest "
             f"({len(plan.noops)} resource{'s' if len(plan.noops) != 1 else ''} up to date)."
         )
+    changes = f"{len(plan.installs)} to install"
+    if plan.permission_changes:
+        changes += f", {len(plan.permission_changes)} to change"
     return (
-        f"Plan: {len(plan.actions)} to install, {human_bytes(plan.bytes_to_fetch)} to fetch; "
+        f"Plan: {changes}, {human_bytes(plan.bytes_to_fetch)} to fetch; "
         f"{len(plan.noops)} unchanged."
     )

@@ -12,7 +12,7 @@ import attrs
 
 FORMAT_VERSION = 1
 
-ActionKind = Literal["install"]
+ActionKind = Literal["install", "permissions"]
 
 
 @attrs.frozen(kw_only=True)
@@ -55,6 +55,37 @@ class InstallAction:
 
 
 @attrs.frozen(kw_only=True)
+class PermissionsAction:
+    """Bring an installed prefix to the manifest's ``[install.permissions]``."""
+
+    hash: str
+    name: str
+    version: str
+    prefix: str
+    permissions: dict[str, str | None]  # read, write, group as in the manifest
+    reason: str
+
+    @property
+    def id(self) -> str:
+        return f"permissions:{self.hash}"
+
+    @property
+    def kind(self) -> ActionKind:
+        return "permissions"
+
+    @property
+    def resource(self) -> str:
+        return f"spec:{self.name}@{self.version}/{self.hash}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}/{self.hash[:7]}"
+
+
+Action = InstallAction | PermissionsAction
+
+
+@attrs.frozen(kw_only=True)
 class NoOp:
     """A resource the plan leaves alone, and why."""
 
@@ -67,7 +98,7 @@ class Plan:
     manifest_path: str
     manifest_digest: str
     install_root: str
-    actions: tuple[InstallAction, ...]
+    actions: tuple[Action, ...]  # installs first (dependencies before dependents)
     noops: tuple[NoOp, ...]
     # resource -> fingerprint of what was observed (record, verified metadata, mirror file)
     fingerprints: dict[str, str]
@@ -83,5 +114,13 @@ class Plan:
         return not self.actions
 
     @property
+    def installs(self) -> tuple[InstallAction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, InstallAction))
+
+    @property
+    def permission_changes(self) -> tuple[PermissionsAction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, PermissionsAction))
+
+    @property
     def bytes_to_fetch(self) -> int:
-        return sum(a.tarball_bytes for a in self.actions)
+        return sum(a.tarball_bytes for a in self.installs)

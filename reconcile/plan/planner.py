@@ -15,7 +15,7 @@ from reconcile.apply.records import InstallRecord, record_fingerprint
 from reconcile.errors import PlanError
 from reconcile.manifest.model import InstallSettings, ManifestFile
 from reconcile.observe.facts import Observed, VerifiedSpec
-from reconcile.plan.model import InstallAction, NoOp, Plan
+from reconcile.plan.model import InstallAction, NoOp, PermissionsAction, Plan
 from reconcile.spack.projection import format_projection, pad_root
 from reconcile.spack.selector import SpecSelector, parse_selector
 from reconcile.spack.spec import SpecNode, parse_node
@@ -67,6 +67,7 @@ class _Planner:
         self.need_specs: dict[str, SpecNode] = {}
         self.need_paths: set[str] = set()
         self.actions: list[InstallAction] = []
+        self.permission_actions: list[PermissionsAction] = []
         self.noops: dict[str, NoOp] = {}
         self.fingerprints: dict[str, str] = {}
         self.prefixes: dict[str, str] = {}
@@ -188,6 +189,7 @@ class _Planner:
         node = record_node(record)
         self.prefixes[node.hash] = record.prefix
         self.fingerprints[f"record:{node.hash}"] = record_fingerprint(record)
+        self._check_permissions(node, record)
         self.noops.setdefault(
             spec_resource(node),
             NoOp(resource=spec_resource(node), reason=f"already installed at {record.prefix}"),
@@ -198,6 +200,28 @@ class _Planner:
         if complete:
             self.closures[node.hash] = self._closure_of(node)
         return complete
+
+    def _check_permissions(self, node: SpecNode, record: InstallRecord) -> None:
+        """An installed prefix whose recorded permissions differ from the manifest's."""
+        wanted = self.settings.permissions
+        if wanted is None or node.hash in {a.hash for a in self.permission_actions}:
+            return
+        desired = {"read": wanted.read, "write": wanted.write, "group": wanted.group}
+        applied = record.permissions or {}
+        current = {key: applied.get(key) for key in desired}
+        if current == desired:
+            return
+        was = "none set" if not applied else _describe(current)
+        self.permission_actions.append(
+            PermissionsAction(
+                hash=node.hash,
+                name=node.name,
+                version=node.version,
+                prefix=record.prefix,
+                permissions=desired,
+                reason=f"permissions are {was}; the manifest asks for {_describe(desired)}",
+            )
+        )
 
     def _closure_of(self, node: SpecNode) -> frozenset[str]:
         closure: set[str] = set()
@@ -273,12 +297,16 @@ class _Planner:
             manifest_path=str(self.manifest_file.path),
             manifest_digest=self.manifest_file.digest,
             install_root=self.root,
-            actions=tuple(self.actions),
+            actions=(*self.actions, *self.permission_actions),
             noops=tuple(sorted(self.noops.values(), key=lambda n: n.resource)),
             fingerprints=dict(sorted(self.fingerprints.items())),
             prefixes=dict(sorted(self.prefixes.items())),
             external_paths=tuple(sorted(set(self.externals.values()))),
         )
+
+
+def _describe(permissions: Mapping[str, str | None]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in permissions.items() if v is not None)
 
 
 def _hint_for(errors: list[str]) -> str | None:

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from reconcile.errors import ReconcileError
-from reconcile.plan.model import FORMAT_VERSION, InstallAction, NoOp, Plan
+from reconcile.plan.model import (
+    FORMAT_VERSION,
+    Action,
+    InstallAction,
+    NoOp,
+    PermissionsAction,
+    Plan,
+)
 
 _DETAIL_FIELDS = (
     "hash",
@@ -35,10 +42,20 @@ def observed_digest(fingerprints: dict[str, str]) -> str:
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
     actions = []
     for action in plan.actions:
-        details: dict[str, Any] = {name: getattr(action, name) for name in _DETAIL_FIELDS}
-        details["dependencies"] = list(action.dependencies)
-        details["allowed_link_targets"] = list(action.allowed_link_targets)
-        details["bytes"] = action.tarball_bytes
+        details: dict[str, Any]
+        if isinstance(action, PermissionsAction):
+            details = {
+                "hash": action.hash,
+                "name": action.name,
+                "version": action.version,
+                "prefix": action.prefix,
+                "permissions": dict(action.permissions),
+            }
+        else:
+            details = {name: getattr(action, name) for name in _DETAIL_FIELDS}
+            details["dependencies"] = list(action.dependencies)
+            details["allowed_link_targets"] = list(action.allowed_link_targets)
+            details["bytes"] = action.tarball_bytes
         actions.append(
             {
                 "id": action.id,
@@ -55,7 +72,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "actions": actions,
         "noops": [{"resource": n.resource, "reason": n.reason} for n in plan.noops],
         "summary": {
-            "install": len(plan.actions),
+            "install": len(plan.installs),
+            "permissions": len(plan.permission_changes),
             "noop": len(plan.noops),
             "bytes_to_fetch": plan.bytes_to_fetch,
         },
@@ -78,11 +96,23 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
                 hint="make the plan again with this version of reconcile",
                 reference="invalid-plan",
             )
-        actions = []
+        actions: list[Action] = []
         for item in data["actions"]:
+            d = item["details"]
+            if item["action"] == "permissions":
+                actions.append(
+                    PermissionsAction(
+                        hash=d["hash"],
+                        name=d["name"],
+                        version=d["version"],
+                        prefix=d["prefix"],
+                        permissions=dict(d["permissions"]),
+                        reason=item["reason"],
+                    )
+                )
+                continue
             if item["action"] != "install":
                 raise ValueError(f"unknown action {item['action']!r}")
-            d = item["details"]
             actions.append(
                 InstallAction(
                     hash=d["hash"],

@@ -25,6 +25,9 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
     for change in plan.permission_changes:
         lines.append(f"~ permissions {change.label} at {change.prefix}")
         lines.append(f"    because {change.reason}")
+    for noop in plan.noops:
+        if noop.resource.startswith("mirror:") and not verbose:
+            lines.append(f"! {noop.resource}: {noop.reason}")
     if verbose:
         for noop in plan.noops:
             lines.append(f"  {noop.resource}: {noop.reason}")

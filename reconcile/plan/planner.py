@@ -282,6 +282,12 @@ class _Planner:
         self.fingerprints[f"path:{prefix}"] = "absent"
 
     def run(self) -> Plan | NeedFacts:
+        for mirror in self.observed.mirrors:
+            if mirror.problem:
+                resource = f"mirror:{mirror.name}"
+                self.noops[resource] = NoOp(
+                    resource=resource, reason=f"skipped: its index cannot be read: {mirror.problem}"
+                )
         roots: list[str] = []
         for text in self.settings.specs:
             roots.extend(self.resolve(parse_selector(text)))

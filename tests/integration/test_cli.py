@@ -135,3 +135,17 @@ def test_quickstart_in_a_fresh_copy(tmp_path: Path) -> None:
         [*cmd, "plan", "--detailed-exitcode"], cwd=example, env=env, capture_output=True, text=True
     )
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_unreadable_mirror_is_reported_and_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = write_manifest(tmp_path)
+    text = manifest.read_text().replace(
+        "[[mirror]]", f'[[mirror]]\nname = "gone"\nurl = "{tmp_path / "nowhere"}"\n\n[[mirror]]', 1
+    )
+    manifest.write_text(text)
+    assert run(manifest, "plan") == 0
+    out = capsys.readouterr().out
+    assert "! mirror:gone: skipped: its index cannot be read" in out
+    assert "+ install hello-app@3.0/d7r6xmz (from team" in out

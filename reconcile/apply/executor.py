@@ -105,6 +105,7 @@ def _stage(
         signer=action.signer,
         installed_at=utc_timestamp(),
         permissions=describe_permissions(permissions, gid),
+        externals=action.externals,
         entries=scan_prefix(unpacked.prefix_dir),
     )
     return _Staged(action=action, prefix_dir=unpacked.prefix_dir, record=record)

@@ -129,6 +129,10 @@ def _check_unique_paths(
             raise ValueError(f"{attribute.name} lists {before.path!r} twice")
 
 
+def _str_dict(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(value)
+
+
 @attrs.frozen(kw_only=True)
 class InstallRecord:
     """What reconcile installed at one prefix, and from where."""
@@ -147,6 +151,9 @@ class InstallRecord:
     installed_at: str = attrs.field(validator=_check_utc_timestamp)
     reconcile_version: str = __version__
     permissions: dict[str, Any] | None = attrs.field(default=None, hash=False)  # what was applied
+    # DAG hash -> path of the externals among the run-time dependencies (glibc at /usr, ...),
+    # so that an installed closure can be planned without reading any mirror
+    externals: dict[str, str] = attrs.field(factory=dict, converter=_str_dict, hash=False)
     entries: tuple[RecordEntry, ...] = attrs.field(
         converter=_sorted_entries, validator=_check_unique_paths
     )

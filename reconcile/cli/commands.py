@@ -90,9 +90,7 @@ def apply(manifest: Path, *, saved: Path | None, assume_yes: bool, as_json: bool
         report = (lambda _line: None) if as_json else (lambda line: print(line, flush=True))
         result = apply_plan(fresh, loaded, pool, report)
     if as_json:
-        print(
-            json.dumps({"installed": list(result.installed), "bytes_fetched": result.bytes_fetched})
-        )
+        print(json.dumps(_result_dict(result)))
     else:
         changed = (
             f", {len(result.permissions_changed)} permissions changed"

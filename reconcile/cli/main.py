@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from reconcile import __version__
 from reconcile.cli import commands
@@ -21,8 +22,16 @@ EXIT_ERROR = 1
 EXIT_CHANGES = 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 1 (2 means "changes pending" here)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="reconcile",
         description="Make install trees and mirrors match a declarative manifest.",
     )

@@ -24,6 +24,12 @@ MAX_ROUNDS = 1000
 def observe_and_plan(manifest_file: ManifestFile, pool: TransportPool) -> Plan:
     """Observe the install tree and the mirrors, fetching and verifying spec metadata as the
     planner asks for it, and return the plan."""
+    if manifest_file.manifest.install is None:
+        raise PlanError(
+            f"{manifest_file.path}: the manifest has no [install] table, so there is nothing "
+            "to plan",
+            hint="add [install] with root and specs",
+        )
     records, present = observe_install_tree(manifest_file.install_root())
     observed = Observed(
         install_root=str(manifest_file.install_root()),

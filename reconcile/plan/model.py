@@ -35,6 +35,7 @@ class InstallAction:
     # where absolute symlinks of this prefix may point once relocated: the prefixes of its
     # run-time closure and the paths of the externals in it
     allowed_link_targets: tuple[str, ...]
+    externals: dict[str, str]  # DAG hash -> path of the external direct dependencies
     spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the verified node, for the record
 
     @property

@@ -74,6 +74,11 @@ class _Planner:
         self.externals: dict[str, str] = {}  # hash -> path
         self.closures: dict[str, frozenset[str]] = {}  # hash -> transitive run-time deps
         self.known = self._known_nodes()
+        self.recorded_externals = {
+            dag_hash: path
+            for record in observed.records.values()
+            for dag_hash, path in record.externals.items()
+        }
 
     def _known_nodes(self) -> dict[str, SpecNode]:
         """Every node any fact names, most trusted source last so it wins."""
@@ -156,6 +161,15 @@ class _Planner:
         if dag_hash in self.observed.present and record is not None:
             return self._visit_installed(record)
         node = self.known.get(dag_hash, hint)
+        if node is None and dag_hash in self.recorded_externals:
+            path = self.recorded_externals[dag_hash]
+            self.externals[dag_hash] = path
+            resource = f"spec:/{dag_hash}"
+            self.noops[resource] = NoOp(
+                resource=resource, reason=f"external at {path} (from the install records)"
+            )
+            self.closures[dag_hash] = frozenset()
+            return True
         if node is None:
             self.errors.append(
                 f"dependency /{dag_hash} of {needed_by} is in no mirror's index and not installed"
@@ -273,6 +287,11 @@ class _Planner:
             reason=reason,
             dependencies=tuple(d.hash for d in node.runtime_dependencies()),
             allowed_link_targets=tuple(allowed),
+            externals={
+                d.hash: self.externals[d.hash]
+                for d in node.runtime_dependencies()
+                if d.hash in self.externals
+            },
             spec=dict(node.raw),
         )
         self.actions.append(action)
@@ -296,7 +315,7 @@ class _Planner:
         for dag_hash in roots:
             self.visit(dag_hash, None, None)
         if self.errors:
-            raise PlanError("\n".join(self.errors))
+            raise PlanError("\n".join(dict.fromkeys(self.errors)))
         if self.need_specs or self.need_paths:
             return NeedFacts(specs=dict(self.need_specs), paths=frozenset(self.need_paths))
         return Plan(

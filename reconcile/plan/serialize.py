@@ -30,6 +30,7 @@ _DETAIL_FIELDS = (
     "signer",
     "dependencies",
     "allowed_link_targets",
+    "externals",
     "spec",
 )
 
@@ -129,6 +130,7 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
                     reason=item["reason"],
                     dependencies=tuple(d["dependencies"]),
                     allowed_link_targets=tuple(d["allowed_link_targets"]),
+                    externals=dict(d["externals"]),
                     spec=dict(d["spec"]),
                 )
             )

@@ -149,3 +149,32 @@ def test_unreadable_mirror_is_reported_and_skipped(
     out = capsys.readouterr().out
     assert "! mirror:gone: skipped: its index cannot be read" in out
     assert "+ install hello-app@3.0/d7r6xmz (from team" in out
+
+
+def test_installed_tree_plans_without_its_mirror(
+    tmp_path: Path, signed_cache_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records carry the externals, so an unreachable mirror does not block a no-op plan."""
+    manifest = write_manifest(tmp_path, mirror=signed_cache_copy)
+    assert run(manifest, "apply", "--yes") == 0
+    shutil.rmtree(signed_cache_copy)
+    capsys.readouterr()
+    assert run(manifest, "plan", "--detailed-exitcode") == 0
+    out = capsys.readouterr().out
+    assert "! mirror:team: skipped" in out
+    assert "No changes" in out
+
+
+def test_manifest_without_install_table(tmp_path: Path) -> None:
+    manifest = tmp_path / "reconcile.toml"
+    manifest.write_text('version = 1\n[[mirror]]\nname = "m"\nurl = "m"\n')
+    done = run_subprocess(manifest, "plan")
+    assert done.returncode == 1
+    assert "no [install] table" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_usage_error_exits_1_not_2(tmp_path: Path) -> None:
+    done = run_subprocess(tmp_path / "reconcile.toml", "plan", "--no-such-option")
+    assert done.returncode == 1
+    assert "unrecognized arguments" in done.stderr

@@ -78,6 +78,13 @@ class NotFoundError(TransportError):
     reference = "not-found"
 
 
+class MirrorUnreachableError(TransportError):
+    """The mirror did not answer at all (refused, timed out, no such host): the run skips it
+    from then on instead of paying a timeout per file."""
+
+    reference = "mirror-unreachable"
+
+
 class VerificationError(ReconcileError):
     """A signature, key or checksum did not verify: nothing from that source is used."""
 

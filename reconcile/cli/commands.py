@@ -13,7 +13,7 @@ from reconcile.manifest.load import load_manifest
 from reconcile.observe.gather import observe_and_plan
 from reconcile.plan.model import Plan
 from reconcile.plan.serialize import plan_to_dict, read_plan, stale_resources, write_plan
-from reconcile.transport.registry import TransportPool
+from reconcile.transport.registry import TransportPool, endpoints_of
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -34,7 +34,7 @@ def plan(
     manifest: Path, *, as_json: bool, detailed_exitcode: bool, out: Path | None, verbose: bool
 ) -> int:
     loaded = load_manifest(manifest)
-    with TransportPool() as pool:
+    with TransportPool(endpoints_of(loaded)) as pool:
         result = observe_and_plan(loaded, pool)
     if out is not None:
         write_plan(result, out)
@@ -69,7 +69,7 @@ def _confirm(fresh: Plan) -> bool:
 def apply(manifest: Path, *, saved: Path | None, assume_yes: bool, as_json: bool) -> int:
     loaded = load_manifest(manifest)
     saved_plan = read_plan(saved) if saved is not None else None
-    with TransportPool() as pool:
+    with TransportPool(endpoints_of(loaded)) as pool:
         fresh = observe_and_plan(loaded, pool)
         if saved_plan is not None:
             changes = stale_resources(saved_plan, fresh)

@@ -46,6 +46,17 @@ class Mirror:
     name: str
     url: str  # a URL (file, http, https, s3) or a plain path, relative to the manifest's folder
     signed: bool = True
+    endpoint_url: str | None = None  # s3 only: an S3-compatible service (MinIO, Ceph, ...)
+    profile: str | None = None  # s3 only: the AWS profile holding the credentials
+
+
+@attrs.frozen(kw_only=True)
+class CacheRoot:
+    """A folder of downloaded blobs, used for URLs that start with one of ``prefixes``
+    (every URL when there are none). The first matching root in manifest order wins."""
+
+    root: str  # relative to the manifest's folder
+    prefixes: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -65,6 +76,7 @@ class Manifest:
     install: InstallSettings | None = None
     mirrors: tuple[Mirror, ...] = ()
     keys: tuple[Key, ...] = ()
+    caches: tuple[CacheRoot, ...] = ()  # TOML: [[cache]]
 
     def mirror(self, name: str) -> Mirror:
         for mirror in self.mirrors:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from reconcile.errors import NotFoundError, TransportError
-from reconcile.transport.base import Transport
+from reconcile.transport.base import ProgressCallback, Transport
 
 
 def url_to_path(url: str) -> Path:
@@ -23,8 +22,11 @@ def url_to_path(url: str) -> Path:
     return Path(urllib.request.url2pathname(parts.path))
 
 
+CHUNK = 1 << 20
+
+
 class FileTransport(Transport):
-    def read_bytes(self, url: str) -> bytes:
+    def _read(self, url: str) -> bytes:
         path = url_to_path(url)
         try:
             return path.read_bytes()
@@ -33,11 +35,20 @@ class FileTransport(Transport):
         except OSError as exc:
             raise TransportError(f"{url}: cannot read: {exc.strerror}") from exc
 
-    def download(self, url: str, dest: Path) -> int:
+    def read_bytes(self, url: str) -> bytes:
+        data = self._read(url)
+        self.bytes_received += len(data)
+        return data
+
+    def download(self, url: str, dest: Path, *, progress: ProgressCallback | None = None) -> int:
         path = url_to_path(url)
         try:
             with path.open("rb") as source, dest.open("wb") as target:
-                shutil.copyfileobj(source, target, 1 << 20)
+                while chunk := source.read(CHUNK):
+                    target.write(chunk)
+                    self.bytes_received += len(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
                 return target.tell()
         except FileNotFoundError as exc:
             raise NotFoundError(f"{url}: no such file") from exc

@@ -1,46 +1,128 @@
-"""Picks the transport for a URL by its scheme."""
+"""Picks and pools the transport for each mirror, and keeps per-run mirror state.
+
+One transport per mirror (so an HTTP mirror keeps one pooled session with its own
+credentials); URLs outside every mirror (key files, local paths) get one per scheme. A
+mirror that did not answer is remembered as unreachable for the rest of the run, so it costs
+one timeout, not one per file.
+"""
 
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Sequence
 
-from reconcile.errors import TransportError
+import attrs
+
+from reconcile.errors import MirrorUnreachableError, TransportError
+from reconcile.manifest.model import ManifestFile
 from reconcile.transport.base import Transport, mask_credentials
 from reconcile.transport.file import FileTransport
 
 
-def transport_for(url: str) -> Transport:
+@attrs.frozen(kw_only=True)
+class MirrorEndpoint:
+    """What a transport needs to know about the mirror it serves."""
+
+    name: str
+    url: str  # full URL, credentials included if the manifest has them
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+
+def transport_for(url: str, endpoint: MirrorEndpoint | None = None) -> Transport:
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme == "file":
         return FileTransport()
+    if scheme in ("http", "https"):
+        from reconcile.transport.http import HttpTransport
+
+        base = endpoint.url if endpoint is not None else url
+        return HttpTransport(base_url=base, mirror_name=endpoint.name if endpoint else None)
+    if scheme == "s3":
+        from reconcile.transport.s3 import S3Transport
+
+        return S3Transport(
+            endpoint_url=endpoint.endpoint_url if endpoint else None,
+            profile=endpoint.profile if endpoint else None,
+        )
     raise TransportError(
-        f"mirrors with scheme {scheme!r} are not supported yet: {mask_credentials(url)}",
-        hint="use a file:// URL or a plain path",
+        f"mirrors with scheme {scheme!r} are not supported: {mask_credentials(url)}",
+        hint="use a plain path, or a file://, http://, https:// or s3:// URL",
     )
 
 
 class TransportPool:
-    """One transport per scheme for a run, closed together at the end."""
+    """The transports of one run, closed together at the end."""
 
-    def __init__(self) -> None:
-        self._by_scheme: dict[str, Transport] = {}
+    def __init__(self, mirrors: Sequence[MirrorEndpoint] = ()) -> None:
+        # longest URL first, so a mirror nested in another's URL space is found first
+        self._mirrors = sorted(mirrors, key=lambda m: len(m.url), reverse=True)
+        self._by_key: dict[str, Transport] = {}
+        self._unreachable: dict[str, MirrorUnreachableError] = {}
+
+    def mirror_for(self, url: str) -> MirrorEndpoint | None:
+        for mirror in self._mirrors:
+            if url == mirror.url or url.startswith(mirror.url.rstrip("/") + "/"):
+                return mirror
+        return None
 
     def for_url(self, url: str) -> Transport:
-        scheme = urllib.parse.urlsplit(url).scheme
-        if scheme not in self._by_scheme:
-            self._by_scheme[scheme] = transport_for(url)
-        return self._by_scheme[scheme]
+        endpoint = self.mirror_for(url)
+        if endpoint is not None:
+            key = f"mirror:{endpoint.name}"
+            failure = self._unreachable.get(endpoint.name)
+            if failure is not None:
+                raise MirrorUnreachableError(
+                    f"mirror '{endpoint.name}' is skipped for the rest of this run: "
+                    f"{failure.message}",
+                    hint=failure.hint,
+                )
+        else:
+            key = f"scheme:{urllib.parse.urlsplit(url).scheme}"
+        if key not in self._by_key:
+            self._by_key[key] = transport_for(url, endpoint)
+        return self._by_key[key]
 
     def read_bytes(self, url: str) -> bytes:
         return self.for_url(url).read_bytes(url)
 
+    def mark_unreachable(self, mirror: str, error: MirrorUnreachableError) -> bool:
+        """Remember that ``mirror`` did not answer; True the first time (to report once)."""
+        first = mirror not in self._unreachable
+        self._unreachable.setdefault(mirror, error)
+        return first
+
+    def unreachable(self) -> dict[str, MirrorUnreachableError]:
+        return dict(self._unreachable)
+
+    def bytes_by_mirror(self) -> dict[str, int]:
+        """Bytes received so far from each mirror (local files outside mirrors excluded)."""
+        return {
+            key.removeprefix("mirror:"): transport.bytes_received
+            for key, transport in self._by_key.items()
+            if key.startswith("mirror:")
+        }
+
     def close(self) -> None:
-        for transport in self._by_scheme.values():
+        for transport in self._by_key.values():
             transport.close()
-        self._by_scheme.clear()
+        self._by_key.clear()
 
     def __enter__(self) -> TransportPool:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def endpoints_of(manifest_file: ManifestFile) -> list[MirrorEndpoint]:
+    """The manifest's mirrors as endpoints (URLs resolved against the manifest's folder)."""
+    return [
+        MirrorEndpoint(
+            name=m.name,
+            url=manifest_file.mirror_url(m),
+            endpoint_url=m.endpoint_url,
+            profile=m.profile,
+        )
+        for m in manifest_file.manifest.mirrors
+    ]

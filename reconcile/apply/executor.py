@@ -1,16 +1,18 @@
 """The executor: the only part of reconcile that changes the install tree.
 
-It runs a plan in three phases, so that every check passes before anything is committed:
+It runs a plan in two stages, so that every check passes before anything is committed:
 
-1. fetch every tarball and check it against the verified checksum;
-2. unpack each into a private staging folder under ``<root>/.reconcile/staging``, checking
-   every archive rule, relocate it, check its symlinks, set permissions, scan it for the record;
-3. commit: for each spec, dependencies first, write its install record, then rename the
-   staged prefix to its final name.
+1. for every spec, in parallel up to ``jobs``: obtain the tarball (a cache root's verified
+   blob, or a download checked against the signed checksum), unpack it into a private
+   staging folder under ``<root>/.reconcile/staging`` checking every archive rule, relocate
+   it (every final prefix is known from the plan, so no spec waits for another), check its
+   symlinks, set permissions, and scan it for its install record;
+2. commit, dependencies first: write each install record, then rename the staged prefix to
+   its final name; then apply permission changes to prefixes installed earlier.
 
-A failure in phases 1-2 leaves the install tree as it was. An interruption at any point
-leaves no prefix half-installed under its final name: a record without its prefix is
-reinstalled by the next apply.
+A failure in stage 1 leaves the install tree as it was (folders the run created included).
+An interruption at any point leaves no prefix half-installed under its final name: a record
+without its prefix is reinstalled by the next apply.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
 
+from reconcile.apply.events import Reporter
 from reconcile.apply.faults import crash_point
-from reconcile.apply.fetch import fetch_tarball
+from reconcile.apply.fetch import BlobStore, Obtained, obtain_tarball
 from reconcile.apply.lock import install_root_lock, state_dir
 from reconcile.apply.records import (
     InstallRecord,
@@ -36,21 +40,34 @@ from reconcile.apply.records import (
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
 from reconcile.errors import ApplyError, ReconcileError
-from reconcile.manifest.model import ManifestFile, Permissions
+from reconcile.manifest.model import ManifestFile
 from reconcile.permissions import apply_permissions, describe_permissions, resolve_group
 from reconcile.plan.model import InstallAction, PermissionsAction, Plan
 from reconcile.relocate.package import relocate_package
 from reconcile.relocate.prefix_map import build_prefix_map
 from reconcile.transport.registry import TransportPool
 
-Report = Callable[[str], None]
+
+@attrs.frozen(kw_only=True)
+class SpecSource:
+    """Where one installed spec's tarball came from."""
+
+    label: str
+    mirror: str  # the mirror it was (or would have been) downloaded from
+    from_cache: bool
+    bytes: int
 
 
 @attrs.frozen(kw_only=True)
 class ApplyResult:
     installed: tuple[str, ...]  # labels, in commit order
-    bytes_fetched: int
+    bytes_fetched: int  # tarball bytes downloaded from mirrors
     permissions_changed: tuple[str, ...] = ()
+    sources: tuple[SpecSource, ...] = ()
+    # bytes received from each mirror by the pool (metadata included: plan and apply), and
+    # tarball bytes each mirror did not have to send because a cache root had them
+    bytes_by_mirror: dict[str, int] = attrs.field(factory=dict)
+    cache_bytes_by_mirror: dict[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)
@@ -58,6 +75,17 @@ class _Staged:
     action: InstallAction
     prefix_dir: Path
     record: InstallRecord
+    obtained: Obtained
+
+
+@attrs.frozen(kw_only=True)
+class ApplySettings:
+    jobs: int = 1
+    cache: BlobStore | None = None
+
+
+class _CancelledError(Exception):
+    """Another spec of the run failed: do not start this one."""
 
 
 def _clear_stale_staging(staging: Path) -> None:
@@ -65,59 +93,6 @@ def _clear_stale_staging(staging: Path) -> None:
     if staging.is_dir():
         for leftover in staging.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _stage(
-    action: InstallAction,
-    tarball: Path,
-    workdir: Path,
-    plan: Plan,
-    permissions: Permissions | None,
-    gid: int | None,
-) -> _Staged:
-    # Folder modes are restored after relocation, so a read-only folder in the archive
-    # cannot stop a file in it from being rewritten.
-    unpacked = unpack_package(tarball, workdir, dag_hash=action.hash, restore_modes=False)
-    prefix_map = build_prefix_map(
-        unpacked.build_info,
-        own_hash=action.hash,
-        new_prefixes=plan.prefixes,
-        new_root=plan.install_root,
-    )
-    relocate_package(unpacked.prefix_dir, unpacked.build_info, prefix_map)
-    check_symlinks(
-        unpacked.prefix_dir,
-        final_prefix=action.prefix,
-        allowed_prefixes=action.allowed_link_targets,
-    )
-    restore_directory_modes(unpacked.prefix_dir, unpacked.directory_modes)
-    if permissions is not None:
-        apply_permissions(unpacked.prefix_dir, permissions, gid=gid)
-    record = InstallRecord(
-        hash=action.hash,
-        name=action.name,
-        version=action.version,
-        prefix=action.prefix,
-        spec=action.spec,
-        mirror=action.mirror,
-        mirror_url=action.mirror_url,
-        tarball_sha256=action.tarball_sha256,
-        signer=action.signer,
-        installed_at=utc_timestamp(),
-        permissions=describe_permissions(permissions, gid),
-        externals=action.externals,
-        entries=scan_prefix(unpacked.prefix_dir),
-    )
-    return _Staged(action=action, prefix_dir=unpacked.prefix_dir, record=record)
-
-
-def _check_targets_free(staged: list[_Staged]) -> None:
-    taken = [s.action.prefix for s in staged if os.path.lexists(s.action.prefix)]
-    if taken:
-        raise ApplyError(
-            "these prefixes appeared on disk since the plan was made: " + ", ".join(taken),
-            hint="another process is writing into the install root; run plan again",
-        )
 
 
 def _missing_folders(path: Path) -> list[Path]:
@@ -139,130 +114,230 @@ def _remove_if_empty(folders: list[Path]) -> None:
             return
 
 
-def apply_plan(
-    plan: Plan, manifest_file: ManifestFile, pool: TransportPool, report: Report
-) -> ApplyResult:
-    """Carry out ``plan``; all or nothing up to the commit phase.
+class _Run:
+    """One apply of one plan, holding the install root's lock."""
 
-    When it fails before committing anything, it also removes the folders it created (the
-    install root and its ``.reconcile`` state folder included), so a refused apply leaves
-    the disk exactly as it found it.
-    """
-    root = manifest_file.install_root()
-    settings = manifest_file.manifest.install
-    permissions = settings.permissions if settings is not None else None
-    gid = resolve_group(permissions.group) if permissions and permissions.group else None
-    if plan.is_empty:
-        return ApplyResult(installed=(), bytes_fetched=0)
-    created = _missing_folders(state_dir(root))
-    root.mkdir(parents=True, exist_ok=True)
-    progress = _Progress()
-    try:
-        with install_root_lock(root):
-            staging = state_dir(root) / "staging"
-            _clear_stale_staging(staging)
-            run_dir = staging / f"run-{os.getpid()}-{secrets.token_hex(4)}"
-            (run_dir / "downloads").mkdir(parents=True)
-            try:
-                return _run(plan, root, run_dir, pool, report, permissions, gid, progress)
-            finally:
-                shutil.rmtree(run_dir, ignore_errors=True)
-    except BaseException:
-        if not progress.committed:
-            if state_dir(root) in created:
-                shutil.rmtree(state_dir(root), ignore_errors=True)
-            elif staging_is_empty(root):
-                shutil.rmtree(state_dir(root) / "staging", ignore_errors=True)
-            _remove_if_empty(created)
-        raise
+    def __init__(
+        self,
+        plan: Plan,
+        manifest_file: ManifestFile,
+        pool: TransportPool,
+        reporter: Reporter,
+        settings: ApplySettings,
+    ) -> None:
+        self.plan = plan
+        self.root = manifest_file.install_root()
+        self.pool = pool
+        self.reporter = reporter
+        self.settings = settings
+        install = manifest_file.manifest.install
+        self.permissions = install.permissions if install is not None else None
+        group = self.permissions.group if self.permissions else None
+        self.gid = resolve_group(group) if group else None
+        self.committed = False
+        self.cancel = threading.Event()
+        self.run_dir = self.root  # set in execute()
 
-
-def staging_is_empty(root: Path) -> bool:
-    staging = state_dir(root) / "staging"
-    return staging.is_dir() and not any(staging.iterdir())
-
-
-class _Progress:
-    """Whether the commit phase has started (after that, nothing is rolled back)."""
-
-    committed = False
-
-
-def _run(
-    plan: Plan,
-    root: Path,
-    run_dir: Path,
-    pool: TransportPool,
-    report: Report,
-    permissions: Permissions | None,
-    gid: int | None,
-    progress: _Progress,
-) -> ApplyResult:
-    tarballs: dict[str, Path] = {}
-    fetched = 0
-    for action in plan.installs:
-        dest = run_dir / "downloads" / f"{action.hash}.spack"
-        fetched += fetch_tarball(action, dest, pool)
-        tarballs[action.hash] = dest
-        report(f"fetched {action.label} ({action.tarball_bytes} bytes, sha256 verified)")
-    crash_point("after-download")
-
-    staged: list[_Staged] = []
-    for number, action in enumerate(plan.installs):
-        workdir = run_dir / f"unpack-{number}"
+    # -- stage 1 ----------------------------------------------------------------------------
+    def _prepare(self, number: int, action: InstallAction) -> _Staged:
+        if self.cancel.is_set():
+            raise _CancelledError
+        workdir = self.run_dir / f"spec-{number}"
+        workdir.mkdir()
         try:
-            staged.append(_stage(action, tarballs[action.hash], workdir, plan, permissions, gid))
+            obtained = obtain_tarball(
+                action, workdir, self.pool, self.settings.cache, self.reporter
+            )
+            crash_point("after-download")
+            staged = self._stage(action, obtained, workdir / "unpack")
         except ReconcileError as exc:
             raise exc.add_context(
                 f"cannot install {action.label} from mirror '{action.mirror}' "
                 f"({action.tarball_url})"
             ) from None
-        tarballs.pop(action.hash).unlink()
-        report(f"staged {action.label} (unpacked, relocated, checked)")
+        if obtained.path.is_relative_to(workdir):
+            obtained.path.unlink(missing_ok=True)  # staged: the download is not needed
+        self.reporter.event(f"staged {action.label} (unpacked, relocated, checked)")
         crash_point("mid-unpack")
-    _check_targets_free(staged)
+        return staged
 
-    installed = []
-    for item in staged:
-        crash_point("before-rename")
-        progress.committed = True
-        final = Path(item.action.prefix)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        write_record(root, item.record)
-        item.prefix_dir.rename(final)
-        installed.append(item.action.label)
-        report(f"installed {item.action.label} at {final}")
-        crash_point("after-first-rename")
-    changed = []
-    for change in plan.permission_changes:
-        progress.committed = True
-        _change_permissions(change, root, permissions, gid)
-        changed.append(change.label)
-        report(f"set permissions of {change.label} ({change.prefix})")
-    return ApplyResult(
-        installed=tuple(installed), permissions_changed=tuple(changed), bytes_fetched=fetched
-    )
-
-
-def _change_permissions(
-    change: PermissionsAction, root: Path, permissions: Permissions | None, gid: int | None
-) -> None:
-    """Apply the manifest's permissions to an installed prefix, then rewrite its record
-    (modes changed). Interrupted, the record still names the old permissions, so the next
-    plan asks for the change again."""
-    record = read_record(root, change.hash)
-    if record is None or permissions is None:
-        raise ApplyError(
-            f"cannot change permissions of {change.label}: its install record is gone",
-            hint="run plan again",
+    def _stage(self, action: InstallAction, obtained: Obtained, workdir: Path) -> _Staged:
+        # Folder modes are restored after relocation, so a read-only folder in the archive
+        # cannot stop a file in it from being rewritten.
+        unpacked = unpack_package(obtained.path, workdir, dag_hash=action.hash, restore_modes=False)
+        prefix_map = build_prefix_map(
+            unpacked.build_info,
+            own_hash=action.hash,
+            new_prefixes=self.plan.prefixes,
+            new_root=self.plan.install_root,
         )
-    prefix = Path(change.prefix)
-    apply_permissions(prefix, permissions, gid=gid)
-    write_record(
-        root,
-        attrs.evolve(
-            record,
-            permissions=describe_permissions(permissions, gid),
-            entries=scan_prefix(prefix),
-        ),
-    )
+        relocate_package(unpacked.prefix_dir, unpacked.build_info, prefix_map)
+        check_symlinks(
+            unpacked.prefix_dir,
+            final_prefix=action.prefix,
+            allowed_prefixes=action.allowed_link_targets,
+        )
+        restore_directory_modes(unpacked.prefix_dir, unpacked.directory_modes)
+        if self.permissions is not None:
+            apply_permissions(unpacked.prefix_dir, self.permissions, gid=self.gid)
+        record = InstallRecord(
+            hash=action.hash,
+            name=action.name,
+            version=action.version,
+            prefix=action.prefix,
+            spec=action.spec,
+            mirror=obtained.mirror,
+            mirror_url=action.mirror_url,
+            tarball_sha256=action.tarball_sha256,
+            signer=action.signer,
+            installed_at=utc_timestamp(),
+            permissions=describe_permissions(self.permissions, self.gid),
+            externals=action.externals,
+            entries=scan_prefix(unpacked.prefix_dir),
+        )
+        return _Staged(
+            action=action, prefix_dir=unpacked.prefix_dir, record=record, obtained=obtained
+        )
+
+    def _prepare_all(self) -> list[_Staged]:
+        installs = self.plan.installs
+        futures: list[Future[_Staged]] = []
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.jobs)) as workers:
+            for number, action in enumerate(installs):
+                future = workers.submit(self._prepare, number, action)
+                future.add_done_callback(
+                    lambda f: self.cancel.set() if f.exception() is not None else None
+                )
+                futures.append(future)
+        # every worker has finished; report the first failure in plan order
+        for future in futures:
+            error = future.exception()
+            if error is not None and not isinstance(error, _CancelledError):
+                raise error
+        return [future.result() for future in futures]
+
+    # -- stage 2 ----------------------------------------------------------------------------
+    def _commit(self, staged: list[_Staged]) -> list[str]:
+        taken = [s.action.prefix for s in staged if os.path.lexists(s.action.prefix)]
+        if taken:
+            raise ApplyError(
+                "these prefixes appeared on disk since the plan was made: " + ", ".join(taken),
+                hint="another process is writing into the install root; run plan again",
+            )
+        installed = []
+        for item in staged:
+            crash_point("before-rename")
+            self.committed = True
+            final = Path(item.action.prefix)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            write_record(self.root, item.record)
+            item.prefix_dir.rename(final)
+            installed.append(item.action.label)
+            self.reporter.event(f"installed {item.action.label} at {final}")
+            crash_point("after-first-rename")
+        return installed
+
+    def _change_permissions(self, change: PermissionsAction) -> None:
+        """Apply the manifest's permissions to an installed prefix, then rewrite its record.
+        Interrupted, the record still names the old permissions, so the next plan asks for
+        the change again."""
+        self.committed = True
+        record = read_record(self.root, change.hash)
+        if record is None or self.permissions is None:
+            raise ApplyError(
+                f"cannot change permissions of {change.label}: its install record is gone",
+                hint="run plan again",
+            )
+        prefix = Path(change.prefix)
+        apply_permissions(prefix, self.permissions, gid=self.gid)
+        write_record(
+            self.root,
+            attrs.evolve(
+                record,
+                permissions=describe_permissions(self.permissions, self.gid),
+                entries=scan_prefix(prefix),
+            ),
+        )
+        self.reporter.event(f"set permissions of {change.label} ({change.prefix})")
+
+    def execute(self) -> ApplyResult:
+        staging = state_dir(self.root) / "staging"
+        _clear_stale_staging(staging)
+        self.run_dir = staging / f"run-{os.getpid()}-{secrets.token_hex(4)}"
+        self.run_dir.mkdir(parents=True)
+        try:
+            staged = self._prepare_all()
+            installed = self._commit(staged)
+            changed = []
+            for change in self.plan.permission_changes:
+                self._change_permissions(change)
+                changed.append(change.label)
+        finally:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        return self._result(staged, installed, changed)
+
+    def _result(
+        self,
+        staged: list[_Staged],
+        installed: list[str],
+        changed: list[str],
+    ) -> ApplyResult:
+        from_cache: dict[str, int] = {}
+        for item in staged:
+            if item.obtained.from_cache:
+                mirror = item.obtained.mirror
+                from_cache[mirror] = from_cache.get(mirror, 0) + item.action.tarball_bytes
+        return ApplyResult(
+            installed=tuple(installed),
+            permissions_changed=tuple(changed),
+            bytes_fetched=sum(s.obtained.downloaded for s in staged),
+            sources=tuple(
+                SpecSource(
+                    label=s.action.label,
+                    mirror=s.obtained.mirror,
+                    from_cache=s.obtained.from_cache,
+                    bytes=s.action.tarball_bytes,
+                )
+                for s in staged
+            ),
+            bytes_by_mirror=self.pool.bytes_by_mirror(),
+            cache_bytes_by_mirror=from_cache,
+        )
+
+
+def apply_plan(
+    plan: Plan,
+    manifest_file: ManifestFile,
+    pool: TransportPool,
+    reporter: Reporter,
+    settings: ApplySettings | None = None,
+) -> ApplyResult:
+    """Carry out ``plan``; all or nothing up to the commit stage.
+
+    When it fails before committing anything, it also removes the folders it created (the
+    install root and its ``.reconcile`` state folder included), so a refused apply leaves
+    the disk exactly as it found it.
+    """
+    if plan.is_empty:
+        return ApplyResult(installed=(), bytes_fetched=0)
+    run = _Run(plan, manifest_file, pool, reporter, settings or ApplySettings())
+    root = run.root
+    created = _missing_folders(state_dir(root))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        with install_root_lock(root):
+            return run.execute()
+    except BaseException:
+        if not run.committed:
+            if state_dir(root) in created:
+                shutil.rmtree(state_dir(root), ignore_errors=True)
+            else:
+                _remove_empty_staging(root)
+            _remove_if_empty(created)
+        raise
+
+
+def _remove_empty_staging(root: Path) -> None:
+    staging = state_dir(root) / "staging"
+    if staging.is_dir() and not any(staging.iterdir()):
+        staging.rmdir()

@@ -1,15 +1,62 @@
-"""Downloading a tarball and checking it against the checksum from verified metadata."""
+"""Obtaining a spec's tarball: from a cache root if a verified copy is there, else from
+its mirrors in order, always checked against the checksum from verified metadata.
+
+Nothing is unpacked from a file whose sha256 differs from the signed value. A cached blob
+is re-checked on every use; a bad one is evicted (and the run says so) and fetched again.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
-from reconcile.errors import VerificationError
+import attrs
+
+from reconcile.apply.events import Reporter
+from reconcile.errors import (
+    MirrorUnreachableError,
+    TransportError,
+    VerificationError,
+)
 from reconcile.plan.model import InstallAction
 from reconcile.transport.registry import TransportPool
 
 CHUNK = 1 << 20
+
+
+class BlobStore(Protocol):
+    """The cache roots, as the executor uses them (``reconcile.cache``)."""
+
+    def lookup(self, sha256: str) -> Path | None: ...
+
+    def verify(self, path: Path, sha256: str) -> bool: ...
+
+    def evict(self, path: Path) -> None: ...
+
+    def note_use(self, sha256: str, url: str, spec: str) -> None: ...
+
+    def index_copy(self, url: str) -> Path | None:
+        """Where to keep a mirror index fetched from ``url`` between runs, for conditional
+        requests (in the cache root matching ``url``); None when no root matches."""
+        ...
+
+    def store_download(
+        self, url: str, sha256: str, spec: str, download: Callable[[Path], None]
+    ) -> Path | None:
+        """Run ``download`` into a temporary file of the root matching ``url`` and keep it
+        as the blob if its sha256 is right; None when no root matches ``url``. Raises the
+        ``VerificationError`` of a wrong checksum after discarding the file."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class Obtained:
+    path: Path
+    mirror: str  # the mirror it came from, or would have come from when cached
+    from_cache: bool
+    downloaded: int  # tarball bytes that crossed the wire for it
 
 
 def sha256_of(path: Path) -> str:
@@ -20,20 +67,115 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_tarball(action: InstallAction, dest: Path, pool: TransportPool) -> int:
-    """Download ``action``'s tarball to ``dest`` and verify it; returns the bytes fetched.
+def checksum_error(action: InstallAction, mirror: str, url: str, actual: str) -> VerificationError:
+    return VerificationError(
+        f"tarball of {action.label} from mirror '{mirror}' does not match its signed "
+        f"metadata: sha256 {actual}, expected {action.tarball_sha256} ({url})",
+        hint="the mirror's copy is corrupt or was tampered with; nothing was installed",
+        reference="checksum-mismatch",
+    )
 
-    Nothing is unpacked from a file whose sha256 differs from the signed metadata's value.
-    """
-    size = pool.for_url(action.tarball_url).download(action.tarball_url, dest)
+
+def _download_verified(
+    action: InstallAction,
+    mirror: str,
+    url: str,
+    dest: Path,
+    pool: TransportPool,
+    reporter: Reporter,
+) -> int:
+    real_url = pool.unmask(mirror, url)
+    reporter.download_started(action.label, action.tarball_bytes, source=mirror)
+    size = pool.for_url(real_url).download(
+        real_url, dest, progress=lambda n: reporter.download_progress(action.label, n)
+    )
     actual = sha256_of(dest)
     if actual != action.tarball_sha256:
         dest.unlink(missing_ok=True)
-        raise VerificationError(
-            f"tarball of {action.label} from mirror '{action.mirror}' does not match its "
-            f"signed metadata: sha256 {actual}, expected {action.tarball_sha256} "
-            f"({action.tarball_url})",
-            hint="the mirror's copy is corrupt or was tampered with; nothing was installed",
-            reference="checksum-mismatch",
-        )
+        raise checksum_error(action, mirror, url, actual)
     return size
+
+
+def _from_cache(action: InstallAction, cache: BlobStore, reporter: Reporter) -> Path | None:
+    hit = cache.lookup(action.tarball_sha256)
+    if hit is None:
+        return None
+    if cache.verify(hit, action.tarball_sha256):
+        cache.note_use(action.tarball_sha256, action.tarball_url, action.label)
+        reporter.download_started(action.label, action.tarball_bytes, source="cache")
+        reporter.download_progress(action.label, action.tarball_bytes)
+        reporter.download_finished(action.label, source="cache", mirror=action.mirror)
+        return hit
+    cache.evict(hit)
+    reporter.event(
+        f"evicted {hit}: its sha256 does not match the signed metadata of {action.label}; "
+        "fetching it again"
+    )
+    return None
+
+
+def obtain_tarball(
+    action: InstallAction,
+    workdir: Path,
+    pool: TransportPool,
+    cache: BlobStore | None,
+    reporter: Reporter,
+) -> Obtained:
+    """A verified local copy of ``action``'s tarball (see the module docstring)."""
+    if cache is not None:
+        hit = _from_cache(action, cache, reporter)
+        if hit is not None:
+            return Obtained(path=hit, mirror=action.mirror, from_cache=True, downloaded=0)
+    failures: list[str] = []
+    first_mismatch: VerificationError | None = None
+    for mirror, url in ((action.mirror, action.tarball_url), *action.alternates):
+        try:
+            got = _fetch_from(action, mirror, url, workdir, pool, cache, reporter)
+        except MirrorUnreachableError as exc:
+            if pool.mark_unreachable(mirror, exc):
+                reporter.event(f"mirror '{mirror}' is not answering; skipping it: {exc.message}")
+            failures.append(f"mirror '{mirror}': {exc.message}")
+            continue
+        except VerificationError as exc:  # a bad copy here; another mirror may have a good one
+            first_mismatch = first_mismatch or exc
+            failures.append(f"mirror '{mirror}': {exc.message}")
+            continue
+        except TransportError as exc:
+            failures.append(f"mirror '{mirror}': {exc.message}")
+            continue
+        reporter.download_finished(action.label, source="mirror", mirror=mirror)
+        return got
+    if first_mismatch is not None and len(failures) == 1:
+        raise first_mismatch
+    raise TransportError(
+        f"no mirror could provide the tarball of {action.label}:\n"
+        + "\n".join(f"    {f}" for f in failures),
+        hint="check the mirrors' health; the next apply resumes from what is installed",
+        reference="tarball-unavailable",
+    )
+
+
+def _fetch_from(
+    action: InstallAction,
+    mirror: str,
+    url: str,
+    workdir: Path,
+    pool: TransportPool,
+    cache: BlobStore | None,
+    reporter: Reporter,
+) -> Obtained:
+    if cache is not None:
+        downloaded = 0
+
+        def download(dest: Path) -> None:
+            nonlocal downloaded
+            downloaded = _download_verified(action, mirror, url, dest, pool, reporter)
+
+        blob = cache.store_download(
+            pool.unmask(mirror, url), action.tarball_sha256, action.label, download
+        )
+        if blob is not None:
+            return Obtained(path=blob, mirror=mirror, from_cache=False, downloaded=downloaded)
+    dest = workdir / f"{action.hash}.spack"
+    size = _download_verified(action, mirror, url, dest, pool, reporter)
+    return Obtained(path=dest, mirror=mirror, from_cache=False, downloaded=size)

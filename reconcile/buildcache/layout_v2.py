@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -81,13 +82,20 @@ def read_mirror_key(read_url: Callable[[str], bytes], mirror_url: str, fingerpri
     return read_url(key_url(mirror_url, fingerprint))
 
 
-def read_index(transport: Transport, mirror_url: str) -> dict[str, IndexEntry]:
+def read_index(
+    transport: Transport, mirror_url: str, *, local_copy: Path | None = None
+) -> dict[str, IndexEntry]:
     """The mirror's ``index.json`` by DAG hash (externals included, ``in_buildcache`` false).
-    Checks ``index.json.hash`` when present; ``NotFoundError`` when the mirror has no index."""
+    Checks ``index.json.hash`` when present; ``NotFoundError`` when the mirror has no index.
+    With ``local_copy``, a transport that can revalidate does not download an unchanged
+    index again (the index is not signed; what it names is verified when fetched)."""
     url = join_url(mirror_url, BUILD_CACHE, INDEX)
     shown = mask_credentials(url)
     try:
-        data = transport.read_bytes(url)
+        if local_copy is not None:
+            data = transport.read_revalidated(url, local_copy)
+        else:
+            data = transport.read_bytes(url)
     except NotFoundError as exc:
         raise NotFoundError(
             f"{shown}: the mirror has no binary cache index (layout v2)",

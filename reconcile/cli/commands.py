@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from reconcile.apply.executor import ApplyResult, apply_plan
-from reconcile.cli.render import human_bytes, render_plan
+from reconcile.apply.events import Reporter, SilentReporter
+from reconcile.apply.executor import ApplyResult, ApplySettings, apply_plan
+from reconcile.cache.open import open_blob_cache
+from reconcile.cli.progress import LiveReporter, PlainReporter
+from reconcile.cli.render import render_apply_summary, render_plan, result_to_dict
 from reconcile.errors import ReconcileError, StalePlanError
 from reconcile.manifest.load import load_manifest
 from reconcile.observe.gather import observe_and_plan
@@ -35,7 +40,7 @@ def plan(
 ) -> int:
     loaded = load_manifest(manifest)
     with TransportPool(endpoints_of(loaded)) as pool:
-        result = observe_and_plan(loaded, pool)
+        result = observe_and_plan(loaded, pool, cache=open_blob_cache(loaded))
     if out is not None:
         write_plan(result, out)
     if as_json:
@@ -45,14 +50,6 @@ def plan(
         if out is not None:
             print(f"Saved the plan to {out}; run 'reconcile apply {out}' to carry it out.")
     return EXIT_CHANGES if detailed_exitcode and not result.is_empty else EXIT_OK
-
-
-def _result_dict(result: ApplyResult) -> dict[str, object]:
-    return {
-        "installed": list(result.installed),
-        "permissions_changed": list(result.permissions_changed),
-        "bytes_fetched": result.bytes_fetched,
-    }
 
 
 def _confirm(fresh: Plan) -> bool:
@@ -66,11 +63,24 @@ def _confirm(fresh: Plan) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def apply(manifest: Path, *, saved: Path | None, assume_yes: bool, as_json: bool) -> int:
+def _reporter(as_json: bool, total_bytes: int) -> tuple[Reporter, AbstractContextManager[object]]:
+    """Silent for JSON, a live display on a terminal, plain lines otherwise (CI logs)."""
+    if as_json:
+        return SilentReporter(), nullcontext()
+    if sys.stdout.isatty() and os.environ.get("CI") is None:
+        live = LiveReporter(total_bytes)
+        return live, live
+    return PlainReporter(), nullcontext()
+
+
+def apply(
+    manifest: Path, *, saved: Path | None, assume_yes: bool, as_json: bool, jobs: int = 1
+) -> int:
     loaded = load_manifest(manifest)
     saved_plan = read_plan(saved) if saved is not None else None
     with TransportPool(endpoints_of(loaded)) as pool:
-        fresh = observe_and_plan(loaded, pool)
+        cache = open_blob_cache(loaded)
+        fresh = observe_and_plan(loaded, pool, cache=cache)
         if saved_plan is not None:
             changes = stale_resources(saved_plan, fresh)
             if changes:
@@ -82,23 +92,19 @@ def apply(manifest: Path, *, saved: Path | None, assume_yes: bool, as_json: bool
             print(render_plan(fresh))
         if fresh.is_empty:
             if as_json:
-                print(json.dumps(_result_dict(ApplyResult(installed=(), bytes_fetched=0))))
+                empty = ApplyResult(installed=(), bytes_fetched=0)
+                print(json.dumps(result_to_dict(empty, pool.bytes_by_mirror())))
             return EXIT_OK
         if saved_plan is None and not assume_yes and not _confirm(fresh):
             print("Apply cancelled; nothing was changed.")
             return EXIT_OK
-        report = (lambda _line: None) if as_json else (lambda line: print(line, flush=True))
-        result = apply_plan(fresh, loaded, pool, report)
+        reporter, display = _reporter(as_json, fresh.bytes_to_fetch)
+        with display:
+            result = apply_plan(
+                fresh, loaded, pool, reporter, ApplySettings(jobs=jobs, cache=cache)
+            )
     if as_json:
-        print(json.dumps(_result_dict(result)))
+        print(json.dumps(result_to_dict(result, result.bytes_by_mirror)))
     else:
-        changed = (
-            f", {len(result.permissions_changed)} permissions changed"
-            if result.permissions_changed
-            else ""
-        )
-        print(
-            f"Apply complete: {len(result.installed)} installed{changed}, "
-            f"{human_bytes(result.bytes_fetched)} fetched."
-        )
+        print(render_apply_summary(result))
     return EXIT_OK

@@ -30,6 +30,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _default_jobs() -> int:
+    return min(8, os.cpu_count() or 1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="reconcile",
@@ -61,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("plan", nargs="?", type=Path, help="a plan saved by 'plan --out'")
     apply.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--json", action="store_true", help="print the result as JSON")
+    apply.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=_default_jobs(),
+        help="fetch and stage up to N specs at once (default: the number of CPUs, at most 8)",
+    )
     return parser
 
 
@@ -79,7 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "apply":
             return commands.apply(
-                args.manifest, saved=args.plan, assume_yes=args.yes, as_json=args.json
+                args.manifest,
+                saved=args.plan,
+                assume_yes=args.yes,
+                as_json=args.json,
+                jobs=args.jobs,
             )
         raise AssertionError(args.command)
     except ReconcileError as exc:

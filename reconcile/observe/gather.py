@@ -6,6 +6,7 @@ from pathlib import Path
 
 import attrs
 
+from reconcile.apply.fetch import BlobStore
 from reconcile.errors import PlanError
 from reconcile.manifest.model import ManifestFile
 from reconcile.observe.facts import Observed
@@ -21,7 +22,9 @@ from reconcile.trust.verify import GpgVerifier
 MAX_ROUNDS = 1000
 
 
-def observe_and_plan(manifest_file: ManifestFile, pool: TransportPool) -> Plan:
+def observe_and_plan(
+    manifest_file: ManifestFile, pool: TransportPool, *, cache: BlobStore | None = None
+) -> Plan:
     """Observe the install tree and the mirrors, fetching and verifying spec metadata as the
     planner asks for it, and return the plan."""
     if manifest_file.manifest.install is None:
@@ -35,7 +38,9 @@ def observe_and_plan(manifest_file: ManifestFile, pool: TransportPool) -> Plan:
         install_root=str(manifest_file.install_root()),
         records=records,
         present=present,
-        mirrors=observe_mirrors(manifest_file, pool),
+        mirrors=observe_mirrors(
+            manifest_file, pool, cache.index_copy if cache is not None else lambda _url: None
+        ),
     )
     verifier: GpgVerifier | None = None
     try:

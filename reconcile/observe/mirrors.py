@@ -1,24 +1,48 @@
-"""Facts about mirrors: their indexes, and verified spec metadata fetched fresh."""
+"""Facts about mirrors: their indexes, and verified spec metadata fetched fresh.
+
+Mirrors are tried in manifest order. One that does not answer is marked unreachable in the
+pool and skipped for the rest of the run; one that answers without the file is passed over
+for that file only. A verification failure is final: it is never papered over by trying
+the next mirror.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from reconcile.buildcache.layout_v2 import fetch_spec, read_index, tarball_url
-from reconcile.errors import NotFoundError, PlanError, TransportError, VerificationError
+from reconcile.errors import (
+    MirrorUnreachableError,
+    PlanError,
+    TransportError,
+    VerificationError,
+)
 from reconcile.manifest.model import ManifestFile
 from reconcile.observe.facts import MirrorView, VerifiedSpec
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.verify import GpgVerifier
 
+# Where a mirror's index may be kept between runs for conditional requests (or None).
+IndexCopyPath = Callable[[str], Path | None]
 
-def observe_mirrors(manifest_file: ManifestFile, pool: TransportPool) -> tuple[MirrorView, ...]:
+
+def observe_mirrors(
+    manifest_file: ManifestFile,
+    pool: TransportPool,
+    index_copy: IndexCopyPath = lambda _url: None,
+) -> tuple[MirrorView, ...]:
     """Each declared mirror with its index; an unreadable index is a recorded problem."""
     views = []
     for mirror in manifest_file.manifest.mirrors:
         url = manifest_file.mirror_url(mirror)
         try:
-            index = read_index(pool.for_url(url), url)
+            index = read_index(pool.for_url(url), url, local_copy=index_copy(url))
             problem = None
+        except MirrorUnreachableError as exc:
+            pool.mark_unreachable(mirror.name, exc)
+            index, problem = {}, exc.message
         except (TransportError, VerificationError) as exc:
             index, problem = {}, exc.message
         views.append(
@@ -36,20 +60,14 @@ def fetch_verified_spec(
     verifier: GpgVerifier | None,
 ) -> VerifiedSpec:
     """Fetch and verify ``node``'s metadata from the first mirror (in manifest order) whose
-    index lists it. A verification failure is final: it is never papered over by trying the
-    next mirror."""
+    index lists it and that answers."""
     tried = []
     for mirror in mirrors:
         entry = mirror.index.get(node.hash)
         if entry is None or not entry.in_buildcache:
             continue
-        transport = pool.for_url(mirror.url)
-        if mirror.signed and verifier is None:
-            raise VerificationError(
-                f"mirror '{mirror.name}' requires signatures but the manifest trusts no key",
-                hint="add a [[key]] with the signer's fingerprint, or set signed = false",
-            )
         try:
+            transport = pool.for_url(mirror.url)
             fetched = fetch_spec(
                 transport,
                 mirror.url,
@@ -57,13 +75,15 @@ def fetch_verified_spec(
                 verifier=verifier if mirror.signed else None,
                 mirror_name=mirror.name,
             )
-        except NotFoundError as exc:
+            url = tarball_url(mirror.url, fetched.document.root)
+            size = transport.size(url)
+        except MirrorUnreachableError as exc:
+            pool.mark_unreachable(mirror.name, exc)
             tried.append(f"mirror '{mirror.name}': {exc.message}")
             continue
-        url = tarball_url(mirror.url, fetched.document.root)
-        try:
-            size = transport.size(url)
-        except NotFoundError as exc:
+        except VerificationError:
+            raise
+        except TransportError as exc:  # NotFoundError included: the next mirror may have it
             tried.append(f"mirror '{mirror.name}': {exc.message}")
             continue
         return VerifiedSpec(
@@ -72,5 +92,5 @@ def fetch_verified_spec(
     detail = "\n".join(f"    {t}" for t in tried) or "    no mirror's index lists it"
     raise PlanError(
         f"cannot fetch {node.short()}:\n{detail}",
-        hint="check that the mirrors are complete (spec metadata and tarball)",
+        hint="check that the mirrors are reachable and complete (spec metadata and tarball)",
     )

@@ -36,6 +36,9 @@ class InstallAction:
     # run-time closure and the paths of the externals in it
     allowed_link_targets: tuple[str, ...]
     externals: dict[str, str]  # DAG hash -> path of the external direct dependencies
+    # other mirrors whose index lists the same spec, in manifest order: (name, tarball URL).
+    # The tarball is verified against the same signed checksum whichever mirror serves it.
+    alternates: tuple[tuple[str, str], ...] = ()
     spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the verified node, for the record
 
     @property

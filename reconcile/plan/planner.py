@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import attrs
 
 from reconcile.apply.records import InstallRecord, record_fingerprint
+from reconcile.buildcache.layout_v2 import tarball_url
 from reconcile.errors import PlanError
 from reconcile.manifest.model import InstallSettings, ManifestFile
 from reconcile.observe.facts import Observed, VerifiedSpec
@@ -237,6 +238,15 @@ class _Planner:
             )
         )
 
+    def _alternates(self, node: SpecNode, chosen: str) -> tuple[tuple[str, str], ...]:
+        return tuple(
+            (m.name, mask_credentials(tarball_url(m.url, node)))
+            for m in self.observed.mirrors
+            if m.name != chosen
+            and (entry := m.index.get(node.hash)) is not None
+            and entry.in_buildcache
+        )
+
     def _closure_of(self, node: SpecNode) -> frozenset[str]:
         closure: set[str] = set()
         for dep in node.runtime_dependencies():
@@ -280,13 +290,14 @@ class _Planner:
             mirror=mirror.name,
             mirror_url=mask_credentials(mirror.url),
             spec_url=mask_credentials(fetched.url),
-            tarball_url=verified.tarball_url,
+            tarball_url=mask_credentials(verified.tarball_url),
             tarball_sha256=fetched.document.tarball_sha256,
             tarball_bytes=verified.tarball_bytes,
             signer=fetched.signer,
             reason=reason,
             dependencies=tuple(d.hash for d in node.runtime_dependencies()),
             allowed_link_targets=tuple(allowed),
+            alternates=self._alternates(node, mirror.name),
             externals={
                 d.hash: self.externals[d.hash]
                 for d in node.runtime_dependencies()

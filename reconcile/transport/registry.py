@@ -86,6 +86,15 @@ class TransportPool:
     def read_bytes(self, url: str) -> bytes:
         return self.for_url(url).read_bytes(url)
 
+    def unmask(self, mirror: str, url: str) -> str:
+        """The real URL behind ``url`` as plans show it (credentials masked): a plan never
+        holds a secret, so the executor puts the mirror's credentials back here."""
+        for endpoint in self._mirrors:
+            shown = mask_credentials(endpoint.url)
+            if endpoint.name == mirror and url.startswith(shown):
+                return endpoint.url + url[len(shown) :]
+        return url
+
     def mark_unreachable(self, mirror: str, error: MirrorUnreachableError) -> bool:
         """Remember that ``mirror`` did not answer; True the first time (to report once)."""
         first = mirror not in self._unreachable

@@ -1,0 +1,95 @@
+"""Progress output: a live display on a terminal, one plain line per event otherwise."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TransferSpeedColumn,
+)
+
+from reconcile.apply.events import Reporter, Source
+
+
+class PlainReporter:
+    """One line per event, for CI logs: no carriage returns, no colours."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            print(text, file=self._stream, flush=True)
+
+    def download_started(self, label: str, total: int, *, source: str) -> None:
+        where = "the cache" if source == "cache" else f"mirror '{source}'"
+        self._line(f"fetching {label} ({total} bytes) from {where}")
+
+    def download_progress(self, label: str, received: int) -> None:
+        return None
+
+    def download_finished(self, label: str, *, source: Source, mirror: str) -> None:
+        how = "from a cache root" if source == "cache" else f"from mirror '{mirror}'"
+        self._line(f"fetched {label} {how} (sha256 verified)")
+
+    def event(self, text: str) -> None:
+        self._line(text)
+
+
+class LiveReporter:
+    """A rich progress display: a bar per download, bytes and rate, and an overall bar."""
+
+    def __init__(self, total_bytes: int, console: Console | None = None) -> None:
+        self._console = console or Console(stderr=False)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            console=self._console,
+            transient=False,
+        )
+        self._overall = self._progress.add_task("total", total=total_bytes or None)
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> LiveReporter:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.stop()
+
+    def download_started(self, label: str, total: int, *, source: str) -> None:
+        with self._lock:
+            self._tasks[label] = self._progress.add_task(f"{label} ({source})", total=total)
+
+    def download_progress(self, label: str, received: int) -> None:
+        task = self._tasks.get(label)
+        if task is not None:
+            self._progress.advance(task, received)
+        self._progress.advance(self._overall, received)
+
+    def download_finished(self, label: str, *, source: Source, mirror: str) -> None:
+        task = self._tasks.get(label)
+        if task is not None:
+            self._progress.update(task, completed=self._progress.tasks[task].total, visible=False)
+        self._progress.console.log(
+            f"fetched {label} " + ("from a cache root" if source == "cache" else f"from {mirror}")
+        )
+
+    def event(self, text: str) -> None:
+        self._progress.console.log(text)
+
+
+def reporter_for(*, interactive: bool, total_bytes: int) -> Reporter:
+    return LiveReporter(total_bytes) if interactive else PlainReporter()

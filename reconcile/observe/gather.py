@@ -63,3 +63,14 @@ def observe_and_plan(
         if verifier is not None:
             verifier.close()
     raise PlanError("the dependency graph did not converge; is there a cycle in the specs?")
+
+
+def needed_blobs(manifest_file: ManifestFile, pool: TransportPool) -> set[str]:
+    """sha256 of every tarball the manifest's specs need: those the plan would install and
+    those the installed specs of its closures came from (a wiped runner needs them again).
+    ``cache gc`` never removes these."""
+    plan = observe_and_plan(manifest_file, pool)
+    keep = {action.tarball_sha256 for action in plan.installs}
+    records, _ = observe_install_tree(manifest_file.install_root())
+    keep |= {records[h].tarball_sha256 for h in plan.prefixes if h in records}
+    return keep

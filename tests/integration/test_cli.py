@@ -178,3 +178,23 @@ def test_usage_error_exits_1_not_2(tmp_path: Path) -> None:
     done = run_subprocess(tmp_path / "reconcile.toml", "plan", "--no-such-option")
     assert done.returncode == 1
     assert "unrecognized arguments" in done.stderr
+
+
+def test_needed_blobs_cover_plan_and_installed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconcile.manifest.load import load_manifest
+    from reconcile.observe.gather import needed_blobs
+    from reconcile.transport.registry import TransportPool, endpoints_of
+
+    manifest = write_manifest(tmp_path, specs=["greetlib"])
+    loaded = load_manifest(manifest)
+    expected = {
+        "0448526af2bad1701bc3b7e009f0890e47285e5c4c34da04ad21b7e45eb35fdf",
+        "7411478146e45bbac005244078efa2c619aa390dd5589d745c14b3e9e7c15426",
+    }
+    with TransportPool(endpoints_of(loaded)) as pool:
+        assert needed_blobs(loaded, pool) == expected
+    assert run(manifest, "apply", "--yes") == 0
+    with TransportPool(endpoints_of(loaded)) as pool:
+        assert needed_blobs(loaded, pool) == expected

@@ -24,7 +24,7 @@ from typing import BinaryIO, NamedTuple
 
 import yaml
 
-from reconcile.buildcache.atomic_write import atomic_output
+from reconcile.atomic_write import atomic_output
 from reconcile.errors import ArchiveError, ReconcileError
 
 METADATA_DIR = ".spack"

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from reconcile.buildcache.atomic_write import atomic_output, atomic_write_bytes
+from reconcile.atomic_write import atomic_output, atomic_write_bytes
 from reconcile.buildcache.layout_v2 import (
     BUILD_CACHE,
     INDEX,

@@ -35,3 +35,12 @@ def signed_cache_copy(tmp_path: Path) -> Path:
         if not path.is_symlink():
             path.chmod(0o755 if path.is_dir() else 0o644)
     return dest
+
+
+@pytest.fixture
+def nginx_mirror(tmp_path: Path, signed_cache_copy: Path):  # type: ignore[no-untyped-def]
+    """A real nginx on 127.0.0.1 serving a copy of the signed fixture cache."""
+    from nginx_harness import nginx_server
+
+    with nginx_server(signed_cache_copy, tmp=tmp_path / "nginx") as server:
+        yield server

@@ -181,7 +181,9 @@ class HttpTransport(Transport):
     def size(self, url: str) -> int:
         response = self._request("HEAD", url)
         length = _content_length(response)
-        response.close()
+        # a HEAD answer has no body: keep the connection, unless the server refused (it may
+        # be closing the connection after an error)
+        _finish(response, body_read=response.status_code == 200)
         if response.status_code == 200 and length is not None:
             return length
         if response.status_code not in HEAD_REFUSED and response.status_code != 200:
@@ -340,6 +342,7 @@ class HttpTransport(Transport):
         """Stream the body into ``sink``; True when the whole file is there, False after a
         cut that may be resumed (``TransportError`` when the budget is spent)."""
         pieces = _body_pieces(response)
+        reached_end = False
         try:
             while True:
                 try:
@@ -351,6 +354,7 @@ class HttpTransport(Transport):
                     self._count_failure(url, transfer, failure.description)
                     return False
                 if not piece:
+                    reached_end = True
                     break
                 sink.write(piece)
                 transfer.written += len(piece)
@@ -358,7 +362,7 @@ class HttpTransport(Transport):
                 if progress is not None:
                     progress(len(piece))
         finally:
-            response.close()
+            _finish(response, body_read=reached_end)
         if transfer.total is not None and transfer.written != transfer.total:
             self._count_failure(
                 url,
@@ -443,3 +447,13 @@ class HttpTransport(Transport):
 
     def _network_error(self, url: str, failure: NetworkFailure, attempts: int) -> TransportError:
         return network_error(self._where(url), failure, attempts, self._options)
+
+
+def _finish(response: requests.Response, *, body_read: bool) -> None:
+    """Done with a response: a connection whose body was read to the end goes back to the
+    pool for the next request (``Response.close`` would drop it, since the body was read
+    from the raw stream); any other is closed."""
+    if body_read:
+        response.raw.release_conn()
+    else:
+        response.close()

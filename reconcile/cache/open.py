@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from reconcile.apply.fetch import BlobStore
+import sys
+
+from reconcile.cache.roots import cache_roots_of
+from reconcile.cache.store import BlobCache, Warn
 from reconcile.manifest.model import ManifestFile
 
 
-def open_blob_cache(manifest_file: ManifestFile) -> BlobStore | None:
-    if not manifest_file.manifest.caches:
+def _to_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def open_blob_cache(manifest_file: ManifestFile, *, warn: Warn | None = None) -> BlobCache | None:
+    """``warn`` receives what the cache could not do (a root it cannot write, a bad blob it
+    cannot remove); by default it is printed on stderr, so that it never goes unnoticed."""
+    roots = cache_roots_of(manifest_file)
+    if not roots:
         return None
-    raise NotImplementedError("cache roots are being built")
+    return BlobCache(roots, warn=warn if warn is not None else _to_stderr)

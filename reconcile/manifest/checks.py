@@ -20,6 +20,8 @@ ARCH_PATTERN = re.compile(r"[^-\s]+-[^-\s]+-[^-\s]+")
 READ_SCOPES = ("world", "group", "user")
 WRITE_SCOPES = ("user", "group", "world")
 PADDED_LENGTH_RANGE = (1, 4096)
+WEB_SCHEMES = ("http", "https")
+PATH_PREFIX_STARTS = ("/", "./", "../")
 
 # Widest first for read, narrowest first for write: a scope's rank is how many it lets in.
 _SCOPE_RANK = {"user": 0, "group": 1, "world": 2}
@@ -115,6 +117,68 @@ def _check_web_authority(url: str, scheme: str, authority: str) -> str | None:
             "(expected https, or no 'user:password@')"
         )
     return None
+
+
+def check_endpoint_url(url: str) -> str | None:
+    """An S3-compatible service: http or https, a host, and no credentials (those come from
+    the profile or the environment, never from the manifest)."""
+    expected = "expected http://host[:port] or https://host[:port]"
+    if not url.strip():
+        return f"is empty ({expected})"
+    if "://" not in url or url.split("://", 1)[0].lower() not in WEB_SCHEMES:
+        return f"{url!r} is not an http(s) URL ({expected})"
+    problem = check_mirror_url(url)
+    if problem is not None:
+        return problem
+    if "@" in _authority(url):
+        # Not echoed: the message would print the secret into CI logs.
+        return (
+            "has 'user:password@' in it (expected no credentials: S3 credentials come "
+            "from the profile or the environment)"
+        )
+    return None
+
+
+def check_profile(profile: str) -> str | None:
+    if not profile.strip():
+        return "is empty (expected the name of an AWS profile, such as 'ci')"
+    if profile != profile.strip():
+        return f"{profile!r} has leading or trailing white space"
+    return None
+
+
+def check_cache_prefix(prefix: str) -> str | None:
+    """A URL prefix with a supported scheme and no credentials, or a path written
+    unambiguously: absolute, or starting with ./ or ../ (relative to the manifest's folder).
+
+    A bare ``mirror.example.org/x`` is refused: it is more likely a URL missing its scheme
+    than a folder next to the manifest.
+    """
+    expected = (
+        "expected a URL such as https://host/path/, s3://bucket/path/ or file:///path/, "
+        "or a path starting with /, ./ or ../"
+    )
+    if not prefix.strip():
+        return f"is empty ({expected})"
+    if prefix != prefix.strip():
+        return f"{prefix!r} has leading or trailing white space"
+    if "://" in prefix:
+        problem = check_mirror_url(prefix)
+        if problem is not None:
+            return problem
+        if "@" in _authority(prefix):
+            return (
+                "has 'user:password@' in it (expected no credentials: prefixes are matched "
+                "without that part of URLs)"
+            )
+        return None
+    if not prefix.startswith(PATH_PREFIX_STARTS):
+        return f"{prefix!r} is neither a URL nor a path starting with /, ./ or ../ ({expected})"
+    return None
+
+
+def _authority(url: str) -> str:
+    return re.split(r"[/?#]", url.split("://", 1)[1], maxsplit=1)[0]
 
 
 def normalize_fingerprint(text: str) -> str:

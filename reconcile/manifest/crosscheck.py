@@ -1,4 +1,5 @@
-"""Checks that span several tables: unique names, keys taken from declared mirrors.
+"""Checks that span several tables: unique names and cache roots, keys taken from declared
+mirrors.
 
 They read the plain TOML data rather than the model, so that they still run when some other
 part of the manifest is malformed; entries of the wrong type are left to the field checks.
@@ -6,6 +7,7 @@ part of the manifest is malformed; entries of the wrong type are left to the fie
 
 from __future__ import annotations
 
+import os.path
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,9 +61,31 @@ def _undeclared_sources(data: dict[str, Any]) -> Iterator[Finding]:
         )
 
 
+def _duplicate_cache_roots(data: dict[str, Any]) -> Iterator[Finding]:
+    """Two [[cache]] tables naming one folder would have its blobs listed, counted and
+    collected twice. Roots are compared as written, after folding ``//``, ``/./`` and a
+    trailing ``/`` (the manifest's folder is not known here)."""
+    first_use: dict[str, int] = {}
+    for index, entry in _named_entries(data, "cache"):
+        root = entry.get("root")
+        if not isinstance(root, str) or not root.strip():
+            continue
+        folded = os.path.normpath(root)
+        if folded in first_use:
+            earlier = format_key_path(("cache", first_use[folded]))
+            yield at_value(
+                ("cache", index, "root"),
+                f"cache root {root!r} is already declared by {earlier} (expected each folder "
+                "once: put all of its prefixes in one table)",
+            )
+        else:
+            first_use[folded] = index
+
+
 def cross_check(data: dict[str, Any]) -> list[Finding]:
     return [
         *_duplicate_names(data, "mirror", "mirror"),
         *_duplicate_names(data, "key", "key"),
         *_undeclared_sources(data),
+        *_duplicate_cache_roots(data),
     ]

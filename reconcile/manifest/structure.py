@@ -21,6 +21,7 @@ from reconcile.manifest import checks
 from reconcile.manifest.finding import Finding
 from reconcile.manifest.locate import KeyPath
 from reconcile.manifest.model import (
+    CacheRoot,
     InstallSettings,
     Key,
     Manifest,
@@ -34,7 +35,11 @@ T = TypeVar("T")
 Hook = Callable[[Any, Any], Any]
 
 # Attribute names that differ from the TOML keys: ``[[mirror]]`` fills ``Manifest.mirrors``.
-TOML_NAMES: dict[type, dict[str, str]] = {Manifest: {"mirrors": "mirror", "keys": "key"}}
+TOML_NAMES: dict[type, dict[str, str]] = {
+    Manifest: {"mirrors": "mirror", "keys": "key", "caches": "cache"}
+}
+# Mirror keys that only an s3:// mirror understands.
+S3_ONLY_KEYS = ("endpoint_url", "profile")
 
 
 class _InvalidValueError(Exception):
@@ -131,6 +136,31 @@ def _specs(value: Any, _: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _cache_prefixes(value: Any, _: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _InvalidValueError(
+            f"expected an array of URL prefixes, got {checks.describe_type(value)}"
+        )
+    if not value:
+        # An empty list reads like "no URL", but no prefixes means every URL: say which.
+        raise _InvalidValueError(
+            "is empty (expected at least one URL prefix; leave 'prefixes' out for a root "
+            "that keeps downloads from every URL)"
+        )
+    errors: list[tuple[KeyPath, Exception]] = []
+    for index, item in enumerate(value):
+        try:
+            problem = checks.check_cache_prefix(_string(item))
+        except _InvalidValueError as exc:
+            errors.append(((index,), exc))
+            continue
+        if problem is not None:
+            errors.append(((index,), _InvalidValueError(problem)))
+    if errors:
+        raise _ProblemGroupError(errors)
+    return tuple(value)
+
+
 # --- tables ------------------------------------------------------------------------------
 
 
@@ -178,6 +208,20 @@ def _file_or_source(table: dict[str, Any]) -> Iterable[_InvalidValueError]:
             "missing 'file' or 'source' (expected exactly one: file = \"keys/team.pub\" "
             'or source = "mirror:<name>")'
         )
+
+
+def _s3_only_options(table: dict[str, Any]) -> Iterable[_InvalidValueError]:
+    url = table.get("url")
+    if not isinstance(url, str) or url.lower().startswith("s3://"):
+        return
+    for name in S3_ONLY_KEYS:
+        if name in table:
+            article = "an" if name[0] in "aeiou" else "a"
+            yield _InvalidValueError(
+                f"only s3:// mirrors take {article} {name} (expected an s3://bucket/prefix "
+                f"url, or no {name})",
+                subpath=(name,),
+            )
 
 
 def _write_within_read(permissions: Permissions) -> Iterable[_InvalidValueError]:
@@ -244,8 +288,16 @@ def make_converter() -> cattrs.Converter:
         name=_checked(_string, lambda name: checks.check_name(name, "mirror")),
         url=_checked(_string, checks.check_mirror_url),
         signed=_boolean,
+        endpoint_url=_checked(_string, checks.check_endpoint_url),
+        profile=_checked(_string, checks.check_profile),
     )
-    converter.register_structure_hook(Mirror, _table_hook(Mirror, mirror))
+    converter.register_structure_hook(Mirror, _table_hook(Mirror, mirror, before=_s3_only_options))
+    cache = generated(
+        CacheRoot,
+        root=_not_empty("a folder, relative to the manifest's folder or absolute"),
+        prefixes=_cache_prefixes,
+    )
+    converter.register_structure_hook(CacheRoot, _table_hook(CacheRoot, cache))
     key = generated(
         Key,
         name=_checked(_string, lambda name: checks.check_name(name, "key")),
@@ -261,6 +313,7 @@ def make_converter() -> cattrs.Converter:
         install=lambda value, _: converter.structure(value, InstallSettings),
         mirrors=_array_of_tables(converter, Mirror, "mirror"),
         keys=_array_of_tables(converter, Key, "key"),
+        caches=_array_of_tables(converter, CacheRoot, "cache"),
     )
     converter.register_structure_hook(
         Manifest, _table_hook(Manifest, manifest, before=_require("version"))
@@ -271,7 +324,7 @@ def make_converter() -> cattrs.Converter:
 
 def _register_unstructure(converter: cattrs.Converter) -> None:
     """Defaults are left out (so a dump stays short), except the version."""
-    for cls in (Permissions, InstallSettings, Mirror, Key, Manifest):
+    for cls in (Permissions, InstallSettings, Mirror, CacheRoot, Key, Manifest):
         renames = TOML_NAMES.get(cls, {})
         overrides = {name: override(rename=toml) for name, toml in renames.items()}
         if cls is Manifest:

@@ -19,6 +19,7 @@ from reconcile.errors import ManifestError
 from reconcile.manifest.load import load_manifest, loads_manifest
 from reconcile.manifest.locate import format_key_path
 from reconcile.manifest.model import (
+    CacheRoot,
     InstallSettings,
     Key,
     Manifest,
@@ -171,6 +172,32 @@ def test_inline_tables_and_dotted_keys_load_like_headers() -> None:
         ),
         keys=(Key(name="team-gpg", fingerprint=FIXTURE_FPR, source="mirror:web"),),
     )
+
+
+def test_cache_roots_and_s3_options_load_in_manifest_order() -> None:
+    loaded = _load_valid("caches.toml")
+    assert loaded.manifest.caches == (
+        CacheRoot(
+            root="/ci-cache/pr-1234",
+            prefixes=("https://mirror.example.org/pr-1234/", "s3://bucket/pr-1234"),
+        ),
+        CacheRoot(
+            root="../ci-cache/mirrors",
+            prefixes=("/shared/mirror/", "./mirrors/local", "FILE:///srv/spack-mirror"),
+        ),
+        CacheRoot(root="/ci-cache/shared"),
+    )
+    assert loaded.manifest.mirrors == (
+        Mirror(
+            name="s3",
+            url="s3://bucket/pr-1234",
+            endpoint_url="http://127.0.0.1:9000",
+            profile="ci",
+        ),
+        Mirror(name="aws", url="S3://bucket/spack"),
+        Mirror(name="web", url="https://mirror.example.org/pr-1234/"),
+    )
+    assert loaded.resolve(loaded.manifest.caches[1].root) == (HERE / "ci-cache/mirrors").resolve()
 
 
 def test_mirrors_split_by_another_table_keep_their_order() -> None:

@@ -18,13 +18,23 @@ from hypothesis import strategies as st
 from reconcile.errors import ManifestError
 from reconcile.manifest.checks import (
     check_arch,
+    check_cache_prefix,
+    check_endpoint_url,
     check_fingerprint,
     check_key_source,
     check_mirror_url,
     check_name,
+    check_profile,
 )
 from reconcile.manifest.load import dump_manifest, loads_manifest
-from reconcile.manifest.model import InstallSettings, Key, Manifest, Mirror, Permissions
+from reconcile.manifest.model import (
+    CacheRoot,
+    InstallSettings,
+    Key,
+    Manifest,
+    Mirror,
+    Permissions,
+)
 from reconcile.spack.projection import validate_projection
 from reconcile.spack.selector import parse_selector
 
@@ -55,6 +65,16 @@ urls = st.one_of(
     st.builds("http://{}:8080{}".format, hosts, url_paths),
     st.builds("s3://{}{}".format, hosts, url_paths),
     plain_paths,
+)
+endpoint_urls = st.one_of(
+    st.builds("http://{}:9000".format, hosts),
+    st.builds("https://{}{}".format, hosts, url_paths),
+)
+cache_prefixes = st.one_of(
+    st.builds("https://{}{}".format, hosts, url_paths),
+    st.builds("s3://{}{}".format, hosts, url_paths),
+    st.builds("file://{}".format, url_paths.filter(lambda path: path.startswith("/"))),
+    st.builds("{}{}".format, st.sampled_from(["/", "./", "../"]), plain_paths),
 )
 package = st.from_regex(r"\A[a-z][a-z0-9-]{0,10}\Z")
 version = st.from_regex(r"\A[0-9]{1,3}(\.[0-9]{1,3}){0,2}\Z")
@@ -98,9 +118,19 @@ install_settings = st.builds(
 @st.composite
 def manifests(draw: st.DrawFn) -> Manifest:
     mirror_names = draw(st.lists(names, max_size=4, unique=True))
-    mirrors = tuple(
-        Mirror(name=name, url=draw(urls), signed=draw(st.booleans())) for name in mirror_names
-    )
+    mirrors = []
+    for name in mirror_names:
+        url = draw(urls)
+        s3 = url.startswith("s3://")
+        mirrors.append(
+            Mirror(
+                name=name,
+                url=url,
+                signed=draw(st.booleans()),
+                endpoint_url=draw(st.none() | endpoint_urls) if s3 else None,
+                profile=draw(st.none() | names) if s3 else None,
+            )
+        )
     keys = []
     for name in draw(st.lists(names, max_size=3, unique=True)):
         from_mirror = bool(mirror_names) and draw(st.booleans())
@@ -112,7 +142,20 @@ def manifests(draw: st.DrawFn) -> Manifest:
                 source=f"mirror:{draw(st.sampled_from(mirror_names))}" if from_mirror else None,
             )
         )
-    return Manifest(install=draw(st.none() | install_settings), mirrors=mirrors, keys=tuple(keys))
+    # Roots are unique once ``//``, ``/./`` and a trailing ``/`` are folded: "x" + index.
+    caches = tuple(
+        CacheRoot(
+            root=f"{draw(plain_paths)}/{index}",
+            prefixes=tuple(draw(st.lists(cache_prefixes, max_size=3))),
+        )
+        for index in range(draw(st.integers(min_value=0, max_value=3)))
+    )
+    return Manifest(
+        install=draw(st.none() | install_settings),
+        mirrors=tuple(mirrors),
+        keys=tuple(keys),
+        caches=caches,
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -160,6 +203,27 @@ AGREEMENTS: dict[str, tuple[dict[str, Any], Callable[[str], bool], list[str]]] =
             *["http", "https", "HTTPS", "s3", "file", "ftp", "://", "/", "@", ":", "user", "\n"],
             *["host", "localhost", " ", "?", "#", "x", ":8080", ":99999", "[::1]", "[", "]"],
         ],
+    ),
+    "cache prefix": (
+        SCHEMA["$defs"]["cache_prefix"],
+        lambda prefix: check_cache_prefix(prefix) is None,
+        [
+            *["http", "https", "s3", "FILE", "file", "ftp", "://", "/", "./", "../", ".", "@"],
+            *[":", "user", "host", "localhost", " ", "\n", "?", "#", ":8080", "[::1]", "x"],
+        ],
+    ),
+    "endpoint url": (
+        MIRROR["endpoint_url"],
+        lambda url: check_endpoint_url(url) is None,
+        [
+            *["http", "https", "HTTP", "s3", "file", "://", "/", "@", ":", "user", "\n", " "],
+            *["host", "127.0.0.1", ":9000", ":99999", "[::1]", "?", "#", "[", "]"],
+        ],
+    ),
+    "profile": (
+        MIRROR["profile"],
+        lambda p: check_profile(p) is None,
+        ["ci", " ", "\n", "\t", "-"],
     ),
     "selector": (INSTALL["specs"]["items"], _selector_ok, list("ab9_@=:./ \t-+z27XQ\n")),
     "projection": (

@@ -1,0 +1,135 @@
+"""File operations of the blob store: atomic writes, and reads that never follow a symlink
+or block on a FIFO (a cache root may be shared with jobs that are not trusted)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+# Blobs and records are read by every job sharing the root; mkstemp's 0o600 would hide them.
+SHARED_FILE_MODE = 0o644
+
+
+@contextlib.contextmanager
+def open_regular(path: Path) -> Iterator[BinaryIO]:
+    """``path`` opened for reading, only if it is a regular file (not a symlink, FIFO or
+    device); ``OSError`` otherwise."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        stream = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with stream:
+        yield stream
+
+
+def sha256_of(path: Path) -> str | None:
+    """The sha256 of a regular file's bytes, streamed; None when it cannot be read as one."""
+    digest = hashlib.sha256()
+    try:
+        with open_regular(path) as stream:
+            while chunk := stream.read(CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def copy_hashing(source: Path, writer: BinaryIO) -> str | None:
+    """Copy a regular file's bytes into ``writer`` and return their sha256; None when
+    ``source`` cannot be read as a regular file. Errors writing are the caller's: raised."""
+    digest = hashlib.sha256()
+    with contextlib.ExitStack() as stack:
+        try:
+            reader = stack.enter_context(open_regular(source))
+        except OSError:
+            return None
+        while True:
+            try:
+                chunk = reader.read(CHUNK)
+            except OSError:
+                return None
+            if not chunk:
+                break
+            digest.update(chunk)
+            writer.write(chunk)
+    return digest.hexdigest()
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable; some filesystems cannot, which is not an error."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def new_temp_file(folder: Path, prefix: str, suffix: str) -> Path:
+    """An empty private file in ``folder`` (created with its parents)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.close(fd)
+    return Path(name)
+
+
+def link_or_copy_to_temp(source: Path, folder: Path, prefix: str, suffix: str) -> Path:
+    """A new private name in ``folder`` for ``source``'s bytes: a hard link when both are on
+    one filesystem (no copy at all), else a copy. Neither follows a symlink at the new name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    linked = folder / f"{prefix}{secrets.token_hex(8)}{suffix}"
+    try:
+        os.link(source, linked, follow_symlinks=False)
+    except OSError:
+        pass
+    else:
+        return linked
+    temp = new_temp_file(folder, prefix, suffix)
+    try:
+        with open_regular(source) as reader:
+            fd = os.open(temp, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "wb") as writer:
+                shutil.copyfileobj(reader, writer, CHUNK)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def commit_file(temp: Path, final: Path) -> None:
+    """Flush ``temp`` to disk and rename it over ``final`` (same folder)."""
+    with temp.open("rb+") as stream:
+        os.fsync(stream.fileno())
+    temp.chmod(SHARED_FILE_MODE)
+    temp.replace(final)
+    fsync_folder(final.parent)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never a part of one."""
+    temp = new_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        temp.write_bytes(data)
+        commit_file(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

@@ -28,7 +28,7 @@ import attrs
 
 from reconcile.apply.events import Reporter
 from reconcile.apply.faults import crash_point
-from reconcile.apply.fetch import BlobStore, Obtained, obtain_tarball
+from reconcile.apply.fetch import Obtained, obtain_tarball
 from reconcile.apply.lock import install_root_lock, state_dir
 from reconcile.apply.records import (
     InstallRecord,
@@ -39,6 +39,7 @@ from reconcile.apply.records import (
 )
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
+from reconcile.cache.store import BlobCache
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.manifest.model import ManifestFile
 from reconcile.permissions import apply_permissions, describe_permissions, resolve_group
@@ -81,7 +82,7 @@ class _Staged:
 @attrs.frozen(kw_only=True)
 class ApplySettings:
     jobs: int = 1
-    cache: BlobStore | None = None
+    cache: BlobCache | None = None
 
 
 class _CancelledError(Exception):
@@ -155,8 +156,7 @@ class _Run:
                 f"cannot install {action.label} from mirror '{action.mirror}' "
                 f"({action.tarball_url})"
             ) from None
-        if obtained.path.is_relative_to(workdir):
-            obtained.path.unlink(missing_ok=True)  # staged: the download is not needed
+        obtained.path.unlink(missing_ok=True)  # staged (the cache keeps its own link)
         self.reporter.event(f"staged {action.label} (unpacked, relocated, checked)")
         crash_point("mid-unpack")
         return staged

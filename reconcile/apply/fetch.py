@@ -8,13 +8,12 @@ is re-checked on every use; a bad one is evicted (and the run says so) and fetch
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 import attrs
 
 from reconcile.apply.events import Reporter
+from reconcile.cache.store import BlobCache
 from reconcile.errors import (
     MirrorUnreachableError,
     TransportError,
@@ -24,31 +23,6 @@ from reconcile.plan.model import InstallAction
 from reconcile.transport.registry import TransportPool
 
 CHUNK = 1 << 20
-
-
-class BlobStore(Protocol):
-    """The cache roots, as the executor uses them (``reconcile.cache``)."""
-
-    def lookup(self, sha256: str) -> Path | None: ...
-
-    def verify(self, path: Path, sha256: str) -> bool: ...
-
-    def evict(self, path: Path) -> None: ...
-
-    def note_use(self, sha256: str, url: str, spec: str) -> None: ...
-
-    def index_copy(self, url: str) -> Path | None:
-        """Where to keep a mirror index fetched from ``url`` between runs, for conditional
-        requests (in the cache root matching ``url``); None when no root matches."""
-        ...
-
-    def store_download(
-        self, url: str, sha256: str, spec: str, download: Callable[[Path], None]
-    ) -> Path | None:
-        """Run ``download`` into a temporary file of the root matching ``url`` and keep it
-        as the blob if its sha256 is right; None when no root matches ``url``. Raises the
-        ``VerificationError`` of a wrong checksum after discarding the file."""
-        ...
 
 
 @attrs.frozen(kw_only=True)
@@ -96,34 +70,39 @@ def _download_verified(
     return size
 
 
-def _from_cache(action: InstallAction, cache: BlobStore, reporter: Reporter) -> Path | None:
-    hit = cache.lookup(action.tarball_sha256)
-    if hit is None:
+def _from_cache(
+    action: InstallAction, workdir: Path, cache: BlobCache, reporter: Reporter
+) -> Path | None:
+    """A private, verified link to the cached blob (a job sharing the root cannot swap what
+    was verified), or None; bad copies met on the way are evicted, and the run says so."""
+    before = cache.copies(action.tarball_sha256)
+    if not before:
         return None
-    if cache.verify(hit, action.tarball_sha256):
-        cache.note_use(action.tarball_sha256, action.tarball_url, action.label)
-        reporter.download_started(action.label, action.tarball_bytes, source="cache")
-        reporter.download_progress(action.label, action.tarball_bytes)
-        reporter.download_finished(action.label, source="cache", mirror=action.mirror)
-        return hit
-    cache.evict(hit)
-    reporter.event(
-        f"evicted {hit}: its sha256 does not match the signed metadata of {action.label}; "
-        "fetching it again"
-    )
-    return None
+    dest = workdir / f"{action.hash}.spack"
+    found = cache.checkout(action.tarball_sha256, dest, url=action.tarball_url, spec=action.label)
+    for evicted in set(before) - set(cache.copies(action.tarball_sha256)):
+        reporter.event(
+            f"evicted {evicted}: its sha256 does not match the signed metadata of "
+            f"{action.label}" + ("" if found else "; fetching it again")
+        )
+    if not found:
+        return None
+    reporter.download_started(action.label, action.tarball_bytes, source="cache")
+    reporter.download_progress(action.label, action.tarball_bytes)
+    reporter.download_finished(action.label, source="cache", mirror=action.mirror)
+    return dest
 
 
 def obtain_tarball(
     action: InstallAction,
     workdir: Path,
     pool: TransportPool,
-    cache: BlobStore | None,
+    cache: BlobCache | None,
     reporter: Reporter,
 ) -> Obtained:
     """A verified local copy of ``action``'s tarball (see the module docstring)."""
     if cache is not None:
-        hit = _from_cache(action, cache, reporter)
+        hit = _from_cache(action, workdir, cache, reporter)
         if hit is not None:
             return Obtained(path=hit, mirror=action.mirror, from_cache=True, downloaded=0)
     failures: list[str] = []
@@ -161,21 +140,13 @@ def _fetch_from(
     url: str,
     workdir: Path,
     pool: TransportPool,
-    cache: BlobStore | None,
+    cache: BlobCache | None,
     reporter: Reporter,
 ) -> Obtained:
-    if cache is not None:
-        downloaded = 0
-
-        def download(dest: Path) -> None:
-            nonlocal downloaded
-            downloaded = _download_verified(action, mirror, url, dest, pool, reporter)
-
-        blob = cache.store_download(
-            pool.unmask(mirror, url), action.tarball_sha256, action.label, download
-        )
-        if blob is not None:
-            return Obtained(path=blob, mirror=mirror, from_cache=False, downloaded=downloaded)
+    """Download into the private work folder and verify; then let the cache root that
+    ``url`` selects keep a link to it."""
     dest = workdir / f"{action.hash}.spack"
     size = _download_verified(action, mirror, url, dest, pool, reporter)
+    if cache is not None:
+        cache.store(dest, action.tarball_sha256, url, action.label)
     return Obtained(path=dest, mirror=mirror, from_cache=False, downloaded=size)

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from reconcile import __version__
 from reconcile.cli import commands
+from reconcile.cli.cache_cmd import add_cache_parser, run_cache
 from reconcile.errors import ReconcileError
 
 EXIT_OK = 0
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=_default_jobs(),
         help="fetch and stage up to N specs at once (default: the number of CPUs, at most 8)",
     )
+    add_cache_parser(sub)
     return parser
 
 
@@ -106,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 as_json=args.json,
                 jobs=args.jobs,
             )
+        if args.command == "cache":
+            return run_cache(args, args.manifest)
         raise AssertionError(args.command)
     except ReconcileError as exc:
         print(exc.diagnostics(), file=sys.stderr)

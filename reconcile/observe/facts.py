@@ -27,6 +27,7 @@ class VerifiedSpec:
     mirror: str
     tarball_url: str
     tarball_bytes: int
+    cached: bool = False  # a cache root holds the tarball (verified again when used)
 
 
 @attrs.frozen(kw_only=True)

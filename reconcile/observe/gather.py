@@ -6,7 +6,7 @@ from pathlib import Path
 
 import attrs
 
-from reconcile.apply.fetch import BlobStore
+from reconcile.cache.store import BlobCache
 from reconcile.errors import PlanError
 from reconcile.manifest.model import ManifestFile
 from reconcile.observe.facts import Observed
@@ -23,7 +23,7 @@ MAX_ROUNDS = 1000
 
 
 def observe_and_plan(
-    manifest_file: ManifestFile, pool: TransportPool, *, cache: BlobStore | None = None
+    manifest_file: ManifestFile, pool: TransportPool, *, cache: BlobCache | None = None
 ) -> Plan:
     """Observe the install tree and the mirrors, fetching and verifying spec metadata as the
     planner asks for it, and return the plan."""
@@ -54,7 +54,9 @@ def observe_and_plan(
                 )
             verified = dict(observed.verified)
             for dag_hash, node in result.specs.items():
-                verified[dag_hash] = fetch_verified_spec(node, observed.mirrors, pool, verifier)
+                verified[dag_hash] = fetch_verified_spec(
+                    node, observed.mirrors, pool, verifier, cache
+                )
             exists = dict(observed.path_exists)
             for path in result.paths:
                 exists[path] = Path(path).exists() or Path(path).is_symlink()

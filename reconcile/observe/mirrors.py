@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconcile.buildcache.layout_v2 import fetch_spec, read_index, tarball_url
+from reconcile.cache.store import BlobCache
 from reconcile.errors import (
     MirrorUnreachableError,
     PlanError,
@@ -53,14 +54,27 @@ def observe_mirrors(
     return tuple(views)
 
 
+def _cached_size(cache: BlobCache | None, sha256: str | None) -> int | None:
+    if cache is None or sha256 is None:
+        return None
+    for copy in cache.copies(sha256):
+        try:
+            return copy.stat().st_size
+        except OSError:
+            continue
+    return None
+
+
 def fetch_verified_spec(
     node: SpecNode,
     mirrors: tuple[MirrorView, ...],
     pool: TransportPool,
     verifier: GpgVerifier | None,
+    cache: BlobCache | None = None,
 ) -> VerifiedSpec:
     """Fetch and verify ``node``'s metadata from the first mirror (in manifest order) whose
-    index lists it and that answers."""
+    index lists it and that answers. The tarball's size comes from a cache root's copy when
+    there is one (no request for the tarball at all), else from the mirror."""
     tried = []
     for mirror in mirrors:
         entry = mirror.index.get(node.hash)
@@ -76,7 +90,8 @@ def fetch_verified_spec(
                 mirror_name=mirror.name,
             )
             url = tarball_url(mirror.url, fetched.document.root)
-            size = transport.size(url)
+            cached = _cached_size(cache, fetched.document.tarball_sha256)
+            size = cached if cached is not None else transport.size(url)
         except MirrorUnreachableError as exc:
             pool.mark_unreachable(mirror.name, exc)
             tried.append(f"mirror '{mirror.name}': {exc.message}")
@@ -87,7 +102,11 @@ def fetch_verified_spec(
             tried.append(f"mirror '{mirror.name}': {exc.message}")
             continue
         return VerifiedSpec(
-            fetched=fetched, mirror=mirror.name, tarball_url=url, tarball_bytes=size
+            fetched=fetched,
+            mirror=mirror.name,
+            tarball_url=url,
+            tarball_bytes=size,
+            cached=cached is not None,
         )
     detail = "\n".join(f"    {t}" for t in tried) or "    no mirror's index lists it"
     raise PlanError(

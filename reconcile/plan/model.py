@@ -39,6 +39,7 @@ class InstallAction:
     # other mirrors whose index lists the same spec, in manifest order: (name, tarball URL).
     # The tarball is verified against the same signed checksum whichever mirror serves it.
     alternates: tuple[tuple[str, str], ...] = ()
+    cached: bool = False  # a cache root held the tarball when the plan was made
     spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the verified node, for the record
 
     @property

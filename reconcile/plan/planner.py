@@ -298,6 +298,7 @@ class _Planner:
             dependencies=tuple(d.hash for d in node.runtime_dependencies()),
             allowed_link_targets=tuple(allowed),
             alternates=self._alternates(node, mirror.name),
+            cached=verified.cached,
             externals={
                 d.hash: self.externals[d.hash]
                 for d in node.runtime_dependencies()

@@ -57,6 +57,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             details["dependencies"] = list(action.dependencies)
             details["allowed_link_targets"] = list(action.allowed_link_targets)
             details["bytes"] = action.tarball_bytes
+            details["cached"] = action.cached
             details["alternates"] = [
                 {"mirror": name, "tarball_url": url} for name, url in action.alternates
             ]
@@ -134,6 +135,7 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
                     dependencies=tuple(d["dependencies"]),
                     allowed_link_targets=tuple(d["allowed_link_targets"]),
                     externals=dict(d["externals"]),
+                    cached=bool(d["cached"]),
                     alternates=tuple((a["mirror"], a["tarball_url"]) for a in d["alternates"]),
                     spec=dict(d["spec"]),
                 )

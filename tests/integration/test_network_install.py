@@ -20,8 +20,13 @@ TARBALL_BYTES = 9_566_481 + 9_708 + 9_861
 CACHE_TOML = '\n[[cache]]\nroot = "cache"\n'
 
 
-def tarball_requests(server: NginxServer) -> list[dict[str, object]]:
-    return [e for e in server.access_log_entries() if str(e["uri"]).endswith(".spack")]
+def tarball_requests(server: NginxServer, method: str | None = "GET") -> list[dict[str, object]]:
+    """Requests for tarballs (GETs by default; ``method=None`` for HEADs too)."""
+    return [
+        e
+        for e in server.access_log_entries()
+        if str(e["uri"]).endswith(".spack") and method in (None, e["method"])
+    ]
 
 
 def apply_json(manifest: Path, capsys: pytest.CaptureFixture[str], *args: str) -> dict:  # type: ignore[type-arg]
@@ -46,7 +51,7 @@ def test_cold_then_warm_install_downloads_metadata_only(
     nginx_mirror.clear_access_log()
     warm = apply_json(manifest, capsys)
     warm_bytes = nginx_mirror.bytes_sent()
-    assert tarball_requests(nginx_mirror) == []
+    assert tarball_requests(nginx_mirror, method=None) == []  # not even a HEAD
     assert 0 < warm_bytes < 20_000  # index and signed spec metadata, fetched fresh
     assert all(s["from_cache"] for s in warm["specs"])
     assert warm["mirrors"]["team"]["bytes_from_cache"] == TARBALL_BYTES

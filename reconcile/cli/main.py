@@ -16,6 +16,7 @@ from typing import NoReturn
 from reconcile import __version__
 from reconcile.cli import commands
 from reconcile.cli.cache_cmd import add_cache_parser, run_cache
+from reconcile.cli.keys_cmd import add_keys_parser, run_keys
 from reconcile.errors import ReconcileError
 
 EXIT_OK = 0
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fetch and stage up to N specs at once (default: the number of CPUs, at most 8)",
     )
     add_cache_parser(sub)
+    add_keys_parser(sub)
     return parser
 
 
@@ -110,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "cache":
             return run_cache(args, args.manifest)
+        if args.command == "keys":
+            return run_keys(args, args.manifest)
         raise AssertionError(args.command)
     except ReconcileError as exc:
         print(exc.diagnostics(), file=sys.stderr)

@@ -17,7 +17,14 @@ def gpg_binary() -> str:
     """The gpg executable: ``$RECONCILE_GPG`` if set, else ``gpg`` (or ``gpg2``) from PATH."""
     configured = os.environ.get("RECONCILE_GPG")
     if configured:
-        return configured
+        found = shutil.which(configured)
+        if found is None:
+            raise ReconcileError(
+                f"RECONCILE_GPG names {configured!r}, which is not an executable program",
+                hint="point RECONCILE_GPG at gpg (or unset it to use gpg from PATH)",
+                reference="gpg-missing",
+            )
+        return found
     for name in ("gpg", "gpg2"):
         found = shutil.which(name)
         if found:

@@ -1,0 +1,351 @@
+"""``reconcile keys generate | list | export``: the keys that sign binary caches.
+
+Secret keys live in a private GnuPG home (see ``reconcile.trust.keystore``), never in a mirror
+or a manifest; what goes into the manifest is the public part, as a ``[[key]]`` entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from reconcile.errors import ReconcileError
+from reconcile.manifest.checks import check_name
+from reconcile.manifest.load import load_manifest
+from reconcile.manifest.model import SUPPORTED_KEY_KINDS, Key, ManifestFile
+from reconcile.trust.key_files import (
+    refuse_existing_public_key,
+    write_public_key,
+    write_secret_key,
+)
+from reconcile.trust.keygen import ALGORITHMS, create_signing_key, default_email
+from reconcile.trust.keystore import (
+    ORIGIN_OPTION,
+    generation_home,
+    is_within,
+    refuse_inside_mirror,
+    require_gpg,
+    signing_homes,
+)
+from reconcile.trust.secret_keys import (
+    SigningKey,
+    export_public_key,
+    export_secret_key,
+    find_signing_key,
+    list_signing_keys,
+)
+from reconcile.trust.signing_home import SigningHome
+from reconcile.trust.verify import normalize_fingerprint
+
+EXIT_OK = 0
+HOME_HELP = (
+    "the GnuPG home holding the signing keys (default: $RECONCILE_SIGNING_HOME, else "
+    "reconcile's key folder and then $GNUPGHOME or ~/.gnupg)"
+)
+
+
+def add_keys_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+    keys = subparsers.add_parser("keys", help="make, list and export the keys that sign caches")
+    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+
+    generate = actions.add_parser(
+        "generate",
+        help="make a signing key and print its [[key]] entry for the manifest",
+        description="Make a signing key without a passphrase in a private GnuPG home (default: "
+        "$RECONCILE_SIGNING_HOME, else $XDG_DATA_HOME/reconcile/keys, i.e. "
+        "~/.local/share/reconcile/keys), write its public key next to the manifest and print "
+        "the [[key]] entry that pins it. The entry goes to standard output, notes to standard "
+        "error, so 'reconcile keys generate NAME >> reconcile.toml' works.",
+    )
+    generate.add_argument("name", metavar="NAME", help="the key's name in the manifest")
+    generate.add_argument(
+        "--kind", default="gpg", help=f"the key kind: {', '.join(SUPPORTED_KEY_KINDS)}"
+    )
+    generate.add_argument("--email", help="the user id's address (default: user@host)")
+    generate.add_argument("--home", type=Path, help="the GnuPG home to make the key in")
+    generate.add_argument(
+        "--algorithm",
+        choices=ALGORITHMS,
+        default="ed25519",
+        help="ed25519 (default, fast) or rsa4096 (what 'spack gpg create' makes)",
+    )
+    generate.add_argument(
+        "--public-out",
+        type=Path,
+        metavar="FILE",
+        help="where to write the public key (default: keys/NAME.pub next to the manifest)",
+    )
+
+    listing = actions.add_parser("list", help="show the signing keys and the [[key]] they match")
+    listing.add_argument("--home", type=Path, help=HOME_HELP)
+    listing.add_argument("--json", action="store_true", help="print the listing as JSON")
+
+    export = actions.add_parser(
+        "export",
+        help="print a signing key's public key, or back up its secret key",
+        description="Print the armored public key of a signing key (named by the manifest's "
+        "[[key]] name, a fingerprint, or its user id), or with --secret write its secret key "
+        "to a new file of mode 0600 for a backup.",
+    )
+    export.add_argument("key", metavar="NAME|FINGERPRINT")
+    export.add_argument("--home", type=Path, help=HOME_HELP)
+    export.add_argument("--secret", action="store_true", help="export the secret key (needs --out)")
+    export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
+
+
+def run_keys(args: argparse.Namespace, manifest: Path) -> int:
+    if args.keys_command == "generate":
+        return _generate(args, manifest)
+    if args.keys_command == "list":
+        return _list(args, manifest)
+    if args.keys_command == "export":
+        return _export(args, manifest)
+    raise AssertionError(args.keys_command)
+
+
+def _optional_manifest(path: Path) -> ManifestFile | None:
+    """The manifest when there is one: keys can be made before the manifest is written."""
+    return load_manifest(path) if path.exists() else None
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _warn_if_next_to_manifest(path: Path, manifest: Path, what: str) -> None:
+    if is_within(path, manifest.absolute().parent):
+        _note(
+            f"warning: {what} {path} is inside the manifest's folder: make sure it is never "
+            "committed (add it to .gitignore)"
+        )
+
+
+# --- generate ------------------------------------------------------------------------------
+
+
+def _toml_string(text: str) -> str:
+    return tomlkit.string(text).as_string()
+
+
+def key_entry(*, name: str, fingerprint: str, file: str) -> str:
+    """The ``[[key]]`` table that pins a gpg key, as TOML ready to paste."""
+    return "\n".join(
+        [
+            "[[key]]",
+            f"name = {_toml_string(name)}",
+            'kind = "gpg"',
+            f"fingerprint = {_toml_string(fingerprint)}",
+            f"file = {_toml_string(file)}",
+        ]
+    )
+
+
+def _manifest_relative(path: Path, folder: Path) -> str:
+    """How the manifest names ``path``: relative to its folder when inside it."""
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in SUPPORTED_KEY_KINDS:
+        raise ReconcileError(
+            f"unsupported key kind {kind!r}: expected one of {', '.join(SUPPORTED_KEY_KINDS)}",
+            hint="use --kind gpg",
+            reference="unsupported-key-kind",
+        )
+
+
+def _generate(args: argparse.Namespace, manifest: Path) -> int:
+    _check_kind(args.kind)
+    problem = check_name(args.name, "key")
+    if problem is not None:
+        raise ReconcileError(
+            problem,
+            hint="it names the key in the manifest and its public key file",
+            reference="bad-key-name",
+        )
+    loaded = _optional_manifest(manifest)
+    folder = loaded.folder if loaded is not None else manifest.absolute().parent
+    if loaded is not None and any(key.name == args.name for key in loaded.manifest.keys):
+        raise ReconcileError(
+            f"{loaded.path} already has a [[key]] named {args.name!r}: expected a new name",
+            hint="choose another name, or remove that entry first if the key is retired",
+            reference="signing-key-exists",
+        )
+    public_out = (
+        args.public_out.expanduser().absolute()
+        if args.public_out is not None
+        else folder / "keys" / f"{args.name}.pub"
+    )
+    refuse_existing_public_key(public_out)
+    home = generation_home(args.home)
+    key = create_signing_key(
+        home,
+        name=args.name,
+        email=args.email or default_email(),
+        algorithm=args.algorithm,
+        manifest_file=loaded,
+    )
+    write_public_key(public_out, export_public_key(home.path, key.fingerprint), key.fingerprint)
+    _note(
+        f"Generated the {key.algorithm} signing key {key.fingerprint} ({key.uids[0]}) in "
+        f"{home.describe()}."
+    )
+    _note(f"Wrote its public key to {public_out}.")
+    _note(
+        "The secret key has NO passphrase, so that CI can sign without a prompt; to add one: "
+        f"gpg --homedir {home.path} --passwd {key.fingerprint}"
+    )
+    home_option = f" --home {home.path}" if home.origin == ORIGIN_OPTION else ""
+    _note(
+        f"Back it up with: reconcile keys export {key.fingerprint}{home_option} --secret --out FILE"
+    )
+    _warn_if_next_to_manifest(home.path, manifest, "the key home")
+    target = loaded.path if loaded is not None else manifest.absolute()
+    _note(f"Add this entry to {target}:\n")
+    entry = key_entry(
+        name=args.name,
+        fingerprint=key.fingerprint,
+        file=_manifest_relative(public_out, folder),
+    )
+    print(entry)
+    return EXIT_OK
+
+
+# --- list ------------------------------------------------------------------------------------
+
+
+def _pinned_names(key: SigningKey, manifest_keys: Sequence[Key]) -> list[str]:
+    return [
+        k.name for k in manifest_keys if normalize_fingerprint(k.fingerprint) == key.fingerprint
+    ]
+
+
+def _key_dict(key: SigningKey, manifest_keys: Sequence[Key]) -> dict[str, Any]:
+    return {
+        "fingerprint": key.fingerprint,
+        "key_id": key.key_id,
+        "uids": list(key.uids),
+        "created": key.created.isoformat(),
+        "algorithm": key.algorithm,
+        "status": key.status,
+        "can_sign": key.can_sign,
+        "manifest_keys": _pinned_names(key, manifest_keys),
+    }
+
+
+def _render_key(key: SigningKey, manifest_keys: Sequence[Key], *, has_manifest: bool) -> list[str]:
+    status = "" if key.can_sign else f"  [{key.status}]"
+    uid = key.uids[0] if key.uids else "(no user id)"
+    lines = [f"  {key.fingerprint}  {key.algorithm}  created {key.created:%Y-%m-%d}  {uid}{status}"]
+    lines.extend(f"      also {other}" for other in key.uids[1:])
+    names = _pinned_names(key, manifest_keys)
+    if names:
+        lines.append("      pinned by the manifest as " + ", ".join(f"'{n}'" for n in names))
+    elif has_manifest:
+        lines.append("      not pinned by the manifest")
+    return lines
+
+
+def _list(args: argparse.Namespace, manifest: Path) -> int:
+    loaded = _optional_manifest(manifest)
+    manifest_keys = loaded.manifest.keys if loaded is not None else ()
+    homes = signing_homes(args.home)
+    require_gpg()
+    listings: list[tuple[SigningHome, tuple[SigningKey, ...] | None]] = [
+        (home, list_signing_keys(home) if home.explicit or home.path.exists() else None)
+        for home in homes
+    ]
+    available = {key.fingerprint for _, keys in listings for key in keys or ()}
+    unmatched = [k for k in manifest_keys if normalize_fingerprint(k.fingerprint) not in available]
+    if args.json:
+        document = {
+            "manifest": str(loaded.path) if loaded is not None else None,
+            "homes": [
+                {
+                    "path": str(home.path),
+                    "origin": home.origin,
+                    "exists": keys is not None,
+                    "keys": [_key_dict(key, manifest_keys) for key in keys or ()],
+                }
+                for home, keys in listings
+            ],
+            "manifest_keys_without_secret": [
+                {"name": k.name, "fingerprint": normalize_fingerprint(k.fingerprint)}
+                for k in unmatched
+            ],
+        }
+        print(json.dumps(document, indent=1))
+        return EXIT_OK
+    lines: list[str] = []
+    for home, keys in listings:
+        if keys is None:
+            lines.append(f"{home.describe()}: does not exist")
+            continue
+        lines.append(f"{home.describe()}:" if keys else f"{home.describe()}: no secret keys")
+        for key in keys:
+            lines.extend(_render_key(key, manifest_keys, has_manifest=loaded is not None))
+    if loaded is None:
+        lines.append(f"(no manifest at {manifest}: keys not matched against [[key]] entries)")
+    elif unmatched:
+        lines.append(
+            "Pinned by the manifest, with no secret key here (they can verify, not sign): "
+            + ", ".join(f"'{k.name}' {normalize_fingerprint(k.fingerprint)}" for k in unmatched)
+        )
+    count = len(available)
+    lines.append(f"{count} signing key{'s' if count != 1 else ''}.")
+    if count == 0:
+        lines.append("Make one with: reconcile keys generate NAME")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _export(args: argparse.Namespace, manifest: Path) -> int:
+    if args.secret and args.out is None:
+        raise ReconcileError(
+            "--secret needs --out FILE: a secret key is never printed to standard output",
+            hint="pass --out FILE (created with mode 0600), somewhere private and outside "
+            "every mirror and repository",
+            reference="secret-out-required",
+        )
+    loaded = _optional_manifest(manifest)
+    out: Path | None = args.out.expanduser().absolute() if args.out is not None else None
+    if args.secret and out is not None:
+        refuse_inside_mirror(out, manifest_file=loaded, what="the secret key file")
+    require_gpg()
+    found = find_signing_key(
+        args.key,
+        homes=signing_homes(args.home),
+        manifest_keys=loaded.manifest.keys if loaded is not None else (),
+    )
+    fingerprint, home = found.key.fingerprint, found.home.path
+    if args.secret and out is not None:
+        write_secret_key(out, export_secret_key(home, fingerprint))
+        _note(
+            f"warning: {out} holds the SECRET key {found.key.label()}, readable only by you "
+            "(mode 0600). Anyone who reads it can sign binaries that every manifest pinning "
+            "this key trusts: keep it offline (a password manager or an encrypted backup), "
+            f"never in a mirror or a repository. Restore it with: gpg --homedir DIR --import {out}"
+        )
+        _warn_if_next_to_manifest(out, manifest, "the secret key file")
+        return EXIT_OK
+    armored = export_public_key(home, fingerprint)
+    if out is None:
+        sys.stdout.write(armored.decode("ascii"))
+        return EXIT_OK
+    if write_public_key(out, armored, fingerprint):
+        _note(f"Wrote the public key {found.key.label()} to {out}.")
+    else:
+        _note(f"{out} already holds the public key {fingerprint}; left as it is.")
+    return EXIT_OK

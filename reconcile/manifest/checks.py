@@ -20,6 +20,12 @@ ARCH_PATTERN = re.compile(r"[^-\s]+-[^-\s]+-[^-\s]+")
 READ_SCOPES = ("world", "group", "user")
 WRITE_SCOPES = ("user", "group", "world")
 PADDED_LENGTH_RANGE = (1, 4096)
+MIRROR_LAYOUTS = (2, 3)
+# A source's name and version become file and folder names in the mirror.
+PATH_COMPONENT_PATTERN = re.compile(r"[A-Za-z0-9._+-]+")
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+# After the authority, a path whose last segment is not empty: the file the URL names.
+URL_FILE_NAME_PATTERN = re.compile(r"[^:]+://[^/?#]*/([^?#]*/)?[^/?#]+([?#].*)?", re.DOTALL)
 WEB_SCHEMES = ("http", "https")
 PATH_PREFIX_STARTS = ("/", "./", "../")
 
@@ -115,6 +121,24 @@ def _check_web_authority(url: str, scheme: str, authority: str) -> str | None:
         return (
             "credentials in a plain http URL would be sent in clear "
             "(expected https, or no 'user:password@')"
+        )
+    return None
+
+
+def check_source_url(url: str) -> str | None:
+    """Like a mirror URL, but it must name a file: the mirror names its copy after it."""
+    problem = check_mirror_url(url)
+    if problem is not None:
+        return problem
+    if "://" in url:
+        named = URL_FILE_NAME_PATTERN.fullmatch(url) is not None
+    else:
+        named = not url.endswith("/")
+    if not named:
+        # Not echoed: a source URL may carry credentials.
+        return (
+            "does not name a file (expected the URL or path of an archive, such as "
+            "https://example.org/greetlib-2.1.tar.gz)"
         )
     return None
 
@@ -236,6 +260,32 @@ def check_write_within_read(read: str, write: str) -> str | None:
             "(expected write no broader than read: widen read or narrow write)"
         )
     return None
+
+
+def check_layout(layout: int) -> str | None:
+    if layout not in MIRROR_LAYOUTS:
+        return f"unsupported binary cache layout {layout} (expected 2 or 3)"
+    return None
+
+
+def check_path_component(text: str, what: str) -> str | None:
+    """A single file or folder name: letters, digits, '.', '_', '+' and '-', not '.' or '..'."""
+    expected = "expected letters, digits, '.', '_', '+' and '-'"
+    if not text:
+        return f"the {what} is empty ({expected})"
+    if PATH_COMPONENT_PATTERN.fullmatch(text) is None or text in (".", ".."):
+        return f"invalid {what} {text!r} ({expected}; it becomes a file name in the mirror)"
+    return None
+
+
+def normalize_sha256(text: str) -> str:
+    return text.lower()
+
+
+def check_sha256(text: str) -> str | None:
+    if SHA256_PATTERN.fullmatch(normalize_sha256(text)) is not None:
+        return None
+    return f"{text!r} is not a sha256 checksum (expected 64 hexadecimal digits)"
 
 
 def check_padded_length(length: int) -> str | None:

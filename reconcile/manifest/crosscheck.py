@@ -1,5 +1,5 @@
-"""Checks that span several tables: unique names and cache roots, keys taken from declared
-mirrors.
+"""Checks that span several tables: unique names, cache roots and sources; keys, mirrors and
+signing keys referred to by name are declared; mirrors that reconcile writes to are writable.
 
 They read the plain TOML data rather than the model, so that they still run when some other
 part of the manifest is malformed; entries of the wrong type are left to the field checks.
@@ -13,7 +13,10 @@ from typing import Any
 
 from reconcile.manifest.checks import source_mirror
 from reconcile.manifest.finding import Finding, at_value
-from reconcile.manifest.locate import format_key_path
+from reconcile.manifest.locate import KeyPath, format_key_path
+
+# Schemes reconcile reads from but cannot write to yet.
+READ_ONLY_SCHEMES = ("http", "https", "s3")
 
 
 def _named_entries(data: dict[str, Any], table: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -40,25 +43,107 @@ def _duplicate_names(data: dict[str, Any], table: str, what: str) -> Iterator[Fi
             first_use[name] = index
 
 
-def _undeclared_sources(data: dict[str, Any]) -> Iterator[Finding]:
-    declared = [
+def _declared(data: dict[str, Any], table: str) -> list[str]:
+    return [
         entry["name"]
-        for _, entry in _named_entries(data, "mirror")
+        for _, entry in _named_entries(data, table)
         if isinstance(entry.get("name"), str)
     ]
+
+
+def _undeclared(path: KeyPath, what: str, name: str, declared: list[str]) -> Finding:
+    known = (
+        f"declared: {', '.join(dict.fromkeys(declared))}"
+        if declared
+        else f"no [[{what}]] is declared"
+    )
+    return at_value(path, f"names {what} {name!r}, which is not declared ({known})")
+
+
+def _undeclared_key_sources(data: dict[str, Any]) -> Iterator[Finding]:
+    declared = _declared(data, "mirror")
     for index, entry in _named_entries(data, "key"):
         source = entry.get("source")
         mirror = source_mirror(source) if isinstance(source, str) else None
-        if mirror is None or mirror in declared:
+        if mirror is not None and mirror not in declared:
+            yield _undeclared(("key", index, "source"), "mirror", mirror, declared)
+
+
+def _references(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str, str]]:
+    """Every (place, kind, name) where one table names another: [[source]] and [[publish]]
+    name a mirror, [[publish]] and a mirror's sign_with name a key."""
+    for index, entry in _named_entries(data, "mirror"):
+        if isinstance(entry.get("sign_with"), str):
+            yield ("mirror", index, "sign_with"), "key", entry["sign_with"]
+    for table in ("source", "publish"):
+        for index, entry in _named_entries(data, table):
+            if isinstance(entry.get("mirror"), str):
+                yield (table, index, "mirror"), "mirror", entry["mirror"]
+            if table == "publish" and isinstance(entry.get("key"), str):
+                yield (table, index, "key"), "key", entry["key"]
+
+
+def _undeclared_references(data: dict[str, Any]) -> Iterator[Finding]:
+    declared = {"mirror": _declared(data, "mirror"), "key": _declared(data, "key")}
+    for path, what, name in _references(data):
+        if name not in declared[what]:
+            yield _undeclared(path, what, name, declared[what])
+
+
+def _read_only_scheme(url: object) -> str | None:
+    """The scheme of a mirror URL reconcile cannot write to yet (None when it can, or when
+    the URL is malformed: the field check reports that)."""
+    if not isinstance(url, str) or "://" not in url:
+        return None
+    scheme = url.split("://", 1)[0].lower()
+    return scheme if scheme in READ_ONLY_SCHEMES else None
+
+
+def _writes_to_read_only_mirrors(data: dict[str, Any]) -> Iterator[Finding]:
+    """Sources, published and synced binaries are written by reconcile: only to files, so far.
+    The URL is not echoed (it may carry credentials): its scheme says enough."""
+    schemes = {
+        entry["name"]: _read_only_scheme(entry.get("url"))
+        for _, entry in _named_entries(data, "mirror")
+        if isinstance(entry.get("name"), str)
+    }
+    writes: list[tuple[KeyPath, object]] = [
+        (("mirror", index, "specs"), entry.get("name"))
+        for index, entry in _named_entries(data, "mirror")
+        if "specs" in entry
+    ]
+    writes.extend(
+        ((table, index, "mirror"), entry.get("mirror"))
+        for table in ("source", "publish")
+        for index, entry in _named_entries(data, table)
+    )
+    for path, mirror in writes:
+        scheme = schemes.get(mirror) if isinstance(mirror, str) else None
+        if scheme is not None:
+            yield at_value(
+                path,
+                f"mirror {mirror!r} is an {scheme} mirror: reconcile can publish only to file "
+                "mirrors for now (expected a mirror whose url is a file:// URL or a plain path)",
+            )
+
+
+def _duplicate_sources(data: dict[str, Any]) -> Iterator[Finding]:
+    """One mirror holds one archive per name and version: ``<name>/<name>-<version>.<ext>``."""
+    first_use: dict[tuple[str, str, str], int] = {}
+    for index, entry in _named_entries(data, "source"):
+        name, version, mirror = (entry.get(key) for key in ("name", "version", "mirror"))
+        if not (isinstance(name, str) and isinstance(version, str) and isinstance(mirror, str)):
             continue
-        known = (
-            f"declared: {', '.join(dict.fromkeys(declared))}"
-            if declared
-            else "no [[mirror]] is declared"
-        )
-        yield at_value(
-            ("key", index, "source"), f"names mirror {mirror!r}, which is not declared ({known})"
-        )
+        identity = (name, version, mirror)
+        if identity in first_use:
+            earlier = format_key_path(("source", first_use[identity]))
+            yield at_value(
+                ("source", index),
+                f"duplicate source {name}@{version} for mirror {mirror!r} (already declared by "
+                f"{earlier}; expected each name and version once per mirror)",
+            )
+        else:
+            first_use[identity] = index
 
 
 def _duplicate_cache_roots(data: dict[str, Any]) -> Iterator[Finding]:
@@ -86,6 +171,9 @@ def cross_check(data: dict[str, Any]) -> list[Finding]:
     return [
         *_duplicate_names(data, "mirror", "mirror"),
         *_duplicate_names(data, "key", "key"),
-        *_undeclared_sources(data),
+        *_undeclared_key_sources(data),
         *_duplicate_cache_roots(data),
+        *_undeclared_references(data),
+        *_duplicate_sources(data),
+        *_writes_to_read_only_mirrors(data),
     ]

@@ -48,6 +48,30 @@ class Mirror:
     signed: bool = True
     endpoint_url: str | None = None  # s3 only: an S3-compatible service (MinIO, Ceph, ...)
     profile: str | None = None  # s3 only: the AWS profile holding the credentials
+    layout: int = 3  # the binary cache layout reconcile writes here (2 or 3); reading detects it
+    specs: tuple[str, ...] = ()  # selectors whose closures this mirror must hold (synced)
+    sign_with: str | None = None  # [[key]] name to sign with when metadata must be re-signed
+    permissions: Permissions | None = None  # enforced on every file and folder it holds
+
+
+@attrs.frozen(kw_only=True)
+class Source:
+    """A source archive that a mirror must hold, in Spack's source-mirror layout."""
+
+    name: str
+    version: str
+    url: str  # where to fetch it from (file, http, https, s3, or a plain path)
+    sha256: str  # 64 lower-case hex digits
+    mirror: str  # the [[mirror]] that must hold it
+
+
+@attrs.frozen(kw_only=True)
+class Publish:
+    """Installed specs to publish as binary packages to a mirror."""
+
+    specs: tuple[str, ...]  # selectors of installed specs (their run-time closures go too)
+    mirror: str
+    key: str | None = None  # the [[key]] whose secret key signs; None publishes unsigned
 
 
 @attrs.frozen(kw_only=True)
@@ -77,6 +101,8 @@ class Manifest:
     mirrors: tuple[Mirror, ...] = ()
     keys: tuple[Key, ...] = ()
     caches: tuple[CacheRoot, ...] = ()  # TOML: [[cache]]
+    sources: tuple[Source, ...] = ()  # TOML: [[source]]
+    publish: tuple[Publish, ...] = ()  # TOML: [[publish]]
 
     def mirror(self, name: str) -> Mirror:
         for mirror in self.mirrors:

@@ -27,6 +27,8 @@ from reconcile.manifest.model import (
     Manifest,
     Mirror,
     Permissions,
+    Publish,
+    Source,
 )
 from reconcile.spack.projection import validate_projection
 from reconcile.spack.selector import parse_selector
@@ -36,7 +38,7 @@ Hook = Callable[[Any, Any], Any]
 
 # Attribute names that differ from the TOML keys: ``[[mirror]]`` fills ``Manifest.mirrors``.
 TOML_NAMES: dict[type, dict[str, str]] = {
-    Manifest: {"mirrors": "mirror", "keys": "key", "caches": "cache"}
+    Manifest: {"mirrors": "mirror", "keys": "key", "caches": "cache", "sources": "source"}
 }
 # Mirror keys that only an s3:// mirror understands.
 S3_ONLY_KEYS = ("endpoint_url", "profile")
@@ -112,6 +114,14 @@ def _fingerprint(value: Any, _: Any) -> str:
     if problem is not None:
         raise _InvalidValueError(problem)
     return checks.normalize_fingerprint(text)
+
+
+def _sha256(value: Any, _: Any) -> str:
+    text = _string(value)
+    problem = checks.check_sha256(text)
+    if problem is not None:
+        raise _InvalidValueError(problem)
+    return checks.normalize_sha256(text)
 
 
 def _specs(value: Any, _: Any) -> tuple[str, ...]:
@@ -224,8 +234,14 @@ def _s3_only_options(table: dict[str, Any]) -> Iterable[_InvalidValueError]:
             )
 
 
-def _write_within_read(permissions: Permissions) -> Iterable[_InvalidValueError]:
-    problem = checks.check_write_within_read(permissions.read, permissions.write)
+def _write_within_read(table: dict[str, Any]) -> Iterable[_InvalidValueError]:
+    """On the raw table, so that it is reported even next to an unknown key; scopes that are
+    not valid are left to their own checks."""
+    defaults = Permissions()
+    read, write = table.get("read", defaults.read), table.get("write", defaults.write)
+    if read not in checks.READ_SCOPES or write not in checks.WRITE_SCOPES:
+        return
+    problem = checks.check_write_within_read(read, write)
     if problem is not None:
         yield _InvalidValueError(problem, subpath=("write",))
 
@@ -269,7 +285,7 @@ def make_converter() -> cattrs.Converter:
         group=_not_empty("a group name"),
     )
     converter.register_structure_hook(
-        Permissions, _table_hook(Permissions, permissions, after=_write_within_read)
+        Permissions, _table_hook(Permissions, permissions, before=_write_within_read)
     )
     install = generated(
         InstallSettings,
@@ -290,8 +306,28 @@ def make_converter() -> cattrs.Converter:
         signed=_boolean,
         endpoint_url=_checked(_string, checks.check_endpoint_url),
         profile=_checked(_string, checks.check_profile),
+        layout=_checked(_integer, checks.check_layout),
+        specs=_specs,
+        sign_with=_checked(_string, lambda name: checks.check_name(name, "key")),
+        permissions=lambda value, _: converter.structure(value, Permissions),
     )
     converter.register_structure_hook(Mirror, _table_hook(Mirror, mirror, before=_s3_only_options))
+    source = generated(
+        Source,
+        name=_checked(_string, lambda name: checks.check_path_component(name, "source name")),
+        version=_checked(_string, lambda text: checks.check_path_component(text, "version")),
+        url=_checked(_string, checks.check_source_url),
+        sha256=_sha256,
+        mirror=_checked(_string, lambda name: checks.check_name(name, "mirror")),
+    )
+    converter.register_structure_hook(Source, _table_hook(Source, source))
+    publish = generated(
+        Publish,
+        specs=_specs,
+        mirror=_checked(_string, lambda name: checks.check_name(name, "mirror")),
+        key=_checked(_string, lambda name: checks.check_name(name, "key")),
+    )
+    converter.register_structure_hook(Publish, _table_hook(Publish, publish))
     cache = generated(
         CacheRoot,
         root=_not_empty("a folder, relative to the manifest's folder or absolute"),
@@ -314,6 +350,8 @@ def make_converter() -> cattrs.Converter:
         mirrors=_array_of_tables(converter, Mirror, "mirror"),
         keys=_array_of_tables(converter, Key, "key"),
         caches=_array_of_tables(converter, CacheRoot, "cache"),
+        sources=_array_of_tables(converter, Source, "source"),
+        publish=_array_of_tables(converter, Publish, "publish"),
     )
     converter.register_structure_hook(
         Manifest, _table_hook(Manifest, manifest, before=_require("version"))
@@ -324,7 +362,7 @@ def make_converter() -> cattrs.Converter:
 
 def _register_unstructure(converter: cattrs.Converter) -> None:
     """Defaults are left out (so a dump stays short), except the version."""
-    for cls in (Permissions, InstallSettings, Mirror, CacheRoot, Key, Manifest):
+    for cls in (Permissions, InstallSettings, Mirror, CacheRoot, Key, Source, Publish, Manifest):
         renames = TOML_NAMES.get(cls, {})
         overrides = {name: override(rename=toml) for name, toml in renames.items()}
         if cls is Manifest:

@@ -25,6 +25,8 @@ from reconcile.manifest.model import (
     Manifest,
     Mirror,
     Permissions,
+    Publish,
+    Source,
 )
 
 HERE = Path(__file__).parent
@@ -236,3 +238,67 @@ def test_digest_is_the_sha256_of_the_file(tmp_path: Path) -> None:
     assert loaded.manifest.install is not None
     assert loaded.manifest.install.root == "été"
     assert loaded.install_root() == tmp_path / "été"
+
+
+def test_publishing_tables_load_to_the_expected_model() -> None:
+    manifest = _load_valid("publishing.toml").manifest
+    assert manifest.mirrors[1:] == (
+        Mirror(
+            name="team",
+            url="mirrors/team",
+            layout=2,
+            specs=("hello-app@3.0", "greetlib/yrhiacw"),
+            sign_with="team-gpg",
+            permissions=Permissions(read="group", write="group", group="spack"),
+        ),
+        Mirror(name="sources", url="file:///shared/sources"),
+    )
+    assert manifest.mirrors[0].layout == 3  # the default
+    greetlib_sha = "fa2d16c7c3e49771597f3368c60265178be903aa6705b848ae6a82ef262e98df"
+    hello_sha = "7ba9fd213dbd67030b30b08d252aba22e364805d7625e31c21e86b3b5b50fb57"
+    assert manifest.sources == (
+        Source(
+            name="greetlib",
+            version="2.1",
+            url="https://token:secret@example.org/releases/greetlib-2.1.tar.gz?download=1",
+            sha256=greetlib_sha,  # written in upper case, kept in lower case
+            mirror="sources",
+        ),
+        Source(
+            name="hello-app",
+            version="3.0",
+            url="../archives/hello-app-3.0.tar.gz",
+            sha256=hello_sha,
+            mirror="sources",
+        ),
+        Source(
+            name="hello-app",
+            version="3.0",
+            url="s3://bucket/archives/hello-app-3.0.tar.gz",
+            sha256=hello_sha,
+            mirror="team",
+        ),
+    )
+    assert manifest.publish == (
+        Publish(specs=("hello-app@3.0",), mirror="team", key="team-gpg"),
+        Publish(specs=("greetlib",), mirror="sources"),
+    )
+
+
+def test_publishing_problems_point_at_the_mirror_permissions_table_inside_its_mirror() -> None:
+    """``[mirror.permissions]`` belongs to the [[mirror]] above it, wherever that is."""
+    text = (
+        "version = 1\n"
+        '[[mirror]]\nname = "a"\nurl = "a"\n'
+        '[[mirror]]\nname = "b"\nurl = "b"\nspecs = ["x"]\n'
+        '[mirror.permissions]\nread = "group"\nwrite = "world"\n'
+        '[[mirror]]\nname = "c"\nurl = "c"\n[mirror.permissions]\nread = "users"\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        loads_manifest(text, path=Path("m.toml"))
+    assert [str(problem) for problem in caught.value.problems] == [
+        "m.toml:11:9: mirror[1].permissions.write: write = 'world' is broader than "
+        "read = 'group' (expected write no broader than read: widen read or narrow write)",
+        "m.toml:16:8: mirror[2].permissions.read: unsupported read scope 'users' "
+        "(expected world, group or user)",
+    ]

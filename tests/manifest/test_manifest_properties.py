@@ -24,7 +24,10 @@ from reconcile.manifest.checks import (
     check_key_source,
     check_mirror_url,
     check_name,
+    check_path_component,
     check_profile,
+    check_sha256,
+    check_source_url,
 )
 from reconcile.manifest.load import dump_manifest, loads_manifest
 from reconcile.manifest.model import (
@@ -34,6 +37,8 @@ from reconcile.manifest.model import (
     Manifest,
     Mirror,
     Permissions,
+    Publish,
+    Source,
 )
 from reconcile.spack.projection import validate_projection
 from reconcile.spack.selector import parse_selector
@@ -115,13 +120,34 @@ install_settings = st.builds(
 )
 
 
-@st.composite
-def manifests(draw: st.DrawFn) -> Manifest:
-    mirror_names = draw(st.lists(names, max_size=4, unique=True))
-    mirrors = []
-    for name in mirror_names:
-        url = draw(urls)
+writable_urls = st.one_of(
+    st.builds("file://{}".format, url_paths.filter(lambda path: path.startswith("/"))),
+    plain_paths,
+)
+path_components = st.from_regex(r"\A[A-Za-z0-9._+-]{1,12}\Z").filter(
+    lambda text: text not in (".", "..")
+)
+sha256s = st.from_regex(r"\A[0-9a-f]{64}\Z")
+archive_names = st.from_regex(r"\A[A-Za-z0-9._-]{0,8}[A-Za-z0-9_-]\.(tar\.gz|tgz|zip|tar)\Z")
+source_urls = st.one_of(
+    st.builds(
+        "https://{}{}/{}".format, hosts, url_paths.map(lambda p: p.rstrip("/")), archive_names
+    ),
+    st.builds("s3://{}/{}".format, hosts, archive_names),
+    st.builds("file:///{}".format, archive_names),
+    st.builds("{}/{}".format, plain_paths, archive_names),
+)
+
+
+def _mirrors(draw: st.DrawFn, key_names: list[str]) -> tuple[list[Mirror], list[str]]:
+    """Mirrors, and the names of those reconcile may write to (file URLs and plain paths)."""
+    mirrors, writable = [], []
+    for name in draw(st.lists(names, max_size=4, unique=True)):
+        url = draw(st.one_of(urls, writable_urls))
         s3 = url.startswith("s3://")
+        can_write = "://" not in url or url.startswith("file://")
+        if can_write:
+            writable.append(name)
         mirrors.append(
             Mirror(
                 name=name,
@@ -129,10 +155,44 @@ def manifests(draw: st.DrawFn) -> Manifest:
                 signed=draw(st.booleans()),
                 endpoint_url=draw(st.none() | endpoint_urls) if s3 else None,
                 profile=draw(st.none() | names) if s3 else None,
+                layout=draw(st.sampled_from([2, 3])),
+                specs=tuple(draw(st.lists(selectors, max_size=3))) if can_write else (),
+                sign_with=draw(st.none() | st.sampled_from(key_names)) if key_names else None,
+                permissions=draw(st.none() | permissions()),
             )
         )
+    return mirrors, writable
+
+
+def _sources(draw: st.DrawFn, writable: list[str]) -> tuple[Source, ...]:
+    if not writable:
+        return ()
+    drawn = draw(
+        st.lists(
+            st.tuples(path_components, path_components, st.sampled_from(writable)),
+            max_size=3,
+            unique=True,  # one name and version per mirror
+        )
+    )
+    return tuple(
+        Source(
+            name=name,
+            version=version,
+            url=draw(source_urls),
+            sha256=draw(sha256s),
+            mirror=mirror,
+        )
+        for name, version, mirror in drawn
+    )
+
+
+@st.composite
+def manifests(draw: st.DrawFn) -> Manifest:
+    key_names = draw(st.lists(names, max_size=3, unique=True))
+    mirrors, writable = _mirrors(draw, key_names)
+    mirror_names = [mirror.name for mirror in mirrors]
     keys = []
-    for name in draw(st.lists(names, max_size=3, unique=True)):
+    for name in key_names:
         from_mirror = bool(mirror_names) and draw(st.booleans())
         keys.append(
             Key(
@@ -150,11 +210,21 @@ def manifests(draw: st.DrawFn) -> Manifest:
         )
         for index in range(draw(st.integers(min_value=0, max_value=3)))
     )
+    publish = tuple(
+        Publish(
+            specs=tuple(draw(st.lists(selectors, min_size=1, max_size=3))),
+            mirror=draw(st.sampled_from(writable)),
+            key=draw(st.none() | st.sampled_from(key_names)) if key_names else None,
+        )
+        for _ in range(draw(st.integers(min_value=0, max_value=2) if writable else st.just(0)))
+    )
     return Manifest(
         install=draw(st.none() | install_settings),
         mirrors=tuple(mirrors),
         keys=tuple(keys),
         caches=caches,
+        sources=_sources(draw, writable),
+        publish=publish,
     )
 
 
@@ -239,6 +309,24 @@ AGREEMENTS: dict[str, tuple[dict[str, Any], Callable[[str], bool], list[str]]] =
         KEY["source"],
         lambda source: check_key_source(source) is None,
         ["mirror:", "mirror", ":", "a", "b", " ", "\n", "-", "/"],
+    ),
+    "source url": (
+        SCHEMA["$defs"]["source"]["properties"]["url"],
+        lambda url: check_source_url(url) is None,
+        [
+            *["https", "http", "s3", "file", "ftp", "://", "/", "x.tar.gz", "@", ":", "user"],
+            *["host", "localhost", " ", "?", "#", "x", "\n", "[::1]", "bucket", "."],
+        ],
+    ),
+    "source name": (
+        SCHEMA["$defs"]["path_component"],
+        lambda name: check_path_component(name, "source name") is None,
+        [*"ab9_.+-/ \n@Z", ".."],
+    ),
+    "sha256": (
+        SCHEMA["$defs"]["source"]["properties"]["sha256"],
+        lambda text: check_sha256(text) is None,
+        ["0123456789abcdef" * 2, "0123456789ABCDEF", "0", "g", " ", "\n", "sha256:"],
     ),
     "arch": (
         INSTALL["arch"],

@@ -21,6 +21,7 @@ import os
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,10 +44,13 @@ from reconcile.cache.store import BlobCache
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.manifest.model import ManifestFile
 from reconcile.permissions import apply_permissions, describe_permissions, resolve_group
-from reconcile.plan.model import InstallAction, PermissionsAction, Plan
+from reconcile.plan.model import InstallAction, PermissionsAction, Plan, PublishAction
+from reconcile.publish.prefix import changed_entries, publish_prefix
 from reconcile.relocate.package import relocate_package
 from reconcile.relocate.prefix_map import build_prefix_map
+from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
+from reconcile.trust.sign import GpgSigner
 
 
 @attrs.frozen(kw_only=True)
@@ -64,6 +68,7 @@ class ApplyResult:
     installed: tuple[str, ...]  # labels, in commit order
     bytes_fetched: int  # tarball bytes downloaded from mirrors
     permissions_changed: tuple[str, ...] = ()
+    published: tuple[str, ...] = ()  # "label -> mirror"
     sources: tuple[SpecSource, ...] = ()
     # bytes received from each mirror by the pool (metadata included: plan and apply), and
     # tarball bytes each mirror did not have to send because a cache root had them
@@ -79,10 +84,15 @@ class _Staged:
     obtained: Obtained
 
 
+# Gives the signer for a key fingerprint (from the signing keystore) when publishing.
+SignerFor = Callable[[str], GpgSigner]
+
+
 @attrs.frozen(kw_only=True)
 class ApplySettings:
     jobs: int = 1
     cache: BlobCache | None = None
+    signer_for: SignerFor | None = None
 
 
 class _CancelledError(Exception):
@@ -187,7 +197,7 @@ class _Run:
             prefix=action.prefix,
             spec=action.spec,
             mirror=obtained.mirror,
-            mirror_url=action.mirror_url,
+            mirror_url=self.pool.shown_url(obtained.mirror) or action.mirror_url,
             tarball_sha256=action.tarball_sha256,
             signer=action.signer,
             installed_at=utc_timestamp(),
@@ -272,9 +282,48 @@ class _Run:
             for change in self.plan.permission_changes:
                 self._change_permissions(change)
                 changed.append(change.label)
+            published = [self._publish(action) for action in self.plan.publications]
         finally:
             shutil.rmtree(self.run_dir, ignore_errors=True)
-        return self._result(staged, installed, changed)
+        return attrs.evolve(self._result(staged, installed, changed), published=tuple(published))
+
+    def _publish(self, action: PublishAction) -> str:
+        """Write an installed prefix to a mirror, refusing one that changed since it was
+        installed (what is published must be what was verified)."""
+        self.committed = True
+        record = read_record(self.root, action.hash)
+        prefix = Path(action.prefix)
+        if record is None:
+            raise ApplyError(
+                f"cannot publish {action.label}: it has no install record",
+                hint="install it with reconcile first (add it to install.specs)",
+            )
+        changed = changed_entries(record, scan_prefix(prefix))
+        if changed:
+            raise ApplyError(
+                f"refusing to publish {action.label}: {prefix} changed since it was installed "
+                f"({len(changed)} difference{'s' if len(changed) != 1 else ''}, e.g. "
+                f"{', '.join(changed[:3])})",
+                hint="reinstall it (remove the prefix and its record, then apply) and publish "
+                "again",
+                reference="prefix-drifted",
+            )
+        signer = None
+        if action.fingerprint is not None:
+            if self.settings.signer_for is None:
+                raise ApplyError(f"no signing keystore to sign {action.label} with")
+            signer = self.settings.signer_for(action.fingerprint)
+        mirror_root = url_to_path(self.pool.unmask(action.mirror, action.mirror_url))
+        publish_prefix(
+            mirror_root,
+            prefix=prefix,
+            layout=action.layout,
+            buildpath=action.buildpath,
+            hash_to_prefix=action.hash_to_prefix,
+            signer=signer,
+        )
+        self.reporter.event(f"published {action.label} to mirror '{action.mirror}'")
+        return f"{action.label} -> {action.mirror}"
 
     def _result(
         self,

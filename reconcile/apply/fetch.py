@@ -118,9 +118,11 @@ def obtain_tarball(
         except VerificationError as exc:  # a bad copy here; another mirror may have a good one
             first_mismatch = first_mismatch or exc
             failures.append(f"mirror '{mirror}': {exc.message}")
+            reporter.event(f"rejected {action.label} from mirror '{mirror}': {exc.message}")
             continue
         except TransportError as exc:
             failures.append(f"mirror '{mirror}': {exc.message}")
+            reporter.event(f"could not fetch {action.label} from mirror '{mirror}': {exc.message}")
             continue
         reporter.download_finished(action.label, source="mirror", mirror=mirror)
         return got

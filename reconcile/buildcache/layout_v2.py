@@ -102,7 +102,15 @@ def read_index(
             hint="check the mirror URL; if it is a Spack binary cache, regenerate its index "
             "with `spack buildcache update-index <mirror>`",
         ) from exc
-    _check_index_hash(transport, url, data)
+    try:
+        _check_index_hash(transport, url, data)
+    except VerificationError:
+        if local_copy is None:
+            raise
+        # The kept copy may be what is wrong (damaged, or tampered with in a shared cache
+        # root): fetch the index itself once more before blaming the mirror.
+        data = transport.read_bytes(url)
+        _check_index_hash(transport, url, data)
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -61,7 +61,7 @@ def compact_json_bytes(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
-def _parsed(spec_document: Mapping[str, Any]) -> SpecDocument:
+def parse_checked(spec_document: Mapping[str, Any]) -> SpecDocument:
     try:
         document = parse_spec_document(spec_document)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -126,7 +126,7 @@ def write_spec_v2(
     ``<stem>.spec.json.sig`` with a signer, else plain ``<stem>.spec.json``. The other
     variant, if an earlier push left one, is removed: it would name an older checksum.
     """
-    document = _parsed(spec_document)
+    document = parse_checked(spec_document)
     if not tarball.is_file():
         raise ReconcileError(
             f"the tarball {tarball} does not exist",
@@ -174,7 +174,7 @@ def _mirror_errors(mirror_root: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
+def locked(folder: Path) -> Iterator[None]:
     """An exclusive lock on ``folder`` itself: no lock file is left in the mirror."""
     folder.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
@@ -206,7 +206,7 @@ def _read_json_object(path: Path, *, expected: str) -> dict[str, Any]:
     return loaded
 
 
-def _dependency_order(nodes: Iterable[SpecNode]) -> list[SpecNode]:
+def dependency_order(nodes: Iterable[SpecNode]) -> list[SpecNode]:
     """Dependencies before dependents (among the given nodes), else in the given order."""
     by_hash = {node.hash: node for node in nodes}
     ordered: list[SpecNode] = []
@@ -226,7 +226,7 @@ def _dependency_order(nodes: Iterable[SpecNode]) -> list[SpecNode]:
     return ordered
 
 
-def _ref_counts(installs: Mapping[str, Any]) -> dict[str, int]:
+def ref_counts(installs: Mapping[str, Any]) -> dict[str, int]:
     """How many listed specs need each spec at run time, as Spack's database counts."""
     counts = dict.fromkeys(installs, 0)
     for record in installs.values():
@@ -245,7 +245,7 @@ def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
     recomputed over the whole index.
     """
     folder = mirror_root / BUILD_CACHE
-    with _mirror_errors(mirror_root), _locked(folder):
+    with _mirror_errors(mirror_root), locked(folder):
         index_file = folder / INDEX
         index = _read_json_object(index_file, expected="a Spack database {'database': {...}}")
         database = index.setdefault("database", {"version": DATABASE_VERSION, "installs": {}})
@@ -257,7 +257,7 @@ def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
                 reference="malformed-metadata",
             )
         installs: dict[str, Any] = database["installs"]
-        for node in _dependency_order(nodes):
+        for node in dependency_order(nodes):
             known = installs.get(node.hash)
             if node.is_external and isinstance(known, dict) and known.get("in_buildcache"):
                 continue  # never demote a spec whose tarball is here
@@ -266,7 +266,7 @@ def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
                 "ref_count": 0,
                 "in_buildcache": not node.is_external,
             }
-        for dag_hash, count in _ref_counts(installs).items():
+        for dag_hash, count in ref_counts(installs).items():
             if isinstance(installs[dag_hash], dict):
                 installs[dag_hash]["ref_count"] = count
         data = compact_json_bytes(index)
@@ -287,7 +287,7 @@ def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
         )
     (fingerprint,) = fingerprints
     folder = mirror_root / BUILD_CACHE / KEYS_FOLDER
-    with _mirror_errors(mirror_root), _locked(folder):
+    with _mirror_errors(mirror_root), locked(folder):
         atomic_write_bytes(folder / f"{fingerprint}.pub", armored)
         key_index_file = folder / KEY_INDEX
         key_index = _read_json_object(key_index_file, expected="{'keys': {...}}")
@@ -301,6 +301,28 @@ def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
         keys.setdefault(fingerprint, {})
         atomic_write_bytes(key_index_file, compact_json_bytes(key_index))
     return fingerprint
+
+
+def pack_prefix(
+    prefix: Path,
+    out: Path,
+    *,
+    own_hash: str,
+    buildpath: str,
+    hash_to_prefix: Mapping[str, str],
+) -> str:
+    """Write the installed ``prefix`` as a deterministic Spack tarball at ``out``, with the
+    ``binary_distribution`` that records where it and its dependencies live now; returns
+    the tarball's sha256. Shared by the layout 2 and 3 writers."""
+    old_prefix = hash_to_prefix[own_hash]
+    # The package's own prefix first, as Spack records it.
+    ordered = {own_hash: old_prefix}
+    ordered.update((h, p) for h, p in hash_to_prefix.items() if h != own_hash)
+    scan = scan_relocation(prefix, [*ordered.values(), buildpath])
+    recipe = binary_distribution_yaml(
+        buildpath=buildpath, old_prefix=old_prefix, scan=scan, hash_to_prefix=ordered
+    )
+    return write_tarball(prefix, out, member_prefix=old_prefix, build_info_yaml=recipe)
 
 
 def write_package_v2(
@@ -320,7 +342,7 @@ def write_package_v2(
     relocation. Writes the tarball, the (signed) spec, the index entries of the package and
     of its externals, and, with a signer and ``publish_key``, the signer's public key.
     """
-    document = _parsed(spec_document)
+    document = parse_checked(spec_document)
     root = document.root
     if root.hash not in hash_to_prefix:
         raise ReconcileError(
@@ -328,16 +350,10 @@ def write_package_v2(
             hint="map the package's DAG hash to the prefix it was installed at",
             reference="bad-spec",
         )
-    old_prefix = hash_to_prefix[root.hash]
-    # The package's own prefix first, as Spack records it.
-    ordered = {root.hash: old_prefix}
-    ordered.update((h, p) for h, p in hash_to_prefix.items() if h != root.hash)
-    scan = scan_relocation(prefix, [*ordered.values(), buildpath])
-    recipe = binary_distribution_yaml(
-        buildpath=buildpath, old_prefix=old_prefix, scan=scan, hash_to_prefix=ordered
-    )
     target = tarball_path(mirror_root, root)
-    write_tarball(prefix, target, member_prefix=old_prefix, build_info_yaml=recipe)
+    pack_prefix(
+        prefix, target, own_hash=root.hash, buildpath=buildpath, hash_to_prefix=hash_to_prefix
+    )
     published = write_spec_v2(
         mirror_root, spec_document=spec_document, tarball=target, signer=signer
     )

@@ -103,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 verbose=args.verbose,
             )
         if args.command == "apply":
-            return commands.apply(
+            from reconcile.cli.apply_cmd import apply
+
+            return apply(
                 args.manifest,
                 saved=args.plan,
                 assume_yes=args.yes,

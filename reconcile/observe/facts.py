@@ -17,6 +17,7 @@ class MirrorView:
     signed: bool
     index: Mapping[str, IndexEntry]  # empty when the index could not be read
     problem: str | None = None  # why the index could not be read
+    layout: int = 2  # Spack's binary cache layout found there (3 is tried first)
 
 
 @attrs.frozen(kw_only=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -18,6 +20,7 @@ from reconcile.transport.registry import TransportPool
 from reconcile.trust.keys import load_pinned_keys
 from reconcile.trust.verify import GpgVerifier
 
+VERIFY_WORKERS = 8
 # A closure deeper than this many rounds of "fetch what the plan needs" is not a real DAG.
 MAX_ROUNDS = 1000
 
@@ -53,10 +56,19 @@ def observe_and_plan(
                     pinned=load_pinned_keys(manifest_file, read_url=pool.read_bytes)
                 )
             verified = dict(observed.verified)
-            for dag_hash, node in result.specs.items():
-                verified[dag_hash] = fetch_verified_spec(
-                    node, observed.mirrors, pool, verifier, cache
+            # each fetch + gpg verification waits on I/O or a child process: overlap them
+            with ThreadPoolExecutor(max_workers=VERIFY_WORKERS) as workers:
+                fetched = workers.map(
+                    partial(
+                        fetch_verified_spec,
+                        mirrors=observed.mirrors,
+                        pool=pool,
+                        verifier=verifier,
+                        cache=cache,
+                    ),
+                    result.specs.values(),
                 )
+                verified.update(zip(result.specs, fetched, strict=True))
             exists = dict(observed.path_exists)
             for path in result.paths:
                 exists[path] = Path(path).exists() or Path(path).is_symlink()

@@ -11,7 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from reconcile.buildcache.layout_v2 import fetch_spec, read_index, tarball_url
+from reconcile.buildcache.layout_v2 import (
+    BUILD_CACHE,
+    INDEX,
+    FetchedSpec,
+    fetch_spec,
+    read_index,
+    tarball_url,
+)
+from reconcile.buildcache.layout_v3 import (
+    fetch_spec_v3,
+    index_manifest_url,
+    is_v3,
+    read_index_v3,
+)
 from reconcile.cache.store import BlobCache
 from reconcile.errors import (
     MirrorUnreachableError,
@@ -22,6 +35,7 @@ from reconcile.errors import (
 from reconcile.manifest.model import ManifestFile
 from reconcile.observe.facts import MirrorView, VerifiedSpec
 from reconcile.spack.spec import SpecNode
+from reconcile.transport.base import join_url
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.verify import GpgVerifier
 
@@ -38,8 +52,16 @@ def observe_mirrors(
     views = []
     for mirror in manifest_file.manifest.mirrors:
         url = manifest_file.mirror_url(mirror)
+        layout = 2
         try:
-            index = read_index(pool.for_url(url), url, local_copy=index_copy(url))
+            transport = pool.for_url(url)
+            if is_v3(transport, url):
+                layout = 3
+                copy = index_copy(index_manifest_url(url))
+                index = read_index_v3(transport, url, local_copy=copy)
+            else:
+                copy = index_copy(join_url(url, BUILD_CACHE, INDEX))
+                index = read_index(transport, url, local_copy=copy)
             problem = None
         except MirrorUnreachableError as exc:
             pool.mark_unreachable(mirror.name, exc)
@@ -48,7 +70,12 @@ def observe_mirrors(
             index, problem = {}, exc.message
         views.append(
             MirrorView(
-                name=mirror.name, url=url, signed=mirror.signed, index=index, problem=problem
+                name=mirror.name,
+                url=url,
+                signed=mirror.signed,
+                index=index,
+                problem=problem,
+                layout=layout,
             )
         )
     return tuple(views)
@@ -82,16 +109,22 @@ def fetch_verified_spec(
             continue
         try:
             transport = pool.for_url(mirror.url)
-            fetched = fetch_spec(
-                transport,
-                mirror.url,
-                node,
-                verifier=verifier if mirror.signed else None,
-                mirror_name=mirror.name,
-            )
-            url = tarball_url(mirror.url, fetched.document.root)
-            cached = _cached_size(cache, fetched.document.tarball_sha256)
-            size = cached if cached is not None else transport.size(url)
+            verify_with = verifier if mirror.signed else None
+            cached = None
+            if mirror.layout == 3:
+                fetched_v3 = fetch_spec_v3(
+                    transport, mirror.url, node, verifier=verify_with, mirror_name=mirror.name
+                )
+                fetched: FetchedSpec = fetched_v3
+                url, size = fetched_v3.tarball_url, fetched_v3.tarball_size
+                cached = _cached_size(cache, fetched.document.tarball_sha256)
+            else:
+                fetched = fetch_spec(
+                    transport, mirror.url, node, verifier=verify_with, mirror_name=mirror.name
+                )
+                url = tarball_url(mirror.url, fetched.document.root)
+                cached = _cached_size(cache, fetched.document.tarball_sha256)
+                size = cached if cached is not None else transport.size(url)
         except MirrorUnreachableError as exc:
             pool.mark_unreachable(mirror.name, exc)
             tried.append(f"mirror '{mirror.name}': {exc.message}")

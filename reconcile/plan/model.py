@@ -12,7 +12,7 @@ import attrs
 
 FORMAT_VERSION = 1
 
-ActionKind = Literal["install", "permissions"]
+ActionKind = Literal["install", "permissions", "publish"]
 
 
 @attrs.frozen(kw_only=True)
@@ -87,7 +87,41 @@ class PermissionsAction:
         return f"{self.name}@{self.version}/{self.hash[:7]}"
 
 
-Action = InstallAction | PermissionsAction
+@attrs.frozen(kw_only=True)
+class PublishAction:
+    """Write an installed prefix as a binary package to a mirror (Spack's layout 2 or 3)."""
+
+    hash: str
+    name: str
+    version: str
+    prefix: str
+    mirror: str
+    mirror_url: str  # credentials masked
+    layout: int
+    key: str | None  # the [[key]] that signs; None publishes unsigned
+    fingerprint: str | None
+    buildpath: str  # the install root the prefix lives under (recorded for relocation)
+    hash_to_prefix: dict[str, str]  # this spec and its run-time closure: DAG hash -> prefix
+    reason: str
+
+    @property
+    def id(self) -> str:
+        return f"publish:{self.mirror}/{self.hash}"
+
+    @property
+    def kind(self) -> ActionKind:
+        return "publish"
+
+    @property
+    def resource(self) -> str:
+        return f"publish:{self.mirror}/{self.name}@{self.version}/{self.hash}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}/{self.hash[:7]}"
+
+
+Action = InstallAction | PermissionsAction | PublishAction
 
 
 @attrs.frozen(kw_only=True)
@@ -125,6 +159,10 @@ class Plan:
     @property
     def permission_changes(self) -> tuple[PermissionsAction, ...]:
         return tuple(a for a in self.actions if isinstance(a, PermissionsAction))
+
+    @property
+    def publications(self) -> tuple[PublishAction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, PublishAction))
 
     @property
     def bytes_to_fetch(self) -> int:

@@ -16,11 +16,12 @@ from reconcile.buildcache.layout_v2 import tarball_url
 from reconcile.errors import PlanError
 from reconcile.manifest.model import InstallSettings, ManifestFile
 from reconcile.observe.facts import Observed, VerifiedSpec
-from reconcile.plan.model import InstallAction, NoOp, PermissionsAction, Plan
+from reconcile.plan.model import InstallAction, NoOp, PermissionsAction, Plan, PublishAction
+from reconcile.plan.publishing import Publishable, plan_publishing
 from reconcile.spack.projection import format_projection, pad_root
 from reconcile.spack.selector import SpecSelector, parse_selector
 from reconcile.spack.spec import SpecNode, parse_node
-from reconcile.transport.base import mask_credentials
+from reconcile.transport.base import join_url, mask_credentials
 
 
 @attrs.frozen(kw_only=True)
@@ -74,6 +75,8 @@ class _Planner:
         self.prefixes: dict[str, str] = {}
         self.externals: dict[str, str] = {}  # hash -> path
         self.closures: dict[str, frozenset[str]] = {}  # hash -> transitive run-time deps
+        # parsed once: selectors and walks consult them many times
+        self.record_nodes = {h: record_node(r) for h, r in observed.records.items()}
         self.known = self._known_nodes()
         self.recorded_externals = {
             dag_hash: path
@@ -90,8 +93,7 @@ class _Planner:
         for verified in self.observed.verified.values():
             for node in verified.fetched.document.nodes:
                 known[node.hash] = node
-        for dag_hash, record in self.observed.records.items():
-            known[dag_hash] = record_node(record)
+        known.update(self.record_nodes)
         return known
 
     def _arch_ok(self, node: SpecNode) -> bool:
@@ -101,15 +103,13 @@ class _Planner:
     def resolve(self, selector: SpecSelector) -> list[str]:
         installed = sorted(
             dag_hash
-            for dag_hash, record in self.observed.records.items()
-            if dag_hash in self.observed.present
-            and selector.matches(node := record_node(record))
-            and self._arch_ok(node)
+            for dag_hash, node in self.record_nodes.items()
+            if dag_hash in self.observed.present and selector.matches(node) and self._arch_ok(node)
         )
         if installed:
             for dag_hash in installed:
                 record = self.observed.records[dag_hash]
-                node = record_node(record)
+                node = self.record_nodes[dag_hash]
                 self.noops[spec_resource(node)] = NoOp(
                     resource=spec_resource(node),
                     reason=f"already installed at {record.prefix} (satisfies '{selector.text}')",
@@ -201,7 +201,7 @@ class _Planner:
         return True
 
     def _visit_installed(self, record: InstallRecord) -> bool:
-        node = record_node(record)
+        node = self.record_nodes[record.hash]
         self.prefixes[node.hash] = record.prefix
         self.fingerprints[f"record:{node.hash}"] = record_fingerprint(record)
         self._check_permissions(node, record)
@@ -238,14 +238,20 @@ class _Planner:
             )
         )
 
-    def _alternates(self, node: SpecNode, chosen: str) -> tuple[tuple[str, str], ...]:
-        return tuple(
-            (m.name, mask_credentials(tarball_url(m.url, node)))
-            for m in self.observed.mirrors
-            if m.name != chosen
-            and (entry := m.index.get(node.hash)) is not None
-            and entry.in_buildcache
-        )
+    def _alternates(self, node: SpecNode, chosen: str, sha256: str) -> tuple[tuple[str, str], ...]:
+        """The same tarball on the other mirrors that list the spec: named by layout 2's
+        path, or by its content address in layout 3 (the signed checksum is the same)."""
+        alternates = []
+        for mirror in self.observed.mirrors:
+            entry = mirror.index.get(node.hash)
+            if mirror.name == chosen or entry is None or not entry.in_buildcache:
+                continue
+            if mirror.layout == 3:
+                url = join_url(mirror.url, "blobs", "sha256", sha256[:2], sha256)
+            else:
+                url = tarball_url(mirror.url, node)
+            alternates.append((mirror.name, mask_credentials(url)))
+        return tuple(alternates)
 
     def _closure_of(self, node: SpecNode) -> frozenset[str]:
         closure: set[str] = set()
@@ -297,7 +303,7 @@ class _Planner:
             reason=reason,
             dependencies=tuple(d.hash for d in node.runtime_dependencies()),
             allowed_link_targets=tuple(allowed),
-            alternates=self._alternates(node, mirror.name),
+            alternates=self._alternates(node, mirror.name, fetched.document.tarball_sha256),
             cached=verified.cached,
             externals={
                 d.hash: self.externals[d.hash]
@@ -330,16 +336,39 @@ class _Planner:
             raise PlanError("\n".join(dict.fromkeys(self.errors)))
         if self.need_specs or self.need_paths:
             return NeedFacts(specs=dict(self.need_specs), paths=frozenset(self.need_paths))
+        publishing = self._plan_publishing()
         return Plan(
             manifest_path=str(self.manifest_file.path),
             manifest_digest=self.manifest_file.digest,
             install_root=self.root,
-            actions=(*self.actions, *self.permission_actions),
+            actions=(*self.actions, *self.permission_actions, *publishing),
             noops=tuple(sorted(self.noops.values(), key=lambda n: n.resource)),
             fingerprints=dict(sorted(self.fingerprints.items())),
             prefixes=dict(sorted(self.prefixes.items())),
             external_paths=tuple(sorted(set(self.externals.values()))),
         )
+
+    def _plan_publishing(self) -> tuple[PublishAction, ...]:
+        manifest = self.manifest_file.manifest
+        if not manifest.publish:
+            return ()
+        available = {
+            h: Publishable(node=self.record_nodes[h], prefix=r.prefix, installed=True)
+            for h, r in self.observed.records.items()
+            if h in self.observed.present
+        }
+        for action in self.actions:
+            available[action.hash] = Publishable(
+                node=parse_node(action.spec), prefix=action.prefix, installed=False
+            )
+        result = plan_publishing(
+            manifest, self.observed.mirrors, available, self.closures, self.root
+        )
+        if result.errors:
+            raise PlanError("\n".join(result.errors))
+        for noop in result.noops:
+            self.noops[noop.resource] = noop
+        return result.actions
 
 
 def _describe(permissions: Mapping[str, str | None]) -> str:

@@ -15,6 +15,7 @@ from reconcile.plan.model import (
     NoOp,
     PermissionsAction,
     Plan,
+    PublishAction,
 )
 
 _DETAIL_FIELDS = (
@@ -44,7 +45,24 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     actions = []
     for action in plan.actions:
         details: dict[str, Any]
-        if isinstance(action, PermissionsAction):
+        if isinstance(action, PublishAction):
+            details = {
+                name: getattr(action, name)
+                for name in (
+                    "hash",
+                    "name",
+                    "version",
+                    "prefix",
+                    "mirror",
+                    "mirror_url",
+                    "layout",
+                    "key",
+                    "fingerprint",
+                    "buildpath",
+                )
+            }
+            details["hash_to_prefix"] = dict(action.hash_to_prefix)
+        elif isinstance(action, PermissionsAction):
             details = {
                 "hash": action.hash,
                 "name": action.name,
@@ -79,6 +97,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "summary": {
             "install": len(plan.installs),
             "permissions": len(plan.permission_changes),
+            "publish": len(plan.publications),
             "noop": len(plan.noops),
             "bytes_to_fetch": plan.bytes_to_fetch,
         },
@@ -104,6 +123,24 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
         actions: list[Action] = []
         for item in data["actions"]:
             d = item["details"]
+            if item["action"] == "publish":
+                actions.append(
+                    PublishAction(
+                        hash=d["hash"],
+                        name=d["name"],
+                        version=d["version"],
+                        prefix=d["prefix"],
+                        mirror=d["mirror"],
+                        mirror_url=d["mirror_url"],
+                        layout=int(d["layout"]),
+                        key=d["key"],
+                        fingerprint=d["fingerprint"],
+                        buildpath=d["buildpath"],
+                        hash_to_prefix=dict(d["hash_to_prefix"]),
+                        reason=item["reason"],
+                    )
+                )
+                continue
             if item["action"] == "permissions":
                 actions.append(
                     PermissionsAction(

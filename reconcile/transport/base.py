@@ -13,7 +13,8 @@ from pathlib import Path
 
 
 def mask_credentials(url: str) -> str:
-    """``https://user:secret@host/x`` -> ``https://user:***@host/x`` (for every message)."""
+    """``https://user:secret@host/x`` -> ``https://user:***@host/x``, and a lone user part
+    (often a token: ``https://TOKEN@host``) -> ``https://***@host`` (for every message)."""
     parts = urllib.parse.urlsplit(url)
     if parts.password is None and parts.username is None:
         return url
@@ -21,7 +22,7 @@ def mask_credentials(url: str) -> str:
     if parts.port is not None:
         host += f":{parts.port}"
     user = parts.username or ""
-    masked = f"{user}:***@{host}" if parts.password is not None else f"{user}@{host}"
+    masked = f"{user}:***@{host}" if parts.password is not None else f"***@{host}"
     return urllib.parse.urlunsplit((parts.scheme, masked, parts.path, parts.query, parts.fragment))
 
 

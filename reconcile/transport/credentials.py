@@ -107,9 +107,10 @@ def _from_userinfo(url: str) -> Credentials | None:
 
 def _from_environment(mirror_name: str, environ: Mapping[str, str]) -> Credentials | None:
     prefix = mirror_env_prefix(mirror_name)
-    username = environ.get(prefix + "USERNAME")
-    password = environ.get(prefix + "PASSWORD")
-    token = environ.get(prefix + "TOKEN")
+    # An empty variable counts as unset: CI systems set missing secrets to "" (forks).
+    username = environ.get(prefix + "USERNAME") or None
+    password = environ.get(prefix + "PASSWORD") or None
+    token = environ.get(prefix + "TOKEN") or None
     if token is not None and (username is not None or password is not None):
         raise TransportError(
             f"mirror '{mirror_name}': both {prefix}TOKEN and {prefix}USERNAME/PASSWORD are set",

@@ -86,6 +86,11 @@ class TransportPool:
     def read_bytes(self, url: str) -> bytes:
         return self.for_url(url).read_bytes(url)
 
+    def shown_url(self, mirror: str) -> str | None:
+        """The mirror's URL as messages and records show it (credentials masked)."""
+        endpoint = next((e for e in self._mirrors if e.name == mirror), None)
+        return mask_credentials(endpoint.url) if endpoint is not None else None
+
     def unmask(self, mirror: str, url: str) -> str:
         """The real URL behind ``url`` as plans show it (credentials masked): a plan never
         holds a secret, so the executor puts the mirror's credentials back here."""

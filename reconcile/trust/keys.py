@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reconcile.buildcache.layout_v2 import key_url
+from reconcile.buildcache.layout_v3 import read_mirror_key_v3
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.manifest.model import Key, ManifestFile
 from reconcile.transport.base import mask_credentials
@@ -87,6 +88,13 @@ def _read_key(
             f"key '{key.name}': fingerprint {key.fingerprint!r} is not 40 hex digits",
             hint="write the full fingerprint, as `gpg --fingerprint` shows it",
         ) from None
+    base = manifest_file.mirror_url(mirror)
+    try:
+        # layout 3 first (key manifest, then its checked blob), as Spack reads mirrors
+        armored = read_mirror_key_v3(read_url, base, fingerprint)
+        return f"{mask_credentials(base)} v3 key {fingerprint} (mirror '{mirror_name}')", armored
+    except NotFoundError:
+        pass
     try:
         return f"{mask_credentials(url)} (mirror '{mirror_name}')", read_url(url)
     except NotFoundError as exc:

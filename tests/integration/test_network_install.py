@@ -5,6 +5,7 @@ Bytes are counted from nginx's access log, not from reconcile's own report.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import threading
@@ -153,3 +154,28 @@ def test_credentials_in_url_are_never_printed(tmp_path: Path, signed_cache_copy:
         assert refused.returncode == 1
         assert "wrong-pass" not in refused.stdout + refused.stderr
     run_hello(installed_prefix(tmp_path / "opt", "hello-app"))
+
+
+def test_tampered_index_copy_in_the_cache_is_replaced(
+    tmp_path: Path, nginx_mirror: NginxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A kept index copy that no longer matches index.json.hash is fetched again in full."""
+    manifest = write_manifest(tmp_path, mirror=nginx_mirror.url, extra=CACHE_TOML)
+    apply_json(manifest, capsys)
+    copies = list((tmp_path / "cache").rglob("index.json"))
+    assert len(copies) == 1
+    # a co-tenant of the cache root rewrites the copy and its validators consistently
+    tampered = copies[0].read_bytes().replace(b'"hello-app"', b'"hello-evil"')
+    copies[0].write_bytes(tampered)
+    meta_path = copies[0].with_name("index.json.meta.json")
+    meta = json.loads(meta_path.read_text())
+    meta.update(size=len(tampered), sha256=hashlib.sha256(tampered).hexdigest())
+    meta_path.write_text(json.dumps(meta))
+    shutil.rmtree(tmp_path / "opt")
+    nginx_mirror.clear_access_log()
+    apply_json(manifest, capsys)
+    index_requests = [
+        e for e in nginx_mirror.access_log_entries() if str(e["uri"]).endswith("index.json")
+    ]
+    assert [e["status"] for e in index_requests] == [304, 200]
+    check_hello_works(tmp_path / "opt")

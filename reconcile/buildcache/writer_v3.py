@@ -1,0 +1,418 @@
+"""Writing Spack's binary cache layout v3 (``v3/manifests/`` and ``blobs/``) into a mirror
+folder, as Spack 1.x pushes it (FORMATS.md, Spack's ``url_buildcache``).
+
+Blobs are content-addressed and written before the manifest that names them, and every
+file is replaced atomically, so a reader never finds a manifest whose blobs are missing.
+The read-modify-write of the index and of the key index holds a lock on their folder, so
+concurrent publishers on one host do not lose entries. Nothing written carries a time:
+publishing the same spec twice gives byte-identical blobs and (unsigned) manifests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from reconcile.atomic_write import atomic_output, atomic_write_bytes
+from reconcile.buildcache.layout_v3 import (
+    INDEX_MANIFEST,
+    INDEX_MANIFESTS,
+    KEY_INDEX_MANIFEST,
+    KEY_MANIFESTS,
+    LAYOUT_FOLDER,
+    LAYOUT_JSON,
+    MAX_INDEX_BYTES,
+    MAX_KEY_BYTES,
+    SPEC_MANIFESTS,
+    spec_manifest_name,
+)
+from reconcile.buildcache.manifest_v3 import (
+    GZIP,
+    INDEX_MEDIA_TYPE,
+    KEY_INDEX_MEDIA_TYPE,
+    KEY_MEDIA_TYPE,
+    SHA256,
+    TARBALL_MEDIA_TYPE,
+    UNCOMPRESSED,
+    BlobRecord,
+    BuildcacheManifest,
+    blob_content,
+    check_blob,
+    gzip_bytes,
+    manifest_bytes,
+    media_type_for_spec,
+    parse_manifest,
+    record_for,
+)
+from reconcile.buildcache.writer_v2 import (
+    compact_json_bytes,
+    dependency_order,
+    locked,
+    pack_prefix,
+    parse_checked,
+    ref_counts,
+)
+from reconcile.errors import ReconcileError, VerificationError
+from reconcile.spack.spec import SpecNode
+from reconcile.trust.clearsign import starts_clearsigned, unverified_text
+from reconcile.trust.sign import GpgSigner
+from reconcile.trust.verify import key_fingerprints
+
+# What Spack 1.x still writes into spec blobs (its OCI caches read it).
+SPEC_BUILDCACHE_LAYOUT_VERSION = 2
+DATABASE_VERSION = "8"  # matches the index media type application/vnd.spack.db.v8+json
+# Spack writes json.dump({"signing": "gpg"}) with the default separators.
+LAYOUT_JSON_BYTES = json.dumps({"signing": "gpg"}).encode()
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
+
+
+@attrs.frozen(kw_only=True)
+class PublishedSpecV3:
+    manifest: Path  # v3/manifests/spec/<name>/<name>-<version>-<hash>.spec.manifest.json
+    tarball: Path  # the tarball blob
+    tarball_sha256: str
+    tarball_size: int
+    spec_blob: Path  # the gzip-compressed spec JSON
+    spec_sha256: str  # of the compressed spec blob (its address)
+
+
+def blob_path(mirror_root: Path, record: BlobRecord) -> Path:
+    """``blobs/sha256/<first two hex digits>/<sha256>``."""
+    return mirror_root.joinpath(*record.path_components)
+
+
+def spec_manifest_path(mirror_root: Path, node: SpecNode) -> Path:
+    return mirror_root.joinpath(*SPEC_MANIFESTS, node.name, spec_manifest_name(node))
+
+
+def index_manifest_path(mirror_root: Path) -> Path:
+    return mirror_root.joinpath(*INDEX_MANIFESTS, INDEX_MANIFEST)
+
+
+def key_manifest_path(mirror_root: Path, fingerprint: str) -> Path:
+    return mirror_root.joinpath(*KEY_MANIFESTS, f"{fingerprint}.key.manifest.json")
+
+
+def key_index_manifest_path(mirror_root: Path) -> Path:
+    return mirror_root.joinpath(*KEY_MANIFESTS, KEY_INDEX_MANIFEST)
+
+
+def spec_blob_bytes(spec_document: Mapping[str, Any]) -> bytes:
+    """The spec blob: the spec dictionary plus ``buildcache_layout_version: 2``, compact
+    JSON (Spack does not sign it, so long lines are harmless), gzip-compressed."""
+    document = {
+        key: value
+        for key, value in spec_document.items()
+        if key not in ("buildcache_layout_version", "binary_cache_checksum")
+    }
+    document["buildcache_layout_version"] = SPEC_BUILDCACHE_LAYOUT_VERSION
+    return gzip_bytes(compact_json_bytes(document))
+
+
+def write_spec_v3(
+    mirror_root: Path,
+    *,
+    spec_document: Mapping[str, Any],
+    tarball: Path,
+    signer: GpgSigner | None,
+) -> PublishedSpecV3:
+    """Put ``tarball`` (a layout-v2 ``.spack`` file: one gzip-compressed tar) and the spec's
+    metadata into the mirror: the tarball blob, the spec blob, then the spec manifest naming
+    both (clear-signed with a signer), then ``v3/layout.json`` if the mirror has none.
+
+    Blobs an earlier push left are kept: a reader holding the old manifest can still fetch
+    them, and another manifest may name the same content.
+    """
+    document = parse_checked(spec_document)
+    _check_tarball(tarball)
+    with _mirror_errors(mirror_root):
+        tarball_record = _store_file_blob(mirror_root, tarball)
+        spec_blob = spec_blob_bytes(spec_document)
+        spec_record = record_for(
+            spec_blob, media_type=media_type_for_spec(spec_document), compression=GZIP
+        )
+        _store_blob(mirror_root, spec_record, spec_blob)
+    text = manifest_bytes(BuildcacheManifest(records=(tarball_record, spec_record)))
+    content = signer.clearsign(text) if signer is not None else text
+    manifest = spec_manifest_path(mirror_root, document.root)
+    with _mirror_errors(mirror_root):
+        atomic_write_bytes(manifest, content)
+        _ensure_layout_json(mirror_root)
+    return PublishedSpecV3(
+        manifest=manifest,
+        tarball=blob_path(mirror_root, tarball_record),
+        tarball_sha256=tarball_record.checksum,
+        tarball_size=tarball_record.content_length,
+        spec_blob=blob_path(mirror_root, spec_record),
+        spec_sha256=spec_record.checksum,
+    )
+
+
+def write_index_v3(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
+    """Add or replace ``nodes`` in the mirror's index: the current index (read through its
+    manifest) plus these entries becomes a new index blob, then the index manifest is
+    replaced to name it.
+
+    Non-external nodes are listed ``in_buildcache: true`` (pass only those whose tarball is
+    in this mirror); externals ``false``. ``ref_count`` is recomputed over the whole index.
+    """
+    manifest_file = index_manifest_path(mirror_root)
+    with _mirror_errors(mirror_root), locked(manifest_file.parent):
+        index = _current_document(
+            mirror_root,
+            manifest_file,
+            INDEX_MEDIA_TYPE,
+            limit=MAX_INDEX_BYTES,
+            expected="a Spack database {'database': {...}}",
+        )
+        database = index.setdefault("database", {"version": DATABASE_VERSION, "installs": {}})
+        if not isinstance(database, dict) or not isinstance(database.get("installs"), dict):
+            raise _damaged(manifest_file, "its index blob is not a Spack database")
+        installs: dict[str, Any] = database["installs"]
+        for node in dependency_order(nodes):
+            known = installs.get(node.hash)
+            if node.is_external and isinstance(known, dict) and known.get("in_buildcache"):
+                continue  # never demote a spec whose tarball is here
+            installs[node.hash] = {
+                "spec": {**node.raw, "hash": node.hash},
+                "ref_count": 0,
+                "in_buildcache": not node.is_external,
+            }
+        for dag_hash, count in ref_counts(installs).items():
+            if isinstance(installs[dag_hash], dict):
+                installs[dag_hash]["ref_count"] = count
+        _write_single_blob_manifest(
+            mirror_root,
+            manifest_file,
+            compact_json_bytes(index),
+            media_type=INDEX_MEDIA_TYPE,
+        )
+        _ensure_layout_json(mirror_root)
+
+
+def publish_key_v3(mirror_root: Path, armored: bytes) -> str:
+    """Publish one signer's armored public key: the key blob, ``<FPR>.key.manifest.json``,
+    and the key index ``keys.manifest.json`` listing it; returns the fingerprint. Readers
+    trust the key only if the manifest pins it."""
+    fingerprints = key_fingerprints(armored)
+    if len(fingerprints) != 1:
+        found = ", ".join(fingerprints) if fingerprints else "no OpenPGP public key"
+        raise ReconcileError(
+            f"expected exactly one armored public key to publish, found {found}",
+            hint="export a single key: gpg --armor --export <FINGERPRINT>",
+            reference="bad-public-key",
+        )
+    (fingerprint,) = fingerprints
+    key_index_file = key_index_manifest_path(mirror_root)
+    with _mirror_errors(mirror_root), locked(key_index_file.parent):
+        _write_single_blob_manifest(
+            mirror_root,
+            key_manifest_path(mirror_root, fingerprint),
+            armored,
+            media_type=KEY_MEDIA_TYPE,
+        )
+        key_index = _current_document(
+            mirror_root,
+            key_index_file,
+            KEY_INDEX_MEDIA_TYPE,
+            limit=MAX_KEY_BYTES,
+            expected="a key index {'keys': {...}}",
+        )
+        keys = key_index.setdefault("keys", {})
+        if not isinstance(keys, dict):
+            raise _damaged(key_index_file, "'keys' in its blob is not an object")
+        keys.setdefault(fingerprint, {})
+        _write_single_blob_manifest(
+            mirror_root,
+            key_index_file,
+            compact_json_bytes(key_index),
+            media_type=KEY_INDEX_MEDIA_TYPE,
+        )
+        _ensure_layout_json(mirror_root)
+    return fingerprint
+
+
+# --- blobs ---------------------------------------------------------------------------------
+
+
+def write_package_v3(
+    mirror_root: Path,
+    *,
+    prefix: Path,
+    spec_document: Mapping[str, Any],
+    buildpath: str,
+    hash_to_prefix: Mapping[str, str],
+    signer: GpgSigner | None,
+    publish_key: bool = True,
+) -> PublishedSpecV3:
+    """Publish the installed ``prefix`` in layout 3 (see ``writer_v2.write_package_v2``
+    for ``buildpath`` and ``hash_to_prefix``): tarball and spec blobs, the spec manifest,
+    the index, and, with a signer, the signer's public key."""
+    document = parse_checked(spec_document)
+    root = document.root
+    staging = mirror_root / "blobs" / ".incoming"
+    staging.mkdir(parents=True, exist_ok=True)
+    tarball = staging / f"{root.hash}.spack"
+    try:
+        pack_prefix(
+            prefix, tarball, own_hash=root.hash, buildpath=buildpath, hash_to_prefix=hash_to_prefix
+        )
+        published = write_spec_v3(
+            mirror_root, spec_document=spec_document, tarball=tarball, signer=signer
+        )
+    finally:
+        tarball.unlink(missing_ok=True)
+    externals = [node for node in document.nodes if node.is_external]
+    write_index_v3(mirror_root, [*externals, root])
+    if signer is not None and publish_key:
+        publish_key_v3(mirror_root, signer.public_key())
+    return published
+
+
+def _check_tarball(tarball: Path) -> None:
+    try:
+        with tarball.open("rb") as stream:
+            magic = stream.read(len(_GZIP_MAGIC))
+    except OSError as exc:
+        raise ReconcileError(
+            f"cannot read the tarball {tarball}: {exc.strerror or exc}",
+            hint="write it first (reconcile.buildcache.pack.write_tarball)",
+            reference="tarball-missing",
+        ) from exc
+    if magic != _GZIP_MAGIC:
+        raise ReconcileError(
+            f"{tarball} is not gzip-compressed: a v3 tarball blob is {TARBALL_MEDIA_TYPE}",
+            hint="pass a .spack file written by Spack or reconcile.buildcache.pack",
+            reference="bad-tarball",
+        )
+
+
+def _file_sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _holds(path: Path, record: BlobRecord) -> bool:
+    """Whether ``path`` already holds exactly the blob (a damaged copy is replaced)."""
+    try:
+        if path.stat().st_size != record.content_length:
+            return False
+        return _file_sha256(path)[0] == record.checksum
+    except OSError:
+        return False
+
+
+def _store_file_blob(mirror_root: Path, source: Path) -> BlobRecord:
+    checksum, size = _file_sha256(source)
+    record = BlobRecord(
+        content_length=size,
+        media_type=TARBALL_MEDIA_TYPE,
+        compression=GZIP,
+        checksum_algorithm=SHA256,
+        checksum=checksum,
+    )
+    target = blob_path(mirror_root, record)
+    if _holds(target, record):
+        return record
+    digest = hashlib.sha256()
+    with source.open("rb") as reader, atomic_output(target) as writer:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+        # Raising here discards the copy: a blob's name must be its content's checksum.
+        if digest.hexdigest() != checksum:
+            raise ReconcileError(
+                f"{source} changed while it was published",
+                hint="do not modify the tarball while publishing it; publish again",
+                reference="tarball-changed",
+            )
+    return record
+
+
+def _store_blob(mirror_root: Path, record: BlobRecord, data: bytes) -> None:
+    target = blob_path(mirror_root, record)
+    if not _holds(target, record):
+        atomic_write_bytes(target, data)
+
+
+def _write_single_blob_manifest(
+    mirror_root: Path, manifest_file: Path, data: bytes, *, media_type: str
+) -> None:
+    """An uncompressed blob, then the manifest naming it (replaced atomically)."""
+    record = record_for(data, media_type=media_type, compression=UNCOMPRESSED)
+    _store_blob(mirror_root, record, data)
+    atomic_write_bytes(manifest_file, manifest_bytes(BuildcacheManifest(records=(record,))))
+
+
+def _current_document(
+    mirror_root: Path, manifest_file: Path, media_type: str, *, limit: int, expected: str
+) -> dict[str, Any]:
+    """The JSON object in the blob ``manifest_file`` names, checked; ``{}`` when there is no
+    manifest yet."""
+    try:
+        data = manifest_file.read_bytes()
+    except FileNotFoundError:
+        return {}
+    source = str(manifest_file)
+    try:
+        if starts_clearsigned(data):
+            data = unverified_text(data)
+        record = parse_manifest(data, source=source).only({media_type}, source=source)
+        blob_file = blob_path(mirror_root, record)
+        try:
+            blob = blob_file.read_bytes()
+        except FileNotFoundError:
+            raise _damaged(manifest_file, f"the blob it names ({blob_file}) is missing") from None
+        check_blob(blob, record, source=str(blob_file))
+        loaded = json.loads(blob_content(blob, record, limit=limit, source=str(blob_file)))
+    except ValueError as exc:  # not clear-signed, not JSON
+        raise _damaged(manifest_file, str(exc)) from exc
+    except VerificationError as exc:
+        raise _damaged(manifest_file, exc.message) from exc
+    if not isinstance(loaded, dict):
+        raise _damaged(
+            manifest_file, f"its blob holds a JSON {type(loaded).__name__}, expected {expected}"
+        )
+    return loaded
+
+
+def _damaged(manifest_file: Path, reason: str) -> ReconcileError:
+    return ReconcileError(
+        f"{manifest_file}: {reason}",
+        hint="move the damaged manifest away; publishing again writes a fresh one from the "
+        "entries published from now on (or run `spack buildcache update-index`)",
+        reference="malformed-metadata",
+    )
+
+
+def _ensure_layout_json(mirror_root: Path) -> None:
+    path = mirror_root / LAYOUT_FOLDER / LAYOUT_JSON
+    if not path.exists():
+        atomic_write_bytes(path, LAYOUT_JSON_BYTES)
+
+
+@contextlib.contextmanager
+def _mirror_errors(mirror_root: Path) -> Iterator[None]:
+    """File-system failures (read-only mirror, full disk, a file where a folder should be)
+    become one clear error naming the path."""
+    try:
+        yield
+    except OSError as exc:
+        raise ReconcileError(
+            f"cannot publish into {mirror_root}: {exc.filename or ''}: {exc.strerror or exc}",
+            hint="check that the mirror folder is writable, has room, and holds a binary "
+            "cache layout (v3/ and blobs/ must be folders)",
+            reference="mirror-unwritable",
+        ) from exc

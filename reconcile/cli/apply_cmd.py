@@ -1,0 +1,129 @@
+"""``reconcile apply``: kept apart from plan and validate so that those do not load the
+executor (archives, relocation, ELF parsing) or the progress display."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from reconcile.apply.events import Reporter, SilentReporter
+from reconcile.apply.executor import ApplyResult, ApplySettings, apply_plan
+from reconcile.cache.open import open_blob_cache
+from reconcile.cli.commands import EXIT_OK, confirm
+from reconcile.cli.progress import LiveReporter, PlainReporter
+from reconcile.cli.render import human_bytes, render_plan
+from reconcile.errors import StalePlanError
+from reconcile.manifest.load import load_manifest
+from reconcile.observe.gather import observe_and_plan
+from reconcile.plan.serialize import read_plan, stale_resources
+from reconcile.transport.registry import TransportPool, endpoints_of
+from reconcile.trust.keystore import signer_from_keystore
+
+
+def _reporter(as_json: bool, total_bytes: int) -> tuple[Reporter, AbstractContextManager[object]]:
+    """Silent for JSON, a live display on a terminal, plain lines otherwise (CI logs)."""
+    if as_json:
+        return SilentReporter(), nullcontext()
+    if sys.stdout.isatty() and os.environ.get("CI") is None:
+        live = LiveReporter(total_bytes)
+        return live, live
+    return PlainReporter(), nullcontext()
+
+
+def apply(
+    manifest: Path, *, saved: Path | None, assume_yes: bool, as_json: bool, jobs: int = 1
+) -> int:
+    loaded = load_manifest(manifest)
+    saved_plan = read_plan(saved) if saved is not None else None
+    with TransportPool(endpoints_of(loaded)) as pool:
+        cache = open_blob_cache(loaded)
+        fresh = observe_and_plan(loaded, pool, cache=cache)
+        if saved_plan is not None:
+            changes = stale_resources(saved_plan, fresh)
+            if changes:
+                raise StalePlanError(
+                    f"the saved plan {saved} is stale:\n" + "\n".join(f"  {c}" for c in changes),
+                    hint="run 'reconcile plan --out PLAN' again and review the new plan",
+                )
+        elif not as_json:
+            print(render_plan(fresh))
+        if fresh.is_empty:
+            if as_json:
+                empty = ApplyResult(installed=(), bytes_fetched=0)
+                print(json.dumps(result_to_dict(empty, pool.bytes_by_mirror())))
+            return EXIT_OK
+        if saved_plan is None and not assume_yes and not confirm(fresh):
+            print("Apply cancelled; nothing was changed.")
+            return EXIT_OK
+        reporter, display = _reporter(as_json, fresh.bytes_to_fetch)
+        with display:
+            result = apply_plan(
+                fresh,
+                loaded,
+                pool,
+                reporter,
+                ApplySettings(jobs=jobs, cache=cache, signer_for=signer_from_keystore),
+            )
+    if as_json:
+        print(json.dumps(result_to_dict(result, result.bytes_by_mirror)))
+    else:
+        print(render_apply_summary(result))
+    return EXIT_OK
+
+
+def render_apply_summary(result: ApplyResult) -> str:
+    """Per mirror, what was downloaded and what cache roots saved; then one summary line."""
+    lines = []
+    mirrors = sorted(set(result.bytes_by_mirror) | set(result.cache_bytes_by_mirror))
+    for mirror in mirrors:
+        received = result.bytes_by_mirror.get(mirror, 0)
+        cached = result.cache_bytes_by_mirror.get(mirror, 0)
+        lines.append(
+            f"  mirror '{mirror}': {human_bytes(received)} downloaded, "
+            f"{human_bytes(cached)} served from cache roots"
+        )
+    cached_specs = sum(1 for s in result.sources if s.from_cache)
+    changed = (
+        f", {len(result.permissions_changed)} permissions changed"
+        if result.permissions_changed
+        else ""
+    )
+    from_cache = f" ({cached_specs} from cache roots)" if cached_specs else ""
+    if result.published:
+        changed += f", {len(result.published)} published"
+    lines.append(
+        f"Apply complete: {len(result.installed)} installed{from_cache}{changed}, "
+        f"{human_bytes(result.bytes_fetched)} of tarballs fetched."
+    )
+    return "\n".join(lines)
+
+
+def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict[str, Any]:
+    """The JSON form of an apply's result (``apply --json``)."""
+    mirrors = sorted(set(bytes_by_mirror) | set(result.cache_bytes_by_mirror))
+    return {
+        "installed": list(result.installed),
+        "permissions_changed": list(result.permissions_changed),
+        "published": list(result.published),
+        "bytes_fetched": result.bytes_fetched,
+        "mirrors": {
+            m: {
+                "bytes_downloaded": bytes_by_mirror.get(m, 0),
+                "bytes_from_cache": result.cache_bytes_by_mirror.get(m, 0),
+            }
+            for m in mirrors
+        },
+        "specs": [
+            {
+                "spec": s.label,
+                "mirror": s.mirror,
+                "from_cache": s.from_cache,
+                "bytes": s.bytes,
+            }
+            for s in result.sources
+        ],
+    }

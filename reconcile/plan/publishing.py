@@ -1,0 +1,103 @@
+"""Planning ``[[publish]]``: which installed specs each publishing mirror still lacks.
+
+Pure, like the rest of the planner: it works from the install records, the specs this plan
+installs, and the mirrors' indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from reconcile.manifest.model import Manifest
+from reconcile.observe.facts import MirrorView
+from reconcile.plan.model import NoOp, PublishAction
+from reconcile.spack.selector import parse_selector
+from reconcile.spack.spec import SpecNode
+from reconcile.transport.base import mask_credentials
+
+
+@attrs.frozen(kw_only=True)
+class Publishable:
+    """A spec that is installed, or will be once this plan's installs are committed."""
+
+    node: SpecNode
+    prefix: str
+    installed: bool
+
+
+@attrs.frozen(kw_only=True)
+class PublishingPlan:
+    actions: tuple[PublishAction, ...]
+    noops: tuple[NoOp, ...]
+    errors: tuple[str, ...]
+
+
+def plan_publishing(
+    manifest: Manifest,
+    mirrors: tuple[MirrorView, ...],
+    available: Mapping[str, Publishable],
+    closures: Mapping[str, frozenset[str]],
+    buildpath: str,
+) -> PublishingPlan:
+    """One publish action per (spec of a selected closure, mirror) the mirror lacks."""
+    actions: dict[tuple[str, str], PublishAction] = {}
+    noops: dict[str, NoOp] = {}
+    errors: list[str] = []
+    fingerprints = {key.name: key.fingerprint for key in manifest.keys}
+    views = {view.name: view for view in mirrors}
+    for number, entry in enumerate(manifest.publish):
+        view = views[entry.mirror]
+        roots: list[str] = []
+        for text in entry.specs:
+            selector = parse_selector(text)
+            matches = sorted(h for h, p in available.items() if selector.matches(p.node))
+            if not matches:
+                errors.append(
+                    f"publish[{number}]: '{text}' matches no installed spec (and none that "
+                    "this plan installs); add it to install.specs first"
+                )
+            roots.extend(matches)
+        for root in roots:
+            for dag_hash in sorted({root, *closures.get(root, frozenset())}):
+                item = available.get(dag_hash)
+                if item is None:  # an external: never published
+                    continue
+                resource = f"publish:{entry.mirror}/{dag_hash}"
+                listed = view.index.get(dag_hash)
+                if listed is not None and listed.in_buildcache:
+                    noops[resource] = NoOp(
+                        resource=resource,
+                        reason=f"{item.node.short()} is already in mirror '{entry.mirror}'",
+                    )
+                    continue
+                hash_to_prefix = {
+                    h: available[h].prefix
+                    for h in sorted({dag_hash, *closures.get(dag_hash, frozenset())})
+                    if h in available
+                }
+                actions[(entry.mirror, dag_hash)] = PublishAction(
+                    hash=dag_hash,
+                    name=item.node.name,
+                    version=item.node.version,
+                    prefix=item.prefix,
+                    mirror=entry.mirror,
+                    mirror_url=mask_credentials(view.url),
+                    layout=_layout_of(manifest, entry.mirror),
+                    key=entry.key,
+                    fingerprint=fingerprints.get(entry.key) if entry.key else None,
+                    buildpath=buildpath,
+                    hash_to_prefix=hash_to_prefix,
+                    reason=f"mirror '{entry.mirror}' does not have it"
+                    + ("" if item.installed else " (installed by this plan first)"),
+                )
+    return PublishingPlan(
+        actions=tuple(actions.values()),
+        noops=tuple(noops.values()),
+        errors=tuple(errors),
+    )
+
+
+def _layout_of(manifest: Manifest, mirror: str) -> int:
+    return next(m.layout for m in manifest.mirrors if m.name == mirror)

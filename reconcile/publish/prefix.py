@@ -1,0 +1,73 @@
+"""Publishing one installed prefix as a binary package, in Spack's layout 2 or 3."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reconcile.apply.records import InstallRecord, RecordEntry
+from reconcile.buildcache.writer_v2 import write_package_v2
+from reconcile.buildcache.writer_v3 import write_package_v3
+from reconcile.errors import ReconcileError
+from reconcile.trust.sign import GpgSigner
+
+
+def changed_entries(record: InstallRecord, now: tuple[RecordEntry, ...]) -> list[str]:
+    """Paths whose type, mode, size, content or link target differ from the record, and
+    paths added or removed since (sorted)."""
+    before = record.entries_by_path()
+    after = {entry.path: entry for entry in now}
+    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+
+
+def spec_document_of(prefix: Path) -> Mapping[str, Any]:
+    """The Spack spec inside the prefix (``.spack/spec.json``): what gets published."""
+    path = prefix / ".spack" / "spec.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ReconcileError(
+            f"cannot publish {prefix}: it has no .spack/spec.json",
+            hint="only prefixes installed from Spack binary caches can be published",
+            reference="not-a-spack-prefix",
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise ReconcileError(
+            f"cannot publish {prefix}: {path} is unreadable ({exc})",
+            reference="not-a-spack-prefix",
+        ) from exc
+    if not isinstance(document, dict):
+        raise ReconcileError(f"cannot publish {prefix}: {path} is not a JSON object")
+    return document
+
+
+def publish_prefix(
+    mirror_root: Path,
+    *,
+    prefix: Path,
+    layout: int,
+    buildpath: str,
+    hash_to_prefix: Mapping[str, str],
+    signer: GpgSigner | None,
+) -> None:
+    document = spec_document_of(prefix)
+    if layout == 2:
+        write_package_v2(
+            mirror_root,
+            prefix=prefix,
+            spec_document=document,
+            buildpath=buildpath,
+            hash_to_prefix=hash_to_prefix,
+            signer=signer,
+        )
+        return
+    write_package_v3(
+        mirror_root,
+        prefix=prefix,
+        spec_document=document,
+        buildpath=buildpath,
+        hash_to_prefix=hash_to_prefix,
+        signer=signer,
+    )

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from reconcile import __version__
 from reconcile.cli import commands
+from reconcile.cli.bundle_cmd import add_bundle_parser, run_bundle
 from reconcile.cli.cache_cmd import add_cache_parser, run_cache
 from reconcile.cli.keys_cmd import add_keys_parser, run_keys
 from reconcile.errors import ReconcileError
@@ -72,11 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--out", type=Path, help="save the plan for 'reconcile apply PLAN'")
     plan.add_argument("-v", "--verbose", action="store_true", help="also list the no-ops")
+    plan.add_argument(
+        "--check-contents",
+        action="store_true",
+        help="hash every source archive in the source mirrors, not only changed ones",
+    )
 
     apply = sub.add_parser("apply", help="make the install tree match the manifest")
     apply.add_argument("plan", nargs="?", type=Path, help="a plan saved by 'plan --out'")
     apply.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--json", action="store_true", help="print the result as JSON")
+    apply.add_argument(
+        "--check-contents",
+        action="store_true",
+        help="hash every source archive in the source mirrors, not only changed ones",
+    )
     apply.add_argument(
         "-j",
         "--jobs",
@@ -86,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_cache_parser(sub)
     add_keys_parser(sub)
+    add_bundle_parser(sub)
     return parser
 
 
@@ -101,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 detailed_exitcode=args.detailed_exitcode,
                 out=args.out,
                 verbose=args.verbose,
+                check_contents=args.check_contents,
             )
         if args.command == "apply":
             from reconcile.cli.apply_cmd import apply
@@ -111,11 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 assume_yes=args.yes,
                 as_json=args.json,
                 jobs=args.jobs,
+                check_contents=args.check_contents,
             )
         if args.command == "cache":
             return run_cache(args, args.manifest)
         if args.command == "keys":
             return run_keys(args, args.manifest)
+        if args.command == "bundle":
+            return run_bundle(args, args.manifest)
         raise AssertionError(args.command)
     except ReconcileError as exc:
         print(exc.diagnostics(), file=sys.stderr)

@@ -1,0 +1,164 @@
+"""``reconcile bundle export``: the manifest's full closure, sources and keys in one tar."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+import attrs
+
+from reconcile.buildcache.layout_v3 import blob_url, is_v3
+from reconcile.buildcache.manifest_v3 import check_blob, parse_manifest
+from reconcile.buildcache.writer_v2 import write_index_v2
+from reconcile.buildcache.writer_v3 import write_index_v3
+from reconcile.bundle.archive import write_archive
+from reconcile.bundle.errors import BundleError
+from reconcile.bundle.listing import LISTING_NAME, digest_file, listing_bytes
+from reconcile.bundle.rewrite import key_member, rewritten_manifest
+from reconcile.bundle.verify import MANIFEST_NAME, MIRROR_FOLDER, verify_bundle_tree
+from reconcile.manifest.load import load_manifest
+from reconcile.manifest.model import ManifestFile
+from reconcile.observe.gather import observe_and_plan
+from reconcile.plan.model import InstallAction
+from reconcile.sources.layout import source_paths
+from reconcile.sources.plan import source_url
+from reconcile.spack.spec import SpecNode, parse_node
+from reconcile.transport.registry import TransportPool, endpoints_of
+from reconcile.trust.clearsign import unverified_text
+from reconcile.trust.keys import load_pinned_keys
+from reconcile.trust.verify import normalize_fingerprint
+
+
+@attrs.frozen(kw_only=True)
+class ExportSummary:
+    out: Path
+    specs: int
+    sources: int
+    keys: int
+
+
+def _with_empty_root(loaded: ManifestFile, root: Path) -> ManifestFile:
+    """The manifest planned against an empty install root: the plan is then the whole closure."""
+    install = loaded.manifest.install
+    assert install is not None
+    manifest = attrs.evolve(loaded.manifest, install=attrs.evolve(install, root=str(root)))
+    return attrs.evolve(loaded, manifest=manifest)
+
+
+def _relative(url: str, base: str) -> str:
+    if not url.startswith(base + "/"):
+        raise BundleError(f"{url} is not under its mirror {base}", hint="this is a bug; report it")
+    return url[len(base) + 1 :]
+
+
+def _write(root: Path, relative: str, data: bytes) -> None:
+    target = root.joinpath(*relative.split("/"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
+def _copy_tarball(data: bytes, expected: str, url: str, root: Path, relative: str) -> None:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise BundleError(
+            f"{url}: the tarball has sha256 {actual}, but its signed metadata says {expected}",
+            hint="the mirror is damaged or tampered with; repair it before exporting",
+        )
+    _write(root, relative, data)
+
+
+def _copy_spec(action: InstallAction, pool: TransportPool, base: str, v3: bool, root: Path) -> None:
+    spec_url = pool.unmask(action.mirror, action.spec_url)
+    metadata = pool.read_bytes(spec_url)
+    _write(root, _relative(spec_url, base), metadata)
+    if not v3:
+        url = pool.unmask(action.mirror, action.tarball_url)
+        _copy_tarball(pool.read_bytes(url), action.tarball_sha256, url, root, _relative(url, base))
+        return
+    # the bytes were verified by the planner; the bundled copy is verified again below
+    manifest = parse_manifest(unverified_text(metadata), source=spec_url)
+    for record in manifest.records:
+        url = blob_url(base, record)
+        data = pool.read_bytes(url)
+        check_blob(data, record, source=url)
+        _write(root, _relative(url, base), data)
+
+
+def _mirror_layout(loaded: ManifestFile, pool: TransportPool, names: set[str]) -> tuple[bool, bool]:
+    """(layout 3?, signed?) shared by every mirror the closure comes from."""
+    kinds = set()
+    for name in sorted(names):
+        mirror = loaded.manifest.mirror(name)
+        url = loaded.mirror_url(mirror)
+        kinds.add((is_v3(pool.for_url(url), url), mirror.signed))
+    if len(kinds) > 1:
+        raise BundleError(
+            f"the closure comes from mirrors {sorted(names)} of different layouts or signing",
+            hint="export from mirrors of one layout (2 or 3) that are all signed or all unsigned",
+        )
+    return kinds.pop() if kinds else (False, True)
+
+
+def _fill(loaded: ManifestFile, pool: TransportPool, staging: Path) -> ExportSummary:
+    install = loaded.manifest.install
+    if install is None:
+        raise BundleError(
+            f"{loaded.path}: the manifest has no [install] table, so there is nothing to bundle",
+            hint="add [install] with root and specs",
+        )
+    with tempfile.TemporaryDirectory(prefix="reconcile-bundle-plan-") as empty:
+        plan = observe_and_plan(_with_empty_root(loaded, Path(empty) / "root"), pool)
+    installs = sorted(plan.installs, key=lambda a: a.hash)
+    names = {a.mirror for a in installs}
+    v3, signed = _mirror_layout(loaded, pool, names)
+    mirror_root = staging / MIRROR_FOLDER
+    mirror_root.mkdir(parents=True)
+    for action in installs:
+        base = loaded.mirror_url(loaded.manifest.mirror(action.mirror))
+        _copy_spec(action, pool, base, v3, mirror_root)
+    nodes: list[SpecNode] = [parse_node({**a.spec, "hash": a.hash}) for a in installs]
+    (write_index_v3 if v3 else write_index_v2)(mirror_root, nodes)
+    for source in loaded.manifest.sources:
+        url = source_url(source.url, loaded.folder)
+        data = pool.read_bytes(url)
+        _copy_tarball(data, source.sha256, url, mirror_root, source_paths(source).archive)
+    pinned = load_pinned_keys(loaded, read_url=pool.read_bytes)
+    for key in loaded.manifest.keys:
+        _write(staging, key_member(key.name), pinned[normalize_fingerprint(key.fingerprint)])
+    mirrors = loaded.manifest.mirrors
+    name = (
+        next(iter(names)) if len(names) == 1 else mirrors[0].name if len(mirrors) == 1 else "bundle"
+    )
+    text = rewritten_manifest(loaded, mirror_name=name, layout=3 if v3 else 2, signed=signed)
+    (staging / MANIFEST_NAME).write_text(text, encoding="utf-8")
+    verify_bundle_tree(staging)
+    return ExportSummary(
+        out=staging, specs=len(installs), sources=len(loaded.manifest.sources), keys=len(pinned)
+    )
+
+
+def _write_listing(staging: Path) -> None:
+    files = {
+        path.relative_to(staging).as_posix(): digest_file(path)
+        for path in staging.rglob("*")
+        if path.is_file()
+    }
+    (staging / LISTING_NAME).write_bytes(listing_bytes(files))
+
+
+def export_bundle(manifest: Path, out: Path) -> ExportSummary:
+    """Write the bundle for ``manifest`` to ``out`` (replaced atomically)."""
+    loaded = load_manifest(manifest)
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        with TransportPool(endpoints_of(loaded)) as pool:
+            summary = _fill(loaded, pool, staging)
+        _write_listing(staging)
+        write_archive(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return attrs.evolve(summary, out=out)

@@ -1,0 +1,58 @@
+"""The bundle's manifest: the original with its mirrors replaced by the bundle's one (a
+relative path), keys by the bundled files, and sources by their bundled copies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tomlkit
+from tomlkit.items import AoT, Table
+
+from reconcile.bundle.verify import MIRROR_FOLDER
+from reconcile.manifest.model import ManifestFile
+from reconcile.sources.layout import source_paths
+
+KEYS_FOLDER = "keys"
+
+
+def key_member(name: str) -> str:
+    return f"{KEYS_FOLDER}/{name}.pub"
+
+
+def rewritten_manifest(loaded: ManifestFile, *, mirror_name: str, layout: int, signed: bool) -> str:
+    document = tomlkit.parse(Path(loaded.path).read_text(encoding="utf-8"))
+    mirror = tomlkit.table()
+    mirror.update({"name": mirror_name, "url": MIRROR_FOLDER, "signed": signed, "layout": layout})
+    document["mirror"] = AoT([mirror])
+    keys = []
+    for key in loaded.manifest.keys:
+        table = tomlkit.table()
+        table.update(
+            {
+                "name": key.name,
+                "kind": key.kind,
+                "fingerprint": key.fingerprint,
+                "file": key_member(key.name),
+            }
+        )
+        keys.append(table)
+    if keys:
+        document["key"] = AoT(keys)
+    sources: list[Table] = []
+    for source in loaded.manifest.sources:
+        table = tomlkit.table()
+        table.update(
+            {
+                "name": source.name,
+                "version": source.version,
+                "url": f"{MIRROR_FOLDER}/{source_paths(source).archive}",
+                "sha256": source.sha256,
+                "mirror": mirror_name,
+            }
+        )
+        sources.append(table)
+    if sources:
+        document["source"] = AoT(sources)
+    # publishing writes into mirrors of the exporting site, which the bundle does not carry
+    document.pop("publish", None)
+    return tomlkit.dumps(document)

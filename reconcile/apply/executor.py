@@ -48,6 +48,7 @@ from reconcile.plan.model import InstallAction, PermissionsAction, Plan, Publish
 from reconcile.publish.prefix import changed_entries, publish_prefix
 from reconcile.relocate.package import relocate_package
 from reconcile.relocate.prefix_map import build_prefix_map
+from reconcile.sources.apply import apply_sources
 from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.sign import GpgSigner
@@ -69,6 +70,8 @@ class ApplyResult:
     bytes_fetched: int  # tarball bytes downloaded from mirrors
     permissions_changed: tuple[str, ...] = ()
     published: tuple[str, ...] = ()  # "label -> mirror"
+    sources_fetched: int = 0  # source archives downloaded into source mirrors
+    sources_linked: int = 0
     sources: tuple[SpecSource, ...] = ()
     # bytes received from each mirror by the pool (metadata included: plan and apply), and
     # tarball bytes each mirror did not have to send because a cache root had them
@@ -369,13 +372,15 @@ def apply_plan(
     """
     if plan.is_empty:
         return ApplyResult(installed=(), bytes_fetched=0)
+    if not plan.actions:  # only source mirrors to fill: the install tree is not involved
+        return _apply_sources(plan, pool, reporter, ApplyResult(installed=(), bytes_fetched=0))
     run = _Run(plan, manifest_file, pool, reporter, settings or ApplySettings())
     root = run.root
     created = _missing_folders(state_dir(root))
     root.mkdir(parents=True, exist_ok=True)
     try:
         with install_root_lock(root):
-            return run.execute()
+            result = run.execute()
     except BaseException:
         if not run.committed:
             if state_dir(root) in created:
@@ -384,6 +389,23 @@ def apply_plan(
                 _remove_empty_staging(root)
             _remove_if_empty(created)
         raise
+    return _apply_sources(plan, pool, reporter, result)
+
+
+def _apply_sources(
+    plan: Plan, pool: TransportPool, reporter: Reporter, result: ApplyResult
+) -> ApplyResult:
+    """Fill the source mirrors (after the install tree: a source problem never holds back
+    binaries that verified)."""
+    if not plan.source_actions:
+        return result
+    done = apply_sources(plan.source_actions, read=pool, reporter=reporter)
+    return attrs.evolve(
+        result,
+        sources_fetched=done.fetched,
+        sources_linked=done.linked,
+        bytes_fetched=result.bytes_fetched + done.bytes_fetched,
+    )
 
 
 def _remove_empty_staging(root: Path) -> None:

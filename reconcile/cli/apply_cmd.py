@@ -35,13 +35,19 @@ def _reporter(as_json: bool, total_bytes: int) -> tuple[Reporter, AbstractContex
 
 
 def apply(
-    manifest: Path, *, saved: Path | None, assume_yes: bool, as_json: bool, jobs: int = 1
+    manifest: Path,
+    *,
+    saved: Path | None,
+    assume_yes: bool,
+    as_json: bool,
+    jobs: int = 1,
+    check_contents: bool = False,
 ) -> int:
     loaded = load_manifest(manifest)
     saved_plan = read_plan(saved) if saved is not None else None
     with TransportPool(endpoints_of(loaded)) as pool:
         cache = open_blob_cache(loaded)
-        fresh = observe_and_plan(loaded, pool, cache=cache)
+        fresh = observe_and_plan(loaded, pool, cache=cache, check_contents=check_contents)
         if saved_plan is not None:
             changes = stale_resources(saved_plan, fresh)
             if changes:
@@ -95,6 +101,10 @@ def render_apply_summary(result: ApplyResult) -> str:
     from_cache = f" ({cached_specs} from cache roots)" if cached_specs else ""
     if result.published:
         changed += f", {len(result.published)} published"
+    if result.sources_fetched or result.sources_linked:
+        changed += (
+            f", {result.sources_fetched} source archive(s) fetched, {result.sources_linked} linked"
+        )
     lines.append(
         f"Apply complete: {len(result.installed)} installed{from_cache}{changed}, "
         f"{human_bytes(result.bytes_fetched)} of tarballs fetched."
@@ -109,6 +119,8 @@ def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict
         "installed": list(result.installed),
         "permissions_changed": list(result.permissions_changed),
         "published": list(result.published),
+        "sources_fetched": result.sources_fetched,
+        "sources_linked": result.sources_linked,
         "bytes_fetched": result.bytes_fetched,
         "mirrors": {
             m: {

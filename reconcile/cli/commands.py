@@ -31,11 +31,19 @@ def validate(manifest: Path) -> int:
 
 
 def plan(
-    manifest: Path, *, as_json: bool, detailed_exitcode: bool, out: Path | None, verbose: bool
+    manifest: Path,
+    *,
+    as_json: bool,
+    detailed_exitcode: bool,
+    out: Path | None,
+    verbose: bool,
+    check_contents: bool = False,
 ) -> int:
     loaded = load_manifest(manifest)
     with TransportPool(endpoints_of(loaded)) as pool:
-        result = observe_and_plan(loaded, pool, cache=open_blob_cache(loaded))
+        result = observe_and_plan(
+            loaded, pool, cache=open_blob_cache(loaded), check_contents=check_contents
+        )
     if out is not None:
         write_plan(result, out)
     if as_json:

@@ -29,6 +29,12 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
             f"(layout {publication.layout}, {signed})"
         )
         lines.append(f"    because {publication.reason}")
+    for step in plan.source_actions:
+        verb = {"fetch": "+ fetch source", "record": "~ record source", "link": "~ link source"}
+        lines.append(f"{verb[step.kind]} {step.label} in {step.mirror} ({step.archive})")
+        if step.kind == "fetch":
+            lines.append(f"    from {step.shown_url}")
+        lines.append(f"    because {step.reason}")
     for change in plan.permission_changes:
         lines.append(f"~ permissions {change.label} at {change.prefix}")
         lines.append(f"    because {change.reason}")
@@ -53,6 +59,8 @@ def summary_line(plan: Plan) -> str:
         changes += f", {len(plan.permission_changes)} to change"
     if plan.publications:
         changes += f", {len(plan.publications)} to publish"
+    if plan.source_actions:
+        changes += f", {len(plan.source_actions)} source mirror change(s)"
     return (
         f"Plan: {changes}, {human_bytes(plan.bytes_to_fetch)} to fetch; "
         f"{len(plan.noops)} unchanged."

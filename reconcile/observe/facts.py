@@ -8,6 +8,7 @@ import attrs
 
 from reconcile.apply.records import InstallRecord
 from reconcile.buildcache.layout_v2 import FetchedSpec, IndexEntry
+from reconcile.sources.observe import SourceMirrorFacts
 
 
 @attrs.frozen(kw_only=True)
@@ -39,3 +40,5 @@ class Observed:
     mirrors: tuple[MirrorView, ...]
     verified: Mapping[str, VerifiedSpec] = attrs.field(factory=dict)
     path_exists: Mapping[str, bool] = attrs.field(factory=dict)
+    # the source mirrors the manifest's [[source]] entries fill, by mirror name
+    source_mirrors: Mapping[str, SourceMirrorFacts] = attrs.field(factory=dict)

@@ -10,12 +10,14 @@ import attrs
 
 from reconcile.cache.store import BlobCache
 from reconcile.errors import PlanError
-from reconcile.manifest.model import ManifestFile
+from reconcile.manifest.model import ManifestFile, Source
 from reconcile.observe.facts import Observed
 from reconcile.observe.install_tree import observe_install_tree
 from reconcile.observe.mirrors import fetch_verified_spec, observe_mirrors
 from reconcile.plan.model import Plan
 from reconcile.plan.planner import make_plan
+from reconcile.sources.observe import SourceMirrorFacts, observe_source_mirror
+from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.keys import load_pinned_keys
 from reconcile.trust.verify import GpgVerifier
@@ -25,25 +27,49 @@ VERIFY_WORKERS = 8
 MAX_ROUNDS = 1000
 
 
+def observe_source_mirrors(
+    manifest_file: ManifestFile, *, check_contents: bool
+) -> dict[str, SourceMirrorFacts]:
+    """Read-only facts about each mirror that [[source]] entries fill."""
+    facts = {}
+    by_mirror: dict[str, list[Source]] = {}
+    for source in manifest_file.manifest.sources:
+        by_mirror.setdefault(source.mirror, []).append(source)
+    for name, sources in by_mirror.items():
+        root = url_to_path(manifest_file.mirror_url(manifest_file.manifest.mirror(name)))
+        facts[name] = observe_source_mirror(root, sources, check_contents=check_contents)
+    return facts
+
+
 def observe_and_plan(
-    manifest_file: ManifestFile, pool: TransportPool, *, cache: BlobCache | None = None
+    manifest_file: ManifestFile,
+    pool: TransportPool,
+    *,
+    cache: BlobCache | None = None,
+    check_contents: bool = False,
 ) -> Plan:
     """Observe the install tree and the mirrors, fetching and verifying spec metadata as the
     planner asks for it, and return the plan."""
-    if manifest_file.manifest.install is None:
+    if manifest_file.manifest.install is None and not manifest_file.manifest.sources:
         raise PlanError(
             f"{manifest_file.path}: the manifest has no [install] table, so there is nothing "
             "to plan",
             hint="add [install] with root and specs",
         )
-    records, present = observe_install_tree(manifest_file.install_root())
+    install = manifest_file.manifest.install
+    records, present = (
+        observe_install_tree(manifest_file.install_root()) if install else ({}, frozenset())
+    )
     observed = Observed(
-        install_root=str(manifest_file.install_root()),
+        install_root=str(manifest_file.install_root()) if install else "",
         records=records,
         present=present,
         mirrors=observe_mirrors(
             manifest_file, pool, cache.index_copy if cache is not None else lambda _url: None
-        ),
+        )
+        if install
+        else (),
+        source_mirrors=observe_source_mirrors(manifest_file, check_contents=check_contents),
     )
     verifier: GpgVerifier | None = None
     try:

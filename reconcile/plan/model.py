@@ -6,9 +6,12 @@ also what ``--json`` prints (``schemas/plan.schema.json``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+
+if TYPE_CHECKING:
+    from reconcile.sources.plan import SourceAction
 
 FORMAT_VERSION = 1
 
@@ -146,11 +149,13 @@ class Plan:
     prefixes: dict[str, str]
     # absolute paths of externals in the closures (absolute symlinks may point there)
     external_paths: tuple[str, ...] = ()
+    # source mirrors: fetch, record and link actions, in manifest order
+    source_actions: tuple[SourceAction, ...] = ()
     format_version: int = FORMAT_VERSION
 
     @property
     def is_empty(self) -> bool:
-        return not self.actions
+        return not self.actions and not self.source_actions
 
     @property
     def installs(self) -> tuple[InstallAction, ...]:

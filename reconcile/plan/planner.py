@@ -18,6 +18,7 @@ from reconcile.manifest.model import InstallSettings, ManifestFile
 from reconcile.observe.facts import Observed, VerifiedSpec
 from reconcile.plan.model import InstallAction, NoOp, PermissionsAction, Plan, PublishAction
 from reconcile.plan.publishing import Publishable, plan_publishing
+from reconcile.sources.plan import SourceAction, plan_sources
 from reconcile.spack.projection import format_projection, pad_root
 from reconcile.spack.selector import SpecSelector, parse_selector
 from reconcile.spack.spec import SpecNode, parse_node
@@ -385,4 +386,40 @@ def _hint_for(errors: list[str]) -> str | None:
 
 def make_plan(manifest_file: ManifestFile, observed: Observed) -> Plan | NeedFacts:
     """The plan for ``manifest_file`` given ``observed``, or the facts still needed."""
-    return _Planner(manifest_file, observed).run()
+    actions, noops, fingerprints = _plan_source_mirrors(manifest_file, observed)
+    if manifest_file.manifest.install is None:
+        return Plan(
+            manifest_path=str(manifest_file.path),
+            manifest_digest=manifest_file.digest,
+            install_root="",
+            actions=(),
+            noops=noops,
+            fingerprints=fingerprints,
+            prefixes={},
+            source_actions=actions,
+        )
+    result = _Planner(manifest_file, observed).run()
+    if isinstance(result, NeedFacts):
+        return result
+    return attrs.evolve(
+        result,
+        source_actions=actions,
+        noops=tuple(sorted((*result.noops, *noops), key=lambda n: n.resource)),
+        fingerprints=dict(sorted({**result.fingerprints, **fingerprints}.items())),
+    )
+
+
+def _plan_source_mirrors(
+    manifest_file: ManifestFile, observed: Observed
+) -> tuple[tuple[SourceAction, ...], tuple[NoOp, ...], dict[str, str]]:
+    actions: list[SourceAction] = []
+    noops: list[NoOp] = []
+    fingerprints: dict[str, str] = {}
+    for name, facts in observed.source_mirrors.items():
+        sources = [s for s in manifest_file.manifest.sources if s.mirror == name]
+        for step in plan_sources(sources, facts, folder=manifest_file.folder):
+            (actions if isinstance(step, SourceAction) else noops).append(step)  # type: ignore[arg-type]
+        for relative, archive in facts.archives.items():
+            state = f"{archive.kind}:{archive.size}:{archive.mtime_ns}"
+            fingerprints[f"source:{name}/{relative}"] = state
+    return tuple(actions), tuple(noops), fingerprints

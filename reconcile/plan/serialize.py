@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from reconcile.errors import ReconcileError
+from reconcile.manifest.model import Source
 from reconcile.plan.model import (
     FORMAT_VERSION,
     Action,
@@ -17,6 +18,8 @@ from reconcile.plan.model import (
     Plan,
     PublishAction,
 )
+from reconcile.sources.layout import source_paths
+from reconcile.sources.plan import SourceAction
 
 _DETAIL_FIELDS = (
     "hash",
@@ -88,6 +91,25 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 "details": details,
             }
         )
+    for step in plan.source_actions:
+        actions.append(
+            {
+                "id": step.id,
+                "action": f"source-{step.kind}",
+                "resource": step.resource,
+                "reason": step.reason,
+                "details": {
+                    "name": step.name,
+                    "version": step.version,
+                    "mirror": step.mirror,
+                    "mirror_root": step.mirror_root,
+                    "url": step.shown_url,
+                    "sha256": step.sha256,
+                    "archive": step.archive,
+                    "link": step.link,
+                },
+            }
+        )
     return {
         "format_version": plan.format_version,
         "manifest": {"path": plan.manifest_path, "digest": plan.manifest_digest},
@@ -98,6 +120,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "install": len(plan.installs),
             "permissions": len(plan.permission_changes),
             "publish": len(plan.publications),
+            "sources": len(plan.source_actions),
             "noop": len(plan.noops),
             "bytes_to_fetch": plan.bytes_to_fetch,
         },
@@ -121,8 +144,12 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
                 reference="invalid-plan",
             )
         actions: list[Action] = []
+        source_actions = []
         for item in data["actions"]:
             d = item["details"]
+            if str(item["action"]).startswith("source-"):
+                source_actions.append(_source_action(item))
+                continue
             if item["action"] == "publish":
                 actions.append(
                     PublishAction(
@@ -186,6 +213,7 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
             fingerprints=dict(data["observed"]["fingerprints"]),
             prefixes=dict(data["prefixes"]),
             external_paths=tuple(data["external_paths"]),
+            source_actions=tuple(source_actions),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ReconcileError(
@@ -193,6 +221,32 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
             hint="pass a file written by 'reconcile plan --out'",
             reference="invalid-plan",
         ) from exc
+
+
+def _source_action(item: dict[str, Any]) -> SourceAction:
+    d = item["details"]
+    paths = source_paths(
+        Source(
+            name=d["name"],
+            version=d["version"],
+            url=d["url"],
+            sha256=d["sha256"],
+            mirror=d["mirror"],
+        )
+    )
+    return SourceAction(
+        kind=item["action"].removeprefix("source-"),
+        name=d["name"],
+        version=d["version"],
+        mirror=d["mirror"],
+        mirror_root=d["mirror_root"],
+        url=d["url"],  # masked: a saved plan never holds credentials (apply re-plans)
+        sha256=d["sha256"],
+        archive=d["archive"],
+        link=d["link"],
+        link_target=paths.link_target,
+        reason=item["reason"],
+    )
 
 
 def write_plan(plan: Plan, path: Path) -> None:

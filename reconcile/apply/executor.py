@@ -70,6 +70,7 @@ class ApplyResult:
     bytes_fetched: int  # tarball bytes downloaded from mirrors
     permissions_changed: tuple[str, ...] = ()
     published: tuple[str, ...] = ()  # "label -> mirror"
+    mirrors_fixed: tuple[str, ...] = ()  # mirrors whose permissions were enforced
     sources_fetched: int = 0  # source archives downloaded into source mirrors
     sources_linked: int = 0
     sources: tuple[SpecSource, ...] = ()
@@ -372,8 +373,9 @@ def apply_plan(
     """
     if plan.is_empty:
         return ApplyResult(installed=(), bytes_fetched=0)
-    if not plan.actions:  # only source mirrors to fill: the install tree is not involved
-        return _apply_sources(plan, pool, reporter, ApplyResult(installed=(), bytes_fetched=0))
+    if not plan.touches_install_tree:  # only mirrors to fill or fix: no install root needed
+        done = _apply_sources(plan, pool, reporter, ApplyResult(installed=(), bytes_fetched=0))
+        return _apply_mirror_permissions(plan, manifest_file, reporter, done)
     run = _Run(plan, manifest_file, pool, reporter, settings or ApplySettings())
     root = run.root
     created = _missing_folders(state_dir(root))
@@ -389,7 +391,23 @@ def apply_plan(
                 _remove_empty_staging(root)
             _remove_if_empty(created)
         raise
-    return _apply_sources(plan, pool, reporter, result)
+    done = _apply_sources(plan, pool, reporter, result)
+    return _apply_mirror_permissions(plan, manifest_file, reporter, done)
+
+
+def _apply_mirror_permissions(
+    plan: Plan, manifest_file: ManifestFile, reporter: Reporter, result: ApplyResult
+) -> ApplyResult:
+    """Last: what this apply wrote into a mirror gets the mirror's permissions too."""
+    fixed = []
+    for action in plan.mirror_permission_changes:
+        permissions = manifest_file.manifest.mirror(action.mirror).permissions
+        assert permissions is not None
+        gid = resolve_group(permissions.group) if permissions.group else None
+        apply_permissions(Path(action.root), permissions, gid=gid)
+        reporter.event(f"set permissions of mirror '{action.mirror}' ({action.root})")
+        fixed.append(action.mirror)
+    return attrs.evolve(result, mirrors_fixed=tuple(fixed)) if fixed else result
 
 
 def _apply_sources(

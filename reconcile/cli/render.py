@@ -35,6 +35,13 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         if step.kind == "fetch":
             lines.append(f"    from {step.shown_url}")
         lines.append(f"    because {step.reason}")
+    for mirror_change in plan.mirror_permission_changes:
+        lines.append(f"~ permissions {mirror_change.label} ({mirror_change.root})")
+        lines.append(f"    because {mirror_change.reason}")
+        if mirror_change.examples:
+            more = mirror_change.changes - len(mirror_change.examples)
+            shown = ", ".join(mirror_change.examples) + (f" and {more} more" if more else "")
+            lines.append(f"    for example {shown}")
     for change in plan.permission_changes:
         lines.append(f"~ permissions {change.label} at {change.prefix}")
         lines.append(f"    because {change.reason}")
@@ -59,6 +66,8 @@ def summary_line(plan: Plan) -> str:
         changes += f", {len(plan.permission_changes)} to change"
     if plan.publications:
         changes += f", {len(plan.publications)} to publish"
+    if plan.mirror_permission_changes:
+        changes += f", {len(plan.mirror_permission_changes)} mirror(s) to fix permissions of"
     if plan.source_actions:
         changes += f", {len(plan.source_actions)} source mirror change(s)"
     return (

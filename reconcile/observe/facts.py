@@ -8,6 +8,7 @@ import attrs
 
 from reconcile.apply.records import InstallRecord
 from reconcile.buildcache.layout_v2 import FetchedSpec, IndexEntry
+from reconcile.permissions import PermissionChange
 from reconcile.sources.observe import SourceMirrorFacts
 
 
@@ -33,6 +34,13 @@ class VerifiedSpec:
 
 
 @attrs.frozen(kw_only=True)
+class MirrorPermissionFacts:
+    root: str  # the mirror's folder
+    exists: bool
+    changes: tuple[PermissionChange, ...]  # paths whose mode or group differ
+
+
+@attrs.frozen(kw_only=True)
 class Observed:
     install_root: str  # the manifest's root, resolved (records live below it)
     records: Mapping[str, InstallRecord]
@@ -42,3 +50,5 @@ class Observed:
     path_exists: Mapping[str, bool] = attrs.field(factory=dict)
     # the source mirrors the manifest's [[source]] entries fill, by mirror name
     source_mirrors: Mapping[str, SourceMirrorFacts] = attrs.field(factory=dict)
+    # mirrors with [mirror.permissions]: what differs on disk now, by mirror name
+    mirror_permissions: Mapping[str, MirrorPermissionFacts] = attrs.field(factory=dict)

@@ -11,9 +11,10 @@ import attrs
 from reconcile.cache.store import BlobCache
 from reconcile.errors import PlanError
 from reconcile.manifest.model import ManifestFile, Source
-from reconcile.observe.facts import Observed
+from reconcile.observe.facts import MirrorPermissionFacts, Observed
 from reconcile.observe.install_tree import observe_install_tree
 from reconcile.observe.mirrors import fetch_verified_spec, observe_mirrors
+from reconcile.permissions import permission_changes, resolve_group
 from reconcile.plan.model import Plan
 from reconcile.plan.planner import make_plan
 from reconcile.sources.observe import SourceMirrorFacts, observe_source_mirror
@@ -38,6 +39,24 @@ def observe_source_mirrors(
     for name, sources in by_mirror.items():
         root = url_to_path(manifest_file.mirror_url(manifest_file.manifest.mirror(name)))
         facts[name] = observe_source_mirror(root, sources, check_contents=check_contents)
+    return facts
+
+
+def observe_mirror_permissions(manifest_file: ManifestFile) -> dict[str, MirrorPermissionFacts]:
+    """For each local mirror with [mirror.permissions], the files that differ (read-only)."""
+    facts = {}
+    for mirror in manifest_file.manifest.mirrors:
+        url = manifest_file.mirror_url(mirror)
+        if mirror.permissions is None or not url.startswith("file:"):
+            continue
+        root = url_to_path(url)
+        group = mirror.permissions.group
+        gid = resolve_group(group) if group else None
+        exists = root.is_dir()
+        changes = permission_changes(root, mirror.permissions, gid) if exists else []
+        facts[mirror.name] = MirrorPermissionFacts(
+            root=str(root), exists=exists, changes=tuple(changes)
+        )
     return facts
 
 
@@ -70,6 +89,7 @@ def observe_and_plan(
         if install
         else (),
         source_mirrors=observe_source_mirrors(manifest_file, check_contents=check_contents),
+        mirror_permissions=observe_mirror_permissions(manifest_file),
     )
     verifier: GpgVerifier | None = None
     try:

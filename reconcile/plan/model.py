@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 
-ActionKind = Literal["install", "permissions", "publish"]
+ActionKind = Literal["install", "permissions", "publish", "mirror-permissions"]
 
 
 @attrs.frozen(kw_only=True)
@@ -124,7 +124,36 @@ class PublishAction:
         return f"{self.name}@{self.version}/{self.hash[:7]}"
 
 
-Action = InstallAction | PermissionsAction | PublishAction
+@attrs.frozen(kw_only=True)
+class MirrorPermissionsAction:
+    """Give every file and folder of a local mirror its ``[mirror.permissions]``: those that
+    differ now, and those this apply writes there."""
+
+    mirror: str
+    root: str
+    permissions: dict[str, str | None]  # read, write, group as in the manifest
+    changes: int  # paths that differ now
+    examples: tuple[str, ...]  # a few of them, for the plan
+    reason: str
+
+    @property
+    def id(self) -> str:
+        return f"mirror-permissions:{self.mirror}"
+
+    @property
+    def kind(self) -> ActionKind:
+        return "mirror-permissions"
+
+    @property
+    def resource(self) -> str:
+        return f"mirror:{self.mirror}"
+
+    @property
+    def label(self) -> str:
+        return f"mirror '{self.mirror}'"
+
+
+Action = InstallAction | PermissionsAction | PublishAction | MirrorPermissionsAction
 
 
 @attrs.frozen(kw_only=True)
@@ -168,6 +197,14 @@ class Plan:
     @property
     def publications(self) -> tuple[PublishAction, ...]:
         return tuple(a for a in self.actions if isinstance(a, PublishAction))
+
+    @property
+    def mirror_permission_changes(self) -> tuple[MirrorPermissionsAction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, MirrorPermissionsAction))
+
+    @property
+    def touches_install_tree(self) -> bool:
+        return bool(self.installs or self.permission_changes or self.publications)
 
     @property
     def bytes_to_fetch(self) -> int:

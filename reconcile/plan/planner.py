@@ -16,7 +16,14 @@ from reconcile.buildcache.layout_v2 import tarball_url
 from reconcile.errors import PlanError
 from reconcile.manifest.model import InstallSettings, ManifestFile
 from reconcile.observe.facts import Observed, VerifiedSpec
-from reconcile.plan.model import InstallAction, NoOp, PermissionsAction, Plan, PublishAction
+from reconcile.plan.model import (
+    InstallAction,
+    MirrorPermissionsAction,
+    NoOp,
+    PermissionsAction,
+    Plan,
+    PublishAction,
+)
 from reconcile.plan.publishing import Publishable, plan_publishing
 from reconcile.sources.plan import SourceAction, plan_sources
 from reconcile.spack.projection import format_projection, pad_root
@@ -388,25 +395,73 @@ def make_plan(manifest_file: ManifestFile, observed: Observed) -> Plan | NeedFac
     """The plan for ``manifest_file`` given ``observed``, or the facts still needed."""
     actions, noops, fingerprints = _plan_source_mirrors(manifest_file, observed)
     if manifest_file.manifest.install is None:
-        return Plan(
+        result = Plan(
             manifest_path=str(manifest_file.path),
             manifest_digest=manifest_file.digest,
             install_root="",
             actions=(),
-            noops=noops,
-            fingerprints=fingerprints,
+            noops=(),
+            fingerprints={},
             prefixes={},
-            source_actions=actions,
         )
-    result = _Planner(manifest_file, observed).run()
-    if isinstance(result, NeedFacts):
-        return result
+    else:
+        planned = _Planner(manifest_file, observed).run()
+        if isinstance(planned, NeedFacts):
+            return planned
+        result = planned
+    written = {a.mirror for a in actions} | {a.mirror for a in result.publications}
+    mirror_actions, mirror_noops, mirror_fingerprints = _plan_mirror_permissions(
+        manifest_file, observed, written
+    )
     return attrs.evolve(
         result,
+        actions=(*result.actions, *mirror_actions),
         source_actions=actions,
-        noops=tuple(sorted((*result.noops, *noops), key=lambda n: n.resource)),
-        fingerprints=dict(sorted({**result.fingerprints, **fingerprints}.items())),
+        noops=tuple(sorted((*result.noops, *noops, *mirror_noops), key=lambda n: n.resource)),
+        fingerprints=dict(
+            sorted({**result.fingerprints, **fingerprints, **mirror_fingerprints}.items())
+        ),
     )
+
+
+def _plan_mirror_permissions(
+    manifest_file: ManifestFile, observed: Observed, written: set[str]
+) -> tuple[tuple[MirrorPermissionsAction, ...], tuple[NoOp, ...], dict[str, str]]:
+    actions, noops, fingerprints = [], [], {}
+    for mirror in manifest_file.manifest.mirrors:
+        wanted = mirror.permissions
+        if wanted is None:
+            continue
+        resource = f"mirror-permissions:{mirror.name}"
+        facts = observed.mirror_permissions.get(mirror.name)
+        if facts is None:
+            noops.append(
+                NoOp(resource=resource, reason="only local mirrors' permissions can be enforced")
+            )
+            continue
+        fingerprints[resource] = (
+            str(len(facts.changes)) + ":" + ",".join(c.path for c in facts.changes[:20])
+        )
+        desired = {"read": wanted.read, "write": wanted.write, "group": wanted.group}
+        if not facts.changes and mirror.name not in written:
+            noops.append(NoOp(resource=resource, reason=f"{_describe(desired)} everywhere"))
+            continue
+        reasons = []
+        if facts.changes:
+            reasons.append(f"{len(facts.changes)} path(s) differ from {_describe(desired)}")
+        if mirror.name in written:
+            reasons.append("this apply writes into it")
+        actions.append(
+            MirrorPermissionsAction(
+                mirror=mirror.name,
+                root=facts.root,
+                permissions=desired,
+                changes=len(facts.changes),
+                examples=tuple(c.path for c in facts.changes[:5]),
+                reason="; ".join(reasons),
+            )
+        )
+    return tuple(actions), tuple(noops), fingerprints
 
 
 def _plan_source_mirrors(

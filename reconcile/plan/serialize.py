@@ -13,6 +13,7 @@ from reconcile.plan.model import (
     FORMAT_VERSION,
     Action,
     InstallAction,
+    MirrorPermissionsAction,
     NoOp,
     PermissionsAction,
     Plan,
@@ -65,6 +66,14 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 )
             }
             details["hash_to_prefix"] = dict(action.hash_to_prefix)
+        elif isinstance(action, MirrorPermissionsAction):
+            details = {
+                "mirror": action.mirror,
+                "root": action.root,
+                "permissions": dict(action.permissions),
+                "changes": action.changes,
+                "examples": list(action.examples),
+            }
         elif isinstance(action, PermissionsAction):
             details = {
                 "hash": action.hash,
@@ -121,6 +130,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "permissions": len(plan.permission_changes),
             "publish": len(plan.publications),
             "sources": len(plan.source_actions),
+            "mirror_permissions": len(plan.mirror_permission_changes),
             "noop": len(plan.noops),
             "bytes_to_fetch": plan.bytes_to_fetch,
         },
@@ -164,6 +174,18 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
                         fingerprint=d["fingerprint"],
                         buildpath=d["buildpath"],
                         hash_to_prefix=dict(d["hash_to_prefix"]),
+                        reason=item["reason"],
+                    )
+                )
+                continue
+            if item["action"] == "mirror-permissions":
+                actions.append(
+                    MirrorPermissionsAction(
+                        mirror=d["mirror"],
+                        root=d["root"],
+                        permissions=dict(d["permissions"]),
+                        changes=int(d["changes"]),
+                        examples=tuple(d["examples"]),
                         reason=item["reason"],
                     )
                 )

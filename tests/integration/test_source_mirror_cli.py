@@ -84,3 +84,40 @@ def test_corrupt_archive_is_found_with_check_contents_and_replaced(
     assert "+ fetch source greetlib@2.1" in capsys.readouterr().out
     assert run(manifest, "apply", "--yes", "--check-contents") == 0
     assert archive.read_bytes() == archive_of(sha256).read_bytes()
+
+
+def test_mirror_permissions_are_enforced_on_what_is_there_and_what_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import grp
+    import stat
+
+    group = next(g for g in grp.getgrall() if g.gr_gid != os.getgid())
+    manifest = source_manifest(tmp_path)
+    text = manifest.read_text().replace(
+        'url = "sources"\n',
+        f'url = "sources"\n[mirror.permissions]\nread = "group"\nwrite = "user"\n'
+        f'group = "{group.gr_name}"\n',
+        1,
+    )
+    manifest.write_text(text)
+    stray = tmp_path / "sources" / "README"
+    stray.parent.mkdir()
+    stray.write_text("kept by hand\n")
+    stray.chmod(0o666)
+    assert run(manifest, "plan") == 0
+    out = capsys.readouterr().out
+    assert "~ permissions mirror 'sources'" in out
+    assert "this apply writes into it" in out
+    assert run(manifest, "apply", "--yes") == 0
+    for path in [tmp_path / "sources", *(tmp_path / "sources").rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        assert path.lstat().st_gid == group.gr_gid, path
+        assert mode == (0o2750 if path.is_dir() else 0o640), (path, oct(mode))
+    capsys.readouterr()
+    assert run(manifest, "plan", "--detailed-exitcode") == 0
+    stray.chmod(0o644)  # drifted since
+    assert run(manifest, "plan", "--detailed-exitcode") == 2
+    assert "README" in capsys.readouterr().out

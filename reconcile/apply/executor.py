@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,18 +41,23 @@ from reconcile.apply.records import (
 )
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
+from reconcile.buildcache.writer_v2 import publish_key_v2
+from reconcile.buildcache.writer_v3 import publish_key_v3
 from reconcile.cache.store import BlobCache
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.manifest.model import ManifestFile
 from reconcile.permissions import apply_permissions, describe_permissions, resolve_group
 from reconcile.plan.model import InstallAction, PermissionsAction, Plan, PublishAction
 from reconcile.publish.prefix import changed_entries, publish_prefix
+from reconcile.publish.sync import copy_spec, write_index
 from reconcile.relocate.package import relocate_package
 from reconcile.relocate.prefix_map import build_prefix_map
 from reconcile.sources.apply import apply_sources
 from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
+from reconcile.trust.keys import load_pinned_keys
 from reconcile.trust.sign import GpgSigner
+from reconcile.trust.verify import GpgVerifier
 
 
 @attrs.frozen(kw_only=True)
@@ -71,6 +77,7 @@ class ApplyResult:
     permissions_changed: tuple[str, ...] = ()
     published: tuple[str, ...] = ()  # "label -> mirror"
     mirrors_fixed: tuple[str, ...] = ()  # mirrors whose permissions were enforced
+    synced: tuple[str, ...] = ()  # "label -> mirror"
     sources_fetched: int = 0  # source archives downloaded into source mirrors
     sources_linked: int = 0
     sources: tuple[SpecSource, ...] = ()
@@ -373,10 +380,13 @@ def apply_plan(
     """
     if plan.is_empty:
         return ApplyResult(installed=(), bytes_fetched=0)
+    settings = settings or ApplySettings()
     if not plan.touches_install_tree:  # only mirrors to fill or fix: no install root needed
-        done = _apply_sources(plan, pool, reporter, ApplyResult(installed=(), bytes_fetched=0))
+        done = ApplyResult(installed=(), bytes_fetched=0)
+        done = _apply_syncs(plan, manifest_file, pool, reporter, settings, done)
+        done = _apply_sources(plan, pool, reporter, done)
         return _apply_mirror_permissions(plan, manifest_file, reporter, done)
-    run = _Run(plan, manifest_file, pool, reporter, settings or ApplySettings())
+    run = _Run(plan, manifest_file, pool, reporter, settings)
     root = run.root
     created = _missing_folders(state_dir(root))
     root.mkdir(parents=True, exist_ok=True)
@@ -391,8 +401,66 @@ def apply_plan(
                 _remove_empty_staging(root)
             _remove_if_empty(created)
         raise
-    done = _apply_sources(plan, pool, reporter, result)
+    done = _apply_syncs(plan, manifest_file, pool, reporter, settings, result)
+    done = _apply_sources(plan, pool, reporter, done)
     return _apply_mirror_permissions(plan, manifest_file, reporter, done)
+
+
+def _apply_syncs(
+    plan: Plan,
+    manifest_file: ManifestFile,
+    pool: TransportPool,
+    reporter: Reporter,
+    settings: ApplySettings,
+    result: ApplyResult,
+) -> ApplyResult:
+    """Copy specs into the mirrors whose ``specs`` name them, then update their indexes and
+    publish the keys their metadata is signed with."""
+    if not plan.syncs:
+        return result
+    pinned = load_pinned_keys(manifest_file, read_url=pool.read_bytes)
+    verifier = GpgVerifier(pinned=pinned) if any(a.source_signed for a in plan.syncs) else None
+    copied: list[str] = []
+    try:
+        for mirror in dict.fromkeys(a.mirror for a in plan.syncs):
+            actions = [a for a in plan.syncs if a.mirror == mirror]
+            target_root = url_to_path(
+                manifest_file.mirror_url(manifest_file.manifest.mirror(mirror))
+            )
+            target_root.mkdir(parents=True, exist_ok=True)
+            signer = None
+            fingerprint = actions[0].fingerprint
+            if fingerprint is not None:
+                if settings.signer_for is None:
+                    raise ApplyError(f"no signing keystore to re-sign specs for mirror '{mirror}'")
+                signer = settings.signer_for(fingerprint)
+            nodes = []
+            workdir = Path(tempfile.mkdtemp(prefix=".reconcile-sync-", dir=target_root))
+            try:
+                for action in actions:
+                    nodes += copy_spec(
+                        action,
+                        pool=pool,
+                        verifier=verifier,
+                        signer=signer,
+                        target_root=target_root,
+                        workdir=workdir,
+                    )
+                    reporter.event(
+                        f"synced {action.label} to mirror '{mirror}' from '{action.source}'"
+                    )
+                    copied.append(f"{action.label} -> {mirror}")
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            layout = actions[0].layout
+            write_index(target_root, layout, nodes)
+            keys = [signer.public_key()] if signer is not None else list(pinned.values())
+            for armored in keys:
+                (publish_key_v2 if layout == 2 else publish_key_v3)(target_root, armored)
+    finally:
+        if verifier is not None:
+            verifier.close()
+    return attrs.evolve(result, synced=tuple(copied))
 
 
 def _apply_mirror_permissions(

@@ -101,6 +101,8 @@ def render_apply_summary(result: ApplyResult) -> str:
     from_cache = f" ({cached_specs} from cache roots)" if cached_specs else ""
     if result.published:
         changed += f", {len(result.published)} published"
+    if result.synced:
+        changed += f", {len(result.synced)} synced"
     if result.mirrors_fixed:
         changed += f", permissions set on {len(result.mirrors_fixed)} mirror(s)"
     if result.sources_fetched or result.sources_linked:
@@ -124,6 +126,7 @@ def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict
         "sources_fetched": result.sources_fetched,
         "sources_linked": result.sources_linked,
         "mirror_permissions": list(result.mirrors_fixed),
+        "synced": list(result.synced),
         "bytes_fetched": result.bytes_fetched,
         "mirrors": {
             m: {

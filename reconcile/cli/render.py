@@ -29,6 +29,10 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
             f"(layout {publication.layout}, {signed})"
         )
         lines.append(f"    because {publication.reason}")
+    for sync in plan.syncs:
+        how = f"re-signed by {sync.sign_with}" if sync.sign_with else "signature kept"
+        lines.append(f"+ sync {sync.label} to {sync.mirror} (from {sync.source}, {how})")
+        lines.append(f"    because {sync.reason}")
     for step in plan.source_actions:
         verb = {"fetch": "+ fetch source", "record": "~ record source", "link": "~ link source"}
         lines.append(f"{verb[step.kind]} {step.label} in {step.mirror} ({step.archive})")
@@ -66,6 +70,8 @@ def summary_line(plan: Plan) -> str:
         changes += f", {len(plan.permission_changes)} to change"
     if plan.publications:
         changes += f", {len(plan.publications)} to publish"
+    if plan.syncs:
+        changes += f", {len(plan.syncs)} to sync"
     if plan.mirror_permission_changes:
         changes += f", {len(plan.mirror_permission_changes)} mirror(s) to fix permissions of"
     if plan.source_actions:

@@ -69,7 +69,9 @@ def observe_and_plan(
 ) -> Plan:
     """Observe the install tree and the mirrors, fetching and verifying spec metadata as the
     planner asks for it, and return the plan."""
-    if manifest_file.manifest.install is None and not manifest_file.manifest.sources:
+    manifest = manifest_file.manifest
+    syncs = any(m.specs for m in manifest.mirrors)
+    if manifest.install is None and not manifest.sources and not syncs:
         raise PlanError(
             f"{manifest_file.path}: the manifest has no [install] table, so there is nothing "
             "to plan",
@@ -87,6 +89,8 @@ def observe_and_plan(
             manifest_file, pool, cache.index_copy if cache is not None else lambda _url: None
         )
         if install
+        or manifest_file.manifest.publish
+        or any(m.specs for m in manifest_file.manifest.mirrors)
         else (),
         source_mirrors=observe_source_mirrors(manifest_file, check_contents=check_contents),
         mirror_permissions=observe_mirror_permissions(manifest_file),

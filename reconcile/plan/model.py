@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 
-ActionKind = Literal["install", "permissions", "publish", "mirror-permissions"]
+ActionKind = Literal["install", "permissions", "publish", "mirror-permissions", "sync"]
 
 
 @attrs.frozen(kw_only=True)
@@ -153,7 +153,44 @@ class MirrorPermissionsAction:
         return f"mirror '{self.mirror}'"
 
 
-Action = InstallAction | PermissionsAction | PublishAction | MirrorPermissionsAction
+@attrs.frozen(kw_only=True)
+class SyncAction:
+    """Copy one spec (metadata and tarball) from another mirror into a mirror whose
+    ``specs`` name its closure; verified before it is written."""
+
+    hash: str
+    name: str
+    version: str
+    mirror: str  # the mirror that must hold it
+    mirror_url: str  # credentials masked
+    layout: int
+    source: str  # the mirror it is copied from
+    source_url: str  # credentials masked
+    source_layout: int
+    source_signed: bool
+    sign_with: str | None  # re-sign with this [[key]]; None copies the signature as it is
+    fingerprint: str | None
+    reason: str
+    spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the node, as the index has it
+
+    @property
+    def id(self) -> str:
+        return f"sync:{self.mirror}/{self.hash}"
+
+    @property
+    def kind(self) -> ActionKind:
+        return "sync"
+
+    @property
+    def resource(self) -> str:
+        return f"sync:{self.mirror}/{self.name}@{self.version}/{self.hash}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}/{self.hash[:7]}"
+
+
+Action = InstallAction | PermissionsAction | PublishAction | MirrorPermissionsAction | SyncAction
 
 
 @attrs.frozen(kw_only=True)
@@ -201,6 +238,10 @@ class Plan:
     @property
     def mirror_permission_changes(self) -> tuple[MirrorPermissionsAction, ...]:
         return tuple(a for a in self.actions if isinstance(a, MirrorPermissionsAction))
+
+    @property
+    def syncs(self) -> tuple[SyncAction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, SyncAction))
 
     @property
     def touches_install_tree(self) -> bool:

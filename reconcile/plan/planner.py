@@ -25,6 +25,7 @@ from reconcile.plan.model import (
     PublishAction,
 )
 from reconcile.plan.publishing import Publishable, plan_publishing
+from reconcile.plan.syncing import plan_sync
 from reconcile.sources.plan import SourceAction, plan_sources
 from reconcile.spack.projection import format_projection, pad_root
 from reconcile.spack.selector import SpecSelector, parse_selector
@@ -409,7 +410,19 @@ def make_plan(manifest_file: ManifestFile, observed: Observed) -> Plan | NeedFac
         if isinstance(planned, NeedFacts):
             return planned
         result = planned
-    written = {a.mirror for a in actions} | {a.mirror for a in result.publications}
+    synced = plan_sync(manifest_file.manifest, observed.mirrors)
+    if synced.errors:
+        raise PlanError("\n".join(synced.errors))
+    result = attrs.evolve(
+        result,
+        actions=(*result.actions, *synced.actions),
+        noops=(*result.noops, *synced.noops),
+    )
+    written = (
+        {a.mirror for a in actions}
+        | {a.mirror for a in result.publications}
+        | {a.mirror for a in synced.actions}
+    )
     mirror_actions, mirror_noops, mirror_fingerprints = _plan_mirror_permissions(
         manifest_file, observed, written
     )

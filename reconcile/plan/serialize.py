@@ -18,6 +18,7 @@ from reconcile.plan.model import (
     PermissionsAction,
     Plan,
     PublishAction,
+    SyncAction,
 )
 from reconcile.sources.layout import source_paths
 from reconcile.sources.plan import SourceAction
@@ -37,6 +38,22 @@ _DETAIL_FIELDS = (
     "allowed_link_targets",
     "externals",
     "spec",
+)
+
+
+_SYNC_FIELDS = (
+    "hash",
+    "name",
+    "version",
+    "mirror",
+    "mirror_url",
+    "layout",
+    "source",
+    "source_url",
+    "source_layout",
+    "source_signed",
+    "sign_with",
+    "fingerprint",
 )
 
 
@@ -66,6 +83,9 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 )
             }
             details["hash_to_prefix"] = dict(action.hash_to_prefix)
+        elif isinstance(action, SyncAction):
+            details = {name: getattr(action, name) for name in _SYNC_FIELDS}
+            details["spec"] = dict(action.spec)
         elif isinstance(action, MirrorPermissionsAction):
             details = {
                 "mirror": action.mirror,
@@ -131,6 +151,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "publish": len(plan.publications),
             "sources": len(plan.source_actions),
             "mirror_permissions": len(plan.mirror_permission_changes),
+            "sync": len(plan.syncs),
             "noop": len(plan.noops),
             "bytes_to_fetch": plan.bytes_to_fetch,
         },
@@ -177,6 +198,9 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
                         reason=item["reason"],
                     )
                 )
+                continue
+            if item["action"] == "sync":
+                actions.append(SyncAction(reason=item["reason"], **{k: d[k] for k in _SYNC_FIELDS}))
                 continue
             if item["action"] == "mirror-permissions":
                 actions.append(

@@ -1,0 +1,111 @@
+"""Planning mirror ``specs``: which specs of the selected closures a mirror still lacks,
+and which other mirror (in manifest order) each comes from. Pure: it reads the indexes;
+apply verifies every signature and checksum before it writes anything."""
+
+from __future__ import annotations
+
+import attrs
+
+from reconcile.manifest.model import Manifest, Mirror
+from reconcile.observe.facts import MirrorView
+from reconcile.plan.model import NoOp, SyncAction
+from reconcile.spack.selector import parse_selector
+from reconcile.spack.spec import SpecNode
+from reconcile.transport.base import mask_credentials
+
+
+@attrs.frozen(kw_only=True)
+class SyncPlan:
+    actions: tuple[SyncAction, ...]
+    noops: tuple[NoOp, ...]
+    errors: tuple[str, ...]
+
+
+def _closure(root: str, nodes: dict[str, SpecNode]) -> list[str]:
+    seen: list[str] = []
+    pending = [root]
+    while pending:
+        dag_hash = pending.pop()
+        if dag_hash in seen or dag_hash not in nodes:
+            continue
+        seen.append(dag_hash)
+        pending.extend(d.hash for d in nodes[dag_hash].runtime_dependencies())
+    return seen
+
+
+def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
+    actions: list[SyncAction] = []
+    noops: list[NoOp] = []
+    errors: list[str] = []
+    fingerprints = {key.name: key.fingerprint for key in manifest.keys}
+    for target in manifest.mirrors:
+        if not target.specs:
+            continue
+        view = next(v for v in mirrors if v.name == target.name)
+        others = [v for v in mirrors if v.name != target.name]
+        nodes: dict[str, SpecNode] = {}
+        origin: dict[str, MirrorView] = {}
+        for other in reversed(others):  # the first mirror in manifest order wins
+            for dag_hash, entry in other.index.items():
+                nodes[dag_hash] = entry.node
+                if entry.in_buildcache:
+                    origin[dag_hash] = other
+        for text in target.specs:
+            selector = parse_selector(text)
+            matches = sorted(h for h, n in nodes.items() if h in origin and selector.matches(n))
+            if len(matches) != 1:
+                found = ", ".join(nodes[h].short() for h in matches) or "none"
+                errors.append(
+                    f"mirror '{target.name}': '{text}' must match one spec in the other "
+                    f"mirrors (found {found}); pin a version or /hashprefix"
+                )
+                continue
+            for dag_hash in _closure(matches[0], nodes):
+                node = nodes[dag_hash]
+                if node.is_external:
+                    continue
+                resource = f"sync:{target.name}/{dag_hash}"
+                listed = view.index.get(dag_hash)
+                if listed is not None and listed.in_buildcache:
+                    noops.append(NoOp(resource=resource, reason=f"{node.short()} is already there"))
+                    continue
+                found_in = origin.get(dag_hash)
+                if found_in is None:
+                    errors.append(f"mirror '{target.name}': {node.short()} is in no other mirror")
+                    continue
+                problem = _copy_problem(target, found_in)
+                if problem:
+                    errors.append(f"mirror '{target.name}': {problem}")
+                    continue
+                actions.append(
+                    SyncAction(
+                        hash=dag_hash,
+                        name=node.name,
+                        version=node.version,
+                        mirror=target.name,
+                        mirror_url=mask_credentials(view.url),
+                        layout=target.layout,
+                        source=found_in.name,
+                        source_url=mask_credentials(found_in.url),
+                        source_layout=found_in.layout,
+                        source_signed=found_in.signed,
+                        sign_with=target.sign_with,
+                        fingerprint=fingerprints.get(target.sign_with or ""),
+                        reason=f"mirror '{target.name}' does not have it",
+                        spec=dict(node.raw),
+                    )
+                )
+    unique = {(a.mirror, a.hash): a for a in actions}
+    return SyncPlan(actions=tuple(unique.values()), noops=tuple(noops), errors=tuple(errors))
+
+
+def _copy_problem(target: Mirror, source: MirrorView) -> str | None:
+    """Why a spec cannot be copied from ``source`` to ``target``, or None."""
+    verbatim = source.layout == 2 and target.layout == 2
+    if verbatim or target.sign_with is not None or not source.signed:
+        return None
+    return (
+        f"its specs come from layout-{source.layout} mirror '{source.name}' and it is "
+        f"layout {target.layout}: the signed metadata must be re-signed; set sign_with to "
+        "the [[key]] to sign with (only layout 2 to layout 2 is copied verbatim)"
+    )

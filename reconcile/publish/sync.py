@@ -1,0 +1,105 @@
+"""Copying specs between mirrors (mirror ``specs``): fetched fresh, verified, then written.
+
+Layout 2 to layout 2 without ``sign_with`` copies the metadata file byte for byte, so the
+original signature is kept; otherwise the verified spec is written anew by the target
+layout's writer, signed with the mirror's ``sign_with`` key (or unsigned when the source is
+unsigned and no key is named).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from reconcile.apply.fetch import sha256_of
+from reconcile.atomic_write import atomic_output, atomic_write_bytes
+from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, spec_url, tarball_url
+from reconcile.buildcache.layout_v3 import fetch_spec_v3
+from reconcile.buildcache.writer_v2 import spec_path, tarball_path, write_index_v2, write_spec_v2
+from reconcile.buildcache.writer_v3 import write_index_v3, write_spec_v3
+from reconcile.errors import VerificationError
+from reconcile.plan.model import SyncAction
+from reconcile.spack.spec import SpecNode, parse_node
+from reconcile.transport.registry import TransportPool
+from reconcile.trust.sign import GpgSigner
+from reconcile.trust.verify import GpgVerifier
+
+
+def copy_spec(
+    action: SyncAction,
+    *,
+    pool: TransportPool,
+    verifier: GpgVerifier | None,
+    signer: GpgSigner | None,
+    target_root: Path,
+    workdir: Path,
+) -> list[SpecNode]:
+    """Copy one spec; returns the nodes to list in the target's index (it and its
+    externals)."""
+    source_url = pool.unmask(action.source, action.source_url)
+    transport = pool.for_url(source_url)
+    node = parse_node(action.spec)
+    verify_with = verifier if action.source_signed else None
+    fetched: FetchedSpec
+    if action.source_layout == 3:
+        fetched_v3 = fetch_spec_v3(
+            transport, source_url, node, verifier=verify_with, mirror_name=action.source
+        )
+        fetched, tarball = fetched_v3, fetched_v3.tarball_url
+    else:
+        fetched = fetch_spec(
+            transport, source_url, node, verifier=verify_with, mirror_name=action.source
+        )
+        tarball = tarball_url(source_url, fetched.document.root)
+    expected = fetched.document.tarball_sha256
+    assert expected is not None
+    local = workdir / f"{action.hash}.spack"
+    transport.download(tarball, local)
+    actual = sha256_of(local)
+    if actual != expected:
+        raise VerificationError(
+            f"tarball of {action.label} from mirror '{action.source}' does not match its "
+            f"signed metadata: sha256 {actual}, expected {expected}",
+            hint="the source mirror's copy is corrupt or was tampered with; nothing was copied",
+            reference="checksum-mismatch",
+        )
+    document = fetched.document
+    if action.layout == 2 and action.source_layout == 2 and action.sign_with is None:
+        metadata_url = spec_url(source_url, document.root, signed=action.source_signed)
+        raw = transport.read_bytes(metadata_url)
+        if hashlib.sha256(raw).hexdigest() != fetched.metadata_sha256:
+            raise VerificationError(
+                f"{action.label}: the metadata of mirror '{action.source}' changed while it "
+                "was being copied",
+                hint="run apply again",
+            )
+        target = tarball_path(target_root, document.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _move_into_place(local, target)
+        meta = spec_path(target_root, document.root, signed=fetched.signer is not None)
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(meta, raw)
+    else:
+        spec_only = {"spec": dict(document.raw)["spec"]}
+        if action.layout == 2:
+            write_spec_v2(target_root, spec_document=spec_only, tarball=local, signer=signer)
+        else:
+            write_spec_v3(target_root, spec_document=spec_only, tarball=local, signer=signer)
+    return [document.root, *(n for n in document.nodes if n.is_external)]
+
+
+def write_index(target_root: Path, layout: int, nodes: list[SpecNode]) -> None:
+    if layout == 2:
+        write_index_v2(target_root, nodes)
+    else:
+        write_index_v3(target_root, nodes)
+
+
+def _move_into_place(source: Path, target: Path) -> None:
+    """Rename when on one filesystem, else copy to a temporary file there and rename."""
+    if source.stat().st_dev == target.parent.stat().st_dev:
+        source.replace(target)
+        return
+    with source.open("rb") as reader, atomic_output(target) as writer:
+        shutil.copyfileobj(reader, writer, 1 << 20)

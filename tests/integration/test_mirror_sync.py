@@ -1,0 +1,90 @@
+"""Mirror ``specs``: a mirror filled from the others, verbatim or re-signed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURE_FPR, FIXTURE_KEY, SIGNED_CACHE
+from support import run, write_manifest
+from test_fixture_install import check_hello_works
+
+from reconcile.trust.sign import GpgSigner, generate_key
+
+
+def sync_manifest(
+    folder: Path, *, layout: int, sign_with: str | None = None, extra: str = ""
+) -> Path:
+    sign = f'sign_with = "{sign_with}"\n' if sign_with else ""
+    text = f"""version = 1
+
+[[mirror]]
+name = "upstream"
+url = "{SIGNED_CACHE}"
+
+[[mirror]]
+name = "site"
+url = "site"
+layout = {layout}
+specs = ["hello-app"]
+{sign}
+[[key]]
+name = "upstream"
+kind = "gpg"
+fingerprint = "{FIXTURE_FPR}"
+file = "{FIXTURE_KEY}"
+{extra}"""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "reconcile.toml"
+    path.write_text(text)
+    return path
+
+
+def test_layout_2_copy_keeps_the_signatures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = sync_manifest(tmp_path / "sync", layout=2)
+    assert run(manifest, "plan") == 0
+    out = capsys.readouterr().out
+    assert out.count("+ sync ") == 3 and "signature kept" in out
+    assert run(manifest, "apply", "--yes") == 0
+    assert "3 synced" in capsys.readouterr().out
+    site = tmp_path / "sync" / "site"
+    for sig in (SIGNED_CACHE / "build_cache").glob("*.spec.json.sig"):
+        assert (site / "build_cache" / sig.name).read_bytes() == sig.read_bytes()
+    assert run(manifest, "plan", "--detailed-exitcode") == 0
+    consumer = write_manifest(tmp_path / "consumer", mirror=site)
+    assert run(consumer, "apply", "--yes") == 0
+    check_hello_works(tmp_path / "consumer" / "opt")
+
+
+def test_across_layouts_needs_sign_with(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = sync_manifest(tmp_path, layout=3)
+    assert run(manifest, "plan") == 1
+    assert "set sign_with" in capsys.readouterr().err
+
+
+def test_across_layouts_re_signed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "signing"
+    home.mkdir(mode=0o700)
+    fingerprint = generate_key(home, "Site", "site@example.invalid")
+    monkeypatch.setenv("RECONCILE_SIGNING_HOME", str(home))
+    public = tmp_path / "site.pub"
+    public.write_bytes(GpgSigner(gnupghome=home, fingerprint=fingerprint).public_key())
+    key = (
+        f'\n[[key]]\nname = "site"\nkind = "gpg"\nfingerprint = "{fingerprint}"\n'
+        f'file = "{public}"\n'
+    )
+    manifest = sync_manifest(tmp_path / "sync", layout=3, sign_with="site", extra=key)
+    assert run(manifest, "apply", "--yes") == 0
+    assert "re-signed by site" in capsys.readouterr().out
+    consumer = write_manifest(
+        tmp_path / "consumer",
+        mirror=tmp_path / "sync" / "site",
+        key_file=public,
+        fingerprint=fingerprint,
+    )
+    assert run(consumer, "apply", "--yes") == 0
+    check_hello_works(tmp_path / "consumer" / "opt")

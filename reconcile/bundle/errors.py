@@ -7,3 +7,5 @@ from reconcile.errors import ReconcileError
 
 class BundleError(ReconcileError):
     """A bundle could not be exported, or an imported one failed a check."""
+
+    reference = "bundle-refused"

@@ -31,7 +31,12 @@ class PlainReporter:
             print(text, file=self._stream, flush=True)
 
     def download_started(self, label: str, total: int, *, source: str) -> None:
-        where = "the cache" if source == "cache" else f"mirror '{source}'"
+        if source == "cache":
+            where = "the cache"
+        elif "://" in source:  # a source archive's own (masked) URL
+            where = source
+        else:
+            where = f"mirror '{source}'"
         self._line(f"fetching {label} ({total} bytes) from {where}")
 
     def download_progress(self, label: str, received: int) -> None:

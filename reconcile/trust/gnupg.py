@@ -69,6 +69,16 @@ def isolated_home() -> Iterator[Path]:
         remove_isolated_home(home)
 
 
+def stop_agent(home: Path) -> None:
+    """Stop the gpg-agent that gpg started for ``home`` (it would otherwise outlive us)."""
+    if shutil.which("gpgconf"):
+        subprocess.run(
+            ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+            capture_output=True,
+            check=False,
+        )
+
+
 def run_gpg(
     home: Path, args: Sequence[str], *, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:

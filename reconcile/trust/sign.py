@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from reconcile.errors import ReconcileError
-from reconcile.trust.gnupg import run_gpg
+from reconcile.trust.gnupg import run_gpg, stop_agent
 from reconcile.trust.verify import normalize_fingerprint
 
 # v4 keys have 40 hex digits; v5 keys (newer GnuPG) 64.
@@ -131,7 +131,10 @@ def generate_key(gnupghome: Path, name: str, email: str, *, algorithm: str = "ed
         + f"Name-Real: {name}\nName-Email: {email}\nExpire-Date: 0\n%commit\n"
     )
     gnupghome.mkdir(mode=0o700, parents=True, exist_ok=True)
-    result = run_gpg(gnupghome, ["--status-fd", "1", "--gen-key"], stdin=params.encode())
+    try:
+        result = run_gpg(gnupghome, ["--status-fd", "1", "--gen-key"], stdin=params.encode())
+    finally:
+        stop_agent(gnupghome)
     for line in result.stdout.decode("utf-8", "replace").splitlines():
         # "[GNUPG:] KEY_CREATED P <fingerprint>"
         fields = line.split()

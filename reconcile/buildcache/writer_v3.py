@@ -144,7 +144,7 @@ def write_spec_v3(
     manifest = spec_manifest_path(mirror_root, document.root)
     with _mirror_errors(mirror_root):
         atomic_write_bytes(manifest, content)
-        _ensure_layout_json(mirror_root)
+        ensure_layout_json(mirror_root)
     return PublishedSpecV3(
         manifest=manifest,
         tarball=blob_path(mirror_root, tarball_record),
@@ -194,7 +194,7 @@ def write_index_v3(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
             compact_json_bytes(index),
             media_type=INDEX_MEDIA_TYPE,
         )
-        _ensure_layout_json(mirror_root)
+        ensure_layout_json(mirror_root)
 
 
 def publish_key_v3(mirror_root: Path, armored: bytes) -> str:
@@ -235,7 +235,7 @@ def publish_key_v3(mirror_root: Path, armored: bytes) -> str:
             compact_json_bytes(key_index),
             media_type=KEY_INDEX_MEDIA_TYPE,
         )
-        _ensure_layout_json(mirror_root)
+        ensure_layout_json(mirror_root)
     return fingerprint
 
 
@@ -397,7 +397,7 @@ def _damaged(manifest_file: Path, reason: str) -> ReconcileError:
     )
 
 
-def _ensure_layout_json(mirror_root: Path) -> None:
+def ensure_layout_json(mirror_root: Path) -> None:
     path = mirror_root / LAYOUT_FOLDER / LAYOUT_JSON
     if not path.exists():
         atomic_write_bytes(path, LAYOUT_JSON_BYTES)

@@ -101,11 +101,11 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
 
 def _copy_problem(target: Mirror, source: MirrorView) -> str | None:
     """Why a spec cannot be copied from ``source`` to ``target``, or None."""
-    verbatim = source.layout == 2 and target.layout == 2
+    verbatim = source.layout == target.layout
     if verbatim or target.sign_with is not None or not source.signed:
         return None
     return (
         f"its specs come from layout-{source.layout} mirror '{source.name}' and it is "
         f"layout {target.layout}: the signed metadata must be re-signed; set sign_with to "
-        "the [[key]] to sign with (only layout 2 to layout 2 is copied verbatim)"
+        "the [[key]] to sign with (mirrors of the same layout are copied verbatim)"
     )

@@ -15,13 +15,22 @@ from pathlib import Path
 from reconcile.apply.fetch import sha256_of
 from reconcile.atomic_write import atomic_output, atomic_write_bytes
 from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, spec_url, tarball_url
-from reconcile.buildcache.layout_v3 import fetch_spec_v3
+from reconcile.buildcache.layout_v3 import blob_url, fetch_spec_v3, spec_manifest_url
+from reconcile.buildcache.manifest_v3 import TARBALL_MEDIA_TYPE, check_blob, parse_manifest
 from reconcile.buildcache.writer_v2 import spec_path, tarball_path, write_index_v2, write_spec_v2
-from reconcile.buildcache.writer_v3 import write_index_v3, write_spec_v3
+from reconcile.buildcache.writer_v3 import (
+    blob_path,
+    ensure_layout_json,
+    spec_manifest_path,
+    write_index_v3,
+    write_spec_v3,
+)
 from reconcile.errors import VerificationError
 from reconcile.plan.model import SyncAction
 from reconcile.spack.spec import SpecNode, parse_node
+from reconcile.transport.base import Transport, mask_credentials
 from reconcile.transport.registry import TransportPool
+from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.verify import GpgVerifier
 
@@ -68,18 +77,15 @@ def copy_spec(
     if action.layout == 2 and action.source_layout == 2 and action.sign_with is None:
         metadata_url = spec_url(source_url, document.root, signed=action.source_signed)
         raw = transport.read_bytes(metadata_url)
-        if hashlib.sha256(raw).hexdigest() != fetched.metadata_sha256:
-            raise VerificationError(
-                f"{action.label}: the metadata of mirror '{action.source}' changed while it "
-                "was being copied",
-                hint="run apply again",
-            )
+        _check_unchanged(action, raw, fetched)
         target = tarball_path(target_root, document.root)
         target.parent.mkdir(parents=True, exist_ok=True)
         _move_into_place(local, target)
         meta = spec_path(target_root, document.root, signed=fetched.signer is not None)
         meta.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(meta, raw)
+    elif action.layout == 3 and action.source_layout == 3 and action.sign_with is None:
+        _copy_v3_verbatim(action, transport, source_url, fetched, local, target_root)
     else:
         spec_only = {"spec": dict(document.raw)["spec"]}
         if action.layout == 2:
@@ -87,6 +93,44 @@ def copy_spec(
         else:
             write_spec_v3(target_root, spec_document=spec_only, tarball=local, signer=signer)
     return [document.root, *(n for n in document.nodes if n.is_external)]
+
+
+def _copy_v3_verbatim(
+    action: SyncAction,
+    transport: Transport,
+    source_url: str,
+    fetched: FetchedSpec,
+    tarball: Path,
+    target_root: Path,
+) -> None:
+    """The spec manifest byte for byte (its signature kept) and every blob it names, each
+    checked against the manifest before it is written."""
+    root = fetched.document.root
+    shown = mask_credentials(source_url)
+    raw = transport.read_bytes(spec_manifest_url(source_url, root))
+    _check_unchanged(action, raw, fetched)
+    text = unverified_text(raw) if starts_clearsigned(raw) else raw  # verified just before
+    manifest = parse_manifest(text, source=shown)
+    for record in manifest.records:
+        target = blob_path(target_root, record)
+        if record.media_type == TARBALL_MEDIA_TYPE:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _move_into_place(tarball, target)
+            continue
+        data = transport.read_bytes(blob_url(source_url, record))
+        check_blob(data, record, source=shown)
+        atomic_write_bytes(target, data)
+    atomic_write_bytes(spec_manifest_path(target_root, root), raw)
+    ensure_layout_json(target_root)
+
+
+def _check_unchanged(action: SyncAction, raw: bytes, fetched: FetchedSpec) -> None:
+    if hashlib.sha256(raw).hexdigest() != fetched.metadata_sha256:
+        raise VerificationError(
+            f"{action.label}: the metadata of mirror '{action.source}' changed while it "
+            "was being copied",
+            hint="run apply again",
+        )
 
 
 def write_index(target_root: Path, layout: int, nodes: list[SpecNode]) -> None:

@@ -88,3 +88,52 @@ def test_across_layouts_re_signed(
     )
     assert run(consumer, "apply", "--yes") == 0
     check_hello_works(tmp_path / "consumer" / "opt")
+
+
+def test_layout_3_copy_keeps_the_signed_manifests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from conftest import UNSIGNED_CACHE
+
+    from reconcile.buildcache.writer_v3 import publish_key_v3, write_index_v3, write_spec_v3
+    from reconcile.spack.spec import parse_spec_document
+
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    fingerprint = generate_key(home, "Upstream", "upstream@example.invalid")
+    signer = GpgSigner(gnupghome=home, fingerprint=fingerprint)
+    upstream = tmp_path / "upstream3"
+    nodes = []
+    for spec_json in sorted((UNSIGNED_CACHE / "build_cache").glob("*.spec.json")):
+        document = json.loads(spec_json.read_text())
+        parsed = parse_spec_document(document)
+        tarball = next(SIGNED_CACHE.rglob(f"*-{parsed.root.hash}.spack"))
+        write_spec_v3(
+            upstream, spec_document={"spec": document["spec"]}, tarball=tarball, signer=signer
+        )
+        nodes += [parsed.root, *(n for n in parsed.nodes if n.is_external)]
+    write_index_v3(upstream, nodes)
+    publish_key_v3(upstream, signer.public_key())
+    public = tmp_path / "upstream.pub"
+    public.write_bytes(signer.public_key())
+
+    manifest = sync_manifest(tmp_path / "sync", layout=3)
+    text = manifest.read_text().replace(str(SIGNED_CACHE), str(upstream))
+    text = text.replace(str(FIXTURE_KEY), str(public)).replace(FIXTURE_FPR, fingerprint)
+    manifest.write_text(text)
+    assert run(manifest, "apply", "--yes") == 0
+    assert "signature kept" in capsys.readouterr().out
+    site = tmp_path / "sync" / "site"
+    copied = sorted(
+        p.relative_to(site) for p in (site / "v3" / "manifests" / "spec").rglob("*.json")
+    )
+    assert len(copied) == 3
+    for relative in copied:
+        assert (site / relative).read_bytes() == (upstream / relative).read_bytes()
+    consumer = write_manifest(
+        tmp_path / "consumer", mirror=site, key_file=public, fingerprint=fingerprint
+    )
+    assert run(consumer, "apply", "--yes") == 0
+    check_hello_works(tmp_path / "consumer" / "opt")

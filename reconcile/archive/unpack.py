@@ -1,16 +1,17 @@
 """Safe unpacking of a Spack ``.spack`` tarball (layout v2 tarball format) into staging.
 
 The tarball is read once, front to back. Each member is checked as it arrives
-(``rules.MemberTable.admit``) and written below ``staging/members`` under its archive name;
-the checks that need the package prefix run at the end (``MemberTable.finish``), because
-Spack writes ``.spack/binary_distribution``, which marks the prefix, last. The prefix folder
-is then renamed to ``staging/prefix`` and the empty parent folders removed: nothing is
-extracted twice or copied.
+(``rules.MemberTable.admit``) and written at once (``placement``: straight into
+``staging/prefix`` when the prefix shows early, as in Spack's tarballs, else below
+``staging/members`` under its archive name); the checks that need the package prefix run at
+the end (``MemberTable.finish``), because Spack writes ``.spack/binary_distribution``, which
+marks the prefix, last. Then the prefix folder gets its final name, if it does not have it
+yet, and any empty parent folders are removed: nothing is extracted twice or copied.
 """
 
 from __future__ import annotations
 
-import tarfile
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -18,8 +19,9 @@ import yaml
 
 from reconcile.archive import violation as rules
 from reconcile.archive.names import display
+from reconcile.archive.placement import Placement
 from reconcile.archive.reader import READ_ERRORS, iter_members, member_data, open_stream
-from reconcile.archive.rules import Admission, DirectoryMode, Kind, Layout, MemberTable
+from reconcile.archive.rules import DirectoryMode, Layout, MemberTable
 from reconcile.archive.symlink_check import check_symlinks
 from reconcile.archive.violation import ArchiveRuleError
 from reconcile.archive.writer import SafeTree, process_umask, restore_directory_modes
@@ -35,7 +37,6 @@ __all__ = [
 ]
 
 PREFIX_FOLDER = "prefix"
-MEMBERS_FOLDER = "members"  # the archive's own layout, only while unpacking
 # binary_distribution lists files to relocate; even huge packages stay far below this.
 BINARY_DISTRIBUTION_LIMIT = 64 << 20
 
@@ -56,6 +57,7 @@ def unpack_package(
     *,
     dag_hash: str | None = None,
     restore_modes: bool = True,
+    guess_prefix: bool = True,
 ) -> UnpackedPackage:
     """Unpack ``tarball`` into ``staging`` (an empty folder on the install root's filesystem).
 
@@ -63,26 +65,28 @@ def unpack_package(
     the member and the rule on the first violation (staging is then the caller's to delete).
     The prefix ends up in ``staging/prefix``. With ``restore_modes=False`` its folders stay
     ``0o700`` (so relocation can write anywhere) and the result lists the modes to restore.
+    ``guess_prefix=False`` writes every member under its archive name first (the reference
+    layout the tests compare the guessing one with; the outcome is the same).
     """
     tarball, staging = Path(tarball), Path(staging)
     _prepare_staging(staging)
-    members_root = staging / MEMBERS_FOLDER
     prefix_dir = staging / PREFIX_FOLDER
     member = ""
     try:
-        members_root.mkdir(mode=0o700)
-        with SafeTree(members_root, umask=process_umask()) as tree:
+        with SafeTree(staging, umask=process_umask()) as tree:
             table = MemberTable()
+            placement = Placement(
+                tree, prefix_name=PREFIX_FOLDER, dag_hash=dag_hash, guess=guess_prefix
+            )
             with open_stream(tarball) as archive:
                 for info in iter_members(archive):
                     member = info.name
-                    _create(tree, archive, info, table.admit(info))
+                    placement.create(table.admit(info), partial(member_data, archive, info))
             member = ""
             layout = table.finish()
-            build_info = _read_build_info(tree, layout, dag_hash)
-            tree.move_out(layout.prefix, prefix_dir)
-            tree.remove_empty_folders(layout.skeleton)
-        members_root.rmdir()
+            placement.settle(layout)
+            build_info = _read_build_info(tree, placement, layout, dag_hash)
+            placement.finish(layout)
         if restore_modes:
             restore_directory_modes(prefix_dir, layout.directories)
     except ArchiveRuleError as violation:
@@ -111,27 +115,13 @@ def _prepare_staging(staging: Path) -> None:
         raise ValueError(f"staging folder {staging} is not empty")
 
 
-def _create(
-    tree: SafeTree, archive: tarfile.TarFile, info: tarfile.TarInfo, admit: Admission
-) -> None:
-    for parent in admit.implied_parents:
-        tree.make_directory(parent)
-    if not admit.create:
-        return
-    if admit.kind is Kind.DIRECTORY:
-        tree.make_directory(admit.parts)
-    elif admit.kind is Kind.FILE:
-        data = member_data(archive, info)
-        tree.write_file(admit.parts, data, mode=admit.mode, mtime_ns=admit.mtime_ns)
-    elif admit.kind is Kind.SYMLINK:
-        tree.make_symlink(admit.parts, admit.link_target, mtime_ns=admit.mtime_ns)
-    elif admit.kind is Kind.HARD_LINK:
-        tree.make_hard_link(admit.parts, admit.hard_link_to)
-
-
-def _read_build_info(tree: SafeTree, layout: Layout, dag_hash: str | None) -> BuildInfo:
+def _read_build_info(
+    tree: SafeTree, placement: Placement, layout: Layout, dag_hash: str | None
+) -> BuildInfo:
     name = display(layout.binary_distribution)
-    data = tree.read_file(layout.binary_distribution, limit=BINARY_DISTRIBUTION_LIMIT)
+    where = placement.location(layout.binary_distribution)
+    assert where is not None  # a file below the prefix, which settle() made sure of
+    data = tree.read_file(where, limit=BINARY_DISTRIBUTION_LIMIT)
     if len(data) > BINARY_DISTRIBUTION_LIMIT:
         raise ArchiveRuleError(
             rules.BAD_BINARY_DISTRIBUTION,

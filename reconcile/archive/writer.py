@@ -22,6 +22,9 @@ from reconcile.archive.names import Parts
 from reconcile.archive.rules import DirectoryMode
 
 COPY_CHUNK = 1 << 20
+# How many folders of one path stay open at once: a hostile archive nesting thousands of
+# folders must not run the process out of descriptors.
+MAX_OPEN_DEPTH = 64
 WORKING_DIRECTORY_MODE = 0o700  # while unpacking; the archive's mode is given at the end
 
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -51,9 +54,13 @@ class SafeTree:
     def __init__(self, root: Path, *, umask: int):
         self._umask = umask
         self._root_fd = os.open(root, _FOLDER_FLAGS)
-        # The folder written last, kept open: members arrive folder by folder.
-        self._cached_parts: Parts = ()
-        self._cached_fd = self._root_fd
+        # The folders on the way to the one written last, kept open: members arrive folder by
+        # folder, so the next one is usually a sibling or a child, one ``open`` away.
+        self._stack_parts: Parts = ()
+        self._stack_fds: list[int] = []  # the descriptor of _stack_parts[:i + 1] at i
+        # A folder deeper than MAX_OPEN_DEPTH: only it is kept open, not its whole path.
+        self._deep_parts: Parts = ()
+        self._deep_fd = -1
 
     def __enter__(self) -> SafeTree:
         return self
@@ -86,10 +93,14 @@ class SafeTree:
     def write_file(self, parts: Parts, data: IO[bytes], *, mode: int, mtime_ns: int) -> None:
         parent = self._folder(parts[:-1])
         fd = os.open(parts[-1], _NEW_FILE_FLAGS, 0o600, dir_fd=parent)
-        with os.fdopen(fd, "wb", buffering=COPY_CHUNK) as out:
-            shutil.copyfileobj(data, out, COPY_CHUNK)
-            out.flush()  # before utime: a later write would move the mtime again
-            self._finish_file(fd, mode=mode, mtime_ns=mtime_ns)
+        try:
+            # Straight to the descriptor: most members are small, and a buffered writer
+            # would cost a large buffer per file.
+            while chunk := data.read(COPY_CHUNK):
+                _write_all(fd, chunk)
+            self._finish_file(fd, mode=mode, mtime_ns=mtime_ns)  # after the last write
+        finally:
+            os.close(fd)
 
     def make_symlink(self, parts: Parts, target: str, *, mtime_ns: int) -> None:
         parent = self._folder(parts[:-1])
@@ -124,21 +135,25 @@ class SafeTree:
         with os.fdopen(fd, "rb") as source:
             return source.read(limit + 1)
 
-    def move_out(self, parts: Parts, destination: Path) -> None:
-        """Rename the folder ``parts`` to ``destination`` (a new name on the same filesystem)."""
+    def rename(self, parts: Parts, new_parts: Parts) -> None:
+        """Rename ``parts`` to ``new_parts``, both below the root (a new name whose folder
+        exists)."""
         self._forget_cached_folder()
         source_parent = self._open_folder(parts[:-1])
-        destination_parent = os.open(destination.parent, _FOLDER_FLAGS)
         try:
-            os.rename(
-                parts[-1],
-                destination.name,
-                src_dir_fd=source_parent,
-                dst_dir_fd=destination_parent,
-            )
+            destination_parent = self._open_folder(new_parts[:-1])
+            try:
+                os.rename(
+                    parts[-1],
+                    new_parts[-1],
+                    src_dir_fd=source_parent,
+                    dst_dir_fd=destination_parent,
+                )
+            finally:
+                os.close(destination_parent)
         finally:
             os.close(source_parent)
-            os.close(destination_parent)
+            self._forget_cached_folder()  # the open folders may have moved
 
     def remove_empty_folders(self, folders: Iterable[Parts]) -> None:
         """``rmdir`` each folder, innermost first; fails if one is not empty."""
@@ -169,35 +184,67 @@ class SafeTree:
 
     def _folder(self, parts: Parts) -> int:
         """A descriptor of the folder ``parts``, owned by the tree (do not close it)."""
-        if not parts:
-            return self._root_fd
-        if parts == self._cached_parts:
-            return self._cached_fd
-        fd = self._open_folder(parts)
-        self._forget_cached_folder()
-        self._cached_parts, self._cached_fd = parts, fd
-        return fd
-
-    def _open_folder(self, parts: Parts) -> int:
-        """A new descriptor of the folder ``parts``, for the caller to close. The walk starts
-        from the cached folder when that lies on the way."""
-        start_parts: Parts = ()
-        current = self._root_fd
-        cached = self._cached_parts
-        if cached and parts[: len(cached)] == cached:
-            start_parts, current = cached, self._cached_fd
+        if parts and parts == self._deep_parts:
+            return self._deep_fd
+        self._forget_deep_folder()
+        current = self._open_path(parts[:MAX_OPEN_DEPTH])
+        if len(parts) <= MAX_OPEN_DEPTH:
+            return current
         owned = False
-        for part in parts[len(start_parts) :]:
-            following = os.open(part, _FOLDER_FLAGS, dir_fd=current)
+        try:
+            for part in parts[MAX_OPEN_DEPTH:]:
+                following = os.open(part, _FOLDER_FLAGS, dir_fd=current)
+                if owned:
+                    os.close(current)
+                current, owned = following, True
+        except BaseException:
             if owned:
                 os.close(current)
-            current, owned = following, True
-        return current if owned else os.dup(current)
+            raise
+        self._deep_parts, self._deep_fd = parts, current
+        return current
+
+    def _open_path(self, parts: Parts) -> int:
+        """Keep ``parts`` and every folder on its way open, reusing what is already open."""
+        kept = 0
+        for mine, theirs in zip(self._stack_parts, parts, strict=False):
+            if mine != theirs:
+                break
+            kept += 1
+        for fd in self._stack_fds[kept:]:
+            os.close(fd)
+        del self._stack_fds[kept:]
+        current = self._stack_fds[-1] if kept else self._root_fd
+        try:
+            for part in parts[kept:]:
+                current = os.open(part, _FOLDER_FLAGS, dir_fd=current)
+                self._stack_fds.append(current)
+        finally:
+            self._stack_parts = parts[: len(self._stack_fds)]
+        return current
+
+    def _open_folder(self, parts: Parts) -> int:
+        """A new descriptor of the folder ``parts``, for the caller to close."""
+        return os.dup(self._folder(parts))
 
     def _forget_cached_folder(self) -> None:
-        if self._cached_parts and self._cached_fd >= 0:
-            os.close(self._cached_fd)
-        self._cached_parts, self._cached_fd = (), self._root_fd
+        """Close every folder kept open (before a rename moves folders around)."""
+        self._forget_deep_folder()
+        for fd in self._stack_fds:
+            os.close(fd)
+        self._stack_fds.clear()
+        self._stack_parts = ()
+
+    def _forget_deep_folder(self) -> None:
+        if self._deep_fd >= 0:
+            os.close(self._deep_fd)
+        self._deep_parts, self._deep_fd = (), -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def restore_directory_modes(prefix_dir: Path, directories: Iterable[DirectoryMode]) -> None:

@@ -10,7 +10,6 @@ original tail and NUL bytes up to the old length.
 from __future__ import annotations
 
 import mmap
-import re
 from collections.abc import Sequence
 from typing import TypeAlias
 
@@ -18,6 +17,7 @@ import attrs
 
 from reconcile.relocate.files import ByteEdit
 from reconcile.relocate.prefix_map import PrefixMap
+from reconcile.relocate.prefix_scan import PrefixFinder
 
 # How far past a prefix the terminating NUL is looked for: a short tail is cheap to find and
 # certainly part of the same C string.
@@ -43,20 +43,16 @@ class CStringPlan:
 
 @attrs.frozen(kw_only=True)
 class CStringRelocator:
-    """One compiled pattern for all old prefixes; no boundary check before a match, because
-    a relocated binary may already hold ``///prefix`` and must stay relocatable."""
+    """One scan for all old prefixes; no boundary check before a match, because a relocated
+    binary may already hold ``///prefix`` and must stay relocatable."""
 
-    pattern: re.Pattern[bytes]
+    finder: PrefixFinder
     replacements: dict[bytes, bytes]
 
     @classmethod
     def for_map(cls, prefix_map: PrefixMap) -> CStringRelocator:
         replacements = {old.encode(): new.encode() for old, new in prefix_map.pairs}
-        # Longest first so the most specific prefix wins; no capture group, so the regex
-        # engine can factor out the prefixes' common start and scan for it quickly.
-        olds = sorted(replacements, key=len, reverse=True)
-        pattern = re.compile(b"|".join(re.escape(old) for old in olds) if olds else rb"(?!)")
-        return cls(pattern=pattern, replacements=replacements)
+        return cls(finder=PrefixFinder.build(replacements), replacements=replacements)
 
     def plan(self, data: bytes | mmap.mmap, *, skip: Sequence[Span] = ()) -> CStringPlan:
         """The edits for every old prefix in ``data`` outside the ``skip`` spans (strings
@@ -65,11 +61,10 @@ class CStringRelocator:
             return CStringPlan(edits=(), growing=())
         edits: list[ByteEdit] = []
         growing: list[GrowingString] = []
-        for match in self.pattern.finditer(data):
-            start, end = match.span()
+        for start, old in self.finder.find(data):
+            end = start + len(old)
             if any(start < skip_end and skip_start < end for skip_start, skip_end in skip):
                 continue
-            old = match.group()
             new = self.replacements[old]
             shrink = len(old) - len(new)
             if shrink < 0:

@@ -20,11 +20,11 @@ from elftools.elf.elffile import ELFFile
 
 from reconcile.errors import RelocationError
 from reconcile.relocate.cstrings import Span
+from reconcile.relocate.elf_quick import StringKind, quick_string_offsets
 from reconcile.relocate.files import ByteEdit
 from reconcile.relocate.prefix_map import PrefixMap
 
 SearchPathTag = Literal["DT_RPATH", "DT_RUNPATH"]
-StringKind = Literal["DT_RPATH", "DT_RUNPATH", "PT_INTERP"]
 
 _ELF_MAGIC = b"\x7fELF"
 _MACH_O_MAGICS = (
@@ -83,7 +83,20 @@ def check_elf(path: Path, data: bytes | mmap.mmap) -> None:
 
 def read_elf_strings(path: Path, data: bytes | mmap.mmap) -> tuple[ElfString, ...]:
     """The RPATH/RUNPATH and PT_INTERP strings of the ELF file ``path`` whose bytes are
-    ``data``, with their file offsets."""
+    ``data``, with their file offsets.
+
+    Read with ``struct`` from the program headers and the dynamic table when they are plainly
+    well formed (``elf_quick``), else by pyelftools, which refuses a damaged file.
+    """
+    quick = quick_string_offsets(data)
+    if quick is not None:
+        return tuple(_string_at(data, offset, kind) for kind, offset in quick)
+    return read_elf_strings_with_pyelftools(path, data)
+
+
+def read_elf_strings_with_pyelftools(path: Path, data: bytes | mmap.mmap) -> tuple[ElfString, ...]:
+    """``read_elf_strings`` by pyelftools: for files ``elf_quick`` does not answer for, and
+    the reference the tests hold it to."""
     try:
         # An mmap reads and seeks like a file, which is all pyelftools asks of a stream.
         stream = io.BytesIO(data) if isinstance(data, bytes) else cast(IO[bytes], data)
@@ -94,7 +107,9 @@ def read_elf_strings(path: Path, data: bytes | mmap.mmap) -> tuple[ElfString, ..
                 strings.append(_string_at(data, segment["p_offset"], "PT_INTERP"))
             elif isinstance(segment, DynamicSegment):
                 strings.extend(_search_paths(elf, segment, data))
-    except (ELFError, ValueError, IndexError) as error:
+    # pyelftools also fails with OverflowError (offsets beyond any file) and AssertionError
+    # (a string table it cannot find) on some damaged files.
+    except (ELFError, ValueError, IndexError, OverflowError, AssertionError) as error:
         raise RelocationError(
             f"{path} could not be read as an ELF file: {error}",
             hint="the tarball holds a damaged binary; rebuild or re-push the package",

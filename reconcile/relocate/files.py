@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
@@ -37,16 +36,18 @@ def listed_file(prefix_dir: Path, relative: str, *, listing: str) -> Path | None
             reference="bad-relocation-list",
         )
     path = prefix_dir.joinpath(*parts)
-    if path.parent.resolve() != prefix_dir.resolve().joinpath(*parts[:-1]):
-        raise RelocationError(
-            f"{listing} lists {relative!r}, whose folder is reached through a symlink "
-            f"in {prefix_dir}; expected real folders inside the prefix",
-            hint="the tarball's .spack/binary_distribution does not match its files",
-            reference="bad-relocation-list",
-        )
     try:
+        # Each folder on the way, from the prefix down, must be a real folder, not a link.
+        for depth in range(1, len(parts)):
+            if stat.S_ISLNK(prefix_dir.joinpath(*parts[:depth]).lstat().st_mode):
+                raise RelocationError(
+                    f"{listing} lists {relative!r}, whose folder is reached through a symlink "
+                    f"in {prefix_dir}; expected real folders inside the prefix",
+                    hint="the tarball's .spack/binary_distribution does not match its files",
+                    reference="bad-relocation-list",
+                )
         mode = path.lstat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise RelocationError(
             f"{listing} lists {relative!r}, which is not in the unpacked prefix {prefix_dir}",
             hint="the tarball's .spack/binary_distribution does not match its files",
@@ -83,28 +84,23 @@ def writable(path: Path) -> Iterator[None]:
         path.chmod(mode)
 
 
-def replace_contents(path: Path, data: bytes) -> None:
-    """Give ``path`` new contents, keeping its mode, never leaving it half-written.
+def rewrite_in_place(path: Path, data: bytes) -> None:
+    """Give the regular file ``path`` new contents in place: same inode, so its mode and
+    every hard link to it follow (Spack lists only one name of each hard-linked file,
+    ``hardlinks_deduped``).
 
-    A file with several hard links is rewritten in place: a rename would detach the other
-    names, and Spack lists only one name of each hard-linked file (``hardlinks_deduped``).
+    Not atomic: meant for a prefix in a private staging folder, which is thrown away whole
+    if relocation fails, so no half-written file can ever be committed.
     """
-    info = path.stat()
-    if info.st_nlink > 1:
-        with writable(path), path.open("r+b") as stream:
-            stream.write(data)
-            stream.truncate()
-        return
-    with writable(path.parent):
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with writable(path):
+        descriptor = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-                os.fchmod(stream.fileno(), stat.S_IMODE(info.st_mode))
-            Path(temporary).replace(path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.ftruncate(descriptor, len(data))
+        finally:
+            os.close(descriptor)
 
 
 def write_edits(path: Path, edits: Iterable[ByteEdit]) -> None:

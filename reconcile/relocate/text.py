@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import attrs
 
-from reconcile.relocate.files import replace_contents
+from reconcile.relocate.files import rewrite_in_place
 from reconcile.relocate.prefix_map import PrefixMap
+from reconcile.relocate.prefix_scan import PrefixFinder
 
 # A prefix preceded by a path or word character is part of something else (``/x/old``,
 # ``word/old``, ``../old``) and stays. One exception: a short compiler option glued to the
 # path (``-L/old/lib``, ``-I/old/include``), which build files are full of.
 _PATH_OR_WORD_CHARACTER = rb"[\w./-]"
-_STARTS_A_PATH = (
+STARTS_A_PATH = (
     rb"(?:(?<!" + _PATH_OR_WORD_CHARACTER + rb")"
     rb"|(?<=(?<!" + _PATH_OR_WORD_CHARACTER + rb")-[A-Za-z]))"
 )
@@ -22,25 +22,30 @@ _STARTS_A_PATH = (
 
 @attrs.frozen(kw_only=True)
 class TextRelocator:
-    """One compiled pattern for all old prefixes, so each file is scanned once and a new
-    prefix that contains an old one is never rewritten a second time."""
+    """One scan of each file for all old prefixes, so a new prefix that contains an old one
+    is never rewritten a second time."""
 
-    pattern: re.Pattern[bytes]
+    finder: PrefixFinder
     replacements: dict[bytes, bytes]
 
     @classmethod
     def for_map(cls, prefix_map: PrefixMap) -> TextRelocator:
         replacements = {old.encode(): new.encode() for old, new in prefix_map.pairs}
-        # Longest first: alternation takes the first branch that matches at a position.
-        olds = sorted(replacements, key=len, reverse=True)
-        alternatives = b"|".join(re.escape(old) for old in olds)
-        pattern = re.compile(_STARTS_A_PATH + rb"(?:" + alternatives + rb")")
-        return cls(pattern=pattern, replacements=replacements)
+        return cls(
+            finder=PrefixFinder.build(replacements, guard=STARTS_A_PATH),
+            replacements=replacements,
+        )
 
     def relocate_bytes(self, data: bytes) -> bytes:
-        if not self.replacements:
+        pieces: list[bytes] = []
+        done = 0
+        for start, old in self.finder.find(data):
+            pieces += (data[done:start], self.replacements[old])
+            done = start + len(old)
+        if not pieces:
             return data
-        return self.pattern.sub(lambda match: self.replacements[match.group()], data)
+        pieces.append(data[done:])
+        return b"".join(pieces)
 
     def relocate_file(self, path: Path) -> bool:
         """Rewrite ``path`` if it names an old prefix; ``True`` when it changed."""
@@ -48,5 +53,5 @@ class TextRelocator:
         relocated = self.relocate_bytes(data)
         if relocated == data:
             return False
-        replace_contents(path, relocated)
+        rewrite_in_place(path, relocated)
         return True

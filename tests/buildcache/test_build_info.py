@@ -6,9 +6,10 @@ from __future__ import annotations
 import tarfile
 
 import pytest
+import yaml
 from conftest import GCC_RUNTIME_HASH, GLIBC_HASH, GREETLIB_HASH, HELLO_HASH, SIGNED_CACHE
 
-from reconcile.buildcache.build_info import parse_build_info
+from reconcile.buildcache.build_info import SAFE_LOADER, parse_build_info
 
 ARCH_DIR = SIGNED_CACHE / "build_cache" / "linux-debian12-x86_64_v4" / "gcc-12.2.0"
 TARBALLS = {
@@ -111,3 +112,24 @@ def test_a_hash_missing_from_the_map_falls_back_to_relative_prefix() -> None:
 def test_malformed_build_info(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason.replace("(", r"\(")):
         parse_build_info(text, dag_hash="h")
+
+
+def test_the_fast_loader_reads_what_the_python_loader_reads(texts: dict[str, str]) -> None:
+    """libyaml's loader is used when PyYAML has it; it must build the same data."""
+    assert yaml.__with_libyaml__ and SAFE_LOADER is yaml.CSafeLoader
+    documents = [
+        *texts.values(),
+        "{buildpath: /r, relative_prefix: a, hash_to_prefix: {0123: /r/a}, n: 1e3, t: yes}",
+        "buildpath: '/r'\nrelative_prefix: \"a b\"\nrelocate_links: [x, 'y z']\n",
+        "{buildpath: /r, relative_prefix: a, when: 2024-01-02, empty: ~, nested: [[1], {a: b}]}",
+    ]
+    for text in documents:
+        assert yaml.load(text, Loader=yaml.CSafeLoader) == yaml.load(text, Loader=yaml.SafeLoader)
+    for text, dag_hash in zip(texts.values(), texts, strict=True):
+        assert parse_build_info(text, dag_hash=dag_hash).relocate_binaries
+
+
+@pytest.mark.parametrize("text", ["!!python/object:os.system {}\n", "{a: !!python/name:os.system}"])
+def test_the_fast_loader_is_still_safe(text: str) -> None:
+    with pytest.raises(ValueError, match="not valid YAML"):
+        parse_build_info(text)

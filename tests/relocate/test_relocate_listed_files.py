@@ -58,6 +58,25 @@ def test_a_missing_listed_file_is_an_error_naming_it(tmp_path: Path) -> None:
         relocate_package(tmp_path, build_info(binaries=("lib/libgone.so",)), PREFIX_MAP)
 
 
+def test_a_path_through_a_symlinked_folder_deeper_down_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "file.txt").write_text("/build/root/pkg\n")
+    prefix = tmp_path / "prefix"
+    (prefix / "share").mkdir(parents=True)
+    (prefix / "share" / "doc").symlink_to(outside)
+
+    with pytest.raises(RelocationError, match="through a symlink"):
+        relocate_package(prefix, build_info(textfiles=("share/doc/file.txt",)), PREFIX_MAP)
+    assert (outside / "file.txt").read_text() == "/build/root/pkg\n"
+
+
+def test_a_path_through_a_regular_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "share").write_text("a file, not a folder\n")
+    with pytest.raises(RelocationError, match=r"share/file\.txt.*not in the unpacked prefix"):
+        relocate_package(tmp_path, build_info(textfiles=("share/file.txt",)), PREFIX_MAP)
+
+
 def test_a_listed_symlink_is_left_to_the_link_relocation(tmp_path: Path) -> None:
     (tmp_path / "real.txt").write_text("at /build/root/pkg\n")
     (tmp_path / "alias.txt").symlink_to("/build/root/pkg/real.txt")

@@ -102,3 +102,44 @@ def test_a_read_only_file_in_a_read_only_folder_is_rewritten(tmp_path: Path) -> 
 
     assert text.read_text() == "lives in /p/share\n"
     assert stat.S_IMODE(text.stat().st_mode) == 0o444
+
+
+def test_a_file_is_rewritten_in_place_and_cut_to_its_new_length(tmp_path: Path) -> None:
+    """The prefix is in private staging: the same inode is rewritten, no temporary file."""
+    config = tmp_path / "tool.conf"
+    config.write_text("root=/build/root/a/much/longer/old/prefix/etc\n" * 3)
+    before = config.stat()
+
+    assert relocator(("/build/root/a/much/longer/old/prefix", "/p")).relocate_file(config)
+
+    assert config.read_text() == "root=/p/etc\n" * 3
+    after = config.stat()
+    assert (after.st_ino, after.st_nlink, after.st_size) == (before.st_ino, 1, 12 * 3)
+    assert os.listdir(tmp_path) == ["tool.conf"]
+
+
+def test_hard_links_see_a_rewrite_that_grows_and_one_that_shrinks(tmp_path: Path) -> None:
+    names = [tmp_path / "a.pc", tmp_path / "b.pc", tmp_path / "c.pc"]
+    names[0].write_text("prefix=/build/root/pkg\nlibdir=${prefix}/lib\n")
+    for other in names[1:]:
+        os.link(names[0], other)
+
+    relocator(("/build/root/pkg", "/a/much/longer/new/prefix")).relocate_file(names[1])
+    assert {n.read_text() for n in names} == {
+        "prefix=/a/much/longer/new/prefix\nlibdir=${prefix}/lib\n"
+    }
+    relocator(("/a/much/longer/new/prefix", "/p")).relocate_file(names[2])
+    assert {n.read_text() for n in names} == {"prefix=/p\nlibdir=${prefix}/lib\n"}
+    assert len({n.stat().st_ino for n in names}) == 1
+
+
+def test_a_symlink_is_never_written_through(tmp_path: Path) -> None:
+    """Listed files are checked to be regular files; the rewrite refuses a link anyway."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("/build/root/pkg stays\n")
+    link = tmp_path / "link.txt"
+    link.symlink_to(outside)
+
+    with pytest.raises(OSError):
+        relocator(("/build/root/pkg", "/p")).relocate_file(link)
+    assert outside.read_text() == "/build/root/pkg stays\n"

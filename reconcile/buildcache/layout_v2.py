@@ -7,12 +7,12 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import attrs
 
+from reconcile.buildcache.database import IndexEntry, database_entries
 from reconcile.errors import NotFoundError, VerificationError
-from reconcile.spack.spec import SpecDocument, SpecNode, parse_node, parse_spec_document
+from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url, mask_credentials
 from reconcile.trust.clearsign import unverified_text
 from reconcile.trust.verify import GpgVerifier, normalize_fingerprint
@@ -25,12 +25,6 @@ KEYS_FOLDER = "_pgp"
 # Names from a mirror become URL path components: a name must not add or climb folders.
 _SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_+=~-][A-Za-z0-9_.+=~-]*")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-
-
-@attrs.frozen(kw_only=True)
-class IndexEntry:
-    node: SpecNode
-    in_buildcache: bool
 
 
 @attrs.frozen(kw_only=True)
@@ -115,22 +109,7 @@ def read_index(
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _malformed(shown, f"not valid JSON ({exc})") from exc
-    installs = _installs(document, shown)
-    entries: dict[str, IndexEntry] = {}
-    for dag_hash, record in installs.items():
-        if not isinstance(record, Mapping) or not isinstance(record.get("spec"), Mapping):
-            raise _malformed(shown, f"installs entry {dag_hash!r} has no 'spec' object")
-        raw_spec: Mapping[str, Any] = record["spec"]
-        if raw_spec.get("hash", dag_hash) != dag_hash:
-            raise _malformed(
-                shown, f"installs entry {dag_hash!r} holds a spec with hash {raw_spec['hash']!r}"
-            )
-        try:
-            node = parse_node({**raw_spec, "hash": dag_hash})
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise _malformed(shown, f"installs entry {dag_hash!r}: {exc}") from exc
-        entries[dag_hash] = IndexEntry(node=node, in_buildcache=record.get("in_buildcache") is True)
-    return entries
+    return database_entries(document, source=shown)
 
 
 def fetch_spec(
@@ -213,14 +192,6 @@ def _check_index_hash(transport: Transport, index_url: str, data: bytes) -> None
             hint="the index changed while it was read or is damaged: retry, and if it persists "
             "regenerate it with `spack buildcache update-index <mirror>`",
         )
-
-
-def _installs(document: object, shown: str) -> Mapping[str, Any]:
-    database = document.get("database") if isinstance(document, Mapping) else None
-    installs = database.get("installs") if isinstance(database, Mapping) else None
-    if not isinstance(installs, Mapping):
-        raise _malformed(shown, "expected a Spack database: {'database': {'installs': {...}}}")
-    return installs
 
 
 def _parse_spec(text: bytes, shown: str) -> SpecDocument:

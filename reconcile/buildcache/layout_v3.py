@@ -14,11 +14,11 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import attrs
 
-from reconcile.buildcache.layout_v2 import FetchedSpec, IndexEntry, unsafe_path_component
+from reconcile.buildcache.database import IndexEntry, database_entries
+from reconcile.buildcache.layout_v2 import FetchedSpec, unsafe_path_component
 from reconcile.buildcache.manifest_v3 import (
     GZIP,
     INDEX_MEDIA_TYPE,
@@ -35,7 +35,7 @@ from reconcile.buildcache.manifest_v3 import (
     parse_manifest,
 )
 from reconcile.errors import NotFoundError, VerificationError
-from reconcile.spack.spec import SpecDocument, SpecNode, parse_node, parse_spec_document
+from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url, mask_credentials
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.verify import GpgVerifier, normalize_fingerprint
@@ -180,29 +180,6 @@ def _index_blob(
         ) from exc
     check_blob(blob, record, source=mask_credentials(url))
     return blob
-
-
-def database_entries(document: object, *, source: str) -> dict[str, IndexEntry]:
-    """The ``installs`` of a Spack database (``{"database": {"installs": {...}}}``)."""
-    database = document.get("database") if isinstance(document, Mapping) else None
-    installs = database.get("installs") if isinstance(database, Mapping) else None
-    if not isinstance(installs, Mapping):
-        raise malformed(source, "expected a Spack database: {'database': {'installs': {...}}}")
-    entries: dict[str, IndexEntry] = {}
-    for dag_hash, record in installs.items():
-        if not isinstance(record, Mapping) or not isinstance(record.get("spec"), Mapping):
-            raise malformed(source, f"installs entry {dag_hash!r} has no 'spec' object")
-        raw_spec: Mapping[str, Any] = record["spec"]
-        if raw_spec.get("hash", dag_hash) != dag_hash:
-            raise malformed(
-                source, f"installs entry {dag_hash!r} holds a spec with hash {raw_spec['hash']!r}"
-            )
-        try:
-            node = parse_node({**raw_spec, "hash": dag_hash})
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise malformed(source, f"installs entry {dag_hash!r}: {exc}") from exc
-        entries[dag_hash] = IndexEntry(node=node, in_buildcache=record.get("in_buildcache") is True)
-    return entries
 
 
 # --- spec metadata -------------------------------------------------------------------------

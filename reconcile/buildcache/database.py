@@ -3,13 +3,13 @@ shared by layouts 2 and 3."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from reconcile.errors import VerificationError
-from reconcile.spack.spec import SpecNode, parse_node
+from reconcile.spack.spec import RUNTIME_DEPTYPES, SpecNode, parse_node
 
 
 @attrs.frozen(kw_only=True)
@@ -52,3 +52,52 @@ def database_entries(document: object, *, source: str) -> dict[str, IndexEntry]:
             raise malformed_index(source, f"installs entry {dag_hash!r}: {exc}") from exc
         entries[dag_hash] = IndexEntry(node=node, in_buildcache=record.get("in_buildcache") is True)
     return entries
+
+
+def dependency_order(nodes: Iterable[SpecNode]) -> list[SpecNode]:
+    """Dependencies before dependents (among the given nodes), else in the given order."""
+    by_hash = {node.hash: node for node in nodes}
+    ordered: list[SpecNode] = []
+    seen: set[str] = set()
+
+    def visit(node: SpecNode) -> None:
+        if node.hash in seen:
+            return
+        seen.add(node.hash)
+        for dependency in node.dependencies:
+            if dependency.hash in by_hash:
+                visit(by_hash[dependency.hash])
+        ordered.append(node)
+
+    for node in by_hash.values():
+        visit(node)
+    return ordered
+
+
+def ref_counts(installs: Mapping[str, Any]) -> dict[str, int]:
+    """How many listed specs need each spec at run time, as Spack's database counts."""
+    counts = dict.fromkeys(installs, 0)
+    for record in installs.values():
+        for dependency in record.get("spec", {}).get("dependencies", ()) or ():
+            deptypes = (dependency.get("parameters") or {}).get("deptypes", ())
+            if dependency.get("hash") in counts and RUNTIME_DEPTYPES.intersection(deptypes):
+                counts[dependency["hash"]] += 1
+    return counts
+
+
+def add_entries(installs: dict[str, Any], nodes: Iterable[SpecNode]) -> None:
+    """Add or replace ``nodes`` in a database's ``installs`` (what a writer publishes):
+    non-external nodes are ``in_buildcache``, externals not, and ``ref_count`` is recomputed
+    over the whole database. Entries already there stay."""
+    for node in dependency_order(nodes):
+        known = installs.get(node.hash)
+        if node.is_external and isinstance(known, dict) and known.get("in_buildcache"):
+            continue  # never demote a spec whose tarball is here
+        installs[node.hash] = {
+            "spec": {**node.raw, "hash": node.hash},
+            "ref_count": 0,
+            "in_buildcache": not node.is_external,
+        }
+    for dag_hash, count in ref_counts(installs).items():
+        if isinstance(installs[dag_hash], dict):
+            installs[dag_hash]["ref_count"] = count

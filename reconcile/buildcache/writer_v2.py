@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 
 from reconcile.atomic_write import atomic_output, atomic_write_bytes
+from reconcile.buildcache.database import add_entries
 from reconcile.buildcache.layout_v2 import (
     BUILD_CACHE,
     INDEX,
@@ -33,7 +34,7 @@ from reconcile.buildcache.layout_v2 import (
 )
 from reconcile.buildcache.pack import binary_distribution_yaml, scan_relocation, write_tarball
 from reconcile.errors import ReconcileError
-from reconcile.spack.spec import RUNTIME_DEPTYPES, SpecDocument, SpecNode, parse_spec_document
+from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.verify import key_fingerprints
 
@@ -206,37 +207,6 @@ def _read_json_object(path: Path, *, expected: str) -> dict[str, Any]:
     return loaded
 
 
-def dependency_order(nodes: Iterable[SpecNode]) -> list[SpecNode]:
-    """Dependencies before dependents (among the given nodes), else in the given order."""
-    by_hash = {node.hash: node for node in nodes}
-    ordered: list[SpecNode] = []
-    seen: set[str] = set()
-
-    def visit(node: SpecNode) -> None:
-        if node.hash in seen:
-            return
-        seen.add(node.hash)
-        for dependency in node.dependencies:
-            if dependency.hash in by_hash:
-                visit(by_hash[dependency.hash])
-        ordered.append(node)
-
-    for node in by_hash.values():
-        visit(node)
-    return ordered
-
-
-def ref_counts(installs: Mapping[str, Any]) -> dict[str, int]:
-    """How many listed specs need each spec at run time, as Spack's database counts."""
-    counts = dict.fromkeys(installs, 0)
-    for record in installs.values():
-        for dependency in record.get("spec", {}).get("dependencies", ()) or ():
-            deptypes = (dependency.get("parameters") or {}).get("deptypes", ())
-            if dependency.get("hash") in counts and RUNTIME_DEPTYPES.intersection(deptypes):
-                counts[dependency["hash"]] += 1
-    return counts
-
-
 def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
     """Add or replace ``nodes`` in ``build_cache/index.json``, then write ``index.json.hash``.
 
@@ -257,18 +227,7 @@ def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
                 reference="malformed-metadata",
             )
         installs: dict[str, Any] = database["installs"]
-        for node in dependency_order(nodes):
-            known = installs.get(node.hash)
-            if node.is_external and isinstance(known, dict) and known.get("in_buildcache"):
-                continue  # never demote a spec whose tarball is here
-            installs[node.hash] = {
-                "spec": {**node.raw, "hash": node.hash},
-                "ref_count": 0,
-                "in_buildcache": not node.is_external,
-            }
-        for dag_hash, count in ref_counts(installs).items():
-            if isinstance(installs[dag_hash], dict):
-                installs[dag_hash]["ref_count"] = count
+        add_entries(installs, nodes)
         data = compact_json_bytes(index)
         atomic_write_bytes(index_file, data)
         atomic_write_bytes(folder / INDEX_HASH, hashlib.sha256(data).hexdigest().encode())

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from reconcile.atomic_write import atomic_output, atomic_write_bytes
+from reconcile.buildcache.database import add_entries
 from reconcile.buildcache.layout_v3 import (
     INDEX_MANIFEST,
     INDEX_MANIFESTS,
@@ -52,11 +53,9 @@ from reconcile.buildcache.manifest_v3 import (
 )
 from reconcile.buildcache.writer_v2 import (
     compact_json_bytes,
-    dependency_order,
     locked,
     pack_prefix,
     parse_checked,
-    ref_counts,
 )
 from reconcile.errors import ReconcileError, VerificationError
 from reconcile.spack.spec import SpecNode
@@ -176,18 +175,7 @@ def write_index_v3(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
         if not isinstance(database, dict) or not isinstance(database.get("installs"), dict):
             raise _damaged(manifest_file, "its index blob is not a Spack database")
         installs: dict[str, Any] = database["installs"]
-        for node in dependency_order(nodes):
-            known = installs.get(node.hash)
-            if node.is_external and isinstance(known, dict) and known.get("in_buildcache"):
-                continue  # never demote a spec whose tarball is here
-            installs[node.hash] = {
-                "spec": {**node.raw, "hash": node.hash},
-                "ref_count": 0,
-                "in_buildcache": not node.is_external,
-            }
-        for dag_hash, count in ref_counts(installs).items():
-            if isinstance(installs[dag_hash], dict):
-                installs[dag_hash]["ref_count"] = count
+        add_entries(installs, nodes)
         _write_single_blob_manifest(
             mirror_root,
             manifest_file,

@@ -31,16 +31,11 @@ import attrs
 from reconcile.apply.events import Reporter
 from reconcile.apply.faults import crash_point
 from reconcile.apply.fetch import Obtained, obtain_tarball
-from reconcile.apply.lock import install_root_lock, state_dir
-from reconcile.apply.records import (
-    InstallRecord,
-    read_record,
-    scan_prefix,
-    utc_timestamp,
-    write_record,
-)
+from reconcile.apply.sources import apply_sources
+from reconcile.apply.sync import copy_spec, write_index
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
+from reconcile.buildcache.pinned_keys import load_pinned_keys
 from reconcile.buildcache.writer_v2 import publish_key_v2
 from reconcile.buildcache.writer_v3 import publish_key_v3
 from reconcile.cache.store import BlobCache
@@ -49,13 +44,18 @@ from reconcile.manifest.model import ManifestFile
 from reconcile.permissions import apply_permissions, describe_permissions, resolve_group
 from reconcile.plan.model import InstallAction, PermissionsAction, Plan, PublishAction
 from reconcile.publish.prefix import changed_entries, publish_prefix
-from reconcile.publish.sync import copy_spec, write_index
 from reconcile.relocate.package import relocate_package
 from reconcile.relocate.prefix_map import build_prefix_map
-from reconcile.sources.apply import apply_sources
+from reconcile.state.lock import install_root_lock, state_dir
+from reconcile.state.records import (
+    InstallRecord,
+    read_record,
+    scan_prefix,
+    utc_timestamp,
+    write_record,
+)
 from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
-from reconcile.trust.keys import load_pinned_keys
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.verify import GpgVerifier
 

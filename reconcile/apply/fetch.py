@@ -7,7 +7,6 @@ is re-checked on every use; a bad one is evicted (and the run says so) and fetch
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import attrs
@@ -19,6 +18,7 @@ from reconcile.errors import (
     TransportError,
     VerificationError,
 )
+from reconcile.hashing import sha256_of
 from reconcile.plan.model import InstallAction
 from reconcile.transport.registry import TransportPool
 
@@ -31,14 +31,6 @@ class Obtained:
     mirror: str  # the mirror it came from, or would have come from when cached
     from_cache: bool
     downloaded: int  # tarball bytes that crossed the wire for it
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def checksum_error(action: InstallAction, mirror: str, url: str, actual: str) -> VerificationError:

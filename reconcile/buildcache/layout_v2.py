@@ -12,8 +12,9 @@ import attrs
 
 from reconcile.buildcache.database import IndexEntry, database_entries
 from reconcile.errors import NotFoundError, VerificationError
+from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
-from reconcile.transport.base import Transport, join_url, mask_credentials
+from reconcile.transport.base import Transport, join_url
 from reconcile.trust.clearsign import unverified_text
 from reconcile.trust.verify import GpgVerifier, normalize_fingerprint
 

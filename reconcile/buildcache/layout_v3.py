@@ -35,8 +35,9 @@ from reconcile.buildcache.manifest_v3 import (
     parse_manifest,
 )
 from reconcile.errors import NotFoundError, VerificationError
+from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
-from reconcile.transport.base import Transport, join_url, mask_credentials
+from reconcile.transport.base import Transport, join_url
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.verify import GpgVerifier, normalize_fingerprint
 

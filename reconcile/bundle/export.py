@@ -11,6 +11,7 @@ import attrs
 
 from reconcile.buildcache.layout_v3 import blob_url, is_v3
 from reconcile.buildcache.manifest_v3 import check_blob, parse_manifest
+from reconcile.buildcache.pinned_keys import load_pinned_keys
 from reconcile.buildcache.writer_v2 import write_index_v2
 from reconcile.buildcache.writer_v3 import write_index_v3
 from reconcile.bundle.archive import write_archive
@@ -18,16 +19,14 @@ from reconcile.bundle.errors import BundleError
 from reconcile.bundle.listing import LISTING_NAME, digest_file, listing_bytes
 from reconcile.bundle.rewrite import key_member, rewritten_manifest
 from reconcile.bundle.verify import MANIFEST_NAME, MIRROR_FOLDER, verify_bundle_tree
+from reconcile.engine import observe_and_plan
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
-from reconcile.observe.gather import observe_and_plan
-from reconcile.plan.model import InstallAction
+from reconcile.plan.model import InstallAction, source_url
 from reconcile.sources.layout import source_paths
-from reconcile.sources.plan import source_url
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.clearsign import unverified_text
-from reconcile.trust.keys import load_pinned_keys
 from reconcile.trust.verify import normalize_fingerprint
 
 

@@ -10,13 +10,13 @@ import attrs
 
 from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, read_index, tarball_url
 from reconcile.buildcache.layout_v3 import fetch_spec_v3, is_v3, read_index_v3
+from reconcile.buildcache.pinned_keys import load_pinned_keys
 from reconcile.bundle.errors import BundleError
 from reconcile.bundle.listing import digest_file
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
 from reconcile.sources.layout import source_paths
 from reconcile.transport.file import FileTransport, url_to_path
-from reconcile.trust.keys import load_pinned_keys
 from reconcile.trust.verify import GpgVerifier
 
 MANIFEST_NAME = "reconcile.toml"

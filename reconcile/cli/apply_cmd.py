@@ -16,9 +16,9 @@ from reconcile.cache.open import open_blob_cache
 from reconcile.cli.commands import EXIT_OK, confirm
 from reconcile.cli.progress import LiveReporter, PlainReporter
 from reconcile.cli.render import human_bytes, render_plan
+from reconcile.engine import observe_and_plan
 from reconcile.errors import StalePlanError
 from reconcile.manifest.load import load_manifest
-from reconcile.observe.gather import observe_and_plan
 from reconcile.plan.serialize import read_plan, stale_resources
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.keystore import signer_from_keystore

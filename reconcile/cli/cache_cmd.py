@@ -156,13 +156,13 @@ NeededBlobs = Callable[[ManifestFile, TransportPool], set[str]]
 
 
 def _needed_blobs_function() -> NeededBlobs:
-    """``reconcile.observe.gather.needed_blobs``, looked up when gc runs."""
-    module = importlib.import_module("reconcile.observe.gather")
+    """``reconcile.engine.needed_blobs``, looked up when gc runs."""
+    module = importlib.import_module("reconcile.engine")
     function = getattr(module, "needed_blobs", None)
     if function is None:
         raise ReconcileError(
             "cache gc cannot tell which tarballs the manifest still needs "
-            "(this build of reconcile has no reconcile.observe.gather.needed_blobs)",
+            "(this build of reconcile has no reconcile.engine.needed_blobs)",
             hint="use a reconcile release where 'cache gc' is complete",
             reference="cache-gc-unavailable",
         )

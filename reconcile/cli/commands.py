@@ -8,9 +8,9 @@ from pathlib import Path
 
 from reconcile.cache.open import open_blob_cache
 from reconcile.cli.render import render_plan
+from reconcile.engine import observe_and_plan
 from reconcile.errors import ReconcileError
 from reconcile.manifest.load import load_manifest
-from reconcile.observe.gather import observe_and_plan
 from reconcile.plan.model import Plan
 from reconcile.plan.serialize import plan_to_dict, write_plan
 from reconcile.transport.registry import TransportPool, endpoints_of

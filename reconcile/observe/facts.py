@@ -6,11 +6,11 @@ from collections.abc import Mapping
 
 import attrs
 
-from reconcile.apply.records import InstallRecord
 from reconcile.buildcache.database import IndexEntry
 from reconcile.buildcache.layout_v2 import FetchedSpec
 from reconcile.permissions import PermissionChange
 from reconcile.sources.observe import SourceMirrorFacts
+from reconcile.state.records import InstallRecord
 
 
 @attrs.frozen(kw_only=True)

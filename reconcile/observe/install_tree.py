@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconcile.apply.records import InstallRecord, read_records
+from reconcile.state.records import InstallRecord, read_records
 
 
 def observe_install_tree(root: Path) -> tuple[Mapping[str, InstallRecord], frozenset[str]]:

@@ -6,12 +6,13 @@ also what ``--json`` prints (``schemas/plan.schema.json``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+import os
+from pathlib import Path
+from typing import Any, Literal
 
 import attrs
 
-if TYPE_CHECKING:
-    from reconcile.sources.plan import SourceAction
+from reconcile.redact import mask_credentials
 
 FORMAT_VERSION = 1
 
@@ -188,6 +189,55 @@ class SyncAction:
     @property
     def label(self) -> str:
         return f"{self.name}@{self.version}/{self.hash[:7]}"
+
+
+SourceActionKind = Literal["fetch", "record", "link"]
+
+
+@attrs.frozen(kw_only=True)
+class SourceAction:
+    kind: SourceActionKind
+    name: str
+    version: str
+    mirror: str  # the [[mirror]] that must hold the source
+    mirror_root: str  # its folder, absolute
+    url: str = attrs.field(repr=False)  # where to fetch from; may carry credentials
+    sha256: str
+    archive: str  # relative to mirror_root
+    link: str  # relative to mirror_root
+    link_target: str  # what the link holds, relative to its folder
+    reason: str
+    # record: the size and mtime of the file that was hashed when planning
+    observed_size: int | None = None
+    observed_mtime_ns: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def resource(self) -> str:
+        return f"source:{self.mirror}/{self.label}"
+
+    @property
+    def id(self) -> str:
+        return f"source-{self.kind}:{self.mirror}/{self.label}"
+
+    @property
+    def shown_url(self) -> str:
+        """The URL with credentials masked: the only form to print."""
+        return mask_credentials(self.url)
+
+
+def source_url(url: str, folder: Path | None = None) -> str:
+    """A source's URL, with a plain path made an absolute ``file://`` URL against ``folder``
+    (the manifest's folder; the current directory when None)."""
+    if "://" in url:
+        return url
+    path = Path(url).expanduser()
+    if not path.is_absolute():
+        path = (folder if folder is not None else Path.cwd()) / path
+    return Path(os.path.normpath(path)).as_uri()
 
 
 Action = InstallAction | PermissionsAction | PublishAction | MirrorPermissionsAction | SyncAction

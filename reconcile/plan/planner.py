@@ -2,7 +2,7 @@
 
 When the facts do not yet cover what the plan needs (verified metadata of a spec it decided
 to install, whether a prefix path is free), it returns ``NeedFacts`` instead; the observation
-loop (``reconcile.observe.gather``) fetches those and calls it again. It never does I/O.
+loop (``reconcile.engine``) fetches those and calls it again. It never does I/O.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Mapping
 
 import attrs
 
-from reconcile.apply.records import InstallRecord, record_fingerprint
 from reconcile.buildcache.layout_v2 import tarball_url
 from reconcile.errors import PlanError
 from reconcile.manifest.model import InstallSettings, ManifestFile
@@ -23,14 +22,17 @@ from reconcile.plan.model import (
     PermissionsAction,
     Plan,
     PublishAction,
+    SourceAction,
 )
 from reconcile.plan.publishing import Publishable, plan_publishing
+from reconcile.plan.sources import plan_sources
 from reconcile.plan.syncing import plan_sync
-from reconcile.sources.plan import SourceAction, plan_sources
+from reconcile.redact import mask_credentials
 from reconcile.spack.projection import format_projection, pad_root
 from reconcile.spack.selector import SpecSelector, parse_selector
 from reconcile.spack.spec import SpecNode, parse_node
-from reconcile.transport.base import join_url, mask_credentials
+from reconcile.state.records import InstallRecord, record_fingerprint
+from reconcile.transport.base import join_url
 
 
 @attrs.frozen(kw_only=True)

@@ -13,9 +13,9 @@ import attrs
 from reconcile.manifest.model import Manifest
 from reconcile.observe.facts import MirrorView
 from reconcile.plan.model import NoOp, PublishAction
+from reconcile.redact import mask_credentials
 from reconcile.spack.selector import parse_selector
 from reconcile.spack.spec import SpecNode
-from reconcile.transport.base import mask_credentials
 
 
 @attrs.frozen(kw_only=True)

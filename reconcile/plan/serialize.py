@@ -18,10 +18,10 @@ from reconcile.plan.model import (
     PermissionsAction,
     Plan,
     PublishAction,
+    SourceAction,
     SyncAction,
 )
 from reconcile.sources.layout import source_paths
-from reconcile.sources.plan import SourceAction
 
 _DETAIL_FIELDS = (
     "hash",

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconcile.apply.records import InstallRecord, RecordEntry
 from reconcile.buildcache.writer_v2 import write_package_v2
 from reconcile.buildcache.writer_v3 import write_package_v3
 from reconcile.errors import ReconcileError
+from reconcile.state.records import InstallRecord, RecordEntry
 from reconcile.trust.sign import GpgSigner
 
 

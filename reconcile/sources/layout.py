@@ -18,8 +18,8 @@ import attrs
 from reconcile.errors import ReconcileError
 from reconcile.manifest.checks import check_path_component
 from reconcile.manifest.model import Source
+from reconcile.state.sources import SOURCE_CACHE
 
-SOURCE_CACHE = "_source-cache"
 ARCHIVE_FOLDER = f"{SOURCE_CACHE}/archive"
 # Longest first, so that ``.tar.gz`` wins over ``.gz``.
 _KNOWN_EXTENSIONS = ("tar.gz", "tgz", "tar.bz2", "tbz2", "tar.xz", "txz", "tar.zst", "tar")

@@ -20,7 +20,7 @@ from reconcile.manifest.model import Source
 from reconcile.sources import digest
 from reconcile.sources.folders import folder_problem
 from reconcile.sources.layout import SourcePaths, source_paths
-from reconcile.sources.state import VerificationRecord, VerificationState, load_state
+from reconcile.state.sources import VerificationRecord, VerificationState, load_state
 
 EntryKind = Literal["missing", "file", "symlink", "other"]
 

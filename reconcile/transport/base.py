@@ -7,23 +7,8 @@ edge, with the URL's credentials masked.
 from __future__ import annotations
 
 import abc
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-
-
-def mask_credentials(url: str) -> str:
-    """``https://user:secret@host/x`` -> ``https://user:***@host/x``, and a lone user part
-    (often a token: ``https://TOKEN@host``) -> ``https://***@host`` (for every message)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    user = parts.username or ""
-    masked = f"{user}:***@{host}" if parts.password is not None else f"***@{host}"
-    return urllib.parse.urlunsplit((parts.scheme, masked, parts.path, parts.query, parts.fragment))
 
 
 def join_url(base: str, *parts: str) -> str:

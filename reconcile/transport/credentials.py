@@ -27,7 +27,7 @@ import requests
 import requests.auth
 
 from reconcile.errors import TransportError
-from reconcile.transport.base import mask_credentials
+from reconcile.redact import mask_credentials
 
 
 def mirror_env_prefix(mirror_name: str) -> str:

@@ -32,7 +32,8 @@ import urllib3.exceptions
 
 from reconcile import __version__
 from reconcile.errors import TransportError
-from reconcile.transport.base import ProgressCallback, Transport, mask_credentials
+from reconcile.redact import mask_credentials
+from reconcile.transport.base import ProgressCallback, Transport
 from reconcile.transport.credentials import (
     Credentials,
     origin_of,

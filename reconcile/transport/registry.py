@@ -15,7 +15,8 @@ import attrs
 
 from reconcile.errors import MirrorUnreachableError, TransportError
 from reconcile.manifest.model import ManifestFile
-from reconcile.transport.base import Transport, mask_credentials
+from reconcile.redact import mask_credentials
+from reconcile.transport.base import Transport
 from reconcile.transport.file import FileTransport
 
 

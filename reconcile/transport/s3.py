@@ -21,7 +21,8 @@ from typing import Any
 import attrs
 
 from reconcile.errors import ReconcileError, TransportError
-from reconcile.transport.base import ProgressCallback, Transport, mask_credentials
+from reconcile.redact import mask_credentials
+from reconcile.transport.base import ProgressCallback, Transport
 from reconcile.transport.s3_errors import ENDPOINT_HINT, bucket_missing, translate
 from reconcile.transport.validators import Validators, load_valid_copy, save_copy
 

@@ -18,8 +18,9 @@ from conftest import GREETLIB_HASH, UNSIGNED_CACHE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconcile.apply import records
-from reconcile.apply.records import (
+from reconcile.errors import ReconcileError
+from reconcile.state import records
+from reconcile.state.records import (
     InstallRecord,
     RecordEntry,
     read_record,
@@ -30,7 +31,6 @@ from reconcile.apply.records import (
     scan_prefix,
     write_record,
 )
-from reconcile.errors import ReconcileError
 
 SHA_ZERO = "0" * 64
 

@@ -165,12 +165,12 @@ def test_gc_refuses_bad_limits_before_touching_anything(
 
 
 def _has_needed_blobs() -> bool:
-    return hasattr(importlib.import_module("reconcile.observe.gather"), "needed_blobs")
+    return hasattr(importlib.import_module("reconcile.engine"), "needed_blobs")
 
 
 @pytest.mark.skipif(
     not _has_needed_blobs(),
-    reason="reconcile.observe.gather.needed_blobs (the lead's) does not exist yet",
+    reason="reconcile.engine.needed_blobs (the lead's) does not exist yet",
 )
 def test_gc_keeps_what_the_manifest_needs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -183,8 +183,8 @@ def test_usage_error_exits_1_not_2(tmp_path: Path) -> None:
 def test_needed_blobs_cover_plan_and_installed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from reconcile.engine import needed_blobs
     from reconcile.manifest.load import load_manifest
-    from reconcile.observe.gather import needed_blobs
     from reconcile.transport.registry import TransportPool, endpoints_of
 
     manifest = write_manifest(tmp_path, specs=["greetlib"])

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from conftest import FIXTURE_FPR, FIXTURE_KEY
 
+from reconcile.buildcache.pinned_keys import load_pinned_keys
 from reconcile.cli.keys_cmd import add_keys_parser, run_keys
 from reconcile.cli.main import main
 from reconcile.errors import ReconcileError
 from reconcile.manifest.load import load_manifest
 from reconcile.trust.gnupg import isolated_home, remove_isolated_home, run_gpg
-from reconcile.trust.keys import load_pinned_keys
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.verify import GpgVerifier, key_fingerprints
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from conftest import FIXTURES
 
 from reconcile.apply.events import SilentReporter
+from reconcile.apply.sources import SourcesApplied, apply_sources
 from reconcile.manifest.model import Source
-from reconcile.plan.model import NoOp
-from reconcile.sources.apply import SourcesApplied, apply_sources
+from reconcile.plan.model import NoOp, SourceAction
+from reconcile.plan.sources import plan_sources
 from reconcile.sources.observe import observe_source_mirror
-from reconcile.sources.plan import SourceAction, plan_sources
 from reconcile.transport.registry import TransportPool
 
 SPACK_MIRROR = FIXTURES / "spack-source-mirror"

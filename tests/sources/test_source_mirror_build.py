@@ -30,7 +30,7 @@ from source_mirror_support import (
 
 from reconcile.plan.model import NoOp
 from reconcile.sources import digest
-from reconcile.sources.state import STATE_FILE, load_state
+from reconcile.state.sources import STATE_FILE, load_state
 
 DAY_NS = 86_400 * 10**9
 

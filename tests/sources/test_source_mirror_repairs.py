@@ -30,12 +30,12 @@ from source_mirror_support import (
     summary,
 )
 
+from reconcile.apply.sources import apply_sources
 from reconcile.cli.progress import PlainReporter
 from reconcile.errors import ApplyError, ReconcileError, TransportError, VerificationError
 from reconcile.manifest.model import Source
 from reconcile.plan.model import NoOp
-from reconcile.sources.apply import apply_sources
-from reconcile.sources.state import load_state
+from reconcile.state.sources import load_state
 from reconcile.transport.registry import TransportPool
 
 

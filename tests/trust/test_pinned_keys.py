@@ -12,11 +12,11 @@ import pytest
 from conftest import FIXTURE_FPR, FIXTURE_KEY
 from throwaway_gpg import Signer, make_signer
 
+from reconcile.buildcache.pinned_keys import load_pinned_keys
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.manifest.model import Key, Manifest, ManifestFile, Mirror
 from reconcile.transport.registry import transport_for
 from reconcile.trust.gnupg import isolated_home
-from reconcile.trust.keys import load_pinned_keys
 from reconcile.trust.verify import key_fingerprints
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import attrs
 
+from reconcile.buildcache.pinned_keys import load_pinned_keys
 from reconcile.cache.store import BlobCache
 from reconcile.errors import PlanError
 from reconcile.manifest.model import ManifestFile, Source
@@ -20,7 +21,6 @@ from reconcile.plan.planner import make_plan
 from reconcile.sources.observe import SourceMirrorFacts, observe_source_mirror
 from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
-from reconcile.trust.keys import load_pinned_keys
 from reconcile.trust.verify import GpgVerifier
 
 VERIFY_WORKERS = 8

@@ -8,66 +8,13 @@ nothing is needed. An archive shared by several sources is fetched once.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
-
-import attrs
 
 from reconcile.manifest.model import Source
-from reconcile.plan.model import NoOp
+from reconcile.plan.model import NoOp, SourceAction, SourceActionKind, source_url
 from reconcile.sources.layout import SourcePaths, source_paths
 from reconcile.sources.observe import ArchiveFacts, LinkFacts, SourceMirrorFacts
-from reconcile.transport.base import mask_credentials
-
-SourceActionKind = Literal["fetch", "record", "link"]
-
-
-@attrs.frozen(kw_only=True)
-class SourceAction:
-    kind: SourceActionKind
-    name: str
-    version: str
-    mirror: str  # the [[mirror]] that must hold the source
-    mirror_root: str  # its folder, absolute
-    url: str = attrs.field(repr=False)  # where to fetch from; may carry credentials
-    sha256: str
-    archive: str  # relative to mirror_root
-    link: str  # relative to mirror_root
-    link_target: str  # what the link holds, relative to its folder
-    reason: str
-    # record: the size and mtime of the file that was hashed when planning
-    observed_size: int | None = None
-    observed_mtime_ns: int | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    @property
-    def resource(self) -> str:
-        return f"source:{self.mirror}/{self.label}"
-
-    @property
-    def id(self) -> str:
-        return f"source-{self.kind}:{self.mirror}/{self.label}"
-
-    @property
-    def shown_url(self) -> str:
-        """The URL with credentials masked: the only form to print."""
-        return mask_credentials(self.url)
-
-
-def source_url(url: str, folder: Path | None = None) -> str:
-    """A source's URL, with a plain path made an absolute ``file://`` URL against ``folder``
-    (the manifest's folder; the current directory when None)."""
-    if "://" in url:
-        return url
-    path = Path(url).expanduser()
-    if not path.is_absolute():
-        path = (folder if folder is not None else Path.cwd()) / path
-    return Path(os.path.normpath(path)).as_uri()
 
 
 def _archive_problem(archive: ArchiveFacts) -> str | None:

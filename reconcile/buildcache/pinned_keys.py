@@ -8,7 +8,7 @@ from reconcile.buildcache.layout_v2 import key_url
 from reconcile.buildcache.layout_v3 import read_mirror_key_v3
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.manifest.model import Key, ManifestFile
-from reconcile.transport.base import mask_credentials
+from reconcile.redact import mask_credentials
 from reconcile.trust.verify import key_fingerprints, normalize_fingerprint
 
 MIRROR_SOURCE_PREFIX = "mirror:"

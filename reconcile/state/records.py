@@ -31,7 +31,7 @@ from cattrs.v import format_exception
 
 from reconcile import __version__
 from reconcile.errors import ReconcileError
-from reconcile.transport.base import mask_credentials
+from reconcile.redact import mask_credentials
 
 RECORD_VERSION = 1
 RECORDS_FOLDER = (".reconcile", "records")

@@ -20,8 +20,9 @@ from typing import Any
 import attrs
 
 from reconcile.atomic_write import atomic_write_bytes
-from reconcile.sources.layout import SOURCE_CACHE
 
+# The folder Spack keeps source archives in (sources/layout.py reuses this name).
+SOURCE_CACHE = "_source-cache"
 STATE_FILE = f"{SOURCE_CACHE}/.reconcile-verified.json"
 LOCK_FILE = f"{SOURCE_CACHE}/.reconcile-verified.lock"
 STATE_FORMAT = 1

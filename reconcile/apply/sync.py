@@ -12,7 +12,6 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from reconcile.apply.fetch import sha256_of
 from reconcile.atomic_write import atomic_output, atomic_write_bytes
 from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, spec_url, tarball_url
 from reconcile.buildcache.layout_v3 import blob_url, fetch_spec_v3, spec_manifest_url
@@ -26,9 +25,11 @@ from reconcile.buildcache.writer_v3 import (
     write_spec_v3,
 )
 from reconcile.errors import VerificationError
+from reconcile.hashing import sha256_of
 from reconcile.plan.model import SyncAction
+from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode, parse_node
-from reconcile.transport.base import Transport, mask_credentials
+from reconcile.transport.base import Transport
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.sign import GpgSigner

@@ -25,10 +25,10 @@ import attrs
 from reconcile.apply.events import Reporter
 from reconcile.atomic_write import MIRROR_FILE_MODE
 from reconcile.errors import ApplyError, ReconcileError, TransportError, VerificationError
+from reconcile.plan.model import SourceAction
 from reconcile.sources import digest
 from reconcile.sources.folders import make_folders
-from reconcile.sources.plan import SourceAction
-from reconcile.sources.state import VerificationRecord, record_verified
+from reconcile.state.sources import VerificationRecord, record_verified
 from reconcile.transport.registry import TransportPool
 
 Clock = Callable[[], datetime.datetime]

@@ -1,0 +1,1 @@
+"""Shared state every layer reads: install records, locks, source-mirror verification state."""

@@ -32,7 +32,12 @@ def add_cache_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         "cache", help="list or clean the cache roots of downloaded tarballs"
     )
     actions = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="show each cache root with its blobs")
+    listing = actions.add_parser(
+        "list",
+        help="show each cache root with its blobs",
+        description="Show each [[cache]] root of the manifest: its URL prefixes, how many "
+        "blobs it holds, their size, and when each was last used. Reads only.",
+    )
     listing.add_argument("--json", action="store_true", help="print the listing as JSON")
     collect = actions.add_parser(
         "gc",

@@ -82,7 +82,12 @@ def add_keys_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="where to write the public key (default: keys/NAME.pub next to the manifest)",
     )
 
-    listing = actions.add_parser("list", help="show the signing keys and the [[key]] they match")
+    listing = actions.add_parser(
+        "list",
+        help="show the signing keys and the [[key]] they match",
+        description="Show the secret keys in reconcile's private keystore, with their "
+        "fingerprints and the manifest's [[key]] entries that pin them.",
+    )
     listing.add_argument("--home", type=Path, help=HOME_HELP)
     listing.add_argument("--json", action="store_true", help="print the listing as JSON")
 

@@ -47,6 +47,35 @@ def _default_jobs() -> int:
     return min(8, os.cpu_count() or 1)
 
 
+_MANIFEST_HELP = "the manifest (default: ./reconcile.toml, or $RECONCILE_MANIFEST)"
+_EXIT_CODES = (
+    "exit codes: 0 success, nothing to do; 1 error; 2 changes pending (with --detailed-exitcode)"
+)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below ``parser``, at any depth (``cache gc``, ``keys list``, ...)."""
+    found: list[argparse.ArgumentParser] = []
+    pending = [parser]
+    while pending:
+        current = pending.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                children = list(dict.fromkeys(action.choices.values()))
+                found.extend(children)
+                pending.extend(children)
+    return found
+
+
+def _accept_manifest_anywhere(parser: argparse.ArgumentParser) -> None:
+    """``reconcile plan -m FILE`` works like ``reconcile -m FILE plan``: users put options
+    after the verb. SUPPRESS keeps the global value when the verb's own option is absent."""
+    for sub in _subparsers(parser):
+        sub.add_argument(
+            "-m", "--manifest", type=Path, default=argparse.SUPPRESS, help=_MANIFEST_HELP
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="reconcile",
@@ -58,13 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--manifest",
         type=Path,
         default=Path(os.environ.get("RECONCILE_MANIFEST", "reconcile.toml")),
-        help="the manifest (default: ./reconcile.toml, or $RECONCILE_MANIFEST)",
+        help=_MANIFEST_HELP,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("validate", help="check the manifest and report every problem")
+    sub.add_parser(
+        "validate",
+        help="check the manifest and report every problem",
+        description="Check the manifest without reading any mirror or the install tree: "
+        "every problem is reported at once, with its file, line and column. Exits 0 when the "
+        "manifest is valid, 1 otherwise.",
+    )
 
-    plan = sub.add_parser("plan", help="show what apply would do")
+    plan = sub.add_parser(
+        "plan",
+        help="show what apply would do",
+        description="Compare the manifest with the install tree and the mirrors, and print "
+        "every action apply would take, with a reason for each. Nothing is changed.",
+        epilog=_EXIT_CODES,
+    )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.add_argument(
         "--detailed-exitcode",
@@ -79,7 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="hash every source archive in the source mirrors, not only changed ones",
     )
 
-    apply = sub.add_parser("apply", help="make the install tree match the manifest")
+    apply = sub.add_parser(
+        "apply",
+        help="make the install tree match the manifest",
+        description="Plan afresh (or take a plan saved by 'plan --out'), show it, ask for "
+        "confirmation (unless --yes), then fetch, verify, unpack, relocate and commit. Nothing "
+        "is committed unless every check of the whole plan passes. Exits 0 on success, 1 on "
+        "error.",
+    )
     apply.add_argument("plan", nargs="?", type=Path, help="a plan saved by 'plan --out'")
     apply.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -98,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_parser(sub)
     add_keys_parser(sub)
     add_bundle_parser(sub)
+    _accept_manifest_anywhere(parser)
     return parser
 
 

@@ -15,6 +15,7 @@ from rich.progress import (
     TextColumn,
     TransferSpeedColumn,
 )
+from rich.table import Column
 
 from reconcile.apply.events import Reporter, Source
 
@@ -56,7 +57,11 @@ class LiveReporter:
     def __init__(self, total_bytes: int, console: Console | None = None) -> None:
         self._console = console or Console(stderr=False)
         self._progress = Progress(
-            TextColumn("{task.description}"),
+            # Long labels are cut with an ellipsis rather than wrapped onto a second line.
+            TextColumn(
+                "{task.description}",
+                table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1),
+            ),
             BarColumn(),
             DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
@@ -88,12 +93,18 @@ class LiveReporter:
         task = self._tasks.get(label)
         if task is not None:
             self._progress.update(task, completed=self._progress.tasks[task].total, visible=False)
-        self._progress.console.log(
+        self._say(
             f"fetched {label} " + ("from a cache root" if source == "cache" else f"from {mirror}")
         )
 
     def event(self, text: str) -> None:
-        self._progress.console.log(text)
+        self._say(text)
+
+    def _say(self, text: str) -> None:
+        # print, not log: no timestamp or source location, and one line each, cut to the width.
+        self._progress.console.print(
+            text, no_wrap=True, overflow="ellipsis", crop=True, markup=False, highlight=False
+        )
 
 
 def reporter_for(*, interactive: bool, total_bytes: int) -> Reporter:

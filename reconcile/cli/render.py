@@ -51,7 +51,9 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         lines.append(f"    because {change.reason}")
     for noop in plan.noops:
         if noop.resource.startswith("mirror:") and not verbose:
-            lines.append(f"! {noop.resource}: {noop.reason}")
+            # "!" marks a mirror that was skipped; an empty publish target is only news.
+            mark = "!" if noop.reason.startswith("skipped") else " "
+            lines.append(f"{mark} {noop.resource}: {noop.reason}")
     if verbose:
         for noop in plan.noops:
             lines.append(f"  {noop.resource}: {noop.reason}")

@@ -21,6 +21,7 @@ class MirrorView:
     index: Mapping[str, IndexEntry]  # empty when the index could not be read
     problem: str | None = None  # why the index could not be read
     layout: int = 2  # Spack's binary cache layout found there (3 is tried first)
+    empty: bool = False  # no index at all (or no folder): nothing was ever published there
 
 
 @attrs.frozen(kw_only=True)

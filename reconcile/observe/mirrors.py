@@ -8,6 +8,7 @@ the next mirror.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,14 +29,17 @@ from reconcile.buildcache.layout_v3 import (
 from reconcile.cache.store import BlobCache
 from reconcile.errors import (
     MirrorUnreachableError,
+    NotFoundError,
     PlanError,
     TransportError,
     VerificationError,
 )
 from reconcile.manifest.model import ManifestFile
 from reconcile.observe.facts import MirrorView, VerifiedSpec
+from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.base import join_url
+from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.verify import GpgVerifier
 
@@ -53,6 +57,21 @@ def observe_mirrors(
     for mirror in manifest_file.manifest.mirrors:
         url = manifest_file.mirror_url(mirror)
         layout = 2
+        wrong_root = _root_problem(url)
+        if wrong_root is not None:
+            reason, missing = wrong_root
+            views.append(
+                MirrorView(
+                    name=mirror.name,
+                    url=url,
+                    signed=mirror.signed,
+                    index={},
+                    problem=reason,
+                    empty=missing,
+                )
+            )
+            continue
+        empty = False
         try:
             transport = pool.for_url(url)
             if is_v3(transport, url):
@@ -66,6 +85,8 @@ def observe_mirrors(
         except MirrorUnreachableError as exc:
             pool.mark_unreachable(mirror.name, exc)
             index, problem = {}, exc.message
+        except NotFoundError as exc:
+            index, problem, empty = {}, exc.message, True
         except (TransportError, VerificationError) as exc:
             index, problem = {}, exc.message
         views.append(
@@ -76,9 +97,37 @@ def observe_mirrors(
                 index=index,
                 problem=problem,
                 layout=layout,
+                empty=empty,
             )
         )
     return tuple(views)
+
+
+def _root_problem(url: str) -> tuple[str, bool] | None:
+    """What is plainly wrong with a mirror's URL before asking it anything: a local folder
+    that does not exist, or a URL that names the mirror's ``build_cache`` folder instead of
+    the mirror itself (Spack's URLs name the folder that holds ``build_cache/``). The flag
+    says whether the mirror is simply missing (a publish target that apply will create)."""
+    path = urllib.parse.urlsplit(url).path.rstrip("/")
+    if path.endswith(f"/{BUILD_CACHE}"):
+        return (
+            f"{mask_credentials(url)} ends in /{BUILD_CACHE}: a mirror's url names the folder "
+            f"that holds {BUILD_CACHE}/, so remove the last component",
+            False,
+        )
+    if url.startswith("file:"):
+        try:
+            folder = url_to_path(url)
+        except (ValueError, TransportError):
+            return None  # the transport reports it
+        if not folder.exists():
+            return (
+                f"the folder {folder} does not exist: check the mirror's url in the manifest",
+                True,
+            )
+        if not folder.is_dir():
+            return f"{folder} is not a folder: a local mirror's url names a folder", False
+    return None
 
 
 def _cached_size(cache: BlobCache | None, sha256: str | None) -> int | None:

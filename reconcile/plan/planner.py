@@ -7,6 +7,7 @@ loop (``reconcile.engine``) fetches those and calls it again. It never does I/O.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 
 import attrs
@@ -33,6 +34,9 @@ from reconcile.spack.selector import SpecSelector, parse_selector
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.state.records import InstallRecord, record_fingerprint
 from reconcile.transport.base import join_url
+
+# How many spec names a "no spec matches" error lists.
+_OFFERED_SHOWN = 12
 
 
 @attrs.frozen(kw_only=True)
@@ -153,15 +157,27 @@ class _Planner:
         return list(candidates)
 
     def _no_match(self, selector: SpecSelector) -> str:
-        names = ", ".join(f"'{m.name}'" for m in self.observed.mirrors) or "(none declared)"
-        text = f"no spec matches '{selector.text}' in the mirrors {names}"
+        mirrors = self.observed.mirrors
+        names = ", ".join(f"'{m.name}'" for m in mirrors)
+        where = {0: "(no mirror is declared)", 1: f"in mirror {names}"}.get(
+            len(mirrors), f"in mirrors {names}"
+        )
+        text = f"no spec matches '{selector.text}' {where}"
         if self.settings.arch:
             text += f" for arch {self.settings.arch}"
-        problems = [
-            f"    mirror '{m.name}': {m.problem}" for m in self.observed.mirrors if m.problem
-        ]
+        problems = [f"    mirror '{m.name}': {m.problem}" for m in mirrors if m.problem]
         if problems:
             text += "\n" + "\n".join(problems)
+        offered = sorted(
+            {e.node.name for m in mirrors for e in m.index.values() if not e.node.is_external}
+        )
+        if offered:
+            close = difflib.get_close_matches(selector.name or "", offered, n=3, cutoff=0.6)
+            if close and selector.name not in close:
+                text += "\n    did you mean " + " or ".join(f"'{n}'" for n in close) + "?"
+            shown = ", ".join(offered[:_OFFERED_SHOWN])
+            more = len(offered) - _OFFERED_SHOWN
+            text += f"\n    the mirrors offer: {shown}" + (f" and {more} more" if more > 0 else "")
         return text
 
     # -- closure walk ---------------------------------------------------------------------
@@ -330,12 +346,15 @@ class _Planner:
         self.fingerprints[f"path:{prefix}"] = "absent"
 
     def run(self) -> Plan | NeedFacts:
+        written = _written_mirrors(self.manifest_file)
         for mirror in self.observed.mirrors:
             if mirror.problem:
                 resource = f"mirror:{mirror.name}"
-                self.noops[resource] = NoOp(
-                    resource=resource, reason=f"skipped: its index cannot be read: {mirror.problem}"
-                )
+                if mirror.empty and mirror.name in written:
+                    reason = f"empty: apply creates it in layout {written[mirror.name]}"
+                else:
+                    reason = f"skipped: its index cannot be read: {mirror.problem}"
+                self.noops[resource] = NoOp(resource=resource, reason=reason)
         roots: list[str] = []
         for text in self.settings.specs:
             roots.extend(self.resolve(parse_selector(text)))
@@ -386,10 +405,20 @@ def _describe(permissions: Mapping[str, str | None]) -> str:
     return ", ".join(f"{k}={v}" for k, v in permissions.items() if v is not None)
 
 
+def _written_mirrors(manifest_file: ManifestFile) -> dict[str, int]:
+    """Mirror name -> the layout reconcile writes there, for mirrors this manifest fills."""
+    manifest = manifest_file.manifest
+    targets = {p.mirror for p in manifest.publish} | {m.name for m in manifest.mirrors if m.specs}
+    return {m.name: m.layout for m in manifest.mirrors if m.name in targets}
+
+
 def _hint_for(errors: list[str]) -> str | None:
     if any("matches" in e and "specs that are not installed" in e for e in errors):
         return "make each selector match one spec: add @version or /hashprefix"
-    if any(e.startswith("no spec matches") for e in errors):
+    no_match = [e for e in errors if e.startswith("no spec matches")]
+    if no_match and all("\n    mirror '" in e and "offer:" not in e for e in no_match):
+        return "no mirror could be read: fix the mirrors' URLs first (see each mirror's line)"
+    if no_match:
         return "check the selector's spelling, the mirrors' URLs and install.arch"
     return None
 

@@ -18,10 +18,14 @@ from reconcile.transport.registry import TransportPool, endpoints_of
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
-def validate(manifest: Path) -> int:
+def validate(manifest: Path, *, as_json: bool = False) -> int:
     loaded = load_manifest(manifest)
     m = loaded.manifest
     specs = len(m.install.specs) if m.install else 0
+    if as_json:
+        counts = {"mirrors": len(m.mirrors), "keys": len(m.keys), "specs": specs}
+        print(json.dumps({"manifest": str(manifest), "valid": True, **counts}, indent=2))
+        return EXIT_OK
     print(
         f"{manifest}: valid ({len(m.mirrors)} mirror{'s' if len(m.mirrors) != 1 else ''}, "
         f"{len(m.keys)} key{'s' if len(m.keys) != 1 else ''}, "

@@ -7,6 +7,7 @@ Exit codes: 0 success and nothing to do; 1 error; 2 success with changes pending
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from reconcile.cli import commands
 from reconcile.cli.bundle_cmd import add_bundle_parser, run_bundle
 from reconcile.cli.cache_cmd import add_cache_parser, run_cache
 from reconcile.cli.keys_cmd import add_keys_parser, run_keys
-from reconcile.errors import ReconcileError
+from reconcile.errors import ManifestError, ReconcileError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -91,13 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser(
+    validate = sub.add_parser(
         "validate",
         help="check the manifest and report every problem",
         description="Check the manifest without reading any mirror or the install tree: "
         "every problem is reported at once, with its file, line and column. Exits 0 when the "
         "manifest is valid, 1 otherwise.",
     )
+    validate.add_argument("--json", action="store_true", help="print the result as JSON")
 
     plan = sub.add_parser(
         "plan",
@@ -150,11 +152,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_document(exc: ReconcileError) -> dict[str, object]:
+    """An error as data: its reference, message and hint, and located problems if any."""
+    document: dict[str, object] = {
+        "reference": exc.reference,
+        "message": exc.message,
+        "hint": exc.hint,
+    }
+    if isinstance(exc, ManifestError):
+        document["problems"] = [
+            {
+                "file": p.file,
+                "line": p.line,
+                "column": p.column,
+                "path": p.path,
+                "message": p.message,
+            }
+            for p in exc.problems
+        ]
+    return document
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "validate":
-            return commands.validate(args.manifest)
+            return commands.validate(args.manifest, as_json=args.json)
         if args.command == "plan":
             return commands.plan(
                 args.manifest,
@@ -184,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise AssertionError(args.command)
     except ReconcileError as exc:
         print(exc.diagnostics(), file=sys.stderr)
+        if getattr(args, "json", False):
+            # Scripts that asked for JSON get the error as JSON too (schemas/error.schema.json).
+            print(json.dumps({"error": error_document(exc)}, indent=2))
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted: nothing was committed after the last 'installed' line", file=sys.stderr)

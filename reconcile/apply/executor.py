@@ -453,7 +453,7 @@ def _apply_syncs(
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
             layout = actions[0].layout
-            write_index(target_root, layout, nodes)
+            write_index(target_root, layout, nodes, copied={a.hash for a in actions})
             keys = [signer.public_key()] if signer is not None else list(pinned.values())
             for armored in keys:
                 (publish_key_v2 if layout == 2 else publish_key_v3)(target_root, armored)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 
 from reconcile.atomic_write import atomic_output, atomic_write_bytes
@@ -93,7 +94,7 @@ def copy_spec(
             write_spec_v2(target_root, spec_document=spec_only, tarball=local, signer=signer)
         else:
             write_spec_v3(target_root, spec_document=spec_only, tarball=local, signer=signer)
-    return [document.root, *(n for n in document.nodes if n.is_external)]
+    return list(document.nodes)
 
 
 def _copy_v3_verbatim(
@@ -134,11 +135,16 @@ def _check_unchanged(action: SyncAction, raw: bytes, fetched: FetchedSpec) -> No
         )
 
 
-def write_index(target_root: Path, layout: int, nodes: list[SpecNode]) -> None:
+def write_index(
+    target_root: Path, layout: int, nodes: list[SpecNode], *, copied: Collection[str]
+) -> None:
+    """Index the synced specs (``copied``: their DAG hashes) with every node of their spec
+    documents. Layout 2 lists the copied specs and their externals, as Spack 0.23 does;
+    layout 3 lists every node, as Spack 1.x does."""
     if layout == 2:
-        write_index_v2(target_root, nodes)
+        write_index_v2(target_root, [n for n in nodes if n.hash in copied or n.is_external])
     else:
-        write_index_v3(target_root, nodes)
+        write_index_v3(target_root, nodes, in_buildcache=copied)
 
 
 def _move_into_place(source: Path, target: Path) -> None:

@@ -3,12 +3,13 @@ shared by layouts 2 and 3."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from reconcile.errors import VerificationError
+from reconcile.spack.database_node import database_node
 from reconcile.spack.spec import RUNTIME_DEPTYPES, SpecNode, parse_node
 
 
@@ -74,30 +75,46 @@ def dependency_order(nodes: Iterable[SpecNode]) -> list[SpecNode]:
     return ordered
 
 
-def ref_counts(installs: Mapping[str, Any]) -> dict[str, int]:
-    """How many listed specs need each spec at run time, as Spack's database counts."""
+def ref_counts(installs: Mapping[str, Any], *, all_edges: bool = False) -> dict[str, int]:
+    """How many listed specs depend on each spec, as Spack's database counts: over link and
+    run edges in Spack 0.23's databases, over every edge (build included) in Spack 1.x's."""
     counts = dict.fromkeys(installs, 0)
     for record in installs.values():
         for dependency in record.get("spec", {}).get("dependencies", ()) or ():
             deptypes = (dependency.get("parameters") or {}).get("deptypes", ())
-            if dependency.get("hash") in counts and RUNTIME_DEPTYPES.intersection(deptypes):
+            counted = all_edges or RUNTIME_DEPTYPES.intersection(deptypes)
+            if dependency.get("hash") in counts and counted:
                 counts[dependency["hash"]] += 1
     return counts
 
 
-def add_entries(installs: dict[str, Any], nodes: Iterable[SpecNode]) -> None:
-    """Add or replace ``nodes`` in a database's ``installs`` (what a writer publishes):
-    non-external nodes are ``in_buildcache``, externals not, and ``ref_count`` is recomputed
-    over the whole database. Entries already there stay."""
+def add_entries(
+    installs: dict[str, Any],
+    nodes: Iterable[SpecNode],
+    *,
+    in_buildcache: Collection[str] | None = None,
+    spack_1x: bool = False,
+) -> None:
+    """Add or replace ``nodes`` in a database's ``installs`` (what a writer publishes).
+
+    A node is ``in_buildcache`` when its tarball is in this mirror: the hashes in
+    ``in_buildcache`` (every non-external node when None); other nodes, externals and
+    build-only dependencies, are listed without it. An entry already ``in_buildcache`` is
+    never demoted. ``ref_count`` is recomputed over the whole database. With ``spack_1x``
+    (a version-8 database), nodes are written in the form Spack 1.x reads (spec format 5,
+    see ``spack.database_node``) and every edge type counts.
+    """
     for node in dependency_order(nodes):
         known = installs.get(node.hash)
-        if node.is_external and isinstance(known, dict) and known.get("in_buildcache"):
+        here = not node.is_external and (in_buildcache is None or node.hash in in_buildcache)
+        if not here and isinstance(known, dict) and known.get("in_buildcache"):
             continue  # never demote a spec whose tarball is here
+        spec = {**node.raw, "hash": node.hash}
         installs[node.hash] = {
-            "spec": {**node.raw, "hash": node.hash},
+            "spec": database_node(spec) if spack_1x else spec,
             "ref_count": 0,
-            "in_buildcache": not node.is_external,
+            "in_buildcache": here,
         }
-    for dag_hash, count in ref_counts(installs).items():
+    for dag_hash, count in ref_counts(installs, all_edges=spack_1x).items():
         if isinstance(installs[dag_hash], dict):
             installs[dag_hash]["ref_count"] = count

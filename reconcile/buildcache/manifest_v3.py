@@ -225,10 +225,7 @@ def malformed(source: str, reason: str) -> VerificationError:
 
 
 def media_type_for_spec(spec_document: Mapping[str, Any]) -> str:
-    """v6 for documents in spec format 6 and later, else v5 (what Spack 1.0 writes)."""
-    spec = spec_document.get("spec")
-    meta = spec.get("_meta") if isinstance(spec, Mapping) else None
-    version = meta.get("version") if isinstance(meta, Mapping) else None
-    if isinstance(version, int) and version >= 6:
-        return SPEC_MEDIA_TYPE_V6
+    """Always v5: every Spack 1.x release looks spec blobs up by exactly this media type
+    (none writes v6), whatever the format of the document inside."""
+    del spec_document
     return SPEC_MEDIA_TYPE_V5

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -154,13 +154,17 @@ def write_spec_v3(
     )
 
 
-def write_index_v3(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
+def write_index_v3(
+    mirror_root: Path, nodes: Iterable[SpecNode], *, in_buildcache: Collection[str] | None = None
+) -> None:
     """Add or replace ``nodes`` in the mirror's index: the current index (read through its
     manifest) plus these entries becomes a new index blob, then the index manifest is
     replaced to name it.
 
-    Non-external nodes are listed ``in_buildcache: true`` (pass only those whose tarball is
-    in this mirror); externals ``false``. ``ref_count`` is recomputed over the whole index.
+    Nodes are listed as Spack 1.x lists them (every node of a published spec, build-only
+    dependencies and externals included, in spec format 5): ``in_buildcache`` names those
+    whose tarball is in this mirror (every non-external node when None). ``ref_count`` is
+    recomputed over the whole index, over every edge type.
     """
     manifest_file = index_manifest_path(mirror_root)
     with _mirror_errors(mirror_root), locked(manifest_file.parent):
@@ -175,7 +179,7 @@ def write_index_v3(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
         if not isinstance(database, dict) or not isinstance(database.get("installs"), dict):
             raise _damaged(manifest_file, "its index blob is not a Spack database")
         installs: dict[str, Any] = database["installs"]
-        add_entries(installs, nodes)
+        add_entries(installs, nodes, in_buildcache=in_buildcache, spack_1x=True)
         _write_single_blob_manifest(
             mirror_root,
             manifest_file,
@@ -257,8 +261,7 @@ def write_package_v3(
         )
     finally:
         tarball.unlink(missing_ok=True)
-    externals = [node for node in document.nodes if node.is_external]
-    write_index_v3(mirror_root, [*externals, root])
+    write_index_v3(mirror_root, document.nodes, in_buildcache={root.hash})
     if signer is not None and publish_key:
         publish_key_v3(mirror_root, signer.public_key())
     return published

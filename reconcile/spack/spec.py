@@ -11,6 +11,8 @@ from typing import Any
 
 import attrs
 
+from reconcile.spack.database_node import compiler_from_annotations
+
 # Dependency types whose targets must be present at run time (and so are installed).
 RUNTIME_DEPTYPES = frozenset({"link", "run"})
 
@@ -83,6 +85,8 @@ def parse_node(raw: Mapping[str, Any]) -> SpecNode:
     if isinstance(compiler, Mapping):
         compiler_name = str(compiler.get("name")) if compiler.get("name") else None
         compiler_version = str(compiler.get("version")) if compiler.get("version") else None
+    elif (annotated := compiler_from_annotations(raw)) is not None:
+        compiler_name, compiler_version = annotated  # converted by Spack 1.x from format 4
     external = raw.get("external")
     external_path = None
     if isinstance(external, Mapping) and external.get("path"):

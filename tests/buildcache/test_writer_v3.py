@@ -148,17 +148,20 @@ def test_spec_manifest_names_tarball_and_spec_blobs_like_spack(tmp_path: Path) -
     assert (tmp_path / "v3/layout.json").read_bytes() == b'{"signing": "gpg"}' == LAYOUT_JSON_BYTES
 
 
-def test_spec_media_type_follows_the_spec_format(tmp_path: Path) -> None:
+@pytest.mark.parametrize("spec_format", [4, 5, 6])
+def test_spec_media_type_is_always_v5(tmp_path: Path, spec_format: int) -> None:
+    # Spack 1.x looks spec blobs up by exactly the v5 media type; none writes v6.
     document = fixture_document(GREETLIB_HASH)
-    document["spec"]["_meta"] = {"version": 6}
+    document["spec"]["_meta"] = {"version": spec_format}
     published = write_spec_v3(
         tmp_path, spec_document=document, tarball=fixture_tarball(GREETLIB_HASH), signer=None
     )
     _, spec_record = manifest_json(published.manifest)["data"]
-    assert spec_record["mediaType"] == SPEC_MEDIA_TYPE_V6
+    assert spec_record["mediaType"] == SPEC_MEDIA_TYPE_V5
+    assert spec_record["mediaType"] != SPEC_MEDIA_TYPE_V6
 
 
-def test_index_lists_what_spack_lists(tmp_path: Path) -> None:
+def test_index_lists_what_spack_1x_lists_for_spack_023_specs(tmp_path: Path) -> None:
     for dag_hash in PUSH_ORDER:
         write_spec_v3(
             tmp_path,
@@ -174,9 +177,23 @@ def test_index_lists_what_spack_lists(tmp_path: Path) -> None:
     assert record["compression"] == "none"  # Spack stores the (unsigned) index as is
     index = json.loads(blob(tmp_path, record))
     assert index["database"]["version"] == "8"
-    # The same entries, ref counts and flags as the index Spack 0.23 wrote for these pushes.
+    # The entries Spack 0.23 indexed for these pushes, in the form Spack 1.x's update-index
+    # writes them into a version-8 database: no `compiler` (its spec format 5 reader refuses
+    # one), the compiler in annotations, and format-4 edges marked direct.
     spack_index = json.loads((BUILD_CACHE / "index.json").read_bytes())
-    assert index["database"]["installs"] == spack_index["database"]["installs"]
+    expected = {}
+    for dag_hash, entry in spack_index["database"]["installs"].items():
+        node = dict(entry["spec"])
+        compiler = node.pop("compiler")
+        node["annotations"] = {
+            "original_specfile_version": 4,
+            "compiler": f"{compiler['name']}@={compiler['version']}",
+        }
+        for edge in node.get("dependencies", []):
+            edge["parameters"] = {**edge["parameters"], "direct": True}
+        expected[dag_hash] = {**entry, "spec": node}
+    assert index["database"]["installs"] == expected
+    assert not any("compiler" in e["spec"] for e in index["database"]["installs"].values())
     assert index["database"]["installs"][GLIBC_HASH]["in_buildcache"] is False
 
 

@@ -137,3 +137,55 @@ def test_layout_3_copy_keeps_the_signed_manifests(
     )
     assert run(consumer, "apply", "--yes") == 0
     check_hello_works(tmp_path / "consumer" / "opt")
+
+
+def _index_installs(mirror: Path) -> dict[str, dict[str, object]]:
+    import json
+
+    manifest = json.loads((mirror / "v3/manifests/index/index.manifest.json").read_bytes())
+    checksum = manifest["data"][0]["checksum"]
+    index = json.loads((mirror / "blobs/sha256" / checksum[:2] / checksum).read_bytes())
+    installs: dict[str, dict[str, object]] = index["database"]["installs"]
+    return installs
+
+
+def test_spack_11_cache_synced_gives_spack_11_index(tmp_path: Path) -> None:
+    from conftest import FIXTURES
+
+    spack1 = FIXTURES / "spack1-v3-signed"
+    fingerprint = "E19558C059B19311A4EB227B03683E7D4E8545AB"
+    manifest = sync_manifest(tmp_path / "sync", layout=3)
+    text = manifest.read_text().replace(str(SIGNED_CACHE), str(spack1))
+    text = text.replace(str(FIXTURE_KEY), str(FIXTURES / "keys" / f"{fingerprint}.pub"))
+    text = text.replace(FIXTURE_FPR, fingerprint)
+    # compiler-wrapper is a build-only dependency: a run-time closure sync leaves it out.
+    text = text.replace(
+        'specs = ["hello-app"]', 'specs = ["hello-rpath", "hello-app", "compiler-wrapper"]'
+    )
+    manifest.write_text(text)
+    assert run(manifest, "apply", "--yes") == 0
+    assert _index_installs(tmp_path / "sync" / "site") == _index_installs(spack1)
+
+
+def test_spack_023_specs_synced_into_layout_3_are_indexed_as_spack_1x_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "signing"
+    home.mkdir(mode=0o700)
+    fingerprint = generate_key(home, "Site", "site@example.invalid")
+    monkeypatch.setenv("RECONCILE_SIGNING_HOME", str(home))
+    public = tmp_path / "site.pub"
+    public.write_bytes(GpgSigner(gnupghome=home, fingerprint=fingerprint).public_key())
+    key = (
+        f'\n[[key]]\nname = "site"\nkind = "gpg"\nfingerprint = "{fingerprint}"\n'
+        f'file = "{public}"\n'
+    )
+    manifest = sync_manifest(tmp_path / "sync", layout=3, sign_with="site", extra=key)
+    assert run(manifest, "apply", "--yes") == 0
+    installs = _index_installs(tmp_path / "sync" / "site")
+    assert len(installs) == 4  # hello-app, greetlib, gcc-runtime and the glibc external
+    for entry in installs.values():
+        spec = entry["spec"]
+        assert isinstance(spec, dict)
+        assert "compiler" not in spec  # Spack 1.x's format 5 reader refuses it
+        assert spec["annotations"] == {"original_specfile_version": 4, "compiler": "gcc@=12.2.0"}

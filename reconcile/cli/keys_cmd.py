@@ -15,7 +15,7 @@ from typing import Any
 
 import tomlkit
 
-from reconcile.errors import ReconcileError
+from reconcile.errors import ManifestError, ReconcileError
 from reconcile.manifest.checks import check_name
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import SUPPORTED_KEY_KINDS, Key, ManifestFile
@@ -119,6 +119,19 @@ def _optional_manifest(path: Path) -> ManifestFile | None:
     return load_manifest(path) if path.exists() else None
 
 
+def _manifest_awaiting_key(path: Path, name: str) -> ManifestFile | None:
+    """The manifest, for ``keys generate NAME``. A manifest whose only problems are that
+    ``sign_with`` or ``[[publish]] key`` already name the key about to be made is the usual
+    order of work, not an error: it is treated as if there were no manifest yet."""
+    try:
+        return _optional_manifest(path)
+    except ManifestError as exc:
+        awaited = f"names key {name!r}, which is not declared"
+        if exc.problems and all(awaited in problem.message for problem in exc.problems):
+            return None
+        raise
+
+
 def _note(text: str) -> None:
     print(text, file=sys.stderr)
 
@@ -177,7 +190,7 @@ def _generate(args: argparse.Namespace, manifest: Path) -> int:
             hint="it names the key in the manifest and its public key file",
             reference="bad-key-name",
         )
-    loaded = _optional_manifest(manifest)
+    loaded = _manifest_awaiting_key(manifest, args.name)
     folder = loaded.folder if loaded is not None else manifest.absolute().parent
     if loaded is not None and any(key.name == args.name for key in loaded.manifest.keys):
         raise ReconcileError(

@@ -350,3 +350,32 @@ def test_missing_gpg_is_reported_before_anything_is_made(
     assert "error[gpg-missing]" in err
     assert not default_home(base).exists()
     assert "error[gpg-missing]" in failure(manifest, capsys, "list")
+
+
+@pytest.mark.parametrize(
+    "names_it",
+    [
+        '[[mirror]]\nname = "site"\nurl = "site"\nspecs = ["x"]\nsign_with = "ci"\n',
+        '[[mirror]]\nname = "site"\nurl = "site"\n\n[[publish]]\nspecs = ["x"]\n'
+        'mirror = "site"\nkey = "ci"\n',
+    ],
+)
+def test_generate_the_key_the_manifest_already_names(
+    base: Path, capsys: pytest.CaptureFixture[str], names_it: str
+) -> None:
+    """Writing `sign_with = "ci"` (or `[[publish]] key`) first, then making the key, is the
+    natural order; the then-missing [[key]] must not stop `keys generate ci`."""
+    manifest = base / "site" / "reconcile.toml"
+    manifest.parent.mkdir()
+    manifest.write_text("version = 1\n\n" + names_it)
+    entry, _, _ = generate(manifest, capsys, "ci")
+    manifest.write_text(manifest.read_text() + "\n" + tomllib_dump_key(entry))
+    assert main(["-m", str(manifest), "validate"]) == 0
+    # Any other problem still stops it.
+    manifest.write_text("version = 1\n\n" + names_it.replace('"ci"', '"other"'))
+    assert keys_cli(manifest, "generate", "ci2") == 1
+    assert "names key 'other'" in capsys.readouterr().err
+
+
+def tomllib_dump_key(entry: dict[str, Any]) -> str:
+    return "[[key]]\n" + "".join(f'{k} = "{v}"\n' for k, v in entry.items())

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from reconcile.manifest.model import SUPPORTED_KEY_KINDS, SUPPORTED_SCHEMES
+from reconcile.spack.consumers import SPACK_RELEASES
 
 # Patterns are used with fullmatch: '$' would also match before a final newline.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
@@ -289,6 +290,19 @@ def check_sha256(text: str) -> str | None:
 
 
 def check_padded_length(length: int) -> str | None:
+    low, high = PADDED_LENGTH_RANGE
+    if not low <= length <= high:
+        return f"expected an integer between {low} and {high}, got {length}"
+    return None
+
+
+def check_spack_release(release: str) -> str | None:
+    if release not in SPACK_RELEASES:
+        return f"expected one of {', '.join(repr(r) for r in SPACK_RELEASES)}, got {release!r}"
+    return None
+
+
+def check_prefix_length(length: int) -> str | None:
     low, high = PADDED_LENGTH_RANGE
     if not low <= length <= high:
         return f"expected an integer between {low} and {high}, got {length}"

@@ -72,6 +72,12 @@ class Publish:
     specs: tuple[str, ...]  # selectors of installed specs (their run-time closures go too)
     mirror: str
     key: str | None = None  # the [[key]] whose secret key signs; None publishes unsigned
+    # Every published prefix must be at least this long (a consumer relocates into it).
+    min_prefix_length: int | None = None
+    # Installable by this Spack release's default tree ("0.23" or "1.x"), padded to
+    # consumer_padded_length: sets the minimum per spec from Spack's default projection.
+    for_spack: str | None = None
+    consumer_padded_length: int = 128
 
 
 @attrs.frozen(kw_only=True)

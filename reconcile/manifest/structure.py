@@ -326,6 +326,9 @@ def make_converter() -> cattrs.Converter:
         specs=_specs,
         mirror=_checked(_string, lambda name: checks.check_name(name, "mirror")),
         key=_checked(_string, lambda name: checks.check_name(name, "key")),
+        min_prefix_length=_checked(_integer, checks.check_prefix_length),
+        for_spack=_checked(_string, checks.check_spack_release),
+        consumer_padded_length=_checked(_integer, checks.check_padded_length),
     )
     converter.register_structure_hook(Publish, _table_hook(Publish, publish))
     cache = generated(

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 
 import attrs
 
-from reconcile.manifest.model import Manifest
+from reconcile.manifest.model import Manifest, Publish
 from reconcile.observe.facts import MirrorView
 from reconcile.plan.model import NoOp, PublishAction
 from reconcile.redact import mask_credentials
+from reconcile.spack.consumers import SpackRelease, consumer_prefix_length
 from reconcile.spack.selector import parse_selector
 from reconcile.spack.spec import SpecNode
 
@@ -72,6 +73,10 @@ def plan_publishing(
                         reason=f"{item.node.short()} is already in mirror '{entry.mirror}'",
                     )
                     continue
+                too_short = _too_short(entry, number, item, buildpath)
+                if too_short is not None:
+                    errors.append(too_short)
+                    continue
                 hash_to_prefix = {
                     h: available[h].prefix
                     for h in sorted({dag_hash, *closures.get(dag_hash, frozenset())})
@@ -96,6 +101,37 @@ def plan_publishing(
         actions=tuple(actions.values()),
         noops=tuple(noops.values()),
         errors=tuple(errors),
+    )
+
+
+def _too_short(entry: Publish, number: int, item: Publishable, buildpath: str) -> str | None:
+    """Why ``item`` cannot be published for the consumers ``entry`` names, or None: its
+    prefix (or the install root, which relocation maps too) is shorter than what they need."""
+    wanted = entry.min_prefix_length or 0
+    why = f"publish[{number}].min_prefix_length is {wanted}"
+    if entry.for_spack is not None:
+        release: SpackRelease = "0.23" if entry.for_spack == "0.23" else "1.x"
+        needed = consumer_prefix_length(item.node, release, entry.consumer_padded_length)
+        if needed > wanted:
+            wanted = needed
+            why = (
+                f"Spack {entry.for_spack}'s default tree with a root padded to "
+                f"{entry.consumer_padded_length} puts it at {needed} characters"
+            )
+        if len(buildpath) < entry.consumer_padded_length:
+            return (
+                f"publish[{number}]: the install root {buildpath} is {len(buildpath)} "
+                f"characters, shorter than the {entry.consumer_padded_length} of the root it "
+                f"is published for (consumer_padded_length): Spack could not relocate it"
+                f"\n    set install.padded_length to at least {entry.consumer_padded_length}"
+            )
+    if len(item.prefix) >= wanted:
+        return None
+    return (
+        f"publish[{number}]: {item.node.short()} is installed at {item.prefix} "
+        f"({len(item.prefix)} characters), but {why}: its binaries cannot be relocated to a "
+        f"longer prefix\n    pad the install root (install.padded_length) by at least "
+        f"{wanted - len(item.prefix)} more characters, or use a longer projection"
     )
 
 

@@ -110,12 +110,27 @@ def _refuse_growing_strings(
     count = len(problems)
     # Name the prefix the user asked for; the staging folder is only where it is prepared.
     destination = prefix_map.relocate_path(build_info.old_prefix) or str(prefix_dir)
+    excess = max(len(new) - len(old) for _, old, new in problems)
+    new_root = prefix_map.relocate_path(build_info.buildpath)
+    if new_root is not None:
+        # Every new path is the new root plus what the projection adds: shortening the root
+        # by the largest excess makes every string fit.
+        hint = (
+            f"use an install root of at most {len(new_root) - excess} characters (it is "
+            f"{len(new_root)} with its padding, {excess} too many for these binaries with this "
+            "projection): shorten the root or lower padded_length, or choose a shorter "
+            "projection; or rebuild the packages with a longer Spack padded_length"
+        )
+    else:
+        hint = (
+            f"use an install root of at most {len(build_info.buildpath)} characters (the "
+            "length of the root these binaries were built in), or rebuild them with Spack's "
+            "padded_length (config:install_tree:padded_length) at least as long as your root"
+        )
     raise RelocationError(
         f"{count} hard-coded string{'s' if count != 1 else ''} of the package going to "
         f"{destination} would have to grow, but a string inside a binary can only keep or "
         "shrink its length:\n" + "\n".join(lines),
-        hint=f"use an install root of at most {len(build_info.buildpath)} characters (the "
-        "length of the root these binaries were built in), or rebuild them with Spack's "
-        "padded_length (config:install_tree:padded_length) at least as long as your root",
+        hint=hint,
         reference="cannot-grow-string",
     )

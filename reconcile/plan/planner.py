@@ -30,7 +30,7 @@ from reconcile.plan.sources import plan_sources
 from reconcile.plan.syncing import plan_sync
 from reconcile.redact import mask_credentials
 from reconcile.spack.projection import format_projection, pad_root
-from reconcile.spack.selector import SpecSelector, parse_selector
+from reconcile.spack.selector import SpecSelector, compilers_of, parse_selector
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.state.records import InstallRecord, record_fingerprint
 from reconcile.transport.base import join_url
@@ -119,7 +119,9 @@ class _Planner:
         installed = sorted(
             dag_hash
             for dag_hash, node in self.record_nodes.items()
-            if dag_hash in self.observed.present and selector.matches(node) and self._arch_ok(node)
+            if dag_hash in self.observed.present
+            and selector.matches(node, self.known.get)
+            and self._arch_ok(node)
         )
         if installed:
             for dag_hash in installed:
@@ -135,14 +137,16 @@ class _Planner:
             for dag_hash, entry in mirror.index.items():
                 node = entry.node
                 wanted = entry.in_buildcache and not node.is_external
-                if wanted and selector.matches(node) and self._arch_ok(node):
+                if wanted and selector.matches(node, self.known.get) and self._arch_ok(node):
                     candidates.setdefault(dag_hash, (node, []))[1].append(mirror.name)
         if not candidates:
             self.errors.append(self._no_match(selector))
             return []
         if len(candidates) > 1:
+            differences = _differing_parameters([node for node, _ in candidates.values()])
             listing = "\n".join(
-                f"    {node.short()}  {node.arch}  (mirror {', '.join(names)})"
+                f"    {node.short()}  {node.arch}{self._compiler_text(node)}"
+                f"{differences[node.hash]}  (mirror {', '.join(names)})"
                 for node, names in sorted(
                     candidates.values(), key=lambda c: (c[0].name, c[0].version, c[0].hash)
                 )
@@ -155,6 +159,10 @@ class _Planner:
             )
             return []
         return list(candidates)
+
+    def _compiler_text(self, node: SpecNode) -> str:
+        compilers = compilers_of(node, self.known.get)
+        return "".join(f"  %{name}@{version or '?'}" for name, version in compilers)
 
     def _no_match(self, selector: SpecSelector) -> str:
         mirrors = self.observed.mirrors
@@ -403,6 +411,31 @@ class _Planner:
 
 def _describe(permissions: Mapping[str, str | None]) -> str:
     return ", ".join(f"{k}={v}" for k, v in permissions.items() if v is not None)
+
+
+def _differing_parameters(nodes: list[SpecNode]) -> dict[str, str]:
+    """Per node, the variants whose values are not the same for every node (`` +x ~y z=v``),
+    so that an ambiguous selector's candidates can be told apart."""
+
+    def parameters(node: SpecNode) -> dict[str, object]:
+        raw = node.raw.get("parameters")
+        return dict(raw) if isinstance(raw, dict) else {}
+
+    every = [parameters(node) for node in nodes]
+    keys = sorted({key for p in every for key in p if len({repr(q.get(key)) for q in every}) > 1})
+    shown: dict[str, str] = {}
+    for node, values in zip(nodes, every, strict=True):
+        parts = []
+        for key in keys:
+            value = values.get(key)
+            if isinstance(value, bool):
+                parts.append(f"{'+' if value else '~'}{key}")
+            elif isinstance(value, list):
+                parts.append(f"{key}={','.join(str(v) for v in value)}")
+            elif value is not None:
+                parts.append(f"{key}={value}")
+        shown[node.hash] = "".join(f" {part}" for part in parts)
+    return shown
 
 
 def _written_mirrors(manifest_file: ManifestFile) -> dict[str, int]:

@@ -53,7 +53,8 @@ def plan_publishing(
         roots: list[str] = []
         for text in entry.specs:
             selector = parse_selector(text)
-            matches = sorted(h for h, p in available.items() if selector.matches(p.node))
+            nodes = {h: p.node for h, p in available.items()}
+            matches = sorted(h for h, p in available.items() if selector.matches(p.node, nodes.get))
             if not matches:
                 errors.append(
                     f"publish[{number}]: '{text}' matches no installed spec (and none that "

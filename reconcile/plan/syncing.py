@@ -52,7 +52,9 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
                     origin[dag_hash] = other
         for text in target.specs:
             selector = parse_selector(text)
-            matches = sorted(h for h, n in nodes.items() if h in origin and selector.matches(n))
+            matches = sorted(
+                h for h, n in nodes.items() if h in origin and selector.matches(n, nodes.get)
+            )
             if len(matches) != 1:
                 found = ", ".join(nodes[h].short() for h in matches) or "none"
                 errors.append(

@@ -295,7 +295,6 @@ AGREEMENTS: dict[str, tuple[dict[str, Any], Callable[[str], bool], list[str]]] =
         lambda p: check_profile(p) is None,
         ["ci", " ", "\n", "\t", "-"],
     ),
-    "selector": (INSTALL["specs"]["items"], _selector_ok, list("ab9_@=:./ \t-+z27XQ\n")),
     "projection": (
         INSTALL["projection"],
         lambda projection: validate_projection(projection) is None,
@@ -339,6 +338,32 @@ AGREEMENTS: dict[str, tuple[dict[str, Any], Callable[[str], bool], list[str]]] =
         ["0123456789", "ABCDEF", "abcdef", " ", "\n", "g", "0"],
     ),
 }
+
+
+SELECTOR_FRAGMENTS = [*"ab9_@=:./ \t-+~%^z27XQ\n", "gcc", "shared", "target="]
+
+
+@settings(max_examples=600, deadline=None)
+@given(data=st.data())
+def test_schema_accepts_every_selector_the_loader_accepts(data: st.DataObject) -> None:
+    # Spack's syntax has rules a pattern cannot say (a name first, nothing given twice):
+    # the schema may accept more than validate, never less.
+    text = data.draw(st.lists(st.sampled_from(SELECTOR_FRAGMENTS), max_size=12).map("".join))
+    if _selector_ok(text):
+        assert _subschema(INSTALL["specs"]["items"]).is_valid(text), text
+
+
+@pytest.mark.parametrize(
+    "text", ["hello-app", "hello-app@3.0 %gcc@12 +shared target=x86_64_v4", "/d7r6xmz", "^zlib"]
+)
+def test_schema_selector_examples(text: str) -> None:
+    assert _subschema(INSTALL["specs"]["items"]).is_valid(text)
+
+
+@pytest.mark.parametrize("text", ["", "hello app!", "a@", "/XYZ", "a %", "a$b"])
+def test_schema_and_loader_refuse_malformed_selectors(text: str) -> None:
+    assert not _selector_ok(text)
+    assert not _subschema(INSTALL["specs"]["items"]).is_valid(text)
 
 
 @pytest.mark.parametrize("what", list(AGREEMENTS))

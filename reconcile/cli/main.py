@@ -145,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=_default_jobs(),
         help="fetch and stage up to N specs at once (default: the number of CPUs, at most 8)",
     )
+    listing = sub.add_parser(
+        "list",
+        help="show what is installed under the install root",
+        description="List the specs reconcile installed under the manifest's root, from its "
+        "install records: whether the manifest declares each (or needs it as a dependency), "
+        "its size, when it was installed, the mirror and key it came from. Reads only.",
+    )
+    listing.add_argument("--json", action="store_true", help="print the list as JSON")
     add_cache_parser(sub)
     add_keys_parser(sub)
     add_bundle_parser(sub)
@@ -198,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 jobs=args.jobs,
                 check_contents=args.check_contents,
             )
+        if args.command == "list":
+            from reconcile.cli.list_cmd import run_list
+
+            return run_list(args.manifest, as_json=args.json)
         if args.command == "cache":
             return run_cache(args, args.manifest)
         if args.command == "keys":

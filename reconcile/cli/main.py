@@ -239,3 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was committed after the last 'installed' line", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`reconcile list | head`): not an error worth a traceback.
+        # Point stdout at /dev/null so that flushing it at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,18 @@ def test_other_shells_scripts_parse(tmp_path: Path, shell: str) -> None:
     path = tmp_path / f"reconcile.{shell}"
     path.write_text(script)
     subprocess.run([shell, "-n", str(path)], check=True)
+
+
+def test_a_reader_that_goes_away_gets_no_traceback() -> None:
+    from conftest import REPO
+
+    done = subprocess.run(
+        # `true` exits without reading: every write of reconcile's meets a closed pipe.
+        ["sh", "-c", f"{sys.executable} -m reconcile completion fish | true"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=True,
+    )
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

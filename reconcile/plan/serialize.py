@@ -200,7 +200,13 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
                 )
                 continue
             if item["action"] == "sync":
-                actions.append(SyncAction(reason=item["reason"], **{k: d[k] for k in _SYNC_FIELDS}))
+                actions.append(
+                    SyncAction(
+                        reason=item["reason"],
+                        spec=dict(d["spec"]),
+                        **{k: d[k] for k in _SYNC_FIELDS},
+                    )
+                )
                 continue
             if item["action"] == "mirror-permissions":
                 actions.append(

@@ -8,7 +8,7 @@ else escaping is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -119,3 +119,85 @@ class ApplyError(ReconcileError):
     """Applying a plan failed; nothing of that run was committed."""
 
     reference = "apply-failed"
+
+
+# Every reference reconcile raises, with its one-line meaning. docs/cli.md's error table is
+# generated from this (tests/structure/test_error_references.py keeps both in step).
+REFERENCES: Mapping[str, str] = {
+    "apply-failed": "applying a plan failed on disk; nothing of that run was committed",
+    "bad-buildpath": "a prefix to publish is not inside the install tree given as its build path",
+    "bad-elf": "a file that starts like ELF is damaged, so it cannot be relocated",
+    "bad-fingerprint": "a signing key was named by something that is not a 40-digit fingerprint",
+    "bad-key-algorithm": "`keys generate` was given a key algorithm it does not know",
+    "bad-key-name": "`keys generate` was given a key name that cannot name a `[[key]]`",
+    "bad-key-user-id": "a key's name or email cannot form an OpenPGP user id",
+    "bad-prefix": "a prefix to pack is not a normalized absolute path",
+    "bad-public-key": "a public key to publish holds no key or more than one",
+    "bad-relocation-list": "a tarball's list of files to relocate is malformed",
+    "bad-spec": "a spec document to publish is not a concrete spec",
+    "bad-tarball": "a tarball to publish is not gzip-compressed",
+    "bundle-refused": "a bundle cannot be exported, or is refused on import",
+    "cache-gc-unavailable": "`cache gc` cannot tell which tarballs the manifest still needs",
+    "cannot-grow-string": "relocation would make a string in a binary longer than its room",
+    "checksum-mismatch": "a downloaded file's sha256 differs from its signed metadata",
+    "confirmation-needed": "`apply` without a terminal, `--yes` or a saved plan",
+    "corrupt-record": "an install record cannot be read (the hint says how to move it aside)",
+    "credentials-over-http": "signed S3 requests to a plain-http endpoint that is not loopback",
+    "disk-error": "a disk operation on the install root failed",
+    "gpg-missing": "GnuPG is not installed or cannot run",
+    "install-root-locked": "another `apply` holds the install root's lock",
+    "invalid-age": "`cache gc --older-than` is not an age such as `30d`",
+    "invalid-manifest": "the manifest is unreadable or invalid (problems listed with places)",
+    "invalid-plan": "a saved plan file is missing, unreadable or not a plan",
+    "invalid-size": "`cache gc --max-size` is not a size such as `10G`",
+    "invalid-source": "a source archive's name, version or checksum is unusable",
+    "key-export-failed": "gpg could not export a key from a signing home",
+    "key-file-conflict": "a key file to write already holds another key",
+    "key-file-missing": "a `[[key]]` file does not exist",
+    "key-file-unreadable": "a `[[key]]` file cannot be read",
+    "key-file-unwritable": "a public key file cannot be written",
+    "key-generation-failed": "gpg did not make the key it was asked for",
+    "malformed-metadata": "a mirror serves an index or spec file that is not what it claims",
+    "mirror-unreachable": "a mirror did not answer (refused, timed out, DNS); skipped for the run",
+    "mirror-unwritable": "a file cannot be written into a mirror",
+    "not-a-prefix": "a path to install into or change is not a plain folder",
+    "not-a-spack-prefix": "a prefix to publish lacks Spack's metadata",
+    "not-elf": "a file listed for binary relocation is not ELF",
+    "not-found": "the mirror answered, but the file is not there",
+    "patchelf-failed": "patchelf could not rewrite a binary",
+    "patchelf-missing": "relocation needs patchelf, which is not installed",
+    "permissions-failed": "the permissions of a prefix could not be set",
+    "plan-failed": "a selector matches nothing or several specs, a dependency is missing, ...",
+    "prefix-drifted": "a prefix to publish changed since it was installed",
+    "prefix-missing": "a prefix to publish is not a folder",
+    "prefix-unreadable": "a file of a prefix to publish cannot be read",
+    "reconcile-error": "any other failure reported to the user",
+    "relocation-impossible": "a prefix cannot be relocated to its new place",
+    "secret-in-mirror": "a signing home or secret key file would lie inside a mirror",
+    "secret-out-required": "`keys export --secret` without `--out FILE`",
+    "signing-failed": "gpg could not sign with the chosen key",
+    "signing-home-missing": "the GnuPG home holding signing keys does not exist",
+    "signing-home-not-private": "the signing home can be read or written by others",
+    "signing-home-unreadable": "gpg cannot list the keys of the signing home",
+    "signing-home-unwritable": "the signing home cannot be created or written",
+    "signing-key-ambiguous": "a key name or fingerprint prefix matches several secret keys",
+    "signing-key-exists": "`keys generate` was given a name the manifest already uses for a key",
+    "signing-key-missing": "the secret key to sign with is not in its GnuPG home",
+    "signing-key-not-found": "no signing home holds the secret key asked for",
+    "source-mirror-blocked": "a source mirror's folder cannot be written as needed",
+    "source-mirror-unreadable": "a source mirror's folder cannot be read",
+    "source-unavailable": "a source archive cannot be downloaded",
+    "sources-failed": "one or more source archives failed; each is listed",
+    "stale-plan": "a saved plan no longer matches the install root or the mirrors",
+    "tarball-changed": "a tarball changed while it was being published",
+    "tarball-missing": "a tarball to publish does not exist",
+    "tarball-unavailable": "no mirror that lists a spec could provide its tarball",
+    "transport-error": "a mirror file cannot be read (credentials, TLS, retries exhausted, ...)",
+    "unknown-group": "a `permissions.group` names no group on this system",
+    "unsafe-archive": "a tarball breaks an archive rule (docs/security.md#archive-rules)",
+    "unsupported-file-type": "a prefix holds a special file (device, socket, fifo)",
+    "unsupported-key-kind": "`keys generate` was asked for a key kind it cannot make",
+    "unsupported-layout": "a mirror's metadata uses a layout version reconcile cannot read",
+    "usage": "the command line is incomplete or contradictory",
+    "verification-failed": "a signature, a pinned key, or the shape of signed metadata failed",
+}

@@ -4,41 +4,14 @@ install records alone (no mirror is asked anything)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from reconcile.cli.render import human_bytes
+from reconcile.drift.declared import DECLARED, DEPENDENCY, declared_status
 from reconcile.errors import ReconcileError
 from reconcile.manifest.load import load_manifest
-from reconcile.spack.selector import parse_selector
-from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.state.records import InstallRecord, read_records
-
-# Why a spec is there: a selector names it, it is in a declared spec's run-time closure, or
-# nothing in the manifest asks for it any more.
-DECLARED, DEPENDENCY, UNDECLARED = "declared", "dependency", "undeclared"
-
-
-def _status(records: Mapping[str, InstallRecord], specs: tuple[str, ...]) -> dict[str, str]:
-    nodes: dict[str, SpecNode] = {h: parse_node({**r.spec, "hash": h}) for h, r in records.items()}
-    selectors = [parse_selector(text) for text in specs]
-    status = {h: UNDECLARED for h in records}
-    pending = [h for h, n in nodes.items() if any(s.matches(n, nodes.get) for s in selectors)]
-    for dag_hash in pending:
-        status[dag_hash] = DECLARED
-    seen: set[str] = set()
-    while pending:
-        dag_hash = pending.pop()
-        if dag_hash in seen:
-            continue
-        seen.add(dag_hash)
-        for dependency in nodes[dag_hash].runtime_dependencies():
-            if dependency.hash in records:
-                if status[dependency.hash] == UNDECLARED:
-                    status[dependency.hash] = DEPENDENCY
-                pending.append(dependency.hash)
-    return status
 
 
 def _row(record: InstallRecord, status: str) -> dict[str, Any]:
@@ -66,7 +39,7 @@ def run_list(manifest: Path, *, as_json: bool) -> int:
             reference="plan-failed",
         )
     records = read_records(loaded.install_root())
-    status = _status(records, install.specs)
+    status = declared_status(records, install.specs)
     rows = sorted(
         (_row(r, status[h]) for h, r in records.items()),
         key=lambda row: (row["name"], row["version"], row["hash"]),

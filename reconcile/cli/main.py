@@ -19,6 +19,7 @@ from reconcile.cli import commands
 from reconcile.cli.bundle_cmd import add_bundle_parser, run_bundle
 from reconcile.cli.cache_cmd import add_cache_parser, run_cache
 from reconcile.cli.completion import add_completion_parser, completion_script
+from reconcile.cli.drift_cmd import add_drift_parser, run_drift
 from reconcile.cli.init_cmd import add_init_parser, run_init
 from reconcile.cli.keys_cmd import add_keys_parser, run_keys
 from reconcile.cli.mirror_cmd import add_mirror_parser, run_mirror
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its size, when it was installed, the mirror and key it came from. Reads only.",
     )
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
+    add_drift_parser(sub, _positive_int, _default_jobs())
     add_init_parser(sub)
     add_completion_parser(sub)
     add_mirror_parser(sub)
@@ -216,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from reconcile.cli.list_cmd import run_list
 
             return run_list(args.manifest, as_json=args.json)
+        if args.command == "drift":
+            return run_drift(args, args.manifest)
         if args.command == "completion":
             print(completion_script(args.shell, build_parser()), end="")
             return EXIT_OK

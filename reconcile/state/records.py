@@ -106,6 +106,9 @@ class RecordEntry:
         default=None, validator=attrs.validators.optional(_check_sha256)
     )
     target: str | None = attrs.field(default=None)  # symlinks only, exactly as readlink says
+    # files only, when the entry was scanned: lets a fast drift audit skip hashing a file whose
+    # size and mtime are unchanged. Not part of what the entry *is* (equality ignores it).
+    mtime_ns: int | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         is_file, is_link = self.type == "file", self.type == "symlink"
@@ -113,6 +116,8 @@ class RecordEntry:
             raise ValueError(f"{self.path!r}: size and sha256 belong to files, and files need both")
         if self.size is not None and self.size < 0:
             raise ValueError(f"{self.path!r}: size must not be negative, got {self.size}")
+        if self.mtime_ns is not None and not is_file:
+            raise ValueError(f"{self.path!r}: an mtime belongs to files only")
         if (self.target is not None) != is_link:
             raise ValueError(f"{self.path!r}: a target belongs to symlinks, and symlinks need one")
 
@@ -197,6 +202,7 @@ def _make_converter() -> cattrs.Converter:
             size=override(omit_if_default=True),
             sha256=override(omit_if_default=True),
             target=override(omit_if_default=True),
+            mtime_ns=override(omit_if_default=True),
         ),
     )
     return converter
@@ -289,7 +295,14 @@ def _entry_for(absolute: str, relative: str, st: os.stat_result, buffer: bytearr
         return RecordEntry(path=relative, type="dir", mode=mode)
     if stat.S_ISREG(st.st_mode):
         size, sha256 = _sha256_of(absolute, buffer)
-        return RecordEntry(path=relative, type="file", mode=mode, size=size, sha256=sha256)
+        return RecordEntry(
+            path=relative,
+            type="file",
+            mode=mode,
+            size=size,
+            sha256=sha256,
+            mtime_ns=st.st_mtime_ns,
+        )
     raise ReconcileError(
         f"{absolute} is {_special_kind(st.st_mode)}; a prefix may hold only files,"
         " symlinks and folders",

@@ -14,7 +14,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("observe",),
     ("plan",),
     ("apply",),
-    ("engine", "bundle"),
+    ("engine", "bundle", "drift"),
     ("cli",),
     ("__main__", "__init__"),
 )

@@ -1,0 +1,225 @@
+"""One installed prefix against its install record.
+
+Fast mode trusts what ``lstat`` shows: a file whose size and mtime equal the record's is taken
+as unchanged; any other file (or a record written before mtimes were kept) is hashed. The
+contents mode hashes every file. Symlinks are compared by target and never followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+
+import attrs
+
+from reconcile.drift.findings import CheckMode, Finding
+from reconcile.drift.ignore import IgnoreRules
+from reconcile.state.records import InstallRecord, RecordEntry
+
+_CHUNK = 1 << 20
+
+
+@attrs.frozen(kw_only=True)
+class PrefixComparison:
+    findings: tuple[Finding, ...]
+    checked: int
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    return "special file"
+
+
+def _walk(prefix: str) -> Iterator[tuple[str, os.stat_result | OSError]]:
+    """(relative path, lstat or the error reading it) of everything below ``prefix``."""
+    pending = [(prefix, "")]
+    while pending:
+        folder, relative_folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                items = list(listing)
+        except OSError as exc:
+            yield relative_folder.rstrip("/") or ".", exc
+            continue
+        for item in items:
+            relative = f"{relative_folder}{item.name}"
+            try:
+                st = item.stat(follow_symlinks=False)
+            except OSError as exc:
+                yield relative, exc
+                continue
+            yield relative, st
+            if stat.S_ISDIR(st.st_mode):
+                pending.append((item.path, relative + "/"))
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb", buffering=0) as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _content_unchanged(path: str, entry: RecordEntry, st: os.stat_result, mode: CheckMode) -> bool:
+    if st.st_size != entry.size:
+        return False
+    if mode == "fast" and entry.mtime_ns is not None and st.st_mtime_ns == entry.mtime_ns:
+        return True
+    return _sha256(path) == entry.sha256
+
+
+def _compare_entry(
+    absolute: str, entry: RecordEntry, st: os.stat_result, mode: CheckMode, gid: int | None
+) -> list[Finding]:
+    found = _kind_of(st.st_mode)
+    if found != entry.type:
+        return [
+            Finding(
+                severity="error",
+                kind="type",
+                path=absolute,
+                detail=f"recorded a {entry.type}, found a {found}",
+            )
+        ]
+    findings = []
+    if entry.type == "symlink":
+        target = os.readlink(absolute)  # noqa: PTH115  (keeps the target exactly)
+        if target != entry.target:
+            findings.append(
+                Finding(
+                    severity="error",
+                    kind="link-target",
+                    path=absolute,
+                    detail=f"points to {target!r}, recorded {entry.target!r}",
+                )
+            )
+    elif entry.type == "file":
+        try:
+            unchanged = _content_unchanged(absolute, entry, st, mode)
+        except OSError as exc:
+            return [
+                Finding(
+                    severity="error",
+                    kind="unreadable",
+                    path=absolute,
+                    detail=f"cannot be read to compare ({exc.strerror or exc})",
+                )
+            ]
+        if not unchanged:
+            size = (
+                ""
+                if st.st_size == entry.size
+                else f" ({entry.size} bytes recorded, {st.st_size} now)"
+            )
+            findings.append(
+                Finding(
+                    severity="error",
+                    kind="modified",
+                    path=absolute,
+                    detail=f"content differs from the installed file{size}",
+                )
+            )
+    if entry.type != "symlink":
+        now = stat.S_IMODE(st.st_mode)
+        if now != entry.mode:
+            findings.append(
+                Finding(
+                    severity="warning",
+                    kind="mode",
+                    path=absolute,
+                    detail=f"mode {now:04o}, recorded {entry.mode:04o}",
+                )
+            )
+        if gid is not None and st.st_gid != gid:
+            findings.append(
+                Finding(
+                    severity="warning",
+                    kind="group",
+                    path=absolute,
+                    detail=f"group id {st.st_gid}, the manifest's group is {gid}",
+                )
+            )
+    return findings
+
+
+def compare_prefix(
+    record: InstallRecord, *, mode: CheckMode, ignore: IgnoreRules
+) -> PrefixComparison:
+    """Every difference between ``record`` and its prefix on disk (read-only)."""
+    prefix = record.prefix
+    gid = (record.permissions or {}).get("gid")
+    expected = record.entries_by_path()
+    findings: list[Finding] = []
+    try:
+        top = os.lstat(prefix)
+    except OSError as exc:
+        return PrefixComparison(
+            findings=(
+                Finding(
+                    severity="error",
+                    kind="prefix-missing",
+                    path=prefix,
+                    detail=f"the prefix is gone ({exc.strerror or exc})",
+                ),
+            ),
+            checked=0,
+        )
+    seen: dict[str, os.stat_result] = {".": top}
+    for relative, result in _walk(prefix):
+        if isinstance(result, OSError):
+            findings.append(
+                Finding(
+                    severity="error",
+                    kind="unreadable",
+                    path=f"{prefix}/{relative}",
+                    detail=f"cannot be read ({result.strerror or result}); "
+                    "what is below it was not checked",
+                )
+            )
+            continue
+        seen[relative] = result
+    checked = 0
+    for relative, entry in expected.items():
+        if ignore.ignores(relative):
+            continue
+        absolute = prefix if relative == "." else f"{prefix}/{relative}"
+        st = seen.get(relative)
+        if st is None:
+            findings.append(
+                Finding(
+                    severity="error",
+                    kind="missing",
+                    path=absolute,
+                    detail=f"the recorded {entry.type} is gone",
+                )
+            )
+            continue
+        checked += 1
+        findings.extend(
+            _compare_entry(absolute, entry, st, mode, gid if isinstance(gid, int) else None)
+        )
+    added: list[str] = []
+    for relative in sorted(seen):
+        if relative in expected or ignore.ignores(relative):
+            continue
+        if any(relative.startswith(f"{folder}/") for folder in added[-1:]):
+            continue  # inside a folder already reported as added
+        added.append(relative)
+        findings.append(
+            Finding(
+                severity="warning",
+                kind="added",
+                path=f"{prefix}/{relative}",
+                detail=f"a {_kind_of(seen[relative].st_mode)} reconcile did not install",
+            )
+        )
+    return PrefixComparison(findings=tuple(findings), checked=checked)

@@ -1,0 +1,243 @@
+"""``reconcile drift``: a read-only audit of real installs from the signed fixture cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from conftest import REPO
+from support import installed_prefix, run, write_manifest
+
+from reconcile.state.lock import install_root_lock
+
+SCHEMA = json.loads((REPO / "schemas" / "drift.schema.json").read_text())
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> Path:
+    manifest = write_manifest(tmp_path)
+    assert run(manifest, "apply", "--yes") == 0
+    return manifest
+
+
+def drift(manifest: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = run(manifest, "drift", *args)
+    return code, capsys.readouterr().out
+
+
+def findings(
+    manifest: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> set[tuple[str, str]]:
+    """(kind, path relative to the install root) of every finding, from --json."""
+    code, out = drift(manifest, capsys, "--json", *args)
+    document = json.loads(out)
+    jsonschema.Draft202012Validator(SCHEMA).validate(document)
+    assert code == (0 if document["clean"] else 2)
+    root = str(manifest.parent / "opt") + "/"
+    return {
+        (f["kind"], f["path"].removeprefix(root))
+        for resource in document["resources"]
+        for f in resource["findings"]
+    }
+
+
+def rel(manifest: Path, path: Path) -> str:
+    return str(path.relative_to(manifest.parent / "opt"))
+
+
+def test_a_fresh_install_has_no_drift(installed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = drift(installed, capsys)
+    assert code == 0
+    assert out.startswith("No drift: ")
+    assert "fast check" in out
+    code, out = drift(installed, capsys, "--check-contents")
+    assert code == 0
+    assert "contents check: every file hashed" in out
+
+
+def test_an_overwritten_binary_is_reported(
+    installed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = installed_prefix(installed.parent / "opt", "hello-app") / "bin" / "hello-app"
+    binary.write_bytes(b"garbage\n")
+    code, out = drift(installed, capsys)
+    assert code == 2
+    assert "modified" in out and "bin/hello-app" in out
+    assert "reinstalled from the verified tarball" in out
+    assert findings(installed, capsys) == {("modified", rel(installed, binary))}
+
+
+def test_same_size_rewrite_is_found_by_hashing_when_mtime_moved(
+    installed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = installed_prefix(installed.parent / "opt", "hello-app") / "bin" / "hello-app"
+    data = bytearray(binary.read_bytes())
+    data[-1] ^= 0xFF
+    binary.write_bytes(bytes(data))
+    assert findings(installed, capsys) == {("modified", rel(installed, binary))}
+
+
+def test_fast_mode_trusts_size_and_mtime_and_contents_mode_does_not(
+    installed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = installed_prefix(installed.parent / "opt", "hello-app") / "bin" / "hello-app"
+    before = binary.stat()
+    data = bytearray(binary.read_bytes())
+    data[-1] ^= 0xFF
+    binary.write_bytes(bytes(data))
+    os.utime(binary, ns=(before.st_atime_ns, before.st_mtime_ns))  # a forged mtime
+    assert findings(installed, capsys) == set()
+    assert findings(installed, capsys, "--check-contents") == {("modified", rel(installed, binary))}
+
+
+def test_every_kind_of_prefix_drift(installed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = installed_prefix(installed.parent / "opt", "hello-app")
+    files = sorted(p for p in prefix.rglob("*") if p.is_file() and not p.is_symlink())
+    links = sorted(p for p in prefix.rglob("*") if p.is_symlink())
+    folders = sorted(p for p in prefix.rglob("*") if p.is_dir() and not p.is_symlink())
+    assert files and links and folders
+    gone, retyped = files[0], files[1]
+    gone.unlink()
+    retyped.unlink()
+    retyped.symlink_to("elsewhere")
+    relinked = links[0]
+    relinked.unlink()
+    relinked.symlink_to("/etc/passwd")
+    folders[0].chmod(0o700)
+    (prefix / "extra").mkdir()
+    (prefix / "extra" / "inside").write_text("x")
+    (prefix / "stray.txt").write_text("x")
+    assert findings(installed, capsys) == {
+        ("missing", rel(installed, gone)),
+        ("type", rel(installed, retyped)),
+        ("link-target", rel(installed, relinked)),
+        ("mode", rel(installed, folders[0])),
+        ("added", rel(installed, prefix / "extra")),  # not its content again
+        ("added", rel(installed, prefix / "stray.txt")),
+    }
+
+
+def test_group_drift_when_the_manifest_sets_a_group(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = write_manifest(tmp_path, permissions={"group": "daemon", "read": "group"})
+    assert run(manifest, "apply", "--yes") == 0
+    prefix = installed_prefix(tmp_path / "opt", "hello-app")
+    target = prefix / "bin"
+    os.chown(target, -1, 0, follow_symlinks=False)
+    assert findings(manifest, capsys) == {("group", rel(manifest, target))}
+
+
+def test_missing_prefix_undeclared_and_unpinned(
+    installed: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = installed.parent / "opt"
+    app = installed_prefix(root, "hello-app")
+    app.rename(app.with_name(app.name + ".aside"))
+    assert ("prefix-missing", rel(installed, app)) in findings(installed, capsys)
+    app.with_name(app.name + ".aside").rename(app)
+
+    # the manifest no longer asks for anything that is installed, and pins another key
+    text = installed.read_text().replace('specs = ["hello-app"]', 'specs = ["zlib"]')
+    text = text.replace("E4A1C447981D70AB30BD8B09643A47B4E5E41176", "A" * 40)
+    installed.write_text(text)
+    found = findings(installed, capsys)
+    kinds = {kind for kind, _ in found}
+    assert kinds == {"undeclared", "unpinned-signer", "not-installed"}
+    undeclared = {path for kind, path in found if kind == "undeclared"}
+    records = [json.loads(p.read_text()) for p in (root / ".reconcile/records").glob("*.json")]
+    assert undeclared == {str(Path(r["prefix"]).relative_to(root)) for r in records}
+
+
+def test_a_dependency_removed_by_hand_is_reported(
+    installed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = installed.parent / "opt"
+    records = {
+        json.loads(p.read_text())["name"]: p for p in (root / ".reconcile/records").glob("*.json")
+    }
+    dependency = next(name for name in records if name != "hello-app")
+    records[dependency].unlink()
+    assert ("dependency-missing", rel(installed, installed_prefix(root, "hello-app"))) in findings(
+        installed, capsys
+    )
+
+
+def test_leftovers_of_interrupted_runs_are_notices(
+    installed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = installed.parent / "opt" / ".reconcile"
+    (state / "staging" / "run-1-dead").mkdir(parents=True)
+    (state / "records" / ".abc.123.tmp").write_text("{")
+    code, out = drift(installed, capsys)
+    assert code == 2
+    assert "notice" in out and "leftover" in out
+    assert findings(installed, capsys) == {
+        ("leftover", ".reconcile/staging/run-1-dead"),
+        ("leftover", ".reconcile/records/.abc.123.tmp"),
+    }
+
+
+def test_junit_has_one_case_per_resource_and_a_failure_per_drift(
+    installed: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    binary = installed_prefix(installed.parent / "opt", "hello-app") / "bin" / "hello-app"
+    binary.write_bytes(b"x")
+    report = tmp_path / "drift.xml"
+    code, _ = drift(installed, capsys, "--junit", str(report))
+    assert code == 2
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    records = list((installed.parent / "opt/.reconcile/records").glob("*.json"))
+    assert len(cases) == len(records) + 1  # every prefix and the install root
+    failed = [c.get("name") for c in cases if c.find("failure") is not None]
+    assert len(failed) == 1 and failed[0] is not None and failed[0].startswith("spec:hello-app@")
+    assert suite.get("failures") == "1"
+
+
+def test_drift_takes_no_lock(installed: Path) -> None:
+    """An apply holding the install root's lock does not block or fail an audit."""
+    with install_root_lock(installed.parent / "opt"):
+        done = subprocess.run(
+            [sys.executable, "-m", "reconcile", "-m", str(installed), "drift"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "No drift" in done.stdout
+
+
+def test_drift_never_writes(installed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = installed.parent / "opt"
+    prefix = installed_prefix(root, "hello-app")
+    (prefix / "bin" / "hello-app").write_bytes(b"x")
+
+    def state() -> dict[str, Any]:
+        return {
+            str(p): (p.lstat().st_mtime_ns, p.lstat().st_mode) for p in [root, *root.rglob("*")]
+        }
+
+    before = state()
+    drift(installed, capsys, "--check-contents")
+    assert state() == before
+
+
+def test_drift_without_an_install_table_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "reconcile.toml"
+    manifest.write_text('version = 1\n\n[[mirror]]\nname = "m"\nurl = "m"\nsigned = false\n')
+    assert run(manifest, "drift") == 1
+    assert "no [install] table" in capsys.readouterr().err

@@ -10,6 +10,7 @@ web server instead of mocks.
         server.url + "/etag/..."      # plain static files (ETag, Last-Modified, ranges)
         server.url + "/nohead/..."    # 405 to HEAD, files to GET
         server.url + "/moved/..."     # 302 to the same file at /...
+        server.url + "/token/...?token=" + QUERY_TOKEN   # 403 without that query token
         server.access_log_entries()   # parsed access log, one dict per request
         server.bytes_sent("/flaky/")  # body bytes nginx sent for those requests
 
@@ -42,6 +43,8 @@ from typing import Any
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SLOW_RATE = 64 * 1024  # bytes per second in /slow/
 STARTUP_TIMEOUT = 10.0
+# /token/ serves files only to requests whose query string carries token=QUERY_TOKEN.
+QUERY_TOKEN = "q5ecret-" + secrets.token_hex(8)
 
 # One JSON object per request; nginx escapes the values for JSON.
 LOG_FORMAT = (
@@ -167,6 +170,10 @@ http {{
         location /nohead/ {{
             alias {root_dir};
             if ($request_method = HEAD) {{ return 405; }}
+        }}
+        location /token/ {{
+            alias {root_dir};
+            if ($arg_token != "{QUERY_TOKEN}") {{ return 403; }}
         }}
     }}
 }}

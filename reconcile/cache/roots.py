@@ -16,6 +16,7 @@ from pathlib import Path
 import attrs
 
 from reconcile.manifest.model import ManifestFile
+from reconcile.redact import mask_credentials
 
 
 @attrs.frozen(kw_only=True)
@@ -32,15 +33,16 @@ class CacheRootConfig:
 
 
 def strip_credentials(url: str) -> str:
-    """``https://user:token@host/x`` -> ``https://host/x``: what a cache may write down."""
+    """``https://user:token@host/x?sig=abc`` -> ``https://host/x?sig=***``: what a cache may
+    write down (query-string values are often tokens too)."""
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=host))
+        return mask_credentials(url)
+    if "@" in parts.netloc:
+        host = parts.netloc.rpartition("@")[2]
+        url = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    return mask_credentials(url)
 
 
 def url_key(url: str) -> str:

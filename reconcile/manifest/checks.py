@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from reconcile.manifest.model import SUPPORTED_KEY_KINDS, SUPPORTED_SCHEMES
+from reconcile.redact import mask_credentials
 from reconcile.spack.consumers import SPACK_RELEASES
 
 # Patterns are used with fullmatch: '$' would also match before a final newline.
@@ -80,7 +81,7 @@ def check_mirror_url(url: str) -> str | None:
     if not url.strip():
         return "is empty (expected a URL such as https://host/path, or a path)"
     if url != url.strip():
-        return f"{url!r} has leading or trailing white space"
+        return f"{mask_credentials(url)!r} has leading or trailing white space"
     if "://" not in url:
         return None
     scheme, rest = url.split("://", 1)
@@ -92,9 +93,9 @@ def check_mirror_url(url: str) -> str | None:
         return _check_file_url(url, authority, rest[len(authority) :])
     if scheme == "s3":
         if not authority:
-            return f"s3 URL {url!r} has no bucket (expected s3://bucket/prefix)"
+            return f"s3 URL {mask_credentials(url)!r} has no bucket (expected s3://bucket/prefix)"
         if BUCKET_PATTERN.fullmatch(authority) is None:
-            return f"s3 URL {url!r} names bucket {authority!r} (expected s3://bucket/prefix)"
+            return f"s3 URL {mask_credentials(url)!r} names bucket {authority!r} (expected s3://bucket/prefix)"
         return None
     return _check_web_authority(url, scheme, authority)
 
@@ -102,22 +103,26 @@ def check_mirror_url(url: str) -> str | None:
 def _check_file_url(url: str, authority: str, path: str) -> str | None:
     if authority not in ("", "localhost"):
         return (
-            f"file URL {url!r} names host {authority!r} (expected file:///absolute/path; "
-            "write a relative path without file://)"
+            f"file URL {mask_credentials(url)!r} names host {authority.rpartition('@')[2]!r} "
+            "(expected file:///absolute/path; write a relative path without file://)"
         )
     if not path.startswith("/"):
-        return f"file URL {url!r} has no path (expected file:///absolute/path)"
+        return f"file URL {mask_credentials(url)!r} has no path (expected file:///absolute/path)"
     return None
 
 
 def _check_web_authority(url: str, scheme: str, authority: str) -> str | None:
     if not authority.rpartition("@")[2]:
-        return f"{scheme} URL {url!r} has no host (expected {scheme}://host/path)"
+        return f"{scheme} URL {mask_credentials(url)!r} has no host (expected {scheme}://host/path)"
     match = AUTHORITY_PATTERN.fullmatch(authority)
     if match is None:
-        return f"{scheme} URL {url!r} has a malformed host (expected {scheme}://host[:port]/path)"
+        return (
+            f"{scheme} URL {mask_credentials(url)!r} has a malformed host "
+            f"(expected {scheme}://host[:port]/path)"
+        )
     if match["port"] and int(match["port"]) > MAX_PORT:
-        return f"{scheme} URL {url!r} has port {match['port']} (expected at most {MAX_PORT})"
+        shown = mask_credentials(url)
+        return f"{scheme} URL {shown!r} has port {match['port']} (expected at most {MAX_PORT})"
     if scheme == "http" and "@" in authority:
         return (
             "credentials in a plain http URL would be sent in clear "
@@ -151,7 +156,7 @@ def check_endpoint_url(url: str) -> str | None:
     if not url.strip():
         return f"is empty ({expected})"
     if "://" not in url or url.split("://", 1)[0].lower() not in WEB_SCHEMES:
-        return f"{url!r} is not an http(s) URL ({expected})"
+        return f"{mask_credentials(url)!r} is not an http(s) URL ({expected})"
     problem = check_mirror_url(url)
     if problem is not None:
         return problem

@@ -192,7 +192,8 @@ class HttpTransport(Transport):
         return self._size_from_range(url)
 
     def read_revalidated(self, url: str, local_copy: Path) -> bytes:
-        clean_url = strip_credentials(url)
+        # what the copy's record keeps: no userinfo, query-string values masked
+        clean_url = mask_credentials(strip_credentials(url))
         stored = load_valid_copy(local_copy, clean_url)
         conditional = stored[0].validators.conditional_headers() if stored else {}
         sink = io.BytesIO()

@@ -85,7 +85,9 @@ def test_prefix_matching(prefix: str, url: str, matches: bool) -> None:
 
 
 def test_credentials_are_stripped_before_anything_is_written_down() -> None:
-    assert strip_credentials("https://ci:s3cret@h:8443/x?y") == "https://h:8443/x?y"
+    # query-string values are masked too: signed URLs carry their token there
+    assert strip_credentials("https://ci:s3cret@h:8443/x?y") == "https://h:8443/x?***"
+    assert strip_credentials("https://h/x?sig=abc&e=1") == "https://h/x?sig=***&e=***"
     assert strip_credentials("https://h/x") == "https://h/x"
 
 

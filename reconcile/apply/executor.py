@@ -41,6 +41,7 @@ from reconcile.buildcache.writer_v3 import publish_key_v3
 from reconcile.cache.store import BlobCache
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.manifest.model import ManifestFile
+from reconcile.pause import pause_point
 from reconcile.permissions import apply_permissions, describe_permissions, resolve_group
 from reconcile.plan.model import InstallAction, PermissionsAction, Plan, PublishAction
 from reconcile.publish.prefix import changed_entries, publish_prefix
@@ -124,16 +125,6 @@ def _missing_folders(path: Path) -> list[Path]:
         missing.append(path)
         path = path.parent
     return list(reversed(missing))
-
-
-def _remove_if_empty(folders: list[Path]) -> None:
-    for folder in reversed(folders):
-        try:
-            folder.rmdir()
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return
 
 
 class _Run:
@@ -289,6 +280,7 @@ class _Run:
         try:
             staged = self._prepare_all()
             installed = self._commit(staged)
+            pause_point("after-commit")
             changed = []
             for change in self.plan.permission_changes:
                 self._change_permissions(change)
@@ -374,9 +366,9 @@ def apply_plan(
 ) -> ApplyResult:
     """Carry out ``plan``; all or nothing up to the commit stage.
 
-    When it fails before committing anything, it also removes the folders it created (the
-    install root and its ``.reconcile`` state folder included), so a refused apply leaves
-    the disk exactly as it found it.
+    When it fails before committing anything, it also removes, still holding the lock, the
+    folders it created (the install root included) and the ``.reconcile`` state folder if
+    it holds nothing but the lock, so a refused apply leaves the disk as it found it.
     """
     if plan.is_empty:
         return ApplyResult(installed=(), bytes_fetched=0)
@@ -387,20 +379,17 @@ def apply_plan(
         done = _apply_sources(plan, pool, reporter, done)
         return _apply_mirror_permissions(plan, manifest_file, reporter, done)
     run = _Run(plan, manifest_file, pool, reporter, settings)
-    root = run.root
-    created = _missing_folders(state_dir(root))
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        with install_root_lock(root):
+    created = _missing_folders(run.root)
+    # Only the lock's folder is made before the lock is held; every removal happens under it,
+    # so a run that loses the lock never touches the state of the run that holds it.
+    with install_root_lock(run.root) as held:
+        try:
             result = run.execute()
-    except BaseException:
-        if not run.committed:
-            if state_dir(root) in created:
-                shutil.rmtree(state_dir(root), ignore_errors=True)
-            else:
-                _remove_empty_staging(root)
-            _remove_if_empty(created)
-        raise
+        except BaseException:
+            if not run.committed:
+                _remove_empty_staging(run.root)
+                held.remove_unused_state(created)
+            raise
     done = _apply_syncs(plan, manifest_file, pool, reporter, settings, result)
     done = _apply_sources(plan, pool, reporter, done)
     return _apply_mirror_permissions(plan, manifest_file, reporter, done)

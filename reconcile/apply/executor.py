@@ -30,7 +30,7 @@ import attrs
 
 from reconcile.apply.events import Reporter
 from reconcile.apply.faults import crash_point
-from reconcile.apply.fetch import Obtained, obtain_tarball
+from reconcile.apply.fetch import Obtained, keep_in_cache, obtain_tarball
 from reconcile.apply.sources import apply_sources
 from reconcile.apply.sync import copy_spec, write_index
 from reconcile.archive.unpack import check_symlinks, unpack_package
@@ -168,7 +168,8 @@ class _Run:
                 f"cannot install {action.label} from mirror '{action.mirror}' "
                 f"({action.tarball_url})"
             ) from None
-        obtained.path.unlink(missing_ok=True)  # staged (the cache keeps its own link)
+        keep_in_cache(action, obtained, self.settings.cache)
+        obtained.path.unlink(missing_ok=True)  # staged (the cache keeps its own copy)
         self.reporter.event(f"staged {action.label} (unpacked, relocated, checked)")
         crash_point("mid-unpack")
         return staged
@@ -276,7 +277,7 @@ class _Run:
         staging = state_dir(self.root) / "staging"
         _clear_stale_staging(staging)
         self.run_dir = staging / f"run-{os.getpid()}-{secrets.token_hex(4)}"
-        self.run_dir.mkdir(parents=True)
+        self.run_dir.mkdir(parents=True, mode=0o700)  # its tarball copies are private
         try:
             staged = self._prepare_all()
             installed = self._commit(staged)

@@ -3,6 +3,11 @@ its mirrors in order, always checked against the checksum from verified metadata
 
 Nothing is unpacked from a file whose sha256 differs from the signed value. A cached blob
 is re-checked on every use; a bad one is evicted (and the run says so) and fetched again.
+
+The file checked is the file unpacked, and nobody else can write it: a cache hit is copied
+(hashed while copying) into a new private file in the run's own work folder, and a
+download is written to one; only after the unpack is a download copied into a cache root.
+A co-tenant rewriting the cached blob after the check changes nothing that is installed.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 import attrs
 
 from reconcile.apply.events import Reporter
+from reconcile.cache.files import create_private
 from reconcile.cache.store import BlobCache
 from reconcile.errors import (
     MirrorUnreachableError,
@@ -19,6 +25,7 @@ from reconcile.errors import (
     VerificationError,
 )
 from reconcile.hashing import sha256_of
+from reconcile.pause import pause_point
 from reconcile.plan.model import InstallAction
 from reconcile.transport.registry import TransportPool
 
@@ -31,6 +38,7 @@ class Obtained:
     mirror: str  # the mirror it came from, or would have come from when cached
     from_cache: bool
     downloaded: int  # tarball bytes that crossed the wire for it
+    url: str = ""  # where it was downloaded from (masked); the cache root is chosen by it
 
 
 def checksum_error(action: InstallAction, mirror: str, url: str, actual: str) -> VerificationError:
@@ -51,6 +59,8 @@ def _download_verified(
     reporter: Reporter,
 ) -> int:
     real_url = pool.unmask(mirror, url)
+    dest.unlink(missing_ok=True)  # what an earlier mirror left
+    create_private(dest).close()  # the transport writes into it, keeping its 0600 mode
     reporter.download_started(action.label, action.tarball_bytes, source=mirror)
     size = pool.for_url(real_url).download(
         real_url, dest, progress=lambda n: reporter.download_progress(action.label, n)
@@ -65,8 +75,9 @@ def _download_verified(
 def _from_cache(
     action: InstallAction, workdir: Path, cache: BlobCache, reporter: Reporter
 ) -> Path | None:
-    """A private, verified link to the cached blob (a job sharing the root cannot swap what
-    was verified), or None; bad copies met on the way are evicted, and the run says so."""
+    """A private, verified copy of the cached blob (a job sharing the root cannot change
+    what was verified), or None; bad copies met on the way are evicted, and the run says
+    so."""
     before = cache.copies(action.tarball_sha256)
     if not before:
         return None
@@ -96,12 +107,13 @@ def obtain_tarball(
     if cache is not None:
         hit = _from_cache(action, workdir, cache, reporter)
         if hit is not None:
+            pause_point("after-verify", f"{action.label} from cache")
             return Obtained(path=hit, mirror=action.mirror, from_cache=True, downloaded=0)
     failures: list[str] = []
     first_mismatch: VerificationError | None = None
     for mirror, url in ((action.mirror, action.tarball_url), *action.alternates):
         try:
-            got = _fetch_from(action, mirror, url, workdir, pool, cache, reporter)
+            got = _fetch_from(action, mirror, url, workdir, pool, reporter)
         except MirrorUnreachableError as exc:
             if pool.mark_unreachable(mirror, exc):
                 reporter.event(f"mirror '{mirror}' is not answering; skipping it: {exc.message}")
@@ -117,6 +129,7 @@ def obtain_tarball(
             reporter.event(f"could not fetch {action.label} from mirror '{mirror}': {exc.message}")
             continue
         reporter.download_finished(action.label, source="mirror", mirror=mirror)
+        pause_point("after-verify", f"{action.label} from mirror '{mirror}'")
         return got
     if first_mismatch is not None and len(failures) == 1:
         raise first_mismatch
@@ -134,13 +147,17 @@ def _fetch_from(
     url: str,
     workdir: Path,
     pool: TransportPool,
-    cache: BlobCache | None,
     reporter: Reporter,
 ) -> Obtained:
-    """Download into the private work folder and verify; then let the cache root that
-    ``url`` selects keep a link to it."""
+    """Download into the private work folder and verify (``keep_in_cache`` copies it into a
+    cache root once it is unpacked)."""
     dest = workdir / f"{action.hash}.spack"
     size = _download_verified(action, mirror, url, dest, pool, reporter)
-    if cache is not None:
-        cache.store(dest, action.tarball_sha256, url, action.label)
-    return Obtained(path=dest, mirror=mirror, from_cache=False, downloaded=size)
+    return Obtained(path=dest, mirror=mirror, from_cache=False, downloaded=size, url=url)
+
+
+def keep_in_cache(action: InstallAction, obtained: Obtained, cache: BlobCache | None) -> None:
+    """Copy a verified download into the cache root its URL selects (a cache hit is there
+    already). Called after the unpack: what was unpacked never depended on the cache."""
+    if cache is not None and not obtained.from_cache:
+        cache.store(obtained.path, action.tarball_sha256, obtained.url, action.label)

@@ -7,7 +7,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import secrets
 import shutil
 import stat
 import tempfile
@@ -92,17 +91,21 @@ def new_temp_file(folder: Path, prefix: str, suffix: str) -> Path:
     return Path(name)
 
 
-def link_or_copy_to_temp(source: Path, folder: Path, prefix: str, suffix: str) -> Path:
-    """A new private name in ``folder`` for ``source``'s bytes: a hard link when both are on
-    one filesystem (no copy at all), else a copy. Neither follows a symlink at the new name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    linked = folder / f"{prefix}{secrets.token_hex(8)}{suffix}"
+def create_private(path: Path) -> BinaryIO:
+    """A new file at ``path`` that only this user can read or write (created exclusively:
+    never an existing file, never through a symlink), open for writing."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o600)
     try:
-        os.link(source, linked, follow_symlinks=False)
-    except OSError:
-        pass
-    else:
-        return linked
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def copy_to_temp(source: Path, folder: Path, prefix: str, suffix: str) -> Path:
+    """A new private file in ``folder`` holding a copy of ``source``'s bytes. Never a hard
+    link: a link would let whoever can write one name change the bytes behind the other."""
     temp = new_temp_file(folder, prefix, suffix)
     try:
         with open_regular(source) as reader:

@@ -23,7 +23,8 @@ from pathlib import Path
 from reconcile.cache.files import (
     commit_file,
     copy_hashing,
-    link_or_copy_to_temp,
+    copy_to_temp,
+    create_private,
     new_temp_file,
     sha256_of,
     write_atomically,
@@ -127,12 +128,13 @@ class BlobCache:
     def checkout(
         self, sha256: str, dest: Path, *, url: str | None = None, spec: str | None = None
     ) -> bool:
-        """Put a verified copy of the blob at ``dest`` (a hard link when the filesystem
-        allows, else a copy) and return True; False when no root has a good copy.
+        """Copy the blob to ``dest`` (a new file only this user can write), hashing the bytes
+        as they are copied, and return True when they are the blob's; False when no root has
+        a good copy. Bad copies met on the way are evicted.
 
-        Safer than ``lookup`` + ``verify`` + reading the blob: what is verified is ``dest``
-        itself, which another job cannot swap by renaming a file in a shared root.
-        Bad copies met on the way are evicted.
+        What is verified is ``dest`` itself: a job sharing the root can rewrite or swap the
+        cached file afterwards without changing it. Never a hard link, which would share
+        the cached file's bytes, rewrites included.
         """
         for copy in self.copies(sha256):
             if _place(copy, dest) == sha256:
@@ -183,19 +185,19 @@ class BlobCache:
             pending.discard()
 
     def store(self, src: Path, sha256: str, url: str, spec: str | None = None) -> Path | None:
-        """Keep a file already downloaded and verified elsewhere (``src``) as the blob of the
-        root matching ``url``: hard-linked when on the same filesystem, else copied, and
-        checked again before it is kept. ``src`` stays where it is.
+        """Keep a copy of a file already downloaded and verified elsewhere (``src``) as the
+        blob of the root matching ``url``, checked again before it is kept. ``src`` stays.
 
         With a private ``src`` (the executor's work folder), this is the safe order for
-        roots shared with other jobs: verify and unpack the private file, and let the cache
-        keep a link to it, rather than unpack from a path in a shared folder."""
+        roots shared with other jobs: verify and unpack the private file, then copy it into
+        the cache. Never a hard link: whoever can write the cached file could then change
+        the private one too."""
         root = self._writable_root_for(url)
         if root is None:
             return None
         folder = blob_path(root, sha256).parent
         try:
-            temp = link_or_copy_to_temp(src, folder, temp_prefix(sha256), TEMP_SUFFIX)
+            temp = copy_to_temp(src, folder, temp_prefix(sha256), TEMP_SUFFIX)
         except OSError as exc:
             self._mark_unwritable(root, exc)
             return None
@@ -303,17 +305,11 @@ class BlobCache:
 
 
 def _place(copy: Path, dest: Path) -> str | None:
-    """Link or copy ``copy`` to ``dest`` and return the sha256 of what ``dest`` holds; None
-    when ``copy`` is not a readable regular file. Failing to write ``dest`` raises: that is
-    no reason to think the blob bad."""
+    """Copy ``copy`` to a new private file ``dest`` and return the sha256 of the bytes
+    copied; None when ``copy`` is not a readable regular file. Failing to write ``dest``
+    raises: that is no reason to think the blob bad."""
     dest.unlink(missing_ok=True)
-    try:
-        os.link(copy, dest, follow_symlinks=False)
-    except OSError:
-        pass
-    else:
-        return sha256_of(dest)  # a symlink linked as itself is refused here
-    with dest.open("xb") as writer:
+    with create_private(dest) as writer:
         return copy_hashing(copy, writer)
 
 

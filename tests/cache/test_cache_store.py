@@ -151,16 +151,17 @@ def test_open_for_write_needs_a_matching_root(tmp_path: Path) -> None:
     assert cache.store_download("https://h/other/x", HELLO_SHA, "", file_download("x")) is None
 
 
-def test_store_links_a_private_download_into_the_root(tmp_path: Path) -> None:
+def test_store_copies_a_private_download_into_the_root(tmp_path: Path) -> None:
     """The safe order for shared roots: download and verify in a private folder, unpack
-    from there, and let the cache keep a hard link (no copy on one filesystem)."""
+    from there, and let the cache keep a copy: never a hard link, through which a job
+    writing the cached file would change the private one."""
     private = tmp_path / "work" / "gcc-runtime.spack"
     private.parent.mkdir()
     private.write_bytes(tarball("gcc-runtime").read_bytes())
     cache = BlobCache([root(tmp_path / "cache")])
     blob = cache.store(private, GCC_RUNTIME_SHA, "https://h/gcc.spack", "gcc-runtime@12.2.0")
     assert blob is not None
-    assert blob.stat().st_ino == private.stat().st_ino
+    assert blob.stat().st_ino != private.stat().st_ino
     private.unlink()  # the executor cleans its work folder; the blob stays
     assert cache.verify(blob, GCC_RUNTIME_SHA)
     (entry,) = cache.entries()
@@ -216,12 +217,17 @@ def test_a_truncated_blob_fails_verification(tmp_path: Path) -> None:
     assert not cache.verify(blob, GREETLIB_SHA)
 
 
-def test_checkout_links_a_verified_copy_that_a_later_swap_cannot_change(tmp_path: Path) -> None:
+def test_checkout_makes_a_private_copy_that_a_later_swap_cannot_change(tmp_path: Path) -> None:
     cache = BlobCache([root(tmp_path / "cache")])
     blob = store_fixture(cache, "hello-app", HELLO_SHA, HELLO_LABEL)
     dest = tmp_path / "staging" / "hello.spack"
     dest.parent.mkdir()
     assert cache.checkout(HELLO_SHA, dest, url="https://h/x", spec=HELLO_LABEL)
+    assert dest.stat().st_ino != blob.stat().st_ino
+    assert dest.stat().st_mode & 0o777 == 0o600  # nobody else can write the checked copy
+    with blob.open("r+b") as stream:  # another job rewrites the cached file in place
+        stream.write(b"not the tarball")
+    assert sha256_hex(dest.read_bytes()) == HELLO_SHA
     # Another job swaps the blob by rename after the check: the checked copy is unchanged.
     evil = blob.with_name("evil")
     evil.write_bytes(b"not the tarball")

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 from reconcile.drift.findings import CheckMode, DriftReport
 from reconcile.drift.install_tree import audit_install_tree
+from reconcile.drift.stores import (
+    audit_cache_roots,
+    audit_mirror_permissions,
+    audit_source_mirrors,
+)
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import ManifestFile
 
 
 def audit(manifest_file: ManifestFile, *, mode: CheckMode, jobs: int = 1) -> DriftReport:
     manifest = manifest_file.manifest
-    if manifest.install is None:
+    if (
+        manifest.install is None
+        and not manifest.sources
+        and not manifest.caches
+        and not any(m.permissions for m in manifest.mirrors)
+    ):
         raise ReconcileError(
-            f"{manifest_file.path}: the manifest has no [install] table, so there is no "
-            "install tree to audit",
+            f"{manifest_file.path}: the manifest has no [install] table, [[source]], "
+            "[[cache]] or [mirror.permissions], so there is nothing to audit",
             hint="add [install] with a root and specs",
             reference="plan-failed",
         )
-    audits = audit_install_tree(manifest_file, mode=mode, jobs=jobs)
+    audits = audit_install_tree(
+        manifest_file, mode=mode, ignore_patterns=manifest.drift.ignore, jobs=jobs
+    )
+    audits += audit_mirror_permissions(manifest_file)
+    audits += audit_source_mirrors(manifest_file, mode=mode)
+    audits += audit_cache_roots(manifest_file, mode=mode)
     return DriftReport(mode=mode, audits=tuple(audits))

@@ -324,3 +324,16 @@ def check_version(version: int) -> str | None:
     if version != 1:
         return f"unsupported manifest version {version} (expected 1)"
     return None
+
+
+def check_ignore_glob(text: str) -> str | None:
+    """A drift ignore glob: relative to the prefix or mirror, never leaving it."""
+    if not text:
+        return "the glob is empty (expected a relative path pattern such as '**/__pycache__/**')"
+    if text.startswith("/"):
+        return f"{text!r} is absolute; globs are relative to each prefix or mirror"
+    if ".." in text.split("/"):
+        return f"{text!r} has a '..' component; globs match paths inside the prefix or mirror"
+    if "\0" in text:
+        return "the glob holds a NUL byte"
+    return None

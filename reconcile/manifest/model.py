@@ -52,6 +52,7 @@ class Mirror:
     specs: tuple[str, ...] = ()  # selectors whose closures this mirror must hold (synced)
     sign_with: str | None = None  # [[key]] name to sign with when metadata must be re-signed
     permissions: Permissions | None = None  # enforced on every file and folder it holds
+    drift_ignore: tuple[str, ...] = ()  # globs of paths in the mirror that drift leaves out
 
 
 @attrs.frozen(kw_only=True)
@@ -101,6 +102,13 @@ class Key:
 
 
 @attrs.frozen(kw_only=True)
+class DriftSettings:
+    """``[drift]``: what ``reconcile drift`` leaves out."""
+
+    ignore: tuple[str, ...] = ()  # globs of paths inside each installed prefix
+
+
+@attrs.frozen(kw_only=True)
 class Manifest:
     version: int = 1
     install: InstallSettings | None = None
@@ -109,6 +117,7 @@ class Manifest:
     caches: tuple[CacheRoot, ...] = ()  # TOML: [[cache]]
     sources: tuple[Source, ...] = ()  # TOML: [[source]]
     publish: tuple[Publish, ...] = ()  # TOML: [[publish]]
+    drift: DriftSettings = DriftSettings()  # TOML: [drift]
 
     def mirror(self, name: str) -> Mirror:
         for mirror in self.mirrors:

@@ -22,6 +22,7 @@ from reconcile.manifest.finding import Finding
 from reconcile.manifest.locate import KeyPath
 from reconcile.manifest.model import (
     CacheRoot,
+    DriftSettings,
     InstallSettings,
     Key,
     Manifest,
@@ -141,6 +142,24 @@ def _specs(value: Any, _: Any) -> tuple[str, ...]:
             errors.append(((index,), exc))
         except ValueError as exc:
             errors.append(((index,), _InvalidValueError(str(exc))))
+    if errors:
+        raise _ProblemGroupError(errors)
+    return tuple(value)
+
+
+def _ignore_globs(value: Any, _: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _InvalidValueError(
+            f"expected an array of path globs, got {checks.describe_type(value)}"
+        )
+    errors: list[tuple[KeyPath, Exception]] = []
+    for index, item in enumerate(value):
+        try:
+            problem = checks.check_ignore_glob(_string(item))
+            if problem is not None:
+                raise _InvalidValueError(problem)
+        except _InvalidValueError as exc:
+            errors.append(((index,), exc))
     if errors:
         raise _ProblemGroupError(errors)
     return tuple(value)
@@ -310,6 +329,7 @@ def make_converter() -> cattrs.Converter:
         specs=_specs,
         sign_with=_checked(_string, lambda name: checks.check_name(name, "key")),
         permissions=lambda value, _: converter.structure(value, Permissions),
+        drift_ignore=_ignore_globs,
     )
     converter.register_structure_hook(Mirror, _table_hook(Mirror, mirror, before=_s3_only_options))
     source = generated(
@@ -346,6 +366,8 @@ def make_converter() -> cattrs.Converter:
         source=_checked(_string, checks.check_key_source),
     )
     converter.register_structure_hook(Key, _table_hook(Key, key, before=_file_or_source))
+    drift = generated(DriftSettings, ignore=_ignore_globs)
+    converter.register_structure_hook(DriftSettings, _table_hook(DriftSettings, drift))
     manifest = generated(
         Manifest,
         version=_checked(_integer, checks.check_version),
@@ -355,6 +377,7 @@ def make_converter() -> cattrs.Converter:
         caches=_array_of_tables(converter, CacheRoot, "cache"),
         sources=_array_of_tables(converter, Source, "source"),
         publish=_array_of_tables(converter, Publish, "publish"),
+        drift=lambda value, _: converter.structure(value, DriftSettings),
     )
     converter.register_structure_hook(
         Manifest, _table_hook(Manifest, manifest, before=_require("version"))
@@ -365,7 +388,17 @@ def make_converter() -> cattrs.Converter:
 
 def _register_unstructure(converter: cattrs.Converter) -> None:
     """Defaults are left out (so a dump stays short), except the version."""
-    for cls in (Permissions, InstallSettings, Mirror, CacheRoot, Key, Source, Publish, Manifest):
+    for cls in (
+        Permissions,
+        InstallSettings,
+        Mirror,
+        CacheRoot,
+        Key,
+        Source,
+        Publish,
+        DriftSettings,
+        Manifest,
+    ):
         renames = TOML_NAMES.get(cls, {})
         overrides = {name: override(rename=toml) for name, toml in renames.items()}
         if cls is Manifest:

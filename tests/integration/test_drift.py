@@ -240,4 +240,100 @@ def test_drift_without_an_install_table_is_an_error(
     manifest = tmp_path / "reconcile.toml"
     manifest.write_text('version = 1\n\n[[mirror]]\nname = "m"\nurl = "m"\nsigned = false\n')
     assert run(manifest, "drift") == 1
-    assert "no [install] table" in capsys.readouterr().err
+    assert "nothing to audit" in capsys.readouterr().err
+
+
+# --- source mirrors, mirror permissions, cache roots -------------------------------------------
+
+
+def source_manifest(folder: Path) -> Path:
+    from test_source_mirror_cli import source_manifest as make
+
+    return make(folder)
+
+
+def test_source_mirror_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = source_manifest(tmp_path)
+    mirror = tmp_path / "sources"
+    assert drift(manifest, capsys)[0] == 2  # nothing fetched yet: both archives missing
+    assert run(manifest, "apply", "--yes") == 0
+    assert findings(manifest, capsys) == set()
+    archive = next((mirror / "_source-cache" / "archive").rglob("*.tar.gz"))
+    link = mirror / "greetlib" / "greetlib-2.1.tar.gz"
+    link.unlink()
+    link.symlink_to("../elsewhere.tar.gz")
+    data = bytearray(archive.read_bytes())
+    data[100] ^= 0xFF
+    archive.write_bytes(bytes(data))  # same size, new mtime: fast mode hashes it
+    found = {
+        (kind, str(Path(path).relative_to(mirror))) for kind, path in findings(manifest, capsys)
+    }
+    assert found == {
+        ("source-archive", str(archive.relative_to(mirror))),
+        ("source-link", "greetlib/greetlib-2.1.tar.gz"),
+    }
+    assert run(manifest, "apply", "--yes") == 0
+    assert findings(manifest, capsys) == set()
+
+
+def test_mirror_permission_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = source_manifest(tmp_path)
+    permissions = '\n[mirror.permissions]\nread = "world"\nwrite = "user"\n'
+    manifest.write_text(
+        manifest.read_text().replace('url = "sources"\n', 'url = "sources"\n' + permissions, 1)
+    )
+    assert run(manifest, "apply", "--yes") == 0
+    assert findings(manifest, capsys) == set()
+    folder = tmp_path / "sources" / "greetlib"
+    folder.chmod(0o777)
+    assert findings(manifest, capsys) == {("mode", str(folder))}
+
+
+def test_corrupt_cache_blob_and_cache_leftovers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = write_manifest(tmp_path, extra='\n[[cache]]\nroot = "cache"\n')
+    assert run(manifest, "apply", "--yes") == 0
+    assert findings(manifest, capsys) == set()
+    blobs = sorted(p for p in (tmp_path / "cache").rglob("*") if p.is_file() and len(p.name) == 64)
+    assert blobs
+    data = bytearray(blobs[0].read_bytes())
+    data[10] ^= 0xFF
+    blobs[0].write_bytes(bytes(data))  # same size: only --check-contents sees it
+    assert findings(manifest, capsys) == set()
+    assert findings(manifest, capsys, "--check-contents") == {("corrupt-blob", str(blobs[0]))}
+    blobs[1].write_bytes(b"short")
+    assert ("corrupt-blob", str(blobs[1])) in findings(manifest, capsys)
+
+
+def test_drift_ignore_globs_leave_paths_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = write_manifest(
+        tmp_path, extra='\n[drift]\nignore = ["**/__pycache__/**", "*.log"]\n'
+    )
+    assert run(manifest, "apply", "--yes") == 0
+    prefix = installed_prefix(tmp_path / "opt", "hello-app")
+    (prefix / "bin" / "__pycache__").mkdir()
+    (prefix / "bin" / "__pycache__" / "x.pyc").write_bytes(b"x")
+    (prefix / "run.log").write_text("x")
+    (prefix / "bin" / "run.log").write_text("x")  # '*' stays within one folder
+    assert findings(manifest, capsys) == {("added", rel(manifest, prefix / "bin" / "run.log"))}
+
+
+@pytest.mark.parametrize(
+    ("patterns", "message"),
+    [
+        ('["/etc/**"]', "is absolute"),
+        ('["../x"]', "'..' component"),
+        ('[""]', "the glob is empty"),
+        ('"*.log"', "expected an array of path globs"),
+    ],
+)
+def test_bad_ignore_globs_are_located_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], patterns: str, message: str
+) -> None:
+    manifest = write_manifest(tmp_path, extra=f"\n[drift]\nignore = {patterns}\n")
+    assert run(manifest, "validate") == 1
+    err = capsys.readouterr().err
+    assert f"{manifest}:" in err and "drift.ignore" in err and message in err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import attrs
 
-from reconcile.buildcache.pinned_keys import load_pinned_keys
+from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.cache.store import BlobCache
 from reconcile.errors import PlanError
 from reconcile.manifest.model import ManifestFile, Source
@@ -21,7 +21,7 @@ from reconcile.plan.planner import make_plan
 from reconcile.sources.observe import SourceMirrorFacts, observe_source_mirror
 from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
-from reconcile.trust.verify import GpgVerifier
+from reconcile.trust.policy import TrustPolicy
 
 VERIFY_WORKERS = 8
 # A closure deeper than this many rounds of "fetch what the plan needs" is not a real DAG.
@@ -66,9 +66,11 @@ def observe_and_plan(
     *,
     cache: BlobCache | None = None,
     check_contents: bool = False,
+    trust: TrustPolicy | None = None,
 ) -> Plan:
     """Observe the install tree and the mirrors, fetching and verifying spec metadata as the
-    planner asks for it, and return the plan."""
+    planner asks for it, and return the plan. ``trust`` is the run's trust policy; without
+    one, a policy of the manifest's keys is made for this call."""
     manifest = manifest_file.manifest
     syncs = any(m.specs for m in manifest.mirrors)
     if manifest.install is None and not manifest.sources and not syncs:
@@ -95,16 +97,15 @@ def observe_and_plan(
         source_mirrors=observe_source_mirrors(manifest_file, check_contents=check_contents),
         mirror_permissions=observe_mirror_permissions(manifest_file),
     )
-    verifier: GpgVerifier | None = None
+    own_trust = trust is None
+    policy = trust or trust_policy(manifest_file, read_url=pool.read_bytes)
     try:
         for _ in range(MAX_ROUNDS):
             result = make_plan(manifest_file, observed)
             if isinstance(result, Plan):
                 return result
-            if verifier is None and any(m.signed for m in observed.mirrors) and result.specs:
-                verifier = GpgVerifier(
-                    pinned=load_pinned_keys(manifest_file, read_url=pool.read_bytes)
-                )
+            if any(m.signed for m in observed.mirrors) and result.specs:
+                policy.load()  # a bad [[key]] fails the run here, not per mirror in a worker
             verified = dict(observed.verified)
             # each fetch + gpg verification waits on I/O or a child process: overlap them
             with ThreadPoolExecutor(max_workers=VERIFY_WORKERS) as workers:
@@ -113,7 +114,7 @@ def observe_and_plan(
                         fetch_verified_spec,
                         mirrors=observed.mirrors,
                         pool=pool,
-                        verifier=verifier,
+                        trust=policy,
                         cache=cache,
                     ),
                     result.specs.values(),
@@ -124,8 +125,8 @@ def observe_and_plan(
                 exists[path] = Path(path).exists() or Path(path).is_symlink()
             observed = attrs.evolve(observed, verified=verified, path_exists=exists)
     finally:
-        if verifier is not None:
-            verifier.close()
+        if own_trust:
+            policy.close()
     raise PlanError("the dependency graph did not converge; is there a cycle in the specs?")
 
 

@@ -35,7 +35,7 @@ from reconcile.apply.sources import apply_sources
 from reconcile.apply.sync import copy_spec, write_index
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
-from reconcile.buildcache.pinned_keys import load_pinned_keys
+from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.buildcache.writer_v2 import publish_key_v2
 from reconcile.buildcache.writer_v3 import publish_key_v3
 from reconcile.cache.store import BlobCache
@@ -57,8 +57,8 @@ from reconcile.state.records import (
 )
 from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
+from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sign import GpgSigner
-from reconcile.trust.verify import GpgVerifier
 
 
 @attrs.frozen(kw_only=True)
@@ -105,6 +105,7 @@ class ApplySettings:
     jobs: int = 1
     cache: BlobCache | None = None
     signer_for: SignerFor | None = None
+    trust: TrustPolicy | None = None  # the run's trust policy; None: one made for the syncs
 
 
 class _CancelledError(Exception):
@@ -408,8 +409,8 @@ def _apply_syncs(
     publish the keys their metadata is signed with."""
     if not plan.syncs:
         return result
-    pinned = load_pinned_keys(manifest_file, read_url=pool.read_bytes)
-    verifier = GpgVerifier(pinned=pinned) if any(a.source_signed for a in plan.syncs) else None
+    trust = settings.trust or trust_policy(manifest_file, read_url=pool.read_bytes)
+    pinned = trust.public_keys("gpg")
     copied: list[str] = []
     try:
         for mirror in dict.fromkeys(a.mirror for a in plan.syncs):
@@ -431,7 +432,7 @@ def _apply_syncs(
                     nodes += copy_spec(
                         action,
                         pool=pool,
-                        verifier=verifier,
+                        trust=trust,
                         signer=signer,
                         target_root=target_root,
                         workdir=workdir,
@@ -448,8 +449,8 @@ def _apply_syncs(
             for armored in keys:
                 (publish_key_v2 if layout == 2 else publish_key_v3)(target_root, armored)
     finally:
-        if verifier is not None:
-            verifier.close()
+        if settings.trust is None:
+            trust.close()
     return attrs.evolve(result, synced=tuple(copied))
 
 

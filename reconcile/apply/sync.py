@@ -33,15 +33,15 @@ from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
+from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sign import GpgSigner
-from reconcile.trust.verify import GpgVerifier
 
 
 def copy_spec(
     action: SyncAction,
     *,
     pool: TransportPool,
-    verifier: GpgVerifier | None,
+    trust: TrustPolicy,
     signer: GpgSigner | None,
     target_root: Path,
     workdir: Path,
@@ -51,16 +51,16 @@ def copy_spec(
     source_url = pool.unmask(action.source, action.source_url)
     transport = pool.for_url(source_url)
     node = parse_node(action.spec)
-    verify_with = verifier if action.source_signed else None
+    verify_with = trust if action.source_signed else None
     fetched: FetchedSpec
     if action.source_layout == 3:
         fetched_v3 = fetch_spec_v3(
-            transport, source_url, node, verifier=verify_with, mirror_name=action.source
+            transport, source_url, node, trust=verify_with, mirror_name=action.source
         )
         fetched, tarball = fetched_v3, fetched_v3.tarball_url
     else:
         fetched = fetch_spec(
-            transport, source_url, node, verifier=verify_with, mirror_name=action.source
+            transport, source_url, node, trust=verify_with, mirror_name=action.source
         )
         tarball = tarball_url(source_url, fetched.document.root)
     expected = fetched.document.tarball_sha256

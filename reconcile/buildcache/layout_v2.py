@@ -16,7 +16,8 @@ from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
 from reconcile.trust.clearsign import unverified_text
-from reconcile.trust.verify import GpgVerifier, normalize_fingerprint
+from reconcile.trust.policy import TrustPolicy
+from reconcile.trust.verify import normalize_fingerprint
 
 BUILD_CACHE = "build_cache"
 INDEX = "index.json"
@@ -118,11 +119,11 @@ def fetch_spec(
     mirror_url: str,
     node: SpecNode,
     *,
-    verifier: GpgVerifier | None,
+    trust: TrustPolicy | None,
     mirror_name: str | None = None,
 ) -> FetchedSpec:
-    """Fetch (always fresh) and verify a spec's metadata. With a verifier, only
-    ``.spec.json.sig`` is accepted and the verified text is parsed; ``verifier=None`` means the
+    """Fetch (always fresh) and verify a spec's metadata. With a trust policy, only
+    ``.spec.json.sig`` is accepted and the verified text is parsed; ``trust=None`` means the
     mirror is declared unsigned.
 
     ``mirror_name`` (the manifest's name for the mirror) makes messages and hints concrete.
@@ -132,7 +133,7 @@ def fetch_spec(
     signed_url = spec_url(mirror_url, node, signed=True)
     plain_url = spec_url(mirror_url, node, signed=False)
     signer: str | None = None
-    if verifier is not None:
+    if trust is not None:
         url = signed_url
         try:
             data = transport.read_bytes(url)
@@ -144,8 +145,8 @@ def fetch_spec(
                     hint=f"set signed = false on {where} to accept unsigned binaries from it",
                 ) from None
             raise _spec_missing(what, signed_url, plain_url) from None
-        verified = verifier.verify_clearsigned(data, what=what)
-        text, signer = verified.text, verified.fingerprint
+        verified = trust.verify_clearsigned(data, mirror=mirror_name, what=what)
+        text, signer = verified.payload, verified.signers[0].identity
     else:
         url, data, text = _fetch_unsigned(transport, signed_url, plain_url, what=what)
     document = _parse_spec(text, mask_credentials(url))

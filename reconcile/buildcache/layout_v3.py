@@ -39,7 +39,8 @@ from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
-from reconcile.trust.verify import GpgVerifier, normalize_fingerprint
+from reconcile.trust.policy import TrustPolicy
+from reconcile.trust.verify import normalize_fingerprint
 
 LAYOUT_FOLDER = f"v{MANIFEST_VERSION}"
 LAYOUT_JSON = "layout.json"
@@ -191,13 +192,13 @@ def fetch_spec_v3(
     mirror_url: str,
     node: SpecNode,
     *,
-    verifier: GpgVerifier | None,
+    trust: TrustPolicy | None,
     mirror_name: str | None = None,
 ) -> FetchedSpecV3:
     """Fetch (always fresh) and verify a spec's manifest and spec blob.
 
-    With a verifier only a clear-signed manifest is accepted, and the verified text is
-    parsed; ``verifier=None`` means the mirror is declared unsigned (a plain manifest, or
+    With a trust policy only a clear-signed manifest is accepted, and the verified text is
+    parsed; ``trust=None`` means the mirror is declared unsigned (a plain manifest, or
     the text of a signed one with its signature ignored). ``mirror_name`` (the manifest's
     name for the mirror) makes messages and hints concrete.
     """
@@ -214,15 +215,15 @@ def fetch_spec_v3(
             "with `spack buildcache update-index <mirror>`, or use another mirror",
         ) from exc
     signer: str | None = None
-    if verifier is not None:
+    if trust is not None:
         if not starts_clearsigned(data):
             raise VerificationError(
                 f"{what}: the spec manifest {shown} is not signed, while the manifest "
                 "requires signatures",
                 hint=f"set signed = false on {where} to accept unsigned binaries from it",
             )
-        verified = verifier.verify_clearsigned(data, what=what)
-        text, signer = verified.text, verified.fingerprint
+        verified = trust.verify_clearsigned(data, mirror=mirror_name, what=what)
+        text, signer = verified.payload, verified.signers[0].identity
     else:
         text = _signed_text_unverified(data, shown)
     manifest = parse_manifest(text, source=shown)

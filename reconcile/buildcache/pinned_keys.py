@@ -9,22 +9,37 @@ from reconcile.buildcache.layout_v3 import read_mirror_key_v3
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.manifest.model import Key, ManifestFile
 from reconcile.redact import mask_credentials
+from reconcile.trust.policy import TrustedKey, TrustPolicy
 from reconcile.trust.verify import key_fingerprints, normalize_fingerprint
 
 MIRROR_SOURCE_PREFIX = "mirror:"
 
 
+def trust_policy(manifest_file: ManifestFile, *, read_url: Callable[[str], bytes]) -> TrustPolicy:
+    """The run's trust policy: every declared key counts for every signed mirror, one valid
+    signature is enough. Keys are read (with ``read_url``) when the policy is first used."""
+    return TrustPolicy(lambda: load_trusted_keys(manifest_file, read_url=read_url))
+
+
 def load_pinned_keys(
     manifest_file: ManifestFile, *, read_url: Callable[[str], bytes]
 ) -> dict[str, bytes]:
-    """Pinned fingerprint -> armored public key, for every ``[[key]]`` of kind gpg.
+    """Pinned fingerprint -> armored public key, for every ``[[key]]`` of kind gpg."""
+    keys = load_trusted_keys(manifest_file, read_url=read_url)
+    return {key.identity: key.material for key in keys if key.scheme == "gpg"}
+
+
+def load_trusted_keys(
+    manifest_file: ManifestFile, *, read_url: Callable[[str], bytes]
+) -> list[TrustedKey]:
+    """Every ``[[key]]`` of kind gpg with its armored public key.
 
     A key comes from ``file`` (relative to the manifest's folder) or from ``source =
     "mirror:<name>"`` (``build_cache/_pgp/<FINGERPRINT>.pub`` on that mirror, read with
     ``read_url``). Its primary fingerprint must be the pinned one: a mirror can publish any key,
     and only the manifest decides which are trusted.
     """
-    pinned: dict[str, bytes] = {}
+    pinned: list[TrustedKey] = []
     # Other kinds (ed25519, sigstore) are loaded by their own verifiers.
     for key in [k for k in manifest_file.manifest.keys if k.kind == "gpg"]:
         expected = normalize_fingerprint(key.fingerprint)
@@ -37,7 +52,7 @@ def load_pinned_keys(
                 hint="make sure the file is the key you meant to trust; change the pinned "
                 "fingerprint only after checking the new key with its owner",
             )
-        pinned[expected] = armored
+        pinned.append(TrustedKey(name=key.name, scheme="gpg", identity=expected, material=armored))
     return pinned
 
 

@@ -10,14 +10,14 @@ import attrs
 
 from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, read_index, tarball_url
 from reconcile.buildcache.layout_v3 import fetch_spec_v3, is_v3, read_index_v3
-from reconcile.buildcache.pinned_keys import load_pinned_keys
+from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.bundle.errors import BundleError
 from reconcile.bundle.listing import digest_file
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
 from reconcile.sources.layout import source_paths
 from reconcile.transport.file import FileTransport, url_to_path
-from reconcile.trust.verify import GpgVerifier
+from reconcile.trust.policy import TrustPolicy
 
 MANIFEST_NAME = "reconcile.toml"
 MIRROR_FOLDER = "mirror"
@@ -59,7 +59,7 @@ def _check_tarball(path: Path, expected: str, what: str) -> None:
         )
 
 
-def _verify_specs(transport: FileTransport, url: str, verifier: GpgVerifier | None) -> int:
+def _verify_specs(transport: FileTransport, url: str, trust: TrustPolicy | None) -> int:
     """Every spec the bundle's index lists: metadata verified, tarball checksum checked."""
     count = 0
     v3 = is_v3(transport, url)
@@ -69,10 +69,10 @@ def _verify_specs(transport: FileTransport, url: str, verifier: GpgVerifier | No
             continue
         what = f"spec {entry.node.short()}"
         if v3:
-            fetched_v3 = fetch_spec_v3(transport, url, entry.node, verifier=verifier)
+            fetched_v3 = fetch_spec_v3(transport, url, entry.node, trust=trust)
             tarball, expected = url_to_path(fetched_v3.tarball_url), fetched_v3.tarball_sha256
         else:
-            fetched: FetchedSpec = fetch_spec(transport, url, entry.node, verifier=verifier)
+            fetched: FetchedSpec = fetch_spec(transport, url, entry.node, trust=trust)
             tarball = url_to_path(tarball_url(url, entry.node))
             expected = fetched.document.tarball_sha256 or ""
         _check_tarball(tarball, expected, what)
@@ -94,16 +94,13 @@ def verify_bundle_tree(root: Path) -> BundleCheck:
     mirror = loaded.manifest.mirrors[0]
     url = mirror_root.as_uri()
     transport = FileTransport()
-    pinned = load_pinned_keys(loaded, read_url=transport.read_bytes)
-    if mirror.signed and not pinned:
-        raise BundleError(
-            f"{loaded.path}: the mirror is signed but the manifest pins no key", hint=_HINT
-        )
-    if mirror.signed:
-        with GpgVerifier(pinned=pinned) as verifier:
-            count = _verify_specs(transport, url, verifier)
-    else:
-        count = _verify_specs(transport, url, None)
+    with trust_policy(loaded, read_url=transport.read_bytes) as trust:
+        pinned = trust.public_keys("gpg")
+        if mirror.signed and not pinned:
+            raise BundleError(
+                f"{loaded.path}: the mirror is signed but the manifest pins no key", hint=_HINT
+            )
+        count = _verify_specs(transport, url, trust if mirror.signed else None)
     for source in loaded.manifest.sources:
         archive = mirror_root / source_paths(source).archive
         actual = digest_file(archive).sha256 if archive.is_file() else "missing"

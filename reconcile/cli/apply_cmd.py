@@ -12,6 +12,7 @@ from typing import Any
 
 from reconcile.apply.events import Reporter, SilentReporter
 from reconcile.apply.executor import ApplyResult, ApplySettings, apply_plan
+from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.cache.open import open_blob_cache
 from reconcile.cli.commands import EXIT_OK, confirm
 from reconcile.cli.progress import LiveReporter, PlainReporter
@@ -45,9 +46,14 @@ def apply(
 ) -> int:
     loaded = load_manifest(manifest)
     saved_plan = read_plan(saved) if saved is not None else None
-    with TransportPool(endpoints_of(loaded)) as pool:
+    with (
+        TransportPool(endpoints_of(loaded)) as pool,
+        trust_policy(loaded, read_url=pool.read_bytes) as trust,
+    ):
         cache = open_blob_cache(loaded)
-        fresh = observe_and_plan(loaded, pool, cache=cache, check_contents=check_contents)
+        fresh = observe_and_plan(
+            loaded, pool, cache=cache, check_contents=check_contents, trust=trust
+        )
         if saved_plan is not None:
             changes = stale_resources(saved_plan, fresh)
             if changes:
@@ -72,7 +78,7 @@ def apply(
                 loaded,
                 pool,
                 reporter,
-                ApplySettings(jobs=jobs, cache=cache, signer_for=signer_from_keystore),
+                ApplySettings(jobs=jobs, cache=cache, signer_for=signer_from_keystore, trust=trust),
             )
     if as_json:
         print(json.dumps(result_to_dict(result, result.bytes_by_mirror)))

@@ -41,7 +41,7 @@ from reconcile.spack.spec import SpecNode
 from reconcile.transport.base import join_url
 from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
-from reconcile.trust.verify import GpgVerifier
+from reconcile.trust.policy import TrustPolicy
 
 # Where a mirror's index may be kept between runs for conditional requests (or None).
 IndexCopyPath = Callable[[str], Path | None]
@@ -145,7 +145,7 @@ def fetch_verified_spec(
     node: SpecNode,
     mirrors: tuple[MirrorView, ...],
     pool: TransportPool,
-    verifier: GpgVerifier | None,
+    trust: TrustPolicy,
     cache: BlobCache | None = None,
 ) -> VerifiedSpec:
     """Fetch and verify ``node``'s metadata from the first mirror (in manifest order) whose
@@ -158,18 +158,18 @@ def fetch_verified_spec(
             continue
         try:
             transport = pool.for_url(mirror.url)
-            verify_with = verifier if mirror.signed else None
+            verify_with = trust if mirror.signed else None
             cached = None
             if mirror.layout == 3:
                 fetched_v3 = fetch_spec_v3(
-                    transport, mirror.url, node, verifier=verify_with, mirror_name=mirror.name
+                    transport, mirror.url, node, trust=verify_with, mirror_name=mirror.name
                 )
                 fetched: FetchedSpec = fetched_v3
                 url, size = fetched_v3.tarball_url, fetched_v3.tarball_size
                 cached = _cached_size(cache, fetched.document.tarball_sha256)
             else:
                 fetched = fetch_spec(
-                    transport, mirror.url, node, verifier=verify_with, mirror_name=mirror.name
+                    transport, mirror.url, node, trust=verify_with, mirror_name=mirror.name
                 )
                 url = tarball_url(mirror.url, fetched.document.root)
                 cached = _cached_size(cache, fetched.document.tarball_sha256)

@@ -1,15 +1,16 @@
-"""Verifying GnuPG clear-signed metadata against the keys the manifest pins."""
+"""The GnuPG signature scheme: clear-signed metadata (and detached signatures) checked against
+pinned keys, in a private GnuPG home. Only ``reconcile.trust.policy`` constructs it."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import weakref
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-
-import attrs
 
 from reconcile.errors import VerificationError
 from reconcile.trust.clearsign import CLEARSIGN_HEADER, starts_clearsigned
@@ -20,9 +21,12 @@ from reconcile.trust.gnupg import (
     run_gpg,
 )
 from reconcile.trust.gpg_status import ERRSIG_NO_PUBKEY, GpgStatus, StatusLine, parse_status
+from reconcile.trust.signers import Signer
 
 # OpenPGP hash algorithm ids too weak to trust a signature made with them: MD5, SHA-1, RIPEMD-160.
 WEAK_HASH_ALGORITHMS = {"1": "MD5", "2": "SHA-1", "3": "RIPEMD-160"}
+
+_PLAINTEXTS = {0: "a detached signature", 1: "one signed text"}
 
 PIN_HINT = (
     "if you trust this signer, pin its fingerprint in a [[key]] entry of the manifest; "
@@ -32,12 +36,6 @@ TAMPER_HINT = (
     "the file was changed after it was signed, or damaged in transit: fetch it again, and if "
     "the error persists do not use this mirror until its owner re-signs the spec"
 )
-
-
-@attrs.frozen(kw_only=True)
-class VerifiedText:
-    text: bytes  # the signed content, as GnuPG output it (this, not the armored input, is parsed)
-    fingerprint: str  # primary-key fingerprint of the signer, upper-case hex
 
 
 def normalize_fingerprint(fingerprint: str) -> str:
@@ -72,7 +70,10 @@ def _primary_fingerprints(colons: str) -> tuple[str, ...]:
 
 
 class GpgVerifier:
-    """Accepts only valid signatures whose primary-key fingerprint is pinned."""
+    """Accepts only valid signatures whose primary-key fingerprint is pinned (an
+    ``EnvelopeScheme``: ``open`` for clear-signed documents, ``verify`` for detached ones)."""
+
+    scheme = "gpg"
 
     def __init__(self, *, pinned: Mapping[str, bytes]) -> None:
         """``pinned`` maps each trusted fingerprint to its armored public key (already checked
@@ -126,41 +127,56 @@ class GpgVerifier:
         for extra in sorted(set(_listed_primaries(home)) - self._pinned):
             run_gpg(home, ["--yes", "--delete-keys", extra])
 
-    def verify_clearsigned(self, data: bytes, *, what: str) -> VerifiedText:
-        """``what`` names the document in errors (spec and mirror). ``VerificationError``
-        for a bad, unknown-key, unpinned or missing signature."""
-        home = self._require_home()
-        if not starts_clearsigned(data):
+    def open(self, document: bytes, *, what: str) -> tuple[bytes, Signer]:
+        """The signed text of a clear-signed ``document`` (as GnuPG output it: this, not the
+        armored input, is what callers parse) and its signer. ``what`` names the document in
+        errors. ``VerificationError`` for a bad, unknown-key, unpinned or missing signature."""
+        if not starts_clearsigned(document):
             raise VerificationError(
                 f"{what}: not a clear-signed document (expected it to begin with "
                 f"'{CLEARSIGN_HEADER.decode()}')",
                 hint=TAMPER_HINT,
             )
+        result, status = self._run(["--output", "-", "--decrypt"], stdin=document)
+        signer = self._judge(status, result.returncode, result.stderr, what=what, plaintexts=1)
+        return result.stdout, signer
+
+    def verify(self, message: bytes, signature: bytes, *, what: str) -> Signer:
+        """The signer of a detached ``signature`` over ``message``."""
+        home = self._require_home()
+        handle, signature_name = tempfile.mkstemp(prefix="signature-", dir=home)
+        with os.fdopen(handle, "wb") as out:
+            out.write(signature)
+        try:
+            result, status = self._run(["--verify", signature_name, "-"], stdin=message)
+        finally:
+            Path(signature_name).unlink(missing_ok=True)
+        # A detached signature carries no text: a signed message given as the "signature"
+        # would otherwise be verified on its own, whatever ``message`` is.
+        return self._judge(status, result.returncode, result.stderr, what=what, plaintexts=0)
+
+    def _run(
+        self, args: list[str], *, stdin: bytes
+    ) -> tuple[subprocess.CompletedProcess[bytes], GpgStatus]:
+        home = self._require_home()
         handle, status_name = tempfile.mkstemp(prefix="status-", dir=home)
         os.close(handle)
         status_path = Path(status_name)
         try:
             result = run_gpg(
                 home,
-                [
-                    "--trust-model",
-                    "always",
-                    "--status-file",
-                    str(status_path),
-                    "--output",
-                    "-",
-                    "--decrypt",
-                ],
-                stdin=data,
+                ["--trust-model", "always", "--status-file", str(status_path), *args],
+                stdin=stdin,
             )
-            status = parse_status(status_path.read_text("utf-8", "replace"))
+            return result, parse_status(status_path.read_text("utf-8", "replace"))
         finally:
             status_path.unlink(missing_ok=True)
-        fingerprint = self._judge(status, result.returncode, result.stderr, what=what)
-        return VerifiedText(text=result.stdout, fingerprint=fingerprint)
 
-    def _judge(self, status: GpgStatus, returncode: int, stderr: bytes, *, what: str) -> str:
-        """The signer's primary fingerprint when the outcome is acceptable, else raise."""
+    def _judge(
+        self, status: GpgStatus, returncode: int, stderr: bytes, *, what: str, plaintexts: int
+    ) -> Signer:
+        """The signer when the outcome is acceptable (one good signature by a pinned key over
+        ``plaintexts`` signed texts), else raise."""
         results = status.signature_results()
         for line in results:
             _refuse_bad_result(line, what=what)
@@ -176,9 +192,10 @@ class GpgVerifier:
                 f"{what}: the document carries no valid signature ({_last_line(stderr)})",
                 hint=TAMPER_HINT,
             )
-        if status.count("PLAINTEXT") != 1:
+        if status.count("PLAINTEXT") != plaintexts:
             raise VerificationError(
-                f"{what}: expected one signed text, gpg found {status.count('PLAINTEXT')}",
+                f"{what}: expected {_PLAINTEXTS[plaintexts]}, gpg found "
+                f"{status.count('PLAINTEXT')} signed texts",
                 hint=TAMPER_HINT,
             )
         if returncode != 0:
@@ -200,7 +217,18 @@ class GpgVerifier:
                 f"{what}: signed by key {primary}, which the manifest does not pin",
                 hint=PIN_HINT,
             )
-        return primary
+        return Signer(scheme=self.scheme, identity=primary, signed_at=_signature_time(validsig))
+
+
+def _signature_time(validsig: StatusLine) -> datetime | None:
+    """VALIDSIG's signature timestamp: seconds since the epoch, or ISO 8601 (``...T...``)."""
+    stamp = validsig.arg(2) or ""
+    try:
+        if stamp.isdigit():
+            return datetime.fromtimestamp(int(stamp), tz=UTC)
+        return datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _refuse_bad_result(line: StatusLine, *, what: str) -> None:

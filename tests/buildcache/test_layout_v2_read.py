@@ -32,7 +32,7 @@ from reconcile.buildcache.layout_v2 import (
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.file import FileTransport
-from reconcile.trust.verify import GpgVerifier
+from reconcile.trust.policy import TrustPolicy
 
 TARBALL_SHA256 = {
     HELLO_HASH: "ef1205a792c3b247df955a6c0a7ece622883c2ef5e0d9a65ad6630c2439fb393",
@@ -45,8 +45,8 @@ transport = FileTransport()
 
 
 @pytest.fixture(scope="module")
-def verifier() -> Iterator[GpgVerifier]:
-    with GpgVerifier(pinned={FIXTURE_FPR: FIXTURE_KEY.read_bytes()}) as pinned_fixture:
+def verifier() -> Iterator[TrustPolicy]:
+    with TrustPolicy.gpg({FIXTURE_FPR: FIXTURE_KEY.read_bytes()}) as pinned_fixture:
         yield pinned_fixture
 
 
@@ -190,10 +190,10 @@ def test_a_malformed_index_names_the_url(tmp_path: Path, content: bytes, reason:
 
 @pytest.mark.parametrize("dag_hash", list(TARBALL_SHA256))
 def test_signed_specs_verify_and_carry_the_tarball_checksum(
-    verifier: GpgVerifier, nodes: dict[str, SpecNode], dag_hash: str
+    verifier: TrustPolicy, nodes: dict[str, SpecNode], dag_hash: str
 ) -> None:
     mirror = SIGNED_CACHE.as_uri()
-    fetched = fetch_spec(transport, mirror, nodes[dag_hash], verifier=verifier, mirror_name="team")
+    fetched = fetch_spec(transport, mirror, nodes[dag_hash], trust=verifier, mirror_name="team")
     assert fetched.signer == FIXTURE_FPR
     assert fetched.url == spec_url(mirror, nodes[dag_hash], signed=True)
     assert fetched.metadata_sha256 == hashlib.sha256(transport.read_bytes(fetched.url)).hexdigest()
@@ -202,14 +202,14 @@ def test_signed_specs_verify_and_carry_the_tarball_checksum(
 
 
 def test_unsigned_specs_are_refused_when_signatures_are_required(
-    verifier: GpgVerifier, nodes: dict[str, SpecNode]
+    verifier: TrustPolicy, nodes: dict[str, SpecNode]
 ) -> None:
     with pytest.raises(VerificationError) as caught:
         fetch_spec(
             transport,
             UNSIGNED_CACHE.as_uri(),
             nodes[HELLO_HASH],
-            verifier=verifier,
+            trust=verifier,
             mirror_name="team",
         )
     assert "hello-app@3.0/d7r6xmz" in caught.value.message
@@ -223,7 +223,7 @@ def test_unsigned_specs_are_accepted_from_a_mirror_declared_unsigned(
     nodes: dict[str, SpecNode],
 ) -> None:
     mirror = UNSIGNED_CACHE.as_uri()
-    fetched = fetch_spec(transport, mirror, nodes[HELLO_HASH], verifier=None)
+    fetched = fetch_spec(transport, mirror, nodes[HELLO_HASH], trust=None)
     assert fetched.signer is None
     assert fetched.url == spec_url(mirror, nodes[HELLO_HASH], signed=False)
     assert fetched.document.tarball_sha256 == TARBALL_SHA256[HELLO_HASH]
@@ -232,14 +232,14 @@ def test_unsigned_specs_are_accepted_from_a_mirror_declared_unsigned(
 
 
 def test_an_unsigned_mirror_may_serve_only_sig_files(nodes: dict[str, SpecNode]) -> None:
-    fetched = fetch_spec(transport, SIGNED_CACHE.as_uri(), nodes[GREETLIB_HASH], verifier=None)
+    fetched = fetch_spec(transport, SIGNED_CACHE.as_uri(), nodes[GREETLIB_HASH], trust=None)
     assert fetched.signer is None
     assert fetched.url.endswith(".spec.json.sig")
     assert fetched.document.tarball_sha256 == TARBALL_SHA256[GREETLIB_HASH]
 
 
 def test_a_tampered_signed_spec_is_refused(
-    signed_cache_copy: Path, verifier: GpgVerifier, nodes: dict[str, SpecNode]
+    signed_cache_copy: Path, verifier: TrustPolicy, nodes: dict[str, SpecNode]
 ) -> None:
     sig = signed_cache_copy / "build_cache" / f"{HELLO_STEM}.spec.json.sig"
     evil = "0" * 64
@@ -249,21 +249,21 @@ def test_a_tampered_signed_spec_is_refused(
             transport,
             signed_cache_copy.as_uri(),
             nodes[HELLO_HASH],
-            verifier=verifier,
+            trust=verifier,
             mirror_name="team",
         )
     assert "spec hello-app@3.0/d7r6xmz from mirror 'team'" in caught.value.message
 
 
 def test_a_validly_signed_but_substituted_spec_is_refused(
-    signed_cache_copy: Path, verifier: GpgVerifier, nodes: dict[str, SpecNode]
+    signed_cache_copy: Path, verifier: TrustPolicy, nodes: dict[str, SpecNode]
 ) -> None:
     """greetlib's genuine signed spec put where hello-app's belongs."""
     build_cache = signed_cache_copy / "build_cache"
     greetlib_sig = next(build_cache.glob(f"*-{GREETLIB_HASH}.spec.json.sig"))
     shutil.copy(greetlib_sig, build_cache / f"{HELLO_STEM}.spec.json.sig")
     with pytest.raises(VerificationError, match="substituted spec") as caught:
-        fetch_spec(transport, signed_cache_copy.as_uri(), nodes[HELLO_HASH], verifier=verifier)
+        fetch_spec(transport, signed_cache_copy.as_uri(), nodes[HELLO_HASH], trust=verifier)
     assert GREETLIB_HASH in caught.value.message and HELLO_HASH in caught.value.message
 
 
@@ -275,7 +275,7 @@ def test_a_spec_without_a_tarball_checksum_is_refused(
     del document["binary_cache_checksum"]
     spec.write_text(json.dumps(document))
     with pytest.raises(VerificationError, match="binary_cache_checksum"):
-        fetch_spec(transport, unsigned_copy.as_uri(), nodes[HELLO_HASH], verifier=None)
+        fetch_spec(transport, unsigned_copy.as_uri(), nodes[HELLO_HASH], trust=None)
 
 
 def test_a_spec_that_is_not_json_names_its_url(
@@ -284,14 +284,14 @@ def test_a_spec_that_is_not_json_names_its_url(
     spec = unsigned_copy / "build_cache" / f"{HELLO_STEM}.spec.json"
     spec.write_text("<html>proxy error</html>")
     with pytest.raises(VerificationError, match="not valid JSON") as caught:
-        fetch_spec(transport, unsigned_copy.as_uri(), nodes[HELLO_HASH], verifier=None)
+        fetch_spec(transport, unsigned_copy.as_uri(), nodes[HELLO_HASH], trust=None)
     assert spec.as_uri() in caught.value.message
 
 
 def test_a_spec_missing_from_the_mirror(
-    tmp_path: Path, verifier: GpgVerifier, nodes: dict[str, SpecNode]
+    tmp_path: Path, verifier: TrustPolicy, nodes: dict[str, SpecNode]
 ) -> None:
     for chosen in (verifier, None):
         with pytest.raises(NotFoundError, match="neither") as caught:
-            fetch_spec(transport, tmp_path.as_uri(), nodes[HELLO_HASH], verifier=chosen)
+            fetch_spec(transport, tmp_path.as_uri(), nodes[HELLO_HASH], trust=chosen)
         assert HELLO_STEM in caught.value.message

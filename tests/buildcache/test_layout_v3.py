@@ -51,8 +51,8 @@ from reconcile.errors import NotFoundError, VerificationError
 from reconcile.spack.spec import SpecNode, parse_spec_document
 from reconcile.transport.file import FileTransport
 from reconcile.trust.gnupg import isolated_home
+from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sign import GpgSigner, generate_key
-from reconcile.trust.verify import GpgVerifier
 
 BUILD_CACHE = UNSIGNED_CACHE / "build_cache"
 PUSH_ORDER = [GCC_RUNTIME_HASH, GREETLIB_HASH, HELLO_HASH]
@@ -149,8 +149,8 @@ def unsigned_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def verifier(signer: GpgSigner) -> Iterator[GpgVerifier]:
-    with GpgVerifier(pinned={signer.fingerprint: signer.public_key()}) as pinned:
+def verifier(signer: GpgSigner) -> Iterator[TrustPolicy]:
+    with TrustPolicy.gpg({signer.fingerprint: signer.public_key()}) as pinned:
         yield pinned
 
 
@@ -229,10 +229,10 @@ def test_missing_or_foreign_index_is_reported(tmp_path: Path, unsigned_mirror: P
 
 @pytest.mark.parametrize("dag_hash", PUSH_ORDER)
 def test_signed_spec_verifies_and_names_the_tarball_blob(
-    signed_mirror: Path, verifier: GpgVerifier, signer: GpgSigner, dag_hash: str
+    signed_mirror: Path, verifier: TrustPolicy, signer: GpgSigner, dag_hash: str
 ) -> None:
     mirror = signed_mirror.as_uri()
-    fetched = fetch_spec_v3(transport, mirror, node(dag_hash), verifier=verifier)
+    fetched = fetch_spec_v3(transport, mirror, node(dag_hash), trust=verifier)
     assert isinstance(fetched, FetchedSpecV3)
     assert isinstance(fetched, FetchedSpec)  # usable wherever a v2 result is
     assert fetched.signer == signer.fingerprint
@@ -260,24 +260,24 @@ def test_refused_when_signed_by_a_key_the_manifest_does_not_pin(
     signed_mirror: Path, other_signer: GpgSigner
 ) -> None:
     with (
-        GpgVerifier(pinned={other_signer.fingerprint: other_signer.public_key()}) as wrong,
+        TrustPolicy.gpg({other_signer.fingerprint: other_signer.public_key()}) as wrong,
         pytest.raises(VerificationError, match="does not pin") as caught,
     ):
         fetch_spec_v3(
-            transport, signed_mirror.as_uri(), node(HELLO_HASH), verifier=wrong, mirror_name="team"
+            transport, signed_mirror.as_uri(), node(HELLO_HASH), trust=wrong, mirror_name="team"
         )
     assert "spec hello-app@3.0/d7r6xmz from mirror 'team'" in caught.value.message
 
 
 def test_unsigned_manifest_is_refused_when_signatures_are_required(
-    unsigned_mirror: Path, verifier: GpgVerifier
+    unsigned_mirror: Path, verifier: TrustPolicy
 ) -> None:
     with pytest.raises(VerificationError, match="is not signed") as caught:
         fetch_spec_v3(
             transport,
             unsigned_mirror.as_uri(),
             node(HELLO_HASH),
-            verifier=verifier,
+            trust=verifier,
             mirror_name="plain",
         )
     assert (
@@ -290,13 +290,13 @@ def test_unsigned_mirror_accepts_plain_and_signed_manifests_unverified(
     unsigned_mirror: Path, signed_mirror: Path
 ) -> None:
     for mirror in (unsigned_mirror, signed_mirror):
-        fetched = fetch_spec_v3(transport, mirror.as_uri(), node(GREETLIB_HASH), verifier=None)
+        fetched = fetch_spec_v3(transport, mirror.as_uri(), node(GREETLIB_HASH), trust=None)
         assert fetched.signer is None
         assert fetched.tarball_sha256 == TARBALL_SHA256[GREETLIB_HASH]
 
 
 def test_edited_signed_manifest_fails_its_signature(
-    signed_mirror: Path, verifier: GpgVerifier, tmp_path: Path
+    signed_mirror: Path, verifier: TrustPolicy, tmp_path: Path
 ) -> None:
     mirror = copy_of(signed_mirror, tmp_path)
     path = spec_manifest_path(mirror, node(HELLO_HASH))
@@ -306,11 +306,11 @@ def test_edited_signed_manifest_fails_its_signature(
     )
     path.write_bytes(forged)
     with pytest.raises(VerificationError, match="BAD signature"):
-        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), verifier=verifier)
+        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), trust=verifier)
 
 
 def test_tampered_spec_blob_is_refused_before_it_is_read(
-    signed_mirror: Path, verifier: GpgVerifier, tmp_path: Path
+    signed_mirror: Path, verifier: TrustPolicy, tmp_path: Path
 ) -> None:
     mirror = copy_of(signed_mirror, tmp_path)
     record = manifest_record(spec_manifest_path(mirror, node(HELLO_HASH)), 1)
@@ -318,23 +318,23 @@ def test_tampered_spec_blob_is_refused_before_it_is_read(
     content = gzip.decompress(target.read_bytes()).replace(b'"3.0"', b'"3.1"')
     target.write_bytes(gzip.compress(content, mtime=0))
     with pytest.raises(VerificationError) as caught:
-        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), verifier=verifier)
+        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), trust=verifier)
     assert "spec blob" in caught.value.message
     assert "the manifest says" in caught.value.message
     target.unlink()
     with pytest.raises(NotFoundError, match=r"spec blob .* does not exist"):
-        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), verifier=verifier)
+        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), trust=verifier)
 
 
 def test_tampered_tarball_keeps_the_manifests_checksum(
-    signed_mirror: Path, verifier: GpgVerifier, tmp_path: Path
+    signed_mirror: Path, verifier: TrustPolicy, tmp_path: Path
 ) -> None:
     """The reader hands back the signed checksum, never one computed from the blob, so the
     installer's check of the downloaded tarball catches the tampering."""
     mirror = copy_of(signed_mirror, tmp_path)
     tarball = mirror / "blobs/sha256/ef" / TARBALL_SHA256[HELLO_HASH]
     tarball.write_bytes(tarball.read_bytes() + b"\0")
-    fetched = fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), verifier=verifier)
+    fetched = fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), trust=verifier)
     assert fetched.tarball_sha256 == TARBALL_SHA256[HELLO_HASH]
     downloaded = transport.read_bytes(fetched.tarball_url)
     assert hashlib.sha256(downloaded).hexdigest() != fetched.tarball_sha256
@@ -362,17 +362,17 @@ def test_spec_blob_naming_another_tarball_checksum_is_refused(
         lambda m: m["data"].__setitem__(1, record.to_json()),
     )
     with pytest.raises(VerificationError, match="names tarball sha256"):
-        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), verifier=None)
+        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), trust=None)
 
 
 def test_manifest_of_another_layout_version_is_refused(
-    unsigned_mirror: Path, signer: GpgSigner, verifier: GpgVerifier, tmp_path: Path
+    unsigned_mirror: Path, signer: GpgSigner, verifier: TrustPolicy, tmp_path: Path
 ) -> None:
     mirror = copy_of(unsigned_mirror, tmp_path)
     path = spec_manifest_path(mirror, node(HELLO_HASH))
     rewrite_manifest(path, lambda m: m.update(version=2), signer=signer)  # validly signed
     with pytest.raises(VerificationError) as caught:
-        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), verifier=verifier)
+        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), trust=verifier)
     assert caught.value.reference == "unsupported-layout"
     assert "layout version is 2, expected 3" in caught.value.message
 
@@ -384,7 +384,7 @@ def test_substituted_spec_is_refused(unsigned_mirror: Path, tmp_path: Path) -> N
         spec_manifest_path(mirror, node(HELLO_HASH)),
     )
     with pytest.raises(VerificationError, match="a substituted spec"):
-        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), verifier=None)
+        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), trust=None)
 
 
 @pytest.mark.parametrize(
@@ -407,7 +407,7 @@ def test_malformed_manifests_are_refused(
     mirror = copy_of(unsigned_mirror, tmp_path)
     rewrite_manifest(spec_manifest_path(mirror, node(HELLO_HASH)), change)
     with pytest.raises(VerificationError, match=re.escape(message)) as caught:
-        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), verifier=None)
+        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), trust=None)
     assert caught.value.reference == "malformed-metadata"
 
 
@@ -430,17 +430,17 @@ def test_spec_blob_that_expands_beyond_the_limit_is_refused(
         lambda m: m["data"].__setitem__(1, record.to_json()),
     )
     with pytest.raises(VerificationError, match="expands to more than"):
-        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), verifier=None)
+        fetch_spec_v3(transport, mirror.as_uri(), node(HELLO_HASH), trust=None)
 
 
 def test_missing_manifest_and_unsafe_names(unsigned_mirror: Path, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="does not exist") as missing:
-        fetch_spec_v3(transport, tmp_path.as_uri(), node(HELLO_HASH), verifier=None)
+        fetch_spec_v3(transport, tmp_path.as_uri(), node(HELLO_HASH), trust=None)
     assert missing.value.hint is not None and "update-index" in missing.value.hint
     raw = dict(node(HELLO_HASH).raw, name="../../escape")
     hostile = parse_spec_document({"spec": {"nodes": [raw]}}).root
     with pytest.raises(VerificationError, match="unusable path component"):
-        fetch_spec_v3(transport, unsigned_mirror.as_uri(), hostile, verifier=None)
+        fetch_spec_v3(transport, unsigned_mirror.as_uri(), hostile, trust=None)
 
 
 # --- keys ----------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ from reconcile.spack.dag_hash import dag_hash
 from reconcile.spack.spec import SpecNode, parse_node, parse_spec_document
 from reconcile.transport.file import FileTransport
 from reconcile.trust.gnupg import isolated_home, run_gpg
+from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sign import GpgSigner, generate_key
-from reconcile.trust.verify import GpgVerifier
 
 BUILD_CACHE = UNSIGNED_CACHE / "build_cache"
 PUSH_ORDER = [GCC_RUNTIME_HASH, GREETLIB_HASH, HELLO_HASH]  # dependencies first, as Spack pushed
@@ -129,10 +129,10 @@ def test_signed_spec_has_spacks_shape_and_verifies(tmp_path: Path, signer: GpgSi
     spack_body = spack_signed.read_bytes()[len(header) :]
     assert spack_body.startswith(body + b"\n-----BEGIN PGP SIGNATURE-----")
 
-    with GpgVerifier(pinned={signer.fingerprint: signer.public_key()}) as verifier:
+    with TrustPolicy.gpg({signer.fingerprint: signer.public_key()}) as verifier:
         verified = verifier.verify_clearsigned(signed, what="test spec")
-    assert verified.fingerprint == signer.fingerprint
-    assert json.loads(verified.text) == fixture_document(HELLO_HASH)
+    assert verified.signers[0].identity == signer.fingerprint
+    assert json.loads(verified.payload) == fixture_document(HELLO_HASH)
 
 
 def test_signed_cache_has_the_fixture_layout(tmp_path: Path, signer: GpgSigner) -> None:
@@ -229,8 +229,8 @@ def test_round_trip_through_reader_and_verifier(tmp_path: Path, signer: GpgSigne
 
     # The key published on the mirror is the signer's; the reader trusts it once pinned.
     published_key = (mirror / "build_cache" / "_pgp" / f"{signer.fingerprint}.pub").read_bytes()
-    with GpgVerifier(pinned={signer.fingerprint: published_key}) as verifier:
-        fetched = fetch_spec(transport, url, index[demo_hash].node, verifier=verifier)
+    with TrustPolicy.gpg({signer.fingerprint: published_key}) as verifier:
+        fetched = fetch_spec(transport, url, index[demo_hash].node, trust=verifier)
     assert fetched.signer == signer.fingerprint
     tarball = transport.read_bytes(tarball_url(url, index[demo_hash].node))
     assert hashlib.sha256(tarball).hexdigest() == fetched.document.tarball_sha256
@@ -251,10 +251,10 @@ def test_another_key_is_refused_by_the_reader(tmp_path: Path, signer: GpgSigner)
     document, _ = publish_demo(tmp_path, mirror, signer)
     node = parse_node(document["spec"]["nodes"][0])
     with (
-        GpgVerifier(pinned={FIXTURE_FPR: FIXTURE_KEY.read_bytes()}) as verifier,
+        TrustPolicy.gpg({FIXTURE_FPR: FIXTURE_KEY.read_bytes()}) as verifier,
         pytest.raises(VerificationError),
     ):
-        fetch_spec(FileTransport(), mirror.as_uri(), node, verifier=verifier)
+        fetch_spec(FileTransport(), mirror.as_uri(), node, trust=verifier)
 
 
 def test_unsigned_publish_and_switch_to_signed_removes_the_stale_variant(
@@ -265,7 +265,7 @@ def test_unsigned_publish_and_switch_to_signed_removes_the_stale_variant(
     stem_files = sorted(p.name for p in (mirror / "build_cache").glob("*.spec.json*"))
     assert len(stem_files) == 1 and stem_files[0].endswith(".spec.json")
     node = parse_node(document["spec"]["nodes"][0])
-    fetched = fetch_spec(FileTransport(), mirror.as_uri(), node, verifier=None)
+    fetched = fetch_spec(FileTransport(), mirror.as_uri(), node, trust=None)
     assert fetched.signer is None
     assert not (mirror / "build_cache" / "_pgp").exists()
 
@@ -433,8 +433,8 @@ def test_generated_rsa_key_signs_like_spack_gpg_create(tmp_path: Path) -> None:
         fingerprint = generate_key(home, "RSA Test", "rsa@example.invalid", algorithm="rsa4096")
         rsa = GpgSigner(gnupghome=home, fingerprint=fingerprint)
         signed = rsa.clearsign(b"{\n}")
-        with GpgVerifier(pinned={fingerprint: rsa.public_key()}) as verifier:
-            assert verifier.verify_clearsigned(signed, what="t").fingerprint == fingerprint
+        with TrustPolicy.gpg({fingerprint: rsa.public_key()}) as verifier:
+            assert verifier.verify_clearsigned(signed, what="t").signers[0].identity == fingerprint
     with pytest.raises(ReconcileError, match="unknown key algorithm"):
         generate_key(tmp_path / "h", "X", "x@example.invalid", algorithm="dsa1024")
 
@@ -451,11 +451,11 @@ def test_quickstart_mirror_verifies_with_its_committed_key() -> None:
     index = read_index(transport, url)
     (hello,) = [e.node for e in index.values() if e.node.name == "qs-hello"]
     fingerprints = [line.split('"')[1] for line in manifest.splitlines() if "fingerprint" in line]
-    with GpgVerifier(pinned={fingerprints[0]: key}) as verifier:
+    with TrustPolicy.gpg({fingerprints[0]: key}) as verifier:
         for entry in index.values():
             if not entry.in_buildcache:
                 continue
-            fetched = fetch_spec(transport, url, entry.node, verifier=verifier)
+            fetched = fetch_spec(transport, url, entry.node, trust=verifier)
             blob = transport.read_bytes(tarball_url(url, entry.node))
             assert hashlib.sha256(blob).hexdigest() == fetched.document.tarball_sha256
     assert {d.name for d in hello.dependencies} == {"qs-greet", "glibc"}

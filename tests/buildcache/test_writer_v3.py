@@ -42,8 +42,8 @@ from reconcile.buildcache.writer_v3 import (
 from reconcile.errors import ReconcileError
 from reconcile.spack.spec import SpecNode, parse_spec_document
 from reconcile.trust.gnupg import isolated_home
+from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sign import GpgSigner, generate_key
-from reconcile.trust.verify import GpgVerifier
 
 BUILD_CACHE = UNSIGNED_CACHE / "build_cache"
 PUSH_ORDER = [GCC_RUNTIME_HASH, GREETLIB_HASH, HELLO_HASH]
@@ -260,10 +260,10 @@ def test_signed_manifest_is_the_unsigned_one_clear_signed(
     assert data.startswith(b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n")
     assert signed.manifest.name == unsigned.manifest.name
     assert signed.spec_blob.read_bytes() == unsigned.spec_blob.read_bytes()
-    with GpgVerifier(pinned={signer.fingerprint: signer.public_key()}) as verifier:
+    with TrustPolicy.gpg({signer.fingerprint: signer.public_key()}) as verifier:
         verified = verifier.verify_clearsigned(data, what="v3 manifest")
-    assert verified.fingerprint == signer.fingerprint
-    assert verified.text.rstrip(b"\n") == unsigned.manifest.read_bytes()
+    assert verified.signers[0].identity == signer.fingerprint
+    assert verified.payload.rstrip(b"\n") == unsigned.manifest.read_bytes()
 
 
 # --- determinism ---------------------------------------------------------------------------

@@ -24,8 +24,9 @@ from reconcile.cli.main import main
 from reconcile.errors import ReconcileError
 from reconcile.manifest.load import load_manifest
 from reconcile.trust.gnupg import isolated_home, remove_isolated_home, run_gpg
+from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sign import GpgSigner
-from reconcile.trust.verify import GpgVerifier, key_fingerprints
+from reconcile.trust.verify import key_fingerprints
 
 SPEC = b'{"spec": {"nodes": []}}\n'
 
@@ -174,11 +175,11 @@ def test_generate_list_export_then_sign_and_verify(
     pinned = load_pinned_keys(loaded, read_url=_no_network)
     assert set(pinned) == {fingerprint, FIXTURE_FPR}
     signed = GpgSigner(gnupghome=home, fingerprint=fingerprint).clearsign(SPEC)
-    with GpgVerifier(pinned={fingerprint: exported}) as verifier:
+    with TrustPolicy.gpg({fingerprint: exported}) as verifier:
         verified = verifier.verify_clearsigned(signed, what="spec")
-    assert (verified.fingerprint, verified.text) == (fingerprint, SPEC)
-    with GpgVerifier(pinned=pinned) as verifier:
-        assert verifier.verify_clearsigned(signed, what="spec").fingerprint == fingerprint
+    assert (verified.signers[0].identity, verified.payload) == (fingerprint, SPEC)
+    with TrustPolicy.gpg(pinned) as verifier:
+        assert verifier.verify_clearsigned(signed, what="spec").signers[0].identity == fingerprint
 
 
 def _no_network(url: str) -> bytes:
@@ -230,8 +231,8 @@ def test_secret_backup_is_private_and_restores_into_a_fresh_home(
         signer = GpgSigner(gnupghome=fresh, fingerprint=entry["fingerprint"])
         signed = signer.clearsign(SPEC)
     public = (base / "proj" / "keys" / "ci.pub").read_bytes()
-    with GpgVerifier(pinned={entry["fingerprint"]: public}) as verifier:
-        assert verifier.verify_clearsigned(signed, what="spec").text == SPEC
+    with TrustPolicy.gpg({entry["fingerprint"]: public}) as verifier:
+        assert verifier.verify_clearsigned(signed, what="spec").payload == SPEC
     # A backup is never overwritten.
     err = failure(manifest, capsys, "export", "ci", "--secret", "--out", str(backup))
     assert "key-file-conflict" in err

@@ -1,4 +1,4 @@
-"""GpgVerifier against real gpg: the Spack-made fixture specs, a real Spack test vector, and
+"""The GnuPG scheme, through TrustPolicy, against real gpg: the Spack-made fixture specs, a real
 throwaway keys made here (unpinned, expired, revoked, subkeys, double signatures)."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from throwaway_gpg import Signer, gpg, make_signer, revoke
 
 from reconcile.errors import VerificationError
 from reconcile.trust.gnupg import isolated_home
-from reconcile.trust.verify import GpgVerifier, key_fingerprints
+from reconcile.trust.policy import TrustPolicy
+from reconcile.trust.verify import key_fingerprints
 
 VECTOR = SHARED / "vectors" / "spack"
 VECTOR_FPR = "CBAB2C1032C6FF5078049EC0FA61D50C12CAD37E"
@@ -48,8 +49,8 @@ def unsigned_spec(dag_hash: str = HELLO_HASH) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def verifier() -> Iterator[GpgVerifier]:
-    with GpgVerifier(pinned={FIXTURE_FPR: FIXTURE_KEY.read_bytes()}) as pinned_fixture:
+def verifier() -> Iterator[TrustPolicy]:
+    with TrustPolicy.gpg({FIXTURE_FPR: FIXTURE_KEY.read_bytes()}) as pinned_fixture:
         yield pinned_fixture
 
 
@@ -65,7 +66,7 @@ def other(keyring: Path) -> Signer:
     return make_signer(keyring, "Other Signer <other@example.invalid>")
 
 
-def refused(verifier: GpgVerifier, data: bytes) -> str:
+def refused(verifier: TrustPolicy, data: bytes) -> str:
     with pytest.raises(VerificationError) as caught:
         verifier.verify_clearsigned(data, what=WHAT)
     message = caught.value.message
@@ -98,26 +99,26 @@ def test_key_fingerprints_of_garbage_is_empty() -> None:
 
 @pytest.mark.parametrize("dag_hash", list(STEMS))
 def test_fixture_specs_verify_and_the_text_is_the_signed_json(
-    verifier: GpgVerifier, dag_hash: str
+    verifier: TrustPolicy, dag_hash: str
 ) -> None:
     verified = verifier.verify_clearsigned(signed_spec(dag_hash), what=WHAT)
-    assert verified.fingerprint == FIXTURE_FPR
+    assert verified.signers[0].identity == FIXTURE_FPR
     # Spack pushed the same specs unsigned: the signed text is exactly that JSON (gpg ends
     # its output with a line break).
-    assert verified.text == unsigned_spec(dag_hash) + b"\n"
-    document = json.loads(verified.text)
+    assert verified.payload == unsigned_spec(dag_hash) + b"\n"
+    document = json.loads(verified.payload)
     assert document["spec"]["nodes"][0]["hash"] == dag_hash
     assert document["binary_cache_checksum"]["hash_algorithm"] == "sha256"
 
 
-def test_one_byte_changed_in_the_signed_text_is_refused(verifier: GpgVerifier) -> None:
+def test_one_byte_changed_in_the_signed_text_is_refused(verifier: TrustPolicy) -> None:
     data = signed_spec()
     tampered = data.replace(b'"version":"3.0"', b'"version":"3.1"', 1)
     assert tampered != data
     assert "BAD signature" in refused(verifier, tampered)
 
 
-def test_one_byte_changed_in_the_signature_block_is_refused(verifier: GpgVerifier) -> None:
+def test_one_byte_changed_in_the_signature_block_is_refused(verifier: TrustPolicy) -> None:
     data = signed_spec()
     start = data.index(b"-----BEGIN PGP SIGNATURE-----") + 40
     at = start + 100  # inside the base64 of the signature packet
@@ -126,7 +127,7 @@ def test_one_byte_changed_in_the_signature_block_is_refused(verifier: GpgVerifie
 
 
 def test_a_changed_signature_with_a_recomputed_armor_checksum_is_refused(
-    verifier: GpgVerifier,
+    verifier: TrustPolicy,
 ) -> None:
     """The armor's CRC no longer catches it: gpg itself must find the signature bad."""
     data = signed_spec()
@@ -165,7 +166,7 @@ def _crc24(data: bytes) -> int:
 
 
 def test_a_signer_that_is_not_pinned_is_refused_and_named(
-    verifier: GpgVerifier, other: Signer
+    verifier: TrustPolicy, other: Signer
 ) -> None:
     resigned = other.clearsign(unsigned_spec())
     message = refused(verifier, resigned)
@@ -175,25 +176,25 @@ def test_a_signer_that_is_not_pinned_is_refused_and_named(
 
 
 def test_a_pinned_throwaway_signer_is_accepted(other: Signer) -> None:
-    with GpgVerifier(pinned={other.fingerprint: other.public_key()}) as pinned_other:
+    with TrustPolicy.gpg({other.fingerprint: other.public_key()}) as pinned_other:
         verified = pinned_other.verify_clearsigned(other.clearsign(b"hello\n"), what=WHAT)
-    assert verified.fingerprint == other.fingerprint
-    assert verified.text == b"hello\n"
+    assert verified.signers[0].identity == other.fingerprint
+    assert verified.payload == b"hello\n"
 
 
 def test_a_subkey_signature_maps_to_its_pinned_primary(keyring: Path) -> None:
     holder = make_signer(keyring, "Subkey Signer <subkey@example.invalid>", signing_subkey=True)
-    with GpgVerifier(pinned={holder.fingerprint.lower(): holder.public_key()}) as pinned:
+    with TrustPolicy.gpg({holder.fingerprint.lower(): holder.public_key()}) as pinned:
         verified = pinned.verify_clearsigned(holder.clearsign(b"signed by a subkey\n"), what=WHAT)
-    assert verified.fingerprint == holder.fingerprint
-    assert verified.text == b"signed by a subkey\n"
+    assert verified.signers[0].identity == holder.fingerprint
+    assert verified.payload == b"signed by a subkey\n"
 
 
 def test_a_second_signature_is_refused_even_if_both_are_good(keyring: Path, other: Signer) -> None:
     second = make_signer(keyring, "Second <second@example.invalid>")
     both = other.clearsign(b"twice signed\n", extra=("--local-user", second.fingerprint))
     pinned = {other.fingerprint: other.public_key(), second.fingerprint: second.public_key()}
-    with GpgVerifier(pinned=pinned) as both_pinned:
+    with TrustPolicy.gpg(pinned) as both_pinned:
         assert "exactly one signature, found 2" in refused(both_pinned, both)
 
 
@@ -214,7 +215,7 @@ def test_a_key_that_has_expired_is_refused(keyring: Path) -> None:
         "--clearsign",
         stdin=b"signed while the key was valid\n",
     )
-    with GpgVerifier(pinned={old.fingerprint: old.public_key()}) as pinned_old:
+    with TrustPolicy.gpg({old.fingerprint: old.public_key()}) as pinned_old:
         assert "expired" in refused(pinned_old, signed)
 
 
@@ -222,51 +223,56 @@ def test_a_revoked_key_is_refused(keyring: Path) -> None:
     doomed = make_signer(keyring, "Revoked <revoked@example.invalid>")
     signed = doomed.clearsign(b"signed before the revocation\n")
     revoke(doomed)
-    with GpgVerifier(pinned={doomed.fingerprint: doomed.public_key()}) as pinned_doomed:
+    with TrustPolicy.gpg({doomed.fingerprint: doomed.public_key()}) as pinned_doomed:
         assert "revoked" in refused(pinned_doomed, signed)
 
 
 def test_a_sha1_signature_is_refused(other: Signer) -> None:
     weak = other.clearsign(b"weak hash\n", extra=("--digest-algo", "SHA1"))
     assert b"Hash: SHA1" in weak
-    with GpgVerifier(pinned={other.fingerprint: other.public_key()}) as pinned_other:
+    with TrustPolicy.gpg({other.fingerprint: other.public_key()}) as pinned_other:
         assert "SHA-1" in refused(pinned_other, weak)
 
 
 def test_unpinned_keys_that_come_with_a_pinned_key_verify_nothing(other: Signer) -> None:
     bundle = FIXTURE_KEY.read_bytes() + other.public_key()
-    with GpgVerifier(pinned={FIXTURE_FPR: bundle}) as pinned:
-        assert pinned.verify_clearsigned(signed_spec(), what=WHAT).fingerprint == FIXTURE_FPR
+    with TrustPolicy.gpg({FIXTURE_FPR: bundle}) as pinned:
+        assert (
+            pinned.verify_clearsigned(signed_spec(), what=WHAT).signers[0].identity == FIXTURE_FPR
+        )
         assert other.fingerprint in refused(pinned, other.clearsign(b"smuggled\n"))
 
 
 def test_key_material_without_the_pinned_key_is_refused(other: Signer) -> None:
-    with pytest.raises(VerificationError, match=FIXTURE_FPR):
-        GpgVerifier(pinned={FIXTURE_FPR: other.public_key()})
+    with (
+        TrustPolicy.gpg({FIXTURE_FPR: other.public_key()}) as policy,
+        pytest.raises(VerificationError, match=FIXTURE_FPR),
+    ):
+        policy.verify_clearsigned(signed_spec(), what=WHAT)
 
 
 # --- what is returned -----------------------------------------------------------------------
 
 
-def test_text_after_the_signature_block_is_never_returned(verifier: GpgVerifier) -> None:
+def test_text_after_the_signature_block_is_never_returned(verifier: TrustPolicy) -> None:
     appended = signed_spec() + b'\n{"spec": "substituted", "evil": true}\n'
     verified = verifier.verify_clearsigned(appended, what=WHAT)
-    assert b"evil" not in verified.text
-    assert verified.text == unsigned_spec() + b"\n"
+    assert b"evil" not in verified.payload
+    assert verified.payload == unsigned_spec() + b"\n"
 
 
-def test_text_before_the_header_is_refused(verifier: GpgVerifier) -> None:
+def test_text_before_the_header_is_refused(verifier: TrustPolicy) -> None:
     prefixed = b'{"evil": true}\n' + signed_spec()
     assert "not a clear-signed document" in refused(verifier, prefixed)
 
 
-def test_a_second_block_after_the_signature_is_refused(verifier: GpgVerifier) -> None:
+def test_a_second_block_after_the_signature_is_refused(verifier: TrustPolicy) -> None:
     unsigned_block = b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nevil\n"
     refused(verifier, signed_spec() + unsigned_block)
     refused(verifier, signed_spec() + signed_spec(GREETLIB_HASH))
 
 
-def test_documents_without_a_signature_are_refused(verifier: GpgVerifier) -> None:
+def test_documents_without_a_signature_are_refused(verifier: TrustPolicy) -> None:
     assert "not a clear-signed document" in refused(verifier, unsigned_spec())
     assert "not a clear-signed document" in refused(verifier, b"")
     header_only = b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n" + unsigned_spec()
@@ -286,20 +292,20 @@ def test_an_inline_signed_message_is_refused(other: Signer) -> None:
         "--sign",
         stdin=b"inline\n",
     )
-    with GpgVerifier(pinned={other.fingerprint: other.public_key()}) as pinned_other:
+    with TrustPolicy.gpg({other.fingerprint: other.public_key()}) as pinned_other:
         assert "not a clear-signed document" in refused(pinned_other, inline)
 
 
 # --- a real Spack test vector ---------------------------------------------------------------
 
 
-def test_the_spack_vector_verifies_with_its_own_key_only(verifier: GpgVerifier) -> None:
+def test_the_spack_vector_verifies_with_its_own_key_only(verifier: TrustPolicy) -> None:
     data = VECTOR_SIG.read_bytes()
     own_key = (VECTOR / f"{VECTOR_FPR}.pub").read_bytes()
-    with GpgVerifier(pinned={VECTOR_FPR: own_key}) as pinned_vector:
+    with TrustPolicy.gpg({VECTOR_FPR: own_key}) as pinned_vector:
         verified = pinned_vector.verify_clearsigned(data, what=WHAT)
-    assert verified.fingerprint == VECTOR_FPR
-    document = json.loads(verified.text)
+    assert verified.signers[0].identity == VECTOR_FPR
+    document = json.loads(verified.payload)
     assert document["spec"]["nodes"][0]["name"] == "libelf"
     assert "binary_cache_checksum" in document
     assert VECTOR_FPR in refused(verifier, data)
@@ -309,8 +315,9 @@ def test_the_spack_vector_verifies_with_its_own_key_only(verifier: GpgVerifier) 
 
 
 def test_close_removes_the_keyring_and_the_verifier_is_unusable() -> None:
-    verifier = GpgVerifier(pinned={FIXTURE_FPR: FIXTURE_KEY.read_bytes()})
-    home = verifier._home
+    verifier = TrustPolicy.gpg({FIXTURE_FPR: FIXTURE_KEY.read_bytes()})
+    verifier.verify_clearsigned(signed_spec(), what=WHAT)
+    home = verifier._schemes["gpg"]._home  # the scheme's private GnuPG home
     assert home is not None and (home / "pubring.kbx").exists()
     verifier.close()
     verifier.close()  # twice is fine

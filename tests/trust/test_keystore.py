@@ -32,6 +32,7 @@ from reconcile.trust.keystore import (
     signer_from_keystore,
     signing_homes,
 )
+from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.secret_keys import (
     export_public_key,
     export_secret_key,
@@ -41,7 +42,7 @@ from reconcile.trust.secret_keys import (
 )
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.signing_home import SigningHome
-from reconcile.trust.verify import GpgVerifier, key_fingerprints
+from reconcile.trust.verify import key_fingerprints
 
 
 def mode(path: Path) -> int:
@@ -176,8 +177,8 @@ def test_created_key_lives_in_a_private_home(base: Path, umask_022: None) -> Non
     signed = GpgSigner(gnupghome=home.path, fingerprint=key.fingerprint).clearsign(b"{}\n")
     public = export_public_key(home.path, key.fingerprint)
     assert key_fingerprints(public) == (key.fingerprint,)
-    with GpgVerifier(pinned={key.fingerprint: public}) as verifier:
-        assert verifier.verify_clearsigned(signed, what="t").fingerprint == key.fingerprint
+    with TrustPolicy.gpg({key.fingerprint: public}) as verifier:
+        assert verifier.verify_clearsigned(signed, what="t").signers[0].identity == key.fingerprint
 
 
 def test_no_key_is_made_inside_a_mirror(base: Path) -> None:
@@ -296,8 +297,8 @@ def test_signer_from_keystore_finds_the_home_holding_the_key(base: Path) -> None
     signer = signer_from_keystore(ci.fingerprint.lower(), environ=environ)
     assert (signer.gnupghome, signer.fingerprint) == (home, ci.fingerprint)
     signed = signer.clearsign(b"{}\n")
-    with GpgVerifier(pinned={ci.fingerprint: ci.public_key()}) as verifier:
-        assert verifier.verify_clearsigned(signed, what="t").fingerprint == ci.fingerprint
+    with TrustPolicy.gpg({ci.fingerprint: ci.public_key()}) as verifier:
+        assert verifier.verify_clearsigned(signed, what="t").signers[0].identity == ci.fingerprint
     with pytest.raises(ReconcileError, match=f"found no secret key matching '{FIXTURE_FPR}'"):
         signer_from_keystore(FIXTURE_FPR, environ=environ)
 

@@ -21,6 +21,21 @@ GCC_RUNTIME_HASH = "75b4t5rehtewc6bh4sj3aqwpli7tah3f"
 GLIBC_HASH = "o6a3cwhnprfwt6michm5sbkyvo7tltol"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the expected outputs of golden tests (tests/plan/golden) from the code",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True when the run was asked to rewrite golden files instead of comparing with them."""
+    return bool(request.config.getoption("--update-golden"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not SIGNED_CACHE.is_dir():
         raise pytest.UsageError(f"the shared fixtures are missing: expected {SIGNED_CACHE}")

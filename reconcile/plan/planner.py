@@ -15,7 +15,7 @@ import attrs
 from reconcile.buildcache.layout_v2 import tarball_url
 from reconcile.errors import PlanError
 from reconcile.manifest.model import InstallSettings, ManifestFile
-from reconcile.observe.facts import Observed, VerifiedSpec
+from reconcile.observe.facts import MirrorView, Observed, VerifiedSpec
 from reconcile.plan.model import (
     InstallAction,
     MirrorPermissionsAction,
@@ -45,10 +45,8 @@ class NeedFacts:
     paths: frozenset[str]  # paths whose existence the plan depends on
 
 
-def padded_install_root(manifest_file: ManifestFile) -> str:
-    """The root prefixes are placed under: the manifest's root, padded if asked."""
-    settings = _install(manifest_file)
-    root = str(manifest_file.install_root())
+def padded_install_root(settings: InstallSettings, root: str) -> str:
+    """The root prefixes are placed under: the observed install root, padded if asked."""
     padded = pad_root(root, settings.padded_length) if settings.padded_length else root
     # Spack's padding can end in "/" (when one character is left over); prefixes are joined
     # below it with a single "/", exactly as os.path.join does in Spack.
@@ -79,7 +77,8 @@ class _Planner:
         self.manifest_file = manifest_file
         self.settings = _install(manifest_file)
         self.observed = observed
-        self.root = padded_install_root(manifest_file)
+        # the root as observed (resolved by the observer): planning itself touches no disk
+        self.root = padded_install_root(self.settings, observed.install_root)
         self.errors: list[str] = []
         self.need_specs: dict[str, SpecNode] = {}
         self.need_paths: set[str] = set()
@@ -295,6 +294,22 @@ class _Planner:
             closure |= self.closures.get(dep.hash, frozenset())
         return frozenset(closure)
 
+    def _unpinned_signer(
+        self, node: SpecNode, mirror: MirrorView, signer: str | None
+    ) -> str | None:
+        """Why metadata from ``mirror`` must not be installed, or None. Observation already
+        refuses signers the manifest does not pin; the plan checks again, so that no fact
+        however gathered installs a spec of a signed mirror without a pinned signer."""
+        if not mirror.signed:
+            return None
+        pinned = {key.fingerprint for key in self.manifest_file.manifest.keys}
+        if signer is not None and signer in pinned:
+            return None
+        return (
+            f"{node.short()}: its metadata from signed mirror '{mirror.name}' was accepted with "
+            f"{f'key {signer}' if signer else 'no signature'}, which the manifest does not pin"
+        )
+
     def _plan_install(
         self, node: SpecNode, verified: VerifiedSpec, record: InstallRecord | None
     ) -> None:
@@ -317,6 +332,10 @@ class _Planner:
         fetched = verified.fetched
         assert fetched.document.tarball_sha256 is not None
         mirror = next(m for m in self.observed.mirrors if m.name == verified.mirror)
+        unpinned = self._unpinned_signer(node, mirror, fetched.signer)
+        if unpinned is not None:
+            self.errors.append(unpinned)
+            return
         if record is None:
             reason = "not installed"
         else:

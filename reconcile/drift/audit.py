@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconcile.drift.binary_mirrors import audit_binary_mirrors
 from reconcile.drift.findings import CheckMode, DriftReport
 from reconcile.drift.install_tree import audit_install_tree
 from reconcile.drift.stores import (
@@ -19,7 +20,8 @@ def audit(manifest_file: ManifestFile, *, mode: CheckMode, jobs: int = 1) -> Dri
         manifest.install is None
         and not manifest.sources
         and not manifest.caches
-        and not any(m.permissions for m in manifest.mirrors)
+        and not manifest.publish
+        and not any(m.permissions or m.specs for m in manifest.mirrors)
     ):
         raise ReconcileError(
             f"{manifest_file.path}: the manifest has no [install] table, [[source]], "
@@ -30,6 +32,7 @@ def audit(manifest_file: ManifestFile, *, mode: CheckMode, jobs: int = 1) -> Dri
     audits = audit_install_tree(
         manifest_file, mode=mode, ignore_patterns=manifest.drift.ignore, jobs=jobs
     )
+    audits += audit_binary_mirrors(manifest_file, mode=mode)
     audits += audit_mirror_permissions(manifest_file)
     audits += audit_source_mirrors(manifest_file, mode=mode)
     audits += audit_cache_roots(manifest_file, mode=mode)

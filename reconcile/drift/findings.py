@@ -31,9 +31,11 @@ class ResourceAudit:
     findings: tuple[Finding, ...] = ()
     fix: str | None = None  # the command or step that resolves the findings
     checked: int = 0  # files, links and folders compared
+    skipped: str | None = None  # why the resource was not audited at all
 
     @property
     def clean(self) -> bool:
+        """Nothing found; a skipped resource is clean only in that nothing was found."""
         return not self.findings
 
     @property

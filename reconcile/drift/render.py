@@ -35,15 +35,21 @@ def render_text(report: DriftReport) -> str:
     for audit in drifted:
         lines.extend(_finding_lines(audit))
         lines.append("")
-    checked = len(report.audits)
+    skipped = [a for a in report.audits if a.skipped]
+    for audit in skipped:
+        lines.append(f"{audit.resource}  {audit.location}\n  skipped: {audit.skipped}")
+    if skipped:
+        lines.append("")
+    checked = len(report.audits) - len(skipped)
+    also = f"; {len(skipped)} skipped" if skipped else ""
     if drifted:
         lines.append(
             f"Drift: {report.findings} finding{'s' if report.findings != 1 else ''} in "
-            f"{len(drifted)} of {checked} resources ({_HOW[report.mode]})."
+            f"{len(drifted)} of {checked} resources checked{also} ({_HOW[report.mode]})."
         )
     else:
         lines.append(
-            f"No drift: {checked} resource{'s' if checked != 1 else ''} checked "
+            f"No drift: {checked} resource{'s' if checked != 1 else ''} checked{also} "
             f"({_HOW[report.mode]})."
         )
     return "\n".join(lines)
@@ -62,6 +68,7 @@ def report_document(report: DriftReport) -> dict[str, Any]:
                 "checked": a.checked,
                 "clean": a.clean,
                 "fix": a.fix,
+                "skipped": a.skipped,
                 "findings": [attrs.asdict(f) for f in a.findings],
             }
             for a in report.ordered()
@@ -77,10 +84,13 @@ def render_junit(report: DriftReport) -> bytes:
         tests=str(len(report.audits)),
         failures=str(failures),
         errors="0",
-        skipped="0",
+        skipped=str(sum(1 for a in report.audits if a.skipped)),
     )
     for audit in report.ordered():
         case = ET.SubElement(suite, "testcase", classname="reconcile.drift", name=audit.resource)
+        if audit.skipped:
+            ET.SubElement(case, "skipped", message=audit.skipped)
+            continue
         if audit.clean:
             continue
         first = audit.findings[0]

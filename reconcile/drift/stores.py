@@ -89,7 +89,7 @@ def audit_mirror_permissions(manifest_file: ManifestFile) -> list[ResourceAudit]
                 )
         audits.append(
             ResourceAudit(
-                resource=f"mirror:{name}",
+                resource=f"mirror-permissions:{name}",
                 location=facts.root,
                 findings=sorted_findings(findings),
                 fix="run 'reconcile apply': it sets the mirror's permissions" if findings else None,

@@ -18,7 +18,6 @@ without its prefix is reinstalled by the next apply.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import tempfile
 import threading
@@ -31,6 +30,7 @@ import attrs
 from reconcile.apply.events import Reporter
 from reconcile.apply.faults import crash_point
 from reconcile.apply.fetch import Obtained, keep_in_cache, obtain_tarball
+from reconcile.apply.leftovers import clear_leftovers, clear_leftovers_when_idle
 from reconcile.apply.sources import apply_sources
 from reconcile.apply.sync import copy_spec, write_index
 from reconcile.archive.unpack import check_symlinks, unpack_package
@@ -47,6 +47,7 @@ from reconcile.plan.model import InstallAction, PermissionsAction, Plan, Publish
 from reconcile.publish.prefix import changed_entries, publish_prefix
 from reconcile.relocate.package import relocate_package
 from reconcile.relocate.prefix_map import build_prefix_map
+from reconcile.state.leftovers import run_folder_name
 from reconcile.state.lock import install_root_lock, state_dir
 from reconcile.state.records import (
     InstallRecord,
@@ -110,13 +111,6 @@ class ApplySettings:
 
 class _CancelledError(Exception):
     """Another spec of the run failed: do not start this one."""
-
-
-def _clear_stale_staging(staging: Path) -> None:
-    """Remove what an interrupted run left behind (we hold the lock, so none is live)."""
-    if staging.is_dir():
-        for leftover in staging.iterdir():
-            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _missing_folders(path: Path) -> list[Path]:
@@ -276,8 +270,10 @@ class _Run:
 
     def execute(self) -> ApplyResult:
         staging = state_dir(self.root) / "staging"
-        _clear_stale_staging(staging)
-        self.run_dir = staging / f"run-{os.getpid()}-{secrets.token_hex(4)}"
+        cleared = clear_leftovers(self.root, self.settings.cache)
+        if cleared:
+            self.reporter.event(f"removed {len(cleared)} leftover(s) of interrupted runs")
+        self.run_dir = staging / run_folder_name()
         self.run_dir.mkdir(parents=True, mode=0o700)  # its tarball copies are private
         try:
             staged = self._prepare_all()
@@ -372,9 +368,12 @@ def apply_plan(
     folders it created (the install root included) and the ``.reconcile`` state folder if
     it holds nothing but the lock, so a refused apply leaves the disk as it found it.
     """
+    settings = settings or ApplySettings()
+    if not plan.touches_install_tree:
+        # The install root's lock is not needed; when it is free, clear what crashes left.
+        clear_leftovers_when_idle(manifest_file, settings.cache)
     if plan.is_empty:
         return ApplyResult(installed=(), bytes_fetched=0)
-    settings = settings or ApplySettings()
     if not plan.touches_install_tree:  # only mirrors to fill or fix: no install root needed
         done = ApplyResult(installed=(), bytes_fetched=0)
         done = _apply_syncs(plan, manifest_file, pool, reporter, settings, done)

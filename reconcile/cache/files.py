@@ -9,10 +9,11 @@ import hashlib
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from reconcile.state.leftovers import temp_name
 
 CHUNK = 1 << 20
 # Blobs and records are read by every job sharing the root; mkstemp's 0o600 would hide them.
@@ -83,12 +84,15 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def new_temp_file(folder: Path, prefix: str, suffix: str) -> Path:
-    """An empty private file in ``folder`` (created with its parents)."""
+def new_temp_file(folder: Path, name: str) -> Path:
+    """An empty private file in ``folder`` (created with its parents) that will become
+    ``name``; its temporary name tells whose it is, so that a later run can tell a leftover
+    of a writer that died (``state/leftovers.py``)."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
-    os.close(fd)
-    return Path(name)
+    temp = folder / temp_name(name)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    os.close(os.open(temp, flags, 0o600))
+    return temp
 
 
 def create_private(path: Path) -> BinaryIO:
@@ -103,10 +107,10 @@ def create_private(path: Path) -> BinaryIO:
         raise
 
 
-def copy_to_temp(source: Path, folder: Path, prefix: str, suffix: str) -> Path:
+def copy_to_temp(source: Path, folder: Path, name: str) -> Path:
     """A new private file in ``folder`` holding a copy of ``source``'s bytes. Never a hard
     link: a link would let whoever can write one name change the bytes behind the other."""
-    temp = new_temp_file(folder, prefix, suffix)
+    temp = new_temp_file(folder, name)
     try:
         with open_regular(source) as reader:
             fd = os.open(temp, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -129,7 +133,7 @@ def commit_file(temp: Path, final: Path) -> None:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Readers see the old file or the new one, never a part of one."""
-    temp = new_temp_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = new_temp_file(path.parent, path.name)
     try:
         temp.write_bytes(data)
         commit_file(temp, path)

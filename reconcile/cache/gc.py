@@ -16,8 +16,10 @@ import attrs
 from reconcile.cache.record import utc_now
 from reconcile.cache.scan import CacheEntry, Leftover, read_record, scan_root
 from reconcile.cache.store import BlobCache
+from reconcile.state.leftovers import is_dead_temp
 
 # A temporary file this old belongs to a writer that died: downloads do not take a day.
+# Sooner when its name tells that its writer has ended (state/leftovers.py).
 STALE_TEMP_AGE = timedelta(days=1)
 
 Reason = Literal["older-than", "max-size"]
@@ -119,7 +121,9 @@ def gc(
         leftover
         for scan in scans
         for leftover in scan.leftovers
-        if leftover.why != "unfinished write" or now - leftover.modified > STALE_TEMP_AGE
+        if leftover.why != "unfinished write"
+        or now - leftover.modified > STALE_TEMP_AGE
+        or is_dead_temp(leftover.path.name)
     ]
     chosen = _choose(entries, keep, max_size, older_than, now)
     failures: list[str] = []

@@ -2,7 +2,8 @@
 
 ``<root>/blobs/sha256/<first two hex digits>/<sha256>`` is a blob (a tarball, named by the
 sha256 of its bytes) and ``<sha256>.json`` beside it its record. Blobs being written are
-hidden temporary files in the same folder (``.<sha256>.<random>.tmp``), so that committing
+hidden temporary files in the same folder (``.<sha256>.<host>-<boot>-<pid>-<random>.tmp``,
+see ``state/leftovers.py``), so that committing
 one is a rename. ``<root>/indexes/<digest of the URL>/index.json`` keeps a mirror's index
 between runs, for conditional requests.
 """
@@ -38,10 +39,6 @@ def blob_path(root: Path, sha256: str) -> Path:
 
 def record_path(blob: Path) -> Path:
     return blob.with_name(blob.name + RECORD_SUFFIX)
-
-
-def temp_prefix(sha256: str) -> str:
-    return f".{sha256}."
 
 
 def is_temp_name(name: str) -> bool:

@@ -31,18 +31,17 @@ from reconcile.cache.files import (
 )
 from reconcile.cache.layout import (
     BLOBS,
-    TEMP_SUFFIX,
     blob_path,
     check_sha256,
     index_copy_path,
     record_path,
     sha256_of_name,
-    temp_prefix,
 )
 from reconcile.cache.record import BlobRecord, utc_now
 from reconcile.cache.roots import CacheRootConfig, select_root, strip_credentials, url_key
 from reconcile.cache.scan import CacheEntry, read_record, scan_root
 from reconcile.errors import VerificationError
+from reconcile.pause import pause_point
 
 Warn = Callable[[str], None]
 
@@ -197,7 +196,7 @@ class BlobCache:
             return None
         folder = blob_path(root, sha256).parent
         try:
-            temp = copy_to_temp(src, folder, temp_prefix(sha256), TEMP_SUFFIX)
+            temp = copy_to_temp(src, folder, sha256)
         except OSError as exc:
             self._mark_unwritable(root, exc)
             return None
@@ -253,6 +252,7 @@ class BlobCache:
         return root.path
 
     def _commit_or_none(self, pending: PendingBlob) -> Path | None:
+        pause_point("cache-temp", pending.sha256)
         try:
             return pending.commit()
         except OSError as exc:  # the rename or the fsync; a wrong checksum raises on
@@ -261,7 +261,7 @@ class BlobCache:
 
     def _begin(self, root: Path, url: str, sha256: str, spec: str | None) -> PendingBlob:
         folder = blob_path(root, sha256).parent
-        temp = new_temp_file(folder, prefix=temp_prefix(sha256), suffix=TEMP_SUFFIX)
+        temp = new_temp_file(folder, sha256)
         return PendingBlob(self, root=root, sha256=sha256, url=url, spec=spec, path=temp)
 
     def _check_blob_path(self, path: Path) -> None:

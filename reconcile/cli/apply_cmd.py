@@ -12,6 +12,7 @@ from typing import Any
 
 from reconcile.apply.events import Reporter, SilentReporter
 from reconcile.apply.executor import ApplyResult, ApplySettings, apply_plan
+from reconcile.apply.leftovers import clear_leftovers_when_idle
 from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.cache.open import open_blob_cache
 from reconcile.cli.commands import EXIT_OK, confirm
@@ -64,6 +65,7 @@ def apply(
         elif not as_json:
             print(render_plan(fresh))
         if fresh.is_empty:
+            clear_leftovers_when_idle(loaded, cache)  # what a run killed after its commit left
             if as_json:
                 empty = ApplyResult(installed=(), bytes_fetched=0)
                 print(json.dumps(result_to_dict(empty, pool.bytes_by_mirror())))

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -31,7 +30,9 @@ from cattrs.v import format_exception
 
 from reconcile import __version__
 from reconcile.errors import ReconcileError
+from reconcile.pause import pause_point
 from reconcile.redact import mask_credentials
+from reconcile.state.leftovers import temp_name
 
 RECORD_VERSION = 1
 RECORDS_FOLDER = (".reconcile", "records")
@@ -395,16 +396,20 @@ def write_record(root: Path, record: InstallRecord) -> Path:
     destination = record_path(root, record.hash)
     payload = _record_json(record)
     folder = _ensure_records_dir(root)
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{record.hash}.", suffix=".tmp")
+    # Named after this process (state/leftovers.py): a later run can tell it is a leftover.
+    temporary = folder / temp_name(record.hash)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temporary, flags, 0o600)
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(payload)
             stream.flush()
             os.fchmod(stream.fileno(), 0o644)  # drift audits may run as other users
             os.fsync(stream.fileno())
-        Path(temporary).replace(destination)
+        pause_point("record-temp", record.hash)
+        temporary.replace(destination)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     _fsync_folder(folder)
     return destination

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cache_support import (
@@ -18,6 +18,7 @@ from cache_support import (
     file_download,
     root,
     sha256_hex,
+    store_fixture,
     tarball,
     tarball_url,
 )
@@ -77,30 +78,42 @@ def test_a_writer_killed_before_its_commit_leaves_no_blob(tmp_path: Path) -> Non
     cache_root = tmp_path / "cache"
     source = tarball("gcc-runtime")
     url = tarball_url("gcc-runtime")
+    cache = BlobCache([root(cache_root)])
     with _python(HALF_WRITER, str(cache_root), url, GCC_RUNTIME_SHA, str(source), talks=True) as (
         writer
     ):
         assert writer.stdout is not None
         assert writer.stdout.readline().strip() == "half written"
+        (leftover,) = scan_root(root(cache_root)).leftovers
+        # The writer is at work: gc leaves its temporary file alone.
+        assert gc(cache, max_size=0, older_than=None).leftovers == ()
+        assert leftover.path.exists()
         writer.send_signal(signal.SIGKILL)
     assert writer.returncode == -signal.SIGKILL
-    cache = BlobCache([root(cache_root)])
     assert cache.lookup(GCC_RUNTIME_SHA) is None
     assert cache.entries() == []
-    (leftover,) = scan_root(root(cache_root)).leftovers
     assert leftover.why == "unfinished write"
     assert leftover.path.name.startswith(f".{GCC_RUNTIME_SHA}.")
+    assert f"-{writer.pid}-" in leftover.path.name  # whose it is, in its name
     assert leftover.size == source.stat().st_size // 2
-    # A writer may still be at work: gc leaves young temporary files alone...
-    assert gc(cache, max_size=0, older_than=None).leftovers == ()
-    assert leftover.path.exists()
-    # ...and removes those of writers that died long ago.
-    later = leftover.modified + timedelta(days=2)
-    report = gc(cache, max_size=None, older_than=None, now=later)
+    # Its writer is gone (the name says which process it was): removed at once.
+    report = gc(cache, max_size=None, older_than=None)
     assert [found.path for found in report.leftovers] == [leftover.path]
     assert not leftover.path.exists()
     # The next job downloads it again, as if nothing had happened.
     assert cache.store_download(url, GCC_RUNTIME_SHA, "", file_download(url)) is not None
+
+
+def test_an_untagged_temporary_blob_is_removed_only_when_a_day_old(tmp_path: Path) -> None:
+    """Names without an owner (older reconcile, another tool) cannot be judged: age decides."""
+    cache = BlobCache([root(tmp_path / "cache")])
+    blob = store_fixture(cache, "greetlib", GREETLIB_SHA)
+    stray = blob.with_name(f".{GREETLIB_SHA}.k2j4h5g6.tmp")
+    stray.write_bytes(b"half")
+    assert gc(cache, max_size=None, older_than=None).leftovers == ()
+    later = datetime.now(UTC) + timedelta(days=2)
+    report = gc(cache, max_size=None, older_than=None, now=later)
+    assert [found.path for found in report.leftovers] == [stray]
 
 
 def test_concurrent_writers_of_one_blob_all_succeed_and_readers_see_whole_blobs(

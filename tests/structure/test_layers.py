@@ -8,7 +8,17 @@ from import_graph import PACKAGE_ROOT, cycles, unit_graph
 
 # Lowest first. Every top-level module and subpackage of reconcile must be listed.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "redact", "atomic_write", "hashing", "pause", "spack", "manifest", "state"),
+    (
+        "errors",
+        "redact",
+        "atomic_write",
+        "hashing",
+        "pause",
+        "safe_fs",
+        "spack",
+        "manifest",
+        "state",
+    ),
     ("transport", "trust", "cache", "permissions"),
     ("buildcache", "archive", "relocate", "sources", "publish"),
     ("observe",),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+from reconcile.errors import ReconcileError
 from reconcile.spack.selector import parse_selector
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.state.records import InstallRecord
@@ -17,7 +18,19 @@ UNDECLARED: Status = "undeclared"
 
 
 def record_nodes(records: Mapping[str, InstallRecord]) -> dict[str, SpecNode]:
-    return {h: parse_node({**r.spec, "hash": h}) for h, r in records.items()}
+    nodes = {}
+    for dag_hash, record in records.items():
+        try:
+            nodes[dag_hash] = parse_node({**record.spec, "hash": dag_hash})
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ReconcileError(
+                f"install record of {record.name}/{dag_hash[:7]} holds a spec that cannot be "
+                f"read: {exc}",
+                hint=f"move .reconcile/records/{dag_hash}.json aside; reconcile then leaves "
+                "that prefix alone",
+                reference="corrupt-record",
+            ) from None
+    return nodes
 
 
 def declared_status(

@@ -43,6 +43,8 @@ EntryType = Literal["file", "dir", "symlink"]
 _HASH_CHUNK = 1 << 20  # 1 MiB
 _DAG_HASH = re.compile(r"[a-z0-9]{1,64}")  # Spack's are 32 base32 characters
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# a leading "/", or an empty, "." or ".." component (one regex: records hold every file)
+_NOT_NORMALISED = re.compile(r"^/|(?:^|/)\.{0,2}(?:/|$)")
 _SPECIAL_KINDS = (
     (stat.S_ISSOCK, "a socket"),
     (stat.S_ISFIFO, "a FIFO"),
@@ -55,10 +57,7 @@ _SPECIAL_KINDS = (
 
 
 def _check_relative_path(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if value == ".":
-        return
-    parts = value.split("/")
-    if not value or value.startswith("/") or any(p in ("", ".", "..") for p in parts):
+    if value != "." and _NOT_NORMALISED.search(value) is not None:
         raise ValueError(
             f"{attribute.name} must be a normalised relative POSIX path, got {value!r}"
         )
@@ -209,7 +208,49 @@ def _make_converter() -> cattrs.Converter:
     return converter
 
 
+_ENTRY_FIELDS: dict[str, type] = {
+    "path": str,
+    "type": str,
+    "mode": int,
+    "size": int,
+    "sha256": str,
+    "target": str,
+    "mtime_ns": int,
+}
+
+
+def _structure_entries(value: Any, _: Any) -> tuple[RecordEntry, ...]:
+    """A record holds one entry per file, and every plan and drift reads every record: build
+    them without cattrs' generic path, as strictly (exact JSON types, no unknown keys, the
+    entry's own validators)."""
+    if type(value) is not list:
+        raise TypeError(f"entries: expected list, got {type(value).__name__}")
+    entries = []
+    for index, item in enumerate(value):
+        if type(item) is not dict:
+            raise TypeError(f"entries[{index}]: expected an object, got {type(item).__name__}")
+        for key, field_value in item.items():
+            kind = _ENTRY_FIELDS.get(key)
+            if kind is None:
+                raise ValueError(f"entries[{index}]: unknown key {key!r}")
+            if type(field_value) is not kind:  # not isinstance: bool is an int, not a mode
+                raise TypeError(
+                    f"entries[{index}].{key}: expected {kind.__name__}, got "
+                    f"{type(field_value).__name__} {field_value!r}"
+                )
+        try:
+            entries.append(RecordEntry(**item))
+        except TypeError as exc:  # a required key is missing
+            raise ValueError(f"entries[{index}]: {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"entries[{index}]: {exc}") from None
+    return tuple(entries)
+
+
 CONVERTER = _make_converter()
+CONVERTER.register_structure_hook_func(
+    lambda kind: kind == tuple[RecordEntry, ...], _structure_entries
+)
 
 
 def record_to_dict(record: InstallRecord) -> dict[str, Any]:

@@ -431,3 +431,18 @@ def test_a_skipped_resource_is_never_called_clean() -> None:
     ]
     suite = ET.fromstring(render_junit(report)).find("testsuite")
     assert suite is not None and suite.get("skipped") == "1"
+
+
+def test_a_record_with_an_unreadable_spec_is_a_clear_error(
+    installed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = next((installed.parent / "opt/.reconcile/records").glob("*.json"))
+    document = json.loads(record.read_text())
+    document["spec"] = {"name": "x"}  # no version, no arch
+    record.write_text(json.dumps(document))
+    capsys.readouterr()
+    assert run(installed, "drift") == 1
+    err = capsys.readouterr().err
+    assert "error[corrupt-record]" in err and "cannot be read" in err
+    assert run(installed, "list") == 1
+    assert "error[corrupt-record]" in capsys.readouterr().err

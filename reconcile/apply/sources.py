@@ -195,20 +195,20 @@ _STEPS: dict[str, Callable[[SourceAction, _Run], None]] = {
 
 def _run_one(action: SourceAction, run: _Run) -> None:
     archive = (action.mirror_root, action.archive)
-    if action.kind == "link" and archive in run.failed_archives:
+    if action.operation == "link" and archive in run.failed_archives:
         return  # the archive is not there: keep the old link rather than point at nothing
     try:
-        _STEPS[action.kind](action, run)
+        _STEPS[action.operation](action, run)
     except ReconcileError as exc:
-        if action.kind != "link":
+        if action.operation != "link":
             run.failed_archives.add(archive)
         run.errors.append(exc)
     except OSError as exc:
-        if action.kind != "link":
+        if action.operation != "link":
             run.failed_archives.add(archive)
         run.errors.append(
             ApplyError(
-                f"cannot {action.kind} the source {action.label} in {action.mirror_root}: "
+                f"cannot {action.operation} the source {action.label} in {action.mirror_root}: "
                 f"{exc.strerror or exc}",
                 hint="check that the mirror is writable by the user running apply",
                 reference="source-mirror-blocked",

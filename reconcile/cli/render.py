@@ -35,8 +35,8 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         lines.append(f"    because {sync.reason}")
     for step in plan.source_actions:
         verb = {"fetch": "+ fetch source", "record": "~ record source", "link": "~ link source"}
-        lines.append(f"{verb[step.kind]} {step.label} in {step.mirror} ({step.archive})")
-        if step.kind == "fetch":
+        lines.append(f"{verb[step.operation]} {step.label} in {step.mirror} ({step.archive})")
+        if step.operation == "fetch":
             lines.append(f"    from {step.shown_url}")
         lines.append(f"    because {step.reason}")
     for mirror_change in plan.mirror_permission_changes:

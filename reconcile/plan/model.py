@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import attrs
 
@@ -16,11 +16,81 @@ from reconcile.redact import mask_credentials
 
 FORMAT_VERSION = 1
 
-ActionKind = Literal["install", "permissions", "publish", "mirror-permissions", "sync"]
+ActionKind = Literal[
+    "install",
+    "permissions",
+    "publish",
+    "sync",
+    "source-fetch",
+    "source-record",
+    "source-link",
+    "mirror-permissions",
+]
+
+# The commit steps, in the order the executor runs them once every action's preparation
+# (phase 1: fetch and verify) has passed. Each action belongs to one (its ``phase``).
+Phase = Literal["install", "permissions", "publish", "sync", "source", "mirror-permissions"]
+COMMIT_ORDER: tuple[Phase, ...] = (
+    "install",  # all-or-nothing: every prefix staged and checked before the first rename
+    "permissions",  # installed prefixes whose [install.permissions] changed
+    "publish",  # installed (and re-verified) prefixes packed into mirrors
+    "sync",  # verified specs copied between mirrors
+    "source",  # verified source archives and their links
+    "mirror-permissions",  # last: what this apply wrote into a mirror gets its modes too
+)
+
+
+class ActionProtocol(Protocol):
+    """What every planned action is: the executor, the renderer and the codec need no more."""
+
+    @property
+    def id(self) -> str:
+        """Unique within a plan."""
+
+    @property
+    def kind(self) -> ActionKind:
+        """The ``action`` tag of its JSON form."""
+
+    @property
+    def resource(self) -> str:
+        """What it changes, as a no-op of the same resource would name it."""
+
+    @property
+    def label(self) -> str:
+        """How humans are shown it."""
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The keys of ``Plan.fingerprints`` it was planned from: a saved plan whose inputs
+        changed is stale."""
+
+    @property
+    def phase(self) -> Phase:
+        """The commit step it belongs to (``COMMIT_ORDER``)."""
+
+
+class _OfSpec:
+    """Label and resource of actions on one spec, from its name, version and DAG hash."""
+
+    __slots__ = ()
+    hash: str
+    name: str
+    version: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}/{self.hash[:7]}"
+
+    @property
+    def spec_resource(self) -> str:
+        return f"spec:{self.name}@{self.version}/{self.hash}"
 
 
 @attrs.frozen(kw_only=True)
-class InstallAction:
+class InstallAction(_OfSpec):
     """Fetch, verify, unpack, relocate and commit one spec's prefix."""
 
     hash: str
@@ -46,25 +116,25 @@ class InstallAction:
     cached: bool = False  # a cache root held the tarball when the plan was made
     spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the verified node, for the record
 
+    kind: ClassVar[Literal["install"]] = "install"
+    phase: ClassVar[Phase] = "install"
+
     @property
     def id(self) -> str:
         return f"install:{self.hash}"
 
     @property
-    def kind(self) -> ActionKind:
-        return "install"
-
-    @property
     def resource(self) -> str:
-        return f"spec:{self.name}@{self.version}/{self.hash}"
+        return self.spec_resource
 
     @property
-    def label(self) -> str:
-        return f"{self.name}@{self.version}/{self.hash[:7]}"
+    def inputs(self) -> tuple[str, ...]:
+        h = self.hash
+        return (f"record:{h}", f"metadata:{h}", f"tarball:{h}", f"path:{self.prefix}")
 
 
 @attrs.frozen(kw_only=True)
-class PermissionsAction:
+class PermissionsAction(_OfSpec):
     """Bring an installed prefix to the manifest's ``[install.permissions]``."""
 
     hash: str
@@ -74,25 +144,24 @@ class PermissionsAction:
     permissions: dict[str, str | None]  # read, write, group as in the manifest
     reason: str
 
+    kind: ClassVar[Literal["permissions"]] = "permissions"
+    phase: ClassVar[Phase] = "permissions"
+
     @property
     def id(self) -> str:
         return f"permissions:{self.hash}"
 
     @property
-    def kind(self) -> ActionKind:
-        return "permissions"
-
-    @property
     def resource(self) -> str:
-        return f"spec:{self.name}@{self.version}/{self.hash}"
+        return self.spec_resource
 
     @property
-    def label(self) -> str:
-        return f"{self.name}@{self.version}/{self.hash[:7]}"
+    def inputs(self) -> tuple[str, ...]:
+        return (f"record:{self.hash}",)
 
 
 @attrs.frozen(kw_only=True)
-class PublishAction:
+class PublishAction(_OfSpec):
     """Write an installed prefix as a binary package to a mirror (Spack's layout 2 or 3)."""
 
     hash: str
@@ -108,21 +177,20 @@ class PublishAction:
     hash_to_prefix: dict[str, str]  # this spec and its run-time closure: DAG hash -> prefix
     reason: str
 
+    kind: ClassVar[Literal["publish"]] = "publish"
+    phase: ClassVar[Phase] = "publish"
+
     @property
     def id(self) -> str:
         return f"publish:{self.mirror}/{self.hash}"
-
-    @property
-    def kind(self) -> ActionKind:
-        return "publish"
 
     @property
     def resource(self) -> str:
         return f"publish:{self.mirror}/{self.name}@{self.version}/{self.hash}"
 
     @property
-    def label(self) -> str:
-        return f"{self.name}@{self.version}/{self.hash[:7]}"
+    def inputs(self) -> tuple[str, ...]:
+        return (f"record:{self.hash}",)
 
 
 @attrs.frozen(kw_only=True)
@@ -137,13 +205,12 @@ class MirrorPermissionsAction:
     examples: tuple[str, ...]  # a few of them, for the plan
     reason: str
 
+    kind: ClassVar[Literal["mirror-permissions"]] = "mirror-permissions"
+    phase: ClassVar[Phase] = "mirror-permissions"
+
     @property
     def id(self) -> str:
         return f"mirror-permissions:{self.mirror}"
-
-    @property
-    def kind(self) -> ActionKind:
-        return "mirror-permissions"
 
     @property
     def resource(self) -> str:
@@ -153,9 +220,13 @@ class MirrorPermissionsAction:
     def label(self) -> str:
         return f"mirror '{self.mirror}'"
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (f"mirror-permissions:{self.mirror}",)
+
 
 @attrs.frozen(kw_only=True)
-class SyncAction:
+class SyncAction(_OfSpec):
     """Copy one spec (metadata and tarball) from another mirror into a mirror whose
     ``specs`` name its closure; verified before it is written."""
 
@@ -174,29 +245,31 @@ class SyncAction:
     reason: str
     spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the node, as the index has it
 
+    kind: ClassVar[Literal["sync"]] = "sync"
+    phase: ClassVar[Phase] = "sync"
+
     @property
     def id(self) -> str:
         return f"sync:{self.mirror}/{self.hash}"
-
-    @property
-    def kind(self) -> ActionKind:
-        return "sync"
 
     @property
     def resource(self) -> str:
         return f"sync:{self.mirror}/{self.name}@{self.version}/{self.hash}"
 
     @property
-    def label(self) -> str:
-        return f"{self.name}@{self.version}/{self.hash[:7]}"
+    def inputs(self) -> tuple[str, ...]:
+        return ()  # the source is verified afresh when copied
 
 
-SourceActionKind = Literal["fetch", "record", "link"]
+SourceOperation = Literal["fetch", "record", "link"]
 
 
 @attrs.frozen(kw_only=True)
 class SourceAction:
-    kind: SourceActionKind
+    """One step for a ``[[source]]`` in its mirror: fetch the archive (checked against the
+    manifest's sha256), record an archive found good, or link ``<name>/<name>-<version>``."""
+
+    operation: SourceOperation
     name: str
     version: str
     mirror: str  # the [[mirror]] that must hold the source
@@ -211,6 +284,17 @@ class SourceAction:
     observed_size: int | None = None
     observed_mtime_ns: int | None = None
 
+    phase: ClassVar[Phase] = "source"
+
+    @property
+    def kind(self) -> ActionKind:
+        kinds: dict[SourceOperation, ActionKind] = {
+            "fetch": "source-fetch",
+            "record": "source-record",
+            "link": "source-link",
+        }
+        return kinds[self.operation]
+
     @property
     def label(self) -> str:
         return f"{self.name}@{self.version}"
@@ -221,7 +305,11 @@ class SourceAction:
 
     @property
     def id(self) -> str:
-        return f"source-{self.kind}:{self.mirror}/{self.label}"
+        return f"{self.kind}:{self.mirror}/{self.label}"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (f"source:{self.mirror}/{self.archive}",)
 
     @property
     def shown_url(self) -> str:
@@ -240,7 +328,14 @@ def source_url(url: str, folder: Path | None = None) -> str:
     return Path(os.path.normpath(path)).as_uri()
 
 
-Action = InstallAction | PermissionsAction | PublishAction | MirrorPermissionsAction | SyncAction
+Action = (
+    InstallAction
+    | PermissionsAction
+    | PublishAction
+    | SyncAction
+    | SourceAction
+    | MirrorPermissionsAction
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -265,13 +360,19 @@ class Plan:
     prefixes: dict[str, str]
     # absolute paths of externals in the closures (absolute symlinks may point there)
     external_paths: tuple[str, ...] = ()
-    # source mirrors: fetch, record and link actions, in manifest order
-    source_actions: tuple[SourceAction, ...] = ()
     format_version: int = FORMAT_VERSION
 
     @property
     def is_empty(self) -> bool:
-        return not self.actions and not self.source_actions
+        return not self.actions
+
+    def in_phase(self, phase: Phase) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.phase == phase)
+
+    @property
+    def source_actions(self) -> tuple[SourceAction, ...]:
+        """Fetch, record and link actions of source mirrors, in manifest order."""
+        return tuple(a for a in self.actions if isinstance(a, SourceAction))
 
     @property
     def installs(self) -> tuple[InstallAction, ...]:

@@ -511,8 +511,7 @@ def make_plan(manifest_file: ManifestFile, observed: Observed) -> Plan | NeedFac
     )
     return attrs.evolve(
         result,
-        actions=(*result.actions, *mirror_actions),
-        source_actions=actions,
+        actions=(*result.actions, *mirror_actions, *actions),
         noops=tuple(sorted((*result.noops, *noops, *mirror_noops), key=lambda n: n.resource)),
         fingerprints=dict(
             sorted({**result.fingerprints, **fingerprints, **mirror_fingerprints}.items())

@@ -7,54 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cattrs
+
 from reconcile.errors import ReconcileError
-from reconcile.manifest.model import Source
-from reconcile.plan.model import (
-    FORMAT_VERSION,
-    Action,
-    InstallAction,
-    MirrorPermissionsAction,
-    NoOp,
-    PermissionsAction,
-    Plan,
-    PublishAction,
-    SourceAction,
-    SyncAction,
+from reconcile.plan.codec import (
+    action_from_dict,
+    action_to_dict,
+    describe_error,
+    noop_from_dict,
+    noop_to_dict,
 )
-from reconcile.sources.layout import source_paths
-
-_DETAIL_FIELDS = (
-    "hash",
-    "name",
-    "version",
-    "prefix",
-    "mirror",
-    "mirror_url",
-    "spec_url",
-    "tarball_url",
-    "tarball_sha256",
-    "signer",
-    "dependencies",
-    "allowed_link_targets",
-    "externals",
-    "spec",
-)
-
-
-_SYNC_FIELDS = (
-    "hash",
-    "name",
-    "version",
-    "mirror",
-    "mirror_url",
-    "layout",
-    "source",
-    "source_url",
-    "source_layout",
-    "source_signed",
-    "sign_with",
-    "fingerprint",
-)
+from reconcile.plan.model import FORMAT_VERSION, Plan
 
 
 def observed_digest(fingerprints: dict[str, str]) -> str:
@@ -63,88 +26,12 @@ def observed_digest(fingerprints: dict[str, str]) -> str:
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    actions = []
-    for action in plan.actions:
-        details: dict[str, Any]
-        if isinstance(action, PublishAction):
-            details = {
-                name: getattr(action, name)
-                for name in (
-                    "hash",
-                    "name",
-                    "version",
-                    "prefix",
-                    "mirror",
-                    "mirror_url",
-                    "layout",
-                    "key",
-                    "fingerprint",
-                    "buildpath",
-                )
-            }
-            details["hash_to_prefix"] = dict(action.hash_to_prefix)
-        elif isinstance(action, SyncAction):
-            details = {name: getattr(action, name) for name in _SYNC_FIELDS}
-            details["spec"] = dict(action.spec)
-        elif isinstance(action, MirrorPermissionsAction):
-            details = {
-                "mirror": action.mirror,
-                "root": action.root,
-                "permissions": dict(action.permissions),
-                "changes": action.changes,
-                "examples": list(action.examples),
-            }
-        elif isinstance(action, PermissionsAction):
-            details = {
-                "hash": action.hash,
-                "name": action.name,
-                "version": action.version,
-                "prefix": action.prefix,
-                "permissions": dict(action.permissions),
-            }
-        else:
-            details = {name: getattr(action, name) for name in _DETAIL_FIELDS}
-            details["dependencies"] = list(action.dependencies)
-            details["allowed_link_targets"] = list(action.allowed_link_targets)
-            details["bytes"] = action.tarball_bytes
-            details["cached"] = action.cached
-            details["alternates"] = [
-                {"mirror": name, "tarball_url": url} for name, url in action.alternates
-            ]
-        actions.append(
-            {
-                "id": action.id,
-                "action": action.kind,
-                "resource": action.resource,
-                "reason": action.reason,
-                "details": details,
-            }
-        )
-    for step in plan.source_actions:
-        actions.append(
-            {
-                "id": step.id,
-                "action": f"source-{step.kind}",
-                "resource": step.resource,
-                "reason": step.reason,
-                "details": {
-                    "name": step.name,
-                    "version": step.version,
-                    "mirror": step.mirror,
-                    "mirror_root": step.mirror_root,
-                    "url": step.shown_url,
-                    "sha256": step.sha256,
-                    "archive": step.archive,
-                    "link": step.link,
-                },
-            }
-        )
     return {
         "format_version": plan.format_version,
         "manifest": {"path": plan.manifest_path, "digest": plan.manifest_digest},
         "install_root": plan.install_root,
-        "actions": actions,
-        "noops": [{"resource": n.resource, "reason": n.reason} for n in plan.noops],
+        "actions": [action_to_dict(action) for action in plan.actions],
+        "noops": [noop_to_dict(noop) for noop in plan.noops],
         "summary": {
             "install": len(plan.installs),
             "permissions": len(plan.permission_changes),
@@ -174,131 +61,28 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
                 hint="make the plan again with this version of reconcile",
                 reference="invalid-plan",
             )
-        actions: list[Action] = []
-        source_actions = []
-        for item in data["actions"]:
-            d = item["details"]
-            if str(item["action"]).startswith("source-"):
-                source_actions.append(_source_action(item))
-                continue
-            if item["action"] == "publish":
-                actions.append(
-                    PublishAction(
-                        hash=d["hash"],
-                        name=d["name"],
-                        version=d["version"],
-                        prefix=d["prefix"],
-                        mirror=d["mirror"],
-                        mirror_url=d["mirror_url"],
-                        layout=int(d["layout"]),
-                        key=d["key"],
-                        fingerprint=d["fingerprint"],
-                        buildpath=d["buildpath"],
-                        hash_to_prefix=dict(d["hash_to_prefix"]),
-                        reason=item["reason"],
-                    )
-                )
-                continue
-            if item["action"] == "sync":
-                actions.append(
-                    SyncAction(
-                        reason=item["reason"],
-                        spec=dict(d["spec"]),
-                        **{k: d[k] for k in _SYNC_FIELDS},
-                    )
-                )
-                continue
-            if item["action"] == "mirror-permissions":
-                actions.append(
-                    MirrorPermissionsAction(
-                        mirror=d["mirror"],
-                        root=d["root"],
-                        permissions=dict(d["permissions"]),
-                        changes=int(d["changes"]),
-                        examples=tuple(d["examples"]),
-                        reason=item["reason"],
-                    )
-                )
-                continue
-            if item["action"] == "permissions":
-                actions.append(
-                    PermissionsAction(
-                        hash=d["hash"],
-                        name=d["name"],
-                        version=d["version"],
-                        prefix=d["prefix"],
-                        permissions=dict(d["permissions"]),
-                        reason=item["reason"],
-                    )
-                )
-                continue
-            if item["action"] != "install":
-                raise ValueError(f"unknown action {item['action']!r}")
-            actions.append(
-                InstallAction(
-                    hash=d["hash"],
-                    name=d["name"],
-                    version=d["version"],
-                    prefix=d["prefix"],
-                    mirror=d["mirror"],
-                    mirror_url=d["mirror_url"],
-                    spec_url=d["spec_url"],
-                    tarball_url=d["tarball_url"],
-                    tarball_sha256=d["tarball_sha256"],
-                    tarball_bytes=int(d["bytes"]),
-                    signer=d["signer"],
-                    reason=item["reason"],
-                    dependencies=tuple(d["dependencies"]),
-                    allowed_link_targets=tuple(d["allowed_link_targets"]),
-                    externals=dict(d["externals"]),
-                    cached=bool(d["cached"]),
-                    alternates=tuple((a["mirror"], a["tarball_url"]) for a in d["alternates"]),
-                    spec=dict(d["spec"]),
-                )
-            )
+        actions = []
+        for number, item in enumerate(data["actions"]):
+            try:
+                actions.append(action_from_dict(item))
+            except (KeyError, TypeError, ValueError, cattrs.BaseValidationError) as exc:
+                raise ValueError(f"action {number + 1}: {describe_error(exc)}") from exc
         return Plan(
             manifest_path=data["manifest"]["path"],
             manifest_digest=data["manifest"]["digest"],
             install_root=data["install_root"],
             actions=tuple(actions),
-            noops=tuple(NoOp(resource=n["resource"], reason=n["reason"]) for n in data["noops"]),
+            noops=tuple(noop_from_dict(n) for n in data["noops"]),
             fingerprints=dict(data["observed"]["fingerprints"]),
             prefixes=dict(data["prefixes"]),
             external_paths=tuple(data["external_paths"]),
-            source_actions=tuple(source_actions),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, cattrs.BaseValidationError) as exc:
         raise ReconcileError(
-            f"{source}: not a reconcile plan ({type(exc).__name__}: {exc})",
+            f"{source}: not a reconcile plan ({describe_error(exc)})",
             hint="pass a file written by 'reconcile plan --out'",
             reference="invalid-plan",
         ) from exc
-
-
-def _source_action(item: dict[str, Any]) -> SourceAction:
-    d = item["details"]
-    paths = source_paths(
-        Source(
-            name=d["name"],
-            version=d["version"],
-            url=d["url"],
-            sha256=d["sha256"],
-            mirror=d["mirror"],
-        )
-    )
-    return SourceAction(
-        kind=item["action"].removeprefix("source-"),
-        name=d["name"],
-        version=d["version"],
-        mirror=d["mirror"],
-        mirror_root=d["mirror_root"],
-        url=d["url"],  # masked: a saved plan never holds credentials (apply re-plans)
-        sha256=d["sha256"],
-        archive=d["archive"],
-        link=d["link"],
-        link_target=paths.link_target,
-        reason=item["reason"],
-    )
 
 
 def write_plan(plan: Plan, path: Path) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconcile.manifest.model import Source
-from reconcile.plan.model import NoOp, SourceAction, SourceActionKind, source_url
+from reconcile.plan.model import NoOp, SourceAction, SourceOperation, source_url
 from reconcile.sources.layout import SourcePaths, source_paths
 from reconcile.sources.observe import ArchiveFacts, LinkFacts, SourceMirrorFacts
 
@@ -48,7 +48,7 @@ def _link_problem(link: LinkFacts, paths: SourcePaths) -> str | None:
 
 
 def _action(
-    kind: SourceActionKind,
+    operation: SourceOperation,
     reason: str,
     *,
     source: Source,
@@ -57,9 +57,9 @@ def _action(
     facts: SourceMirrorFacts,
     folder: Path | None,
 ) -> SourceAction:
-    recording = kind == "record"
+    recording = operation == "record"
     return SourceAction(
-        kind=kind,
+        operation=operation,
         name=source.name,
         version=source.version,
         mirror=source.mirror,
@@ -75,7 +75,7 @@ def _action(
     )
 
 
-def _archive_step(archive: ArchiveFacts) -> tuple[SourceActionKind, str] | None:
+def _archive_step(archive: ArchiveFacts) -> tuple[SourceOperation, str] | None:
     problem = _archive_problem(archive)
     if problem is not None:
         return "fetch", problem
@@ -103,7 +103,7 @@ def plan_sources(
         archive = facts.archives[paths.archive]
         link_reason = _link_problem(facts.links[paths.link], paths)
         archive_step = None if paths.archive in archive_planned_by else _archive_step(archive)
-        found: list[tuple[SourceActionKind, str]] = []
+        found: list[tuple[SourceOperation, str]] = []
         if archive_step is not None:
             found.append(archive_step)
         if link_reason is not None:

@@ -77,7 +77,7 @@ def actions(steps: list[Step]) -> list[SourceAction]:
 def summary(steps: list[Step]) -> list[tuple[str, str]]:
     """(kind or "noop", resource label) per step, for compact assertions."""
     return [
-        (step.kind, step.label) if isinstance(step, SourceAction) else ("noop", step.resource)
+        (step.operation, step.label) if isinstance(step, SourceAction) else ("noop", step.resource)
         for step in steps
     ]
 

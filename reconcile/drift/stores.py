@@ -27,13 +27,15 @@ def audit_source_mirrors(manifest_file: ManifestFile, *, mode: CheckMode) -> lis
         steps = plan_sources(sources, mirror_facts, folder=manifest_file.path.parent)
         findings = [
             Finding(
-                severity="error" if step.kind == "fetch" else "warning",
-                kind="source-archive" if step.kind == "fetch" else "source-link",
-                path=str(mirror_facts.root / (step.archive if step.kind == "fetch" else step.link)),
+                severity="error" if step.operation == "fetch" else "warning",
+                kind="source-archive" if step.operation == "fetch" else "source-link",
+                path=str(
+                    mirror_facts.root / (step.archive if step.operation == "fetch" else step.link)
+                ),
                 detail=f"{step.label}: {step.reason}",
             )
             for step in steps
-            if isinstance(step, SourceAction) and step.kind in ("fetch", "link")
+            if isinstance(step, SourceAction) and step.operation in ("fetch", "link")
         ]
         audits.append(
             ResourceAudit(

@@ -116,7 +116,7 @@ def source_actions(draw: st.DrawFn) -> SourceAction:
     )
     paths = source_paths(source)
     return SourceAction(
-        kind=draw(st.sampled_from(["fetch", "record", "link"])),
+        operation=draw(st.sampled_from(["fetch", "record", "link"])),
         name=source.name,
         version=source.version,
         mirror=source.mirror,
@@ -135,12 +135,11 @@ plans = st.builds(
     manifest_path=text,
     manifest_digest=sha256,
     install_root=text,
-    actions=st.lists(actions, max_size=4).map(tuple),
+    actions=st.lists(st.one_of(actions, source_actions()), max_size=5).map(tuple),
     noops=st.lists(st.builds(NoOp, resource=text, reason=text), max_size=3).map(tuple),
     fingerprints=st.dictionaries(text, text, max_size=4),
     prefixes=st.dictionaries(dag_hash, text, max_size=3),
     external_paths=st.lists(text, max_size=2).map(tuple),
-    source_actions=st.lists(source_actions(), max_size=2).map(tuple),
 )
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gpg_agents import agents_under, stop
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO.parent / "shared").resolve()
+# The shared fixtures: ``../shared`` beside the repository, or $RECONCILE_SHARED (a copy with
+# its links in the other form, tests/shared_with_symlinks.py; or a tree copied elsewhere).
+SHARED = Path(os.environ.get("RECONCILE_SHARED") or REPO.parent / "shared").resolve()
 FIXTURES = SHARED / "fixtures"
 SIGNED_CACHE = FIXTURES / "spack-v2-signed"
 UNSIGNED_CACHE = FIXTURES / "spack-v2-unsigned"
@@ -39,6 +45,49 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     if not SIGNED_CACHE.is_dir():
         raise pytest.UsageError(f"the shared fixtures are missing: expected {SIGNED_CACHE}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_gpg_agent_survives(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Temporary GnuPG homes (reconcile's own, in this process and in the CLI runs it starts)
+    go under the session's test folder, through a short $TMPDIR; at the end of the session no
+    gpg-agent may still serve a home there. Set RECONCILE_TEST_KEEP_AGENTS=1 to turn the
+    per-test cleanup off and see every agent a run leaves behind."""
+    base = tmp_path_factory.getbasetemp()
+    short = base / "tmp"
+    short.mkdir(exist_ok=True)
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(short)
+    tempfile.tempdir = None  # recomputed from $TMPDIR
+    try:
+        yield base
+    finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
+        tempfile.tempdir = None
+        left = agents_under(base)
+        for agent in left:
+            stop(agent)
+    assert left == [], "gpg-agents outlived the tests (stopped now): " + ", ".join(
+        str(agent.home) for agent in left
+    )
+
+
+@pytest.fixture(autouse=True)
+def stop_gpg_agents_of_the_test(no_gpg_agent_survives: Path) -> Iterator[None]:
+    """Stop the agents of GnuPG homes that this test made in its own folders (a test's helper
+    that signs starts one), and those whose home was removed while they ran."""
+    base = no_gpg_agent_survives
+    before = set(base.iterdir())
+    yield
+    if os.environ.get("RECONCILE_TEST_KEEP_AGENTS") == "1":
+        return
+    new = [folder for folder in base.iterdir() if folder not in before and folder.name != "tmp"]
+    for agent in agents_under(base):
+        if not agent.home.exists() or any(agent.home.is_relative_to(f) for f in new):
+            stop(agent)
 
 
 @pytest.fixture

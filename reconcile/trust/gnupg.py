@@ -1,14 +1,22 @@
-"""Running GnuPG in an isolated home: never the user's keyring, never an agent of theirs."""
+"""Running GnuPG in an isolated home: never the user's keyring, never an agent of theirs.
+
+gpg runs with ``--no-autostart`` unless the command needs secret keys (``agent=True``); the
+code that asks for an agent stops it afterwards (``agent_session``, ``AgentLease``), so no
+gpg-agent outlives a reconcile command.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 from reconcile.errors import ReconcileError
 
@@ -36,12 +44,20 @@ def gpg_binary() -> str:
     )
 
 
+_SHORT_BASE = 40  # characters; leaves room for rcg-XXXXXXXX/S.gpg-agent.browser in 108
+
+
 def create_isolated_home() -> Path:
     """A fresh, private GNUPGHOME; the caller removes it with ``remove_isolated_home``."""
     # A short base keeps the agent's socket path under the 108-byte limit of AF_UNIX;
-    # mkdtemp makes a unique 0700 folder, so a shared /tmp is safe here.
+    # mkdtemp makes a unique 0700 folder, so a shared /tmp is safe here. $TMPDIR is used
+    # when it is short (tests point it into their own folder to find leftover agents).
     short_base = Path("/tmp")  # noqa: S108
-    base = str(short_base) if short_base.is_dir() else None
+    preferred = tempfile.gettempdir()
+    if len(preferred) <= _SHORT_BASE:
+        base: str | None = preferred
+    else:
+        base = str(short_base) if short_base.is_dir() else None
     home = Path(tempfile.mkdtemp(prefix="rcg-", dir=base))
     home.chmod(0o700)
     return home
@@ -79,10 +95,63 @@ def stop_agent(home: Path) -> None:
         )
 
 
+def agent_running(home: Path) -> bool:
+    """Whether a gpg-agent (anyone's) answers on ``home``'s socket."""
+    gpgconf = shutil.which("gpgconf")
+    if gpgconf is None:
+        return False
+    listed = subprocess.run(
+        [gpgconf, "--homedir", str(home), "--list-dirs", "agent-socket"],
+        capture_output=True,
+        check=False,
+    )
+    path = unquote(listed.stdout.decode("utf-8", "replace").strip())
+    if listed.returncode != 0 or not path:
+        return False
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+@contextmanager
+def agent_session(home: Path) -> Iterator[None]:
+    """Around gpg commands that need the agent (secret keys): the agent they start is stopped
+    afterwards; one that was already running (the user's own) is left alone."""
+    running = agent_running(home)
+    try:
+        yield
+    finally:
+        if not running:
+            stop_agent(home)
+
+
+class AgentLease:
+    """For an object that uses the agent of ``home`` over its lifetime (a signer): stops the
+    agent on ``release()``, when the object is collected, or at exit, unless it was already
+    running when the lease began."""
+
+    def __init__(self, owner: object, home: Path) -> None:
+        running = agent_running(home)
+        self._finalizer = weakref.finalize(owner, _stop_unless, home, running)
+
+    def release(self) -> None:
+        self._finalizer()
+
+
+def _stop_unless(home: Path, was_running: bool) -> None:
+    if not was_running:
+        stop_agent(home)
+
+
 def run_gpg(
-    home: Path, args: Sequence[str], *, stdin: bytes | None = None
+    home: Path, args: Sequence[str], *, stdin: bytes | None = None, agent: bool = False
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run gpg in ``home`` in batch mode; the caller decides what the return code means."""
+    """Run gpg in ``home`` in batch mode; the caller decides what the return code means.
+    Without ``agent`` gpg may not start a gpg-agent (public keys and verification need none);
+    with it, the caller stops the agent afterwards (``agent_session`` or ``AgentLease``)."""
     command = [
         gpg_binary(),
         "--homedir",
@@ -92,6 +161,7 @@ def run_gpg(
         "--no-options",
         "--no-auto-key-locate",
         "--no-auto-key-retrieve",
+        *(() if agent else ("--no-autostart",)),
         *args,
     ]
     env = {**os.environ, "GNUPGHOME": str(home), "LC_ALL": "C"}

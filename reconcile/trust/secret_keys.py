@@ -11,7 +11,7 @@ import attrs
 
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import Key
-from reconcile.trust.gnupg import run_gpg
+from reconcile.trust.gnupg import agent_session, run_gpg
 from reconcile.trust.signing_home import SigningHome, check_readable_home
 from reconcile.trust.verify import normalize_fingerprint
 
@@ -128,7 +128,10 @@ def _stderr(data: bytes) -> str:
 def list_signing_keys(home: SigningHome) -> tuple[SigningKey, ...]:
     """The secret keys in ``home`` (which must exist)."""
     check_readable_home(home)
-    result = run_gpg(home.path, ["--with-colons", "--fixed-list-mode", "--list-secret-keys"])
+    with agent_session(home.path):
+        result = run_gpg(
+            home.path, ["--with-colons", "--fixed-list-mode", "--list-secret-keys"], agent=True
+        )
     if result.returncode != 0:
         raise ReconcileError(
             f"gpg cannot list the keys in {home.describe()}: {_stderr(result.stderr)}",
@@ -225,7 +228,10 @@ def export_public_key(home: Path, fingerprint: str) -> bytes:
 def export_secret_key(home: Path, fingerprint: str) -> bytes:
     """The armored secret key ``fingerprint`` from ``home``. Only keys without a passphrase
     can be exported here: reconcile never asks for one."""
-    result = run_gpg(home, [*NO_PASSPHRASE, "--armor", "--export-secret-keys", "--", fingerprint])
+    with agent_session(home):
+        result = run_gpg(
+            home, [*NO_PASSPHRASE, "--armor", "--export-secret-keys", "--", fingerprint], agent=True
+        )
     if result.returncode != 0 or b"-----BEGIN PGP PRIVATE KEY BLOCK-----" not in result.stdout:
         raise ReconcileError(
             f"gpg could not export the secret key {fingerprint} from {home}: "

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from reconcile.errors import ReconcileError
-from reconcile.trust.gnupg import run_gpg, stop_agent
+from reconcile.trust.gnupg import AgentLease, agent_session, run_gpg
 from reconcile.trust.verify import normalize_fingerprint
 
 # v4 keys have 40 hex digits; v5 keys (newer GnuPG) 64.
@@ -34,7 +34,18 @@ class GpgSigner:
     def __init__(self, *, gnupghome: Path, fingerprint: str) -> None:
         self.gnupghome = gnupghome
         self.fingerprint = _normalized_fingerprint(fingerprint)
-        self._check_secret_key()
+        # Signing needs the agent; the one it starts ends with this signer (or at exit).
+        self._agent = AgentLease(self, gnupghome) if gnupghome.is_dir() else None
+        try:
+            self._check_secret_key()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the gpg-agent this signer started (safe to call twice)."""
+        if self._agent is not None:
+            self._agent.release()
 
     def _check_secret_key(self) -> None:
         if not self.gnupghome.is_dir():
@@ -46,7 +57,9 @@ class GpgSigner:
                 reference="signing-key-missing",
             )
         result = run_gpg(
-            self.gnupghome, ["--with-colons", "--list-secret-keys", "--", self.fingerprint]
+            self.gnupghome,
+            ["--with-colons", "--list-secret-keys", "--", self.fingerprint],
+            agent=True,
         )
         # "sec" lists a primary secret key; "sec#" style stubs (secret part offline) show as
         # "#" in field 15, and gpg cannot sign with those either.
@@ -80,6 +93,7 @@ class GpgSigner:
                 "--clearsign",
             ],
             stdin=data,
+            agent=True,
         )
         if result.returncode != 0 or not result.stdout.startswith(b"-----BEGIN PGP SIGNED"):
             raise ReconcileError(
@@ -131,10 +145,10 @@ def generate_key(gnupghome: Path, name: str, email: str, *, algorithm: str = "ed
         + f"Name-Real: {name}\nName-Email: {email}\nExpire-Date: 0\n%commit\n"
     )
     gnupghome.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        result = run_gpg(gnupghome, ["--status-fd", "1", "--gen-key"], stdin=params.encode())
-    finally:
-        stop_agent(gnupghome)
+    with agent_session(gnupghome):
+        result = run_gpg(
+            gnupghome, ["--status-fd", "1", "--gen-key"], stdin=params.encode(), agent=True
+        )
     for line in result.stdout.decode("utf-8", "replace").splitlines():
         # "[GNUPG:] KEY_CREATED P <fingerprint>"
         fields = line.split()

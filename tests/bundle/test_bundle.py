@@ -179,7 +179,9 @@ def test_a_symlink_member_is_refused(bundle: Path, tmp_path: Path) -> None:
 def intruder_home() -> Iterator[tuple[Path, str]]:
     with isolated_home() as home:
         uid = "Intruder <intruder@example.invalid>"
-        made = run_gpg(home, (*NO_PASSPHRASE, "--quick-gen-key", uid, "ed25519", "sign", "never"))
+        made = run_gpg(
+            home, (*NO_PASSPHRASE, "--quick-gen-key", uid, "ed25519", "sign", "never"), agent=True
+        )
         assert made.returncode == 0, made.stderr
         colons = run_gpg(home, ("--with-colons", "--list-keys", uid)).stdout.decode()
         fpr = next(line.split(":")[9] for line in colons.splitlines() if line.startswith("fpr:"))
@@ -192,7 +194,9 @@ def test_a_spec_signed_by_an_unpinned_key_is_refused(
     home, fpr = intruder_home
     tree = unpacked(bundle, tmp_path / "tree")
     text = unverified_text((tree / HELLO_SIG).read_bytes())
-    signed = run_gpg(home, (*NO_PASSPHRASE, "--local-user", fpr, "--clearsign"), stdin=text)
+    signed = run_gpg(
+        home, (*NO_PASSPHRASE, "--local-user", fpr, "--clearsign"), stdin=text, agent=True
+    )
     assert signed.returncode == 0, signed.stderr
     (tree / HELLO_SIG).write_bytes(signed.stdout)
     # the intruder's key rides along too: only the manifest's pinned fingerprint counts

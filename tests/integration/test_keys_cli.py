@@ -225,7 +225,7 @@ def test_secret_backup_is_private_and_restores_into_a_fresh_home(
     with isolated_home() as fresh:
         imported = run_gpg(
             fresh, ["--pinentry-mode", "loopback", "--passphrase", "", "--import"],
-            stdin=backup.read_bytes(),
+            stdin=backup.read_bytes(), agent=True,
         )  # fmt: skip
         assert imported.returncode == 0, imported.stderr
         signer = GpgSigner(gnupghome=fresh, fingerprint=entry["fingerprint"])

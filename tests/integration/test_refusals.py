@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import FIXTURE_FPR, GREETLIB_HASH, HELLO_HASH
 from support import run, snapshot, write_manifest
+
+from reconcile.trust.gnupg import stop_agent
 
 GREETLIB_TARBALL = (
     "build_cache/linux-debian12-x86_64_v4/gcc-12.2.0/greetlib-2.1/"
@@ -20,7 +23,7 @@ GREETLIB_SIG = (
 
 
 @pytest.fixture(scope="module")
-def other_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
+def other_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
     """A throwaway GnuPG key: (fingerprint, public key file, GNUPGHOME with the secret)."""
     home = tmp_path_factory.mktemp("gpg")
     home.chmod(0o700)
@@ -47,7 +50,8 @@ def other_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path
     pub.write_bytes(
         subprocess.run([*gpg, "--armor", "--export", fpr], check=True, capture_output=True).stdout
     )
-    return fpr, pub, home
+    yield fpr, pub, home
+    stop_agent(home)  # the key generation and the tests' signing started it
 
 
 def refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], **options: object) -> str:

@@ -37,7 +37,9 @@ class Signer:
 
 
 def gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
-    result = run_gpg(home, args, stdin=stdin)
+    """gpg with the agent allowed (tests make and use secret keys): the home's owner stops it
+    (``isolated_home`` does; tests/conftest.py kills what is left under the test folders)."""
+    result = run_gpg(home, args, stdin=stdin, agent=True)
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from conftest import FIXTURES, REPO
+from shared_with_symlinks import link_text as spack_link_text
 from support import run
 
 SOURCE_MIRROR = FIXTURES / "spack-source-mirror"
@@ -56,8 +57,8 @@ def test_source_mirror_matches_spack_layout(
         archive = mirror / "_source-cache" / "archive" / sha256[:2] / f"{sha256}.tar.gz"
         assert archive.read_bytes() == archive_of(sha256).read_bytes()
         link = mirror / name / f"{name}-{version}.tar.gz"
-        # the fixture stores Spack's symlink flattened: a file holding the link's text
-        spack_link = (SOURCE_MIRROR / name / f"{name}-{version}.tar.gz").read_text().strip()
+        # Spack's symlink, real or flattened into a file holding the link's text
+        spack_link = spack_link_text(SOURCE_MIRROR / name / f"{name}-{version}.tar.gz")
         assert os.readlink(link) == spack_link
         assert link.read_bytes() == archive_of(sha256).read_bytes()
     capsys.readouterr()

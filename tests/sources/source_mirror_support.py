@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import FIXTURES
+from shared_with_symlinks import LinkForm, build_shared_copy
 
 from reconcile.apply.events import SilentReporter
 from reconcile.apply.sources import SourcesApplied, apply_sources
@@ -41,6 +42,12 @@ def served_copy(dest: Path) -> Path:
         if not path.is_symlink():
             path.chmod(0o755 if path.is_dir() else 0o644)
     return dest
+
+
+def mirror_in_form(dest: Path, form: LinkForm) -> Path:
+    """A writable copy of the fixture mirror whose links are real symlinks or flattened files,
+    whichever form ../shared holds."""
+    return build_shared_copy(SPACK_MIRROR, dest, links=form)
 
 
 def fixture_sources(base_url: str, *, greetlib_sha256: str = GREETLIB_SHA256) -> list[Source]:

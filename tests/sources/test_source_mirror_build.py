@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from nginx_harness import nginx_server
+from shared_with_symlinks import link_text as spack_link_text
 from source_mirror_support import (
     GREETLIB_ARCHIVE,
     GREETLIB_LINK,
@@ -43,8 +44,9 @@ def _entries(root: Path) -> dict[str, str]:
         relative = path.relative_to(root).as_posix()
         if relative.startswith("_source-cache/.reconcile-"):
             continue
-        if path.is_symlink():
-            found[relative] = f"link -> {os.readlink(path)}"
+        link = spack_link_text(path)
+        if link is not None:
+            found[relative] = f"link -> {link}"
         else:
             found[relative] = "dir" if path.is_dir() else "file"
     return found
@@ -52,8 +54,9 @@ def _entries(root: Path) -> dict[str, str]:
 
 def assert_same_layout_as_spack(root: Path) -> None:
     """Spack's fixture holds the same archives at the same paths. Its ``<name>/<name>-
-    <version>.tar.gz`` entries are regular files that hold the text of the relative link
-    Spack made (the link was flattened when the fixture was stored); ours are that link."""
+    <version>.tar.gz`` entries are the relative links Spack made (real symlinks, or flattened
+    into files holding the link's text, depending on how ../shared was copied); ours are
+    real symlinks with that text."""
     ours = _entries(root)
     spack = _entries(SPACK_MIRROR)
     assert ours.keys() == spack.keys()
@@ -61,8 +64,10 @@ def assert_same_layout_as_spack(root: Path) -> None:
         assert ours[archive] == "file"
         assert (root / archive).read_bytes() == (SPACK_MIRROR / archive).read_bytes()
     for link, archive in ((GREETLIB_LINK, GREETLIB_ARCHIVE), (HELLO_LINK, HELLO_ARCHIVE)):
-        target = (SPACK_MIRROR / link).read_text()
+        target = spack_link_text(SPACK_MIRROR / link)
+        assert target is not None
         assert ours[link] == f"link -> {target}"
+        assert (root / link).is_symlink()
         assert not Path(target).is_absolute()
         assert (root / link).resolve() == (root / archive).resolve()
         assert (root / link).read_bytes() == (SPACK_MIRROR / archive).read_bytes()

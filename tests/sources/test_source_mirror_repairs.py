@@ -11,6 +11,8 @@ from pathlib import Path
 import attrs
 import pytest
 from nginx_harness import nginx_server
+from shared_with_symlinks import LinkForm
+from shared_with_symlinks import link_text as spack_link_text
 from source_mirror_support import (
     GREETLIB_ARCHIVE,
     GREETLIB_LINK,
@@ -24,6 +26,7 @@ from source_mirror_support import (
     converge,
     fixture_sources,
     leftovers,
+    mirror_in_form,
     plan,
     served_copy,
     sha256_of,
@@ -187,25 +190,29 @@ def test_every_failing_source_is_reported_and_the_others_are_applied(tmp_path: P
     assert not (root / "other").exists()
 
 
-def test_a_mirror_spack_made_is_adopted_links_and_all(tmp_path: Path) -> None:
-    """The fixture's link entries are regular files: they are replaced by symlinks, and the
-    archives (hashed once, having no record) are recorded."""
-    root = served_copy(tmp_path / "mirror")
+@pytest.mark.parametrize("form", ["flattened", "symlinks"])
+def test_a_mirror_spack_made_is_adopted_links_and_all(tmp_path: Path, form: LinkForm) -> None:
+    """A mirror Spack made, whichever form its links reached us in: flattened link entries
+    (regular files) are replaced by symlinks, real ones are kept, and the archives (hashed
+    once, having no record) are recorded."""
+    root = mirror_in_form(tmp_path / "mirror", form)
     sources = fixture_sources(SPACK_MIRROR.as_uri())
     steps = plan(root, sources)
+    flattened = form == "flattened"
     assert summary(steps) == [
         ("record", "greetlib@2.1"),
-        ("link", "greetlib@2.1"),
+        *([("link", "greetlib@2.1")] if flattened else []),
         ("record", "hello-app@3.0"),
-        ("link", "hello-app@3.0"),
+        *([("link", "hello-app@3.0")] if flattened else []),
     ]
-    link = actions(steps)[1]
-    assert link.reason == (
-        f"a regular file is where the link belongs (expected a symlink to ../{GREETLIB_ARCHIVE})"
-    )
+    if flattened:
+        assert actions(steps)[1].reason == (
+            "a regular file is where the link belongs "
+            f"(expected a symlink to ../{GREETLIB_ARCHIVE})"
+        )
     applied = apply(steps)
-    assert (applied.fetched, applied.recorded, applied.linked) == (0, 2, 2)
-    assert os.readlink(root / GREETLIB_LINK) == (SPACK_MIRROR / GREETLIB_LINK).read_text()
+    assert (applied.fetched, applied.recorded, applied.linked) == (0, 2, 2 if flattened else 0)
+    assert os.readlink(root / GREETLIB_LINK) == spack_link_text(SPACK_MIRROR / GREETLIB_LINK)
     assert all(isinstance(step, NoOp) for step in plan(root, sources))
 
 

@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ def gpg_binary() -> str:
     )
 
 
+_STOP_POLLS, _STOP_POLL_SECONDS = 40, 0.05  # up to 2 s for an agent to exit after KILLAGENT
 _SHORT_BASE = 40  # characters; leaves room for rcg-XXXXXXXX/S.gpg-agent.browser in 108
 
 
@@ -86,13 +88,18 @@ def isolated_home() -> Iterator[Path]:
 
 
 def stop_agent(home: Path) -> None:
-    """Stop the gpg-agent that gpg started for ``home`` (it would otherwise outlive us)."""
+    """Stop the gpg-agent that gpg started for ``home`` (it would otherwise outlive us), and
+    wait a little for it to go: gpgconf only asks it to."""
     if shutil.which("gpgconf"):
         subprocess.run(
             ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
             capture_output=True,
             check=False,
         )
+        for _ in range(_STOP_POLLS):
+            if not agent_running(home):
+                return
+            time.sleep(_STOP_POLL_SECONDS)
 
 
 def agent_running(home: Path) -> bool:

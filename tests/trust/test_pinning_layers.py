@@ -18,6 +18,7 @@ from throwaway_gpg import Signer, make_signer
 
 from reconcile.errors import VerificationError
 from reconcile.trust.gnupg import isolated_home, run_gpg
+from reconcile.trust.policy import SCHEMES, TrustPolicy
 from reconcile.trust.verify import GpgVerifier, _listed_primaries
 
 WHAT = "spec hello-app@3.0/d7r6xmz from mirror 'team'"
@@ -29,13 +30,20 @@ def other() -> Iterator[Signer]:
         yield make_signer(home, "Unpinned <unpinned@example.invalid>")
 
 
+def gpg_scheme(pinned: dict[str, bytes]) -> GpgVerifier:
+    """The GnuPG scheme as the trust policy builds it (the one place that constructs it)."""
+    made = SCHEMES["gpg"](TrustPolicy.gpg(pinned).load())
+    assert isinstance(made, GpgVerifier)
+    return made
+
+
 def _keyring(verifier: GpgVerifier) -> Path:
     return verifier._require_home()
 
 
 def test_a_valid_signature_by_an_unpinned_key_in_the_keyring_is_refused(other: Signer) -> None:
     # However a key reaches the verifier's keyring, a valid signature by it does not count.
-    with GpgVerifier(pinned={FIXTURE_FPR: FIXTURE_KEY.read_bytes()}) as verifier:
+    with gpg_scheme({FIXTURE_FPR: FIXTURE_KEY.read_bytes()}) as verifier:
         run_gpg(_keyring(verifier), ["--import"], stdin=other.public_key())
         assert other.fingerprint in _listed_primaries(_keyring(verifier))
         with pytest.raises(VerificationError) as refused:
@@ -47,7 +55,7 @@ def test_a_valid_signature_by_an_unpinned_key_in_the_keyring_is_refused(other: S
 
 def test_unpinned_keys_that_come_with_a_pinned_key_are_not_kept(other: Signer) -> None:
     bundle = FIXTURE_KEY.read_bytes() + other.public_key()
-    with GpgVerifier(pinned={FIXTURE_FPR: bundle}) as verifier:
+    with gpg_scheme({FIXTURE_FPR: bundle}) as verifier:
         assert _listed_primaries(_keyring(verifier)) == (FIXTURE_FPR,)
         with pytest.raises(VerificationError) as refused:
             verifier.open(other.clearsign(b"smuggled\n"), what=WHAT)

@@ -10,6 +10,14 @@ from pathlib import Path
 
 import pytest
 from gpg_agents import agents_under, stop
+from hypothesis import Phase, settings
+
+
+# bench/mutation.py: many mutants, little CPU. Properties without a max_examples of their own
+# try a few examples and do not shrink a failure (a failure is all a mutation run needs).
+settings.register_profile(
+    "mutation", max_examples=10, deadline=None, phases=[Phase.generate], database=None
+)
 
 REPO = Path(__file__).resolve().parents[1]
 # The shared fixtures: ``../shared`` beside the repository, or $RECONCILE_SHARED (a copy with

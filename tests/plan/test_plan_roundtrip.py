@@ -143,7 +143,7 @@ plans = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(plans)
 def test_a_saved_plan_loads_as_the_plan_that_was_saved(plan: Plan) -> None:
     saved = json.dumps(plan_to_dict(plan), indent=1)

@@ -75,14 +75,18 @@ AREAS: dict[str, Area] = {
     "fetch": Area(files=("reconcile/apply/fetch.py",), tests=("tests/apply/test_fetch.py",)),
     "cache": Area(files=("reconcile/cache/store.py",), tests=("tests/cache/test_cache_store.py",)),
     "plan": Area(
-        files=("reconcile/plan/serialize.py", "reconcile/plan/planner.py"),
+        files=(
+            "reconcile/plan/serialize.py",
+            "reconcile/plan/codec.py",
+            "reconcile/plan/planner.py",
+        ),
         tests=("tests/plan",),
         only=(
             "reconcile.plan.planner.*",
+            "reconcile.plan.codec.*",
             "reconcile.plan.serialize.x_plan_from_dict__*",
             "reconcile.plan.serialize.x_stale_resources__*",
             "reconcile.plan.serialize.x_observed_digest__*",
-            "reconcile.plan.serialize.x__source_action__*",
         ),
     ),
 }

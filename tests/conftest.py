@@ -12,7 +12,6 @@ import pytest
 from gpg_agents import agents_under, stop
 from hypothesis import Phase, settings
 
-
 # bench/mutation.py: many mutants, little CPU. Properties without a max_examples of their own
 # try a few examples and do not shrink a failure (a failure is all a mutation run needs).
 settings.register_profile(

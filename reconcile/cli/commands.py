@@ -44,6 +44,13 @@ def plan(
     check_contents: bool = False,
 ) -> int:
     loaded = load_manifest(manifest)
+    if out is not None and not out.absolute().parent.is_dir():
+        # found before reading any mirror, not after
+        raise ReconcileError(
+            f"cannot save the plan to {out}: the folder {out.absolute().parent} does not exist",
+            hint="create that folder first, or give --out a path in an existing folder",
+            reference="no-such-path",
+        )
     with TransportPool(endpoints_of(loaded)) as pool:
         result = observe_and_plan(
             loaded, pool, cache=open_blob_cache(loaded), check_contents=check_contents

@@ -20,6 +20,7 @@ from reconcile.cli.bundle_cmd import add_bundle_parser, run_bundle
 from reconcile.cli.cache_cmd import add_cache_parser, run_cache
 from reconcile.cli.completion import add_completion_parser, completion_script
 from reconcile.cli.drift_cmd import add_drift_parser, run_drift
+from reconcile.cli.failures import environment_failure, input_closed
 from reconcile.cli.init_cmd import add_init_parser, run_init
 from reconcile.cli.keys_cmd import add_keys_parser, run_keys
 from reconcile.cli.mirror_cmd import add_mirror_parser, run_mirror
@@ -235,11 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_bundle(args, args.manifest)
         raise AssertionError(args.command)
     except ReconcileError as exc:
-        print(exc.diagnostics(), file=sys.stderr)
-        if getattr(args, "json", False):
-            # Scripts that asked for JSON get the error as JSON too (schemas/error.schema.json).
-            print(json.dumps({"error": error_document(exc)}, indent=2))
-        return EXIT_ERROR
+        return _report(exc, args)
     except KeyboardInterrupt:
         print("interrupted: nothing was committed after the last 'installed' line", file=sys.stderr)
         return 130
@@ -249,3 +246,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_ERROR
+    except OSError as exc:  # the environment failed (full disk, read-only root, ...)
+        return _report(environment_failure(exc), args)
+    except EOFError:  # Ctrl-D at a prompt
+        print(file=sys.stderr)  # end the prompt's line
+        return _report(input_closed(), args)
+
+
+def _report(exc: ReconcileError, args: argparse.Namespace) -> int:
+    print(exc.diagnostics(), file=sys.stderr)
+    if getattr(args, "json", False):
+        # Scripts that asked for JSON get the error as JSON too (schemas/error.schema.json).
+        print(json.dumps({"error": error_document(exc)}, indent=2))
+    return EXIT_ERROR

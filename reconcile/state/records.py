@@ -449,8 +449,10 @@ def write_record(root: Path, record: InstallRecord) -> Path:
             os.fsync(stream.fileno())
         pause_point("record-temp", record.hash)
         temporary.replace(destination)
-    except BaseException:
+    except BaseException as exc:
         temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            exc.filename = str(destination)  # a full disk on write() names no file
         raise
     _fsync_folder(folder)
     return destination

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from reconcile.buildcache.layout_v2 import key_url
 from reconcile.buildcache.layout_v3 import read_mirror_key_v3
 from reconcile.errors import NotFoundError, VerificationError
+from reconcile.manifest.bounded import MAX_KEY_FILE_BYTES, NotReadableError, read_bounded
 from reconcile.manifest.model import Key, ManifestFile
 from reconcile.redact import mask_credentials
 from reconcile.trust.policy import TrustedKey, TrustPolicy
@@ -66,7 +67,14 @@ def _read_key(
     if key.file is not None:
         path = manifest_file.resolve(key.file)
         try:
-            return f"file {path}", path.read_bytes()
+            # regular files only, bounded: a FIFO would hang, /dev/zero never ends
+            return f"file {path}", read_bounded(path, MAX_KEY_FILE_BYTES)
+        except NotReadableError as exc:
+            raise VerificationError(
+                f"key '{key.name}': key file not read: {exc.message}",
+                hint="name an armored public key file (gpg --armor --export FINGERPRINT)",
+                reference="key-file-unreadable",
+            ) from None
         except FileNotFoundError:
             raise VerificationError(
                 f"key '{key.name}': key file {path} does not exist",

@@ -13,6 +13,7 @@ from pathlib import Path
 import tomlkit
 
 from reconcile.errors import ManifestError, Problem
+from reconcile.manifest.bounded import MAX_MANIFEST_BYTES, NotReadableError, read_bounded
 from reconcile.manifest.crosscheck import cross_check
 from reconcile.manifest.finding import Finding
 from reconcile.manifest.locate import (
@@ -23,6 +24,7 @@ from reconcile.manifest.locate import (
     parse_located,
 )
 from reconcile.manifest.model import Manifest, ManifestFile
+from reconcile.manifest.paths import path_findings
 from reconcile.manifest.structure import make_converter, structure_manifest
 
 _CONVERTER = make_converter()
@@ -63,6 +65,7 @@ def loads_manifest(text: str, *, path: Path) -> ManifestFile:
         raise ManifestError([problem], hint=SYNTAX_HINT) from None
     manifest, findings = structure_manifest(_CONVERTER, document.data)
     findings.extend(cross_check(document.data))
+    findings.extend(path_findings(document.data, path.absolute().parent))
     if findings or manifest is None:
         problems = [_located(file, document, finding) for finding in findings]
         raise ManifestError(_in_file_order(problems), hint=MANIFEST_HINT)
@@ -73,11 +76,18 @@ def load_manifest(path: Path) -> ManifestFile:
     """Read and load the manifest at ``path``."""
     file = str(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_MANIFEST_BYTES)
     except OSError as exc:
         problem = _problem(file, None, "", f"cannot read the manifest: {exc.strerror or exc}")
         raise ManifestError(
             [problem], hint="check the manifest's path (reconcile -m PATH)"
+        ) from None
+    except NotReadableError as exc:
+        problem = _problem(file, None, "", f"not read: {exc.message}")
+        raise ManifestError(
+            [problem],
+            hint="name a manifest file (reconcile -m PATH); a manifest this large is not one "
+            "a person keeps: split what generates it",
         ) from None
     try:
         text = data.decode("utf-8")

@@ -112,10 +112,13 @@ def test_open_blob_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     without.write_text("version = 1\n")
     assert open_blob_cache(load_manifest(without)) is None
     blocked = tmp_path / "blocked"
-    blocked.write_text("a file where the cache root should be")
     manifest = tmp_path / "reconcile.toml"
     manifest.write_text('version = 1\n[[cache]]\nroot = "blocked"\n')
-    cache = open_blob_cache(load_manifest(manifest))
+    loaded = load_manifest(manifest)
+    # validate refuses a file as a root (test_manifest_paths.py); one that appears later is
+    # still only a warning
+    blocked.write_text("a file where the cache root should be")
+    cache = open_blob_cache(loaded)
     assert isinstance(cache, BlobCache)
     assert cache.roots[0].path == blocked
     assert cache.store_download("https://h/x", HELLO_SHA, "", lambda _path: None) is None

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import tomlkit
 from conftest import REPO
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reconcile.errors import ManifestError
@@ -40,6 +40,7 @@ from reconcile.manifest.model import (
     Publish,
     Source,
 )
+from reconcile.manifest.paths import path_findings
 from reconcile.spack.projection import validate_projection
 from reconcile.spack.selector import parse_selector
 
@@ -232,6 +233,9 @@ def manifests(draw: st.DrawFn) -> Manifest:
 @given(manifests())
 def test_dump_then_load_gives_the_same_manifest(manifest: Manifest) -> None:
     text = dump_manifest(manifest)
+    # Roots drawn as any text may name a system folder or overlap one another; those are
+    # refused on purpose (tests/manifest/test_manifest_paths.py), not round-tripped.
+    assume(path_findings(tomlkit.parse(text).unwrap(), Path.cwd()) == [])
     assert loads_manifest(text, path=Path("reconcile.toml")).manifest == manifest
     # What reconcile writes, editors accept too.
     assert list(VALIDATOR.iter_errors(tomlkit.parse(text).unwrap())) == []

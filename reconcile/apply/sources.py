@@ -1,13 +1,15 @@
-"""Carry out source-mirror actions: the only part of the pipeline that writes.
+"""Source-mirror actions: fetch, record and link ``[[source]]`` archives.
 
-A fetch downloads into a temporary file beside the archive's final place, checks its sha256,
-and only then renames it into place: a bad archive already there stays until a good one has
-been verified, and a download that fails or does not match leaves the mirror as it was. Links
-are made under a temporary name and renamed over the old entry. Verification records are
-merged into the mirror's state at the end, whatever happened to other sources.
+Phase 1 downloads every archive to fetch into a private staging folder and checks its sha256
+against the manifest, and hashes again every archive to record whose size or mtime changed
+since the plan. A checksum that does not match stops the whole apply before anything is
+committed. A download that fails (the network, a dead URL) only fails that source: the
+others, and every other kind of action, go on, and the run fails at the end.
 
-Sources are independent: one that fails does not stop the others. Every failure is reported
-at the end (one error as itself, several in one ``ApplyError``).
+Commit renames (or copies, then renames) each verified archive into place, so a bad archive
+already there stays until a good one replaces it; links are made under a temporary name and
+renamed over the old entry. Verification records are merged into the mirror's state at the
+end, whatever happened to other sources.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import datetime
 import os
 import posixpath
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,6 +61,8 @@ class _Run:
     reporter: Reporter
     clock: Clock
     records: dict[str, dict[str, VerificationRecord]] = attrs.Factory(dict)  # root -> path -> …
+    staged: dict[str, Path] = attrs.Factory(dict)  # archive -> its verified download
+    fetched_bytes: dict[str, int] = attrs.Factory(dict)
     failed_archives: set[tuple[str, str]] = attrs.Factory(set)
     errors: list[ReconcileError] = attrs.Factory(list)
     fetched: int = 0
@@ -110,7 +115,20 @@ def _download(action: SourceAction, dest: Path, run: _Run) -> int:
         raise _fetch_error(action, exc) from None
 
 
+def _download_verified(action: SourceAction, workdir: Path, run: _Run) -> Path:
+    """Phase 1 of a fetch: the archive in a private file, its sha256 checked."""
+    staged = workdir / f"{action.sha256}.part"
+    size = _download(action, staged, run)
+    actual = digest.sha256_file(staged)
+    if actual != action.sha256:
+        raise _checksum_error(action, actual)
+    run.staged[action.archive] = staged
+    run.fetched_bytes[action.archive] = size
+    return staged
+
+
 def _fetch(action: SourceAction, run: _Run) -> None:
+    """Commit a fetch: the verified archive into place, atomically."""
     root = Path(action.mirror_root)
     target = root / action.archive
     folder = make_folders(root, posixpath.dirname(action.archive))
@@ -118,12 +136,10 @@ def _fetch(action: SourceAction, run: _Run) -> None:
     os.close(fd)
     temp = Path(name)
     try:
-        size = _download(action, temp, run)
-        actual = digest.sha256_file(temp)
-        if actual != action.sha256:
-            raise _checksum_error(action, actual)
-        with temp.open("rb") as stream:
-            os.fsync(stream.fileno())
+        with run.staged[action.archive].open("rb") as reader, temp.open("wb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+            writer.flush()
+            os.fsync(writer.fileno())
         temp.chmod(MIRROR_FILE_MODE)
         try:
             temp.replace(target)
@@ -139,13 +155,14 @@ def _fetch(action: SourceAction, run: _Run) -> None:
     run.reporter.download_finished(
         f"source {action.label}", source="mirror", mirror=action.shown_url
     )
-    run.remember(action, target, actual)
+    run.remember(action, target, action.sha256)
     run.fetched += 1
-    run.bytes_fetched += size
+    run.bytes_fetched += run.fetched_bytes[action.archive]
 
 
-def _record(action: SourceAction, run: _Run) -> None:
-    """Record an archive hashed while planning; if it changed since, hash it again first."""
+def _check_recordable(action: SourceAction) -> None:
+    """Phase 1 of a record: an archive hashed while planning that changed since is hashed
+    again, and must still match."""
     path = Path(action.mirror_root) / action.archive
     info = path.stat()
     if (info.st_size, info.st_mtime_ns) != (action.observed_size, action.observed_mtime_ns):
@@ -157,7 +174,11 @@ def _record(action: SourceAction, run: _Run) -> None:
                 hint="run plan again: it will fetch a good copy",
                 reference="stale-plan",
             )
-    run.remember(action, path, action.sha256)
+
+
+def _record(action: SourceAction, run: _Run) -> None:
+    """Commit a record (checked in phase 1)."""
+    run.remember(action, Path(action.mirror_root) / action.archive, action.sha256)
     run.recorded += 1
 
 
@@ -193,38 +214,98 @@ _STEPS: dict[str, Callable[[SourceAction, _Run], None]] = {
 }
 
 
-def _run_one(action: SourceAction, run: _Run) -> None:
+def _failed(action: SourceAction, run: _Run, error: ReconcileError) -> None:
+    if action.operation != "link":
+        run.failed_archives.add((action.mirror_root, action.archive))
+    run.errors.append(error)
+
+
+def _commit_one(action: SourceAction, run: _Run) -> None:
     archive = (action.mirror_root, action.archive)
-    if action.operation == "link" and archive in run.failed_archives:
-        return  # the archive is not there: keep the old link rather than point at nothing
+    if archive in run.failed_archives:
+        return  # not fetched: keep the old archive, and the old link rather than none
     try:
         _STEPS[action.operation](action, run)
     except ReconcileError as exc:
-        if action.operation != "link":
-            run.failed_archives.add(archive)
-        run.errors.append(exc)
+        _failed(action, run, exc)
     except OSError as exc:
-        if action.operation != "link":
-            run.failed_archives.add(archive)
-        run.errors.append(
+        _failed(
+            action,
+            run,
             ApplyError(
                 f"cannot {action.operation} the source {action.label} in {action.mirror_root}: "
                 f"{exc.strerror or exc}",
                 hint="check that the mirror is writable by the user running apply",
                 reference="source-mirror-blocked",
-            )
+            ),
         )
 
 
-def _raise_failures(errors: list[ReconcileError]) -> None:
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise ApplyError(
-            f"{len(errors)} sources could not be put in their mirrors:\n"
-            + "\n".join(f"    {error.message}" for error in errors),
-            hint="fix each source named above; the others were applied",
-            reference="sources-failed",
+def combined_failure(errors: list[ReconcileError]) -> ReconcileError | None:
+    if len(errors) <= 1:
+        return errors[0] if errors else None
+    return ApplyError(
+        f"{len(errors)} sources could not be put in their mirrors:\n"
+        + "\n".join(f"    {error.message}" for error in errors),
+        hint="fix each source named above; the others were applied",
+        reference="sources-failed",
+    )
+
+
+class SourceStep:
+    """Phase ``source``. Failures that only concern one source are collected in ``errors``
+    (see the module docstring); a checksum that does not match raises from ``prepare``."""
+
+    def __init__(
+        self,
+        actions: Sequence[SourceAction],
+        *,
+        pool: TransportPool,
+        reporter: Reporter,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self.actions = actions
+        self.run = _Run(pool=pool, reporter=reporter, clock=clock)
+
+    @property
+    def errors(self) -> list[ReconcileError]:
+        return self.run.errors
+
+    def prepare(self, workdir: Path) -> None:
+        workdir.mkdir(mode=0o700)
+        for action in self.actions:
+            if action.operation == "fetch" and action.archive not in self.run.staged:
+                try:
+                    _download_verified(action, workdir, self.run)
+                except TransportError as exc:  # the network: this source only
+                    _failed(action, self.run, exc)
+            elif action.operation == "record":
+                _check_recordable(action)
+
+    def commit(self) -> SourcesApplied:
+        run = self.run
+        try:
+            for action in self.actions:
+                _commit_one(action, run)
+        finally:
+            for root, records in run.records.items():
+                try:
+                    record_verified(Path(root), records)
+                except OSError as exc:
+                    run.errors.append(
+                        ApplyError(
+                            f"cannot update the verification state of the source mirror at "
+                            f"{root}: {exc.strerror or exc}",
+                            hint="check that the mirror is writable; the next plan hashes the "
+                            "archives again",
+                            reference="source-mirror-blocked",
+                        )
+                    )
+        return SourcesApplied(
+            fetched=run.fetched,
+            bytes_fetched=run.bytes_fetched,
+            linked=run.linked,
+            recorded=run.recorded,
         )
 
 
@@ -235,29 +316,13 @@ def apply_sources(
     reporter: Reporter,
     clock: Clock = _utc_now,
 ) -> SourcesApplied:
-    """Run ``actions`` in order (see the module docstring)."""
-    run = _Run(pool=read, reporter=reporter, clock=clock)
-    try:
-        for action in actions:
-            _run_one(action, run)
-    finally:
-        for root, records in run.records.items():
-            try:
-                record_verified(Path(root), records)
-            except OSError as exc:
-                run.errors.append(
-                    ApplyError(
-                        f"cannot update the verification state of the source mirror at {root}: "
-                        f"{exc.strerror or exc}",
-                        hint="check that the mirror is writable; the next plan hashes the "
-                        "archives again",
-                        reference="source-mirror-blocked",
-                    )
-                )
-    _raise_failures(run.errors)
-    return SourcesApplied(
-        fetched=run.fetched,
-        bytes_fetched=run.bytes_fetched,
-        linked=run.linked,
-        recorded=run.recorded,
-    )
+    """Prepare, then commit, ``actions`` alone (see the module docstring); raise what
+    failed at the end."""
+    step = SourceStep(actions, pool=read, reporter=reporter, clock=clock)
+    with tempfile.TemporaryDirectory(prefix="reconcile-sources-") as staging:
+        step.prepare(Path(staging) / "sources")
+        done = step.commit()
+    failure = combined_failure(step.errors)
+    if failure is not None:
+        raise failure
+    return done

@@ -1,5 +1,9 @@
 """Copying specs between mirrors (mirror ``specs``): fetched fresh, verified, then written.
 
+Phase 1 fetches every spec's metadata (signature verified), its tarball (checked against the
+signed sha256) and, for a verbatim layout 3 copy, every blob its manifest names, into a
+private staging folder. Commit writes them into the target mirror, then its index and keys.
+
 Layout 2 to layout 2 without ``sign_with`` copies the metadata file byte for byte, so the
 original signature is kept; otherwise the verified spec is written anew by the target
 layout's writer, signed with the mirror's ``sign_with`` key (or unsigned when the source is
@@ -12,15 +16,32 @@ import hashlib
 import shutil
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
+import attrs
+
+from reconcile.apply.context import ApplyResult, RunContext
 from reconcile.atomic_write import atomic_output, atomic_write_bytes
 from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, spec_url, tarball_url
 from reconcile.buildcache.layout_v3 import blob_url, fetch_spec_v3, spec_manifest_url
-from reconcile.buildcache.manifest_v3 import TARBALL_MEDIA_TYPE, check_blob, parse_manifest
-from reconcile.buildcache.writer_v2 import spec_path, tarball_path, write_index_v2, write_spec_v2
+from reconcile.buildcache.manifest_v3 import (
+    TARBALL_MEDIA_TYPE,
+    BlobRecord,
+    check_blob,
+    parse_manifest,
+)
+from reconcile.buildcache.pinned_keys import trust_policy
+from reconcile.buildcache.writer_v2 import (
+    publish_key_v2,
+    spec_path,
+    tarball_path,
+    write_index_v2,
+    write_spec_v2,
+)
 from reconcile.buildcache.writer_v3 import (
     blob_path,
     ensure_layout_json,
+    publish_key_v3,
     spec_manifest_path,
     write_index_v3,
     write_spec_v3,
@@ -31,23 +52,39 @@ from reconcile.plan.model import SyncAction
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
+from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sign import GpgSigner
 
 
-def copy_spec(
+@attrs.frozen(kw_only=True)
+class VerifiedCopy:
+    """One spec, verified and staged, ready to be written into the target mirror."""
+
+    action: SyncAction
+    fetched: FetchedSpec
+    tarball: Path  # private, checked against the signed sha256
+    # a verbatim copy: the signed metadata file (layout 2) or spec manifest (layout 3) as is
+    raw_metadata: bytes | None = None
+    # a verbatim layout 3 copy: each blob of the manifest with its bytes (None: the tarball)
+    blobs: tuple[tuple[BlobRecord, bytes | None], ...] = ()
+
+    @property
+    def nodes(self) -> list[SpecNode]:
+        """The nodes to list in the target's index (the spec and its externals)."""
+        return list(self.fetched.document.nodes)
+
+
+def fetch_verified_copy(
     action: SyncAction,
     *,
     pool: TransportPool,
     trust: TrustPolicy,
-    signer: GpgSigner | None,
-    target_root: Path,
     workdir: Path,
-) -> list[SpecNode]:
-    """Copy one spec; returns the nodes to list in the target's index (it and its
-    externals)."""
+) -> VerifiedCopy:
+    """Everything one spec's copy needs, verified; nothing is written to the target."""
     source_url = pool.unmask(action.source, action.source_url)
     transport = pool.for_url(source_url)
     node = parse_node(action.spec)
@@ -75,55 +112,59 @@ def copy_spec(
             hint="the source mirror's copy is corrupt or was tampered with; nothing was copied",
             reference="checksum-mismatch",
         )
-    document = fetched.document
-    if action.layout == 2 and action.source_layout == 2 and action.sign_with is None:
-        metadata_url = spec_url(source_url, document.root, signed=action.source_signed)
-        raw = transport.read_bytes(metadata_url)
-        _check_unchanged(action, raw, fetched)
-        target = tarball_path(target_root, document.root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _move_into_place(local, target)
-        meta = spec_path(target_root, document.root, signed=fetched.signer is not None)
-        meta.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(meta, raw)
-    elif action.layout == 3 and action.source_layout == 3 and action.sign_with is None:
-        _copy_v3_verbatim(action, transport, source_url, fetched, local, target_root)
-    else:
-        spec_only = {"spec": dict(document.raw)["spec"]}
-        if action.layout == 2:
-            write_spec_v2(target_root, spec_document=spec_only, tarball=local, signer=signer)
-        else:
-            write_spec_v3(target_root, spec_document=spec_only, tarball=local, signer=signer)
-    return list(document.nodes)
-
-
-def _copy_v3_verbatim(
-    action: SyncAction,
-    transport: Transport,
-    source_url: str,
-    fetched: FetchedSpec,
-    tarball: Path,
-    target_root: Path,
-) -> None:
-    """The spec manifest byte for byte (its signature kept) and every blob it names, each
-    checked against the manifest before it is written."""
+    copy = VerifiedCopy(action=action, fetched=fetched, tarball=local)
+    if action.sign_with is not None or action.layout != action.source_layout:
+        return copy  # written anew by the target layout's writer
     root = fetched.document.root
-    shown = mask_credentials(source_url)
+    if action.layout == 2:
+        raw = transport.read_bytes(spec_url(source_url, root, signed=action.source_signed))
+        _check_unchanged(action, raw, fetched)
+        return attrs.evolve(copy, raw_metadata=raw)
     raw = transport.read_bytes(spec_manifest_url(source_url, root))
     _check_unchanged(action, raw, fetched)
+    return attrs.evolve(copy, raw_metadata=raw, blobs=_fetch_blobs(transport, source_url, raw))
+
+
+def _fetch_blobs(
+    transport: Transport, source_url: str, raw: bytes
+) -> tuple[tuple[BlobRecord, bytes | None], ...]:
+    """Every blob a verbatim spec manifest names, each checked against the manifest."""
+    shown = mask_credentials(source_url)
     text = unverified_text(raw) if starts_clearsigned(raw) else raw  # verified just before
-    manifest = parse_manifest(text, source=shown)
-    for record in manifest.records:
-        target = blob_path(target_root, record)
+    blobs: list[tuple[BlobRecord, bytes | None]] = []
+    for record in parse_manifest(text, source=shown).records:
         if record.media_type == TARBALL_MEDIA_TYPE:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _move_into_place(tarball, target)
+            blobs.append((record, None))
             continue
         data = transport.read_bytes(blob_url(source_url, record))
         check_blob(data, record, source=shown)
-        atomic_write_bytes(target, data)
-    atomic_write_bytes(spec_manifest_path(target_root, root), raw)
-    ensure_layout_json(target_root)
+        blobs.append((record, data))
+    return tuple(blobs)
+
+
+def write_copy(copy: VerifiedCopy, *, target_root: Path, signer: GpgSigner | None) -> None:
+    action, document = copy.action, copy.fetched.document
+    if copy.raw_metadata is not None and action.layout == 2:
+        target = tarball_path(target_root, document.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _move_into_place(copy.tarball, target)
+        meta = spec_path(target_root, document.root, signed=copy.fetched.signer is not None)
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(meta, copy.raw_metadata)
+    elif copy.raw_metadata is not None:
+        for record, data in copy.blobs:
+            target = blob_path(target_root, record)
+            if data is None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _move_into_place(copy.tarball, target)
+            else:
+                atomic_write_bytes(target, data)
+        atomic_write_bytes(spec_manifest_path(target_root, document.root), copy.raw_metadata)
+        ensure_layout_json(target_root)
+    else:
+        spec_only: dict[str, Any] = {"spec": dict(document.raw)["spec"]}
+        writer = write_spec_v2 if action.layout == 2 else write_spec_v3
+        writer(target_root, spec_document=spec_only, tarball=copy.tarball, signer=signer)
 
 
 def _check_unchanged(action: SyncAction, raw: bytes, fetched: FetchedSpec) -> None:
@@ -154,3 +195,58 @@ def _move_into_place(source: Path, target: Path) -> None:
         return
     with source.open("rb") as reader, atomic_output(target) as writer:
         shutil.copyfileobj(reader, writer, 1 << 20)
+
+
+class SyncStep:
+    """Phase ``sync``: copy specs into the mirrors whose ``specs`` name them, then update
+    their indexes and publish the keys their metadata is signed with."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.copies: list[VerifiedCopy] = []
+        self.signers: dict[str, GpgSigner | None] = {}
+        self.pinned: dict[str, bytes] = {}
+
+    def prepare(self, workdir: Path) -> None:
+        run, syncs = self.run, self.run.plan.syncs
+        workdir.mkdir(mode=0o700)
+        trust = run.settings.trust or trust_policy(run.manifest_file, read_url=run.pool.read_bytes)
+        try:
+            self.pinned = trust.public_keys("gpg")
+            for mirror in dict.fromkeys(a.mirror for a in syncs):
+                first = next(a for a in syncs if a.mirror == mirror)
+                self.signers[mirror] = run.signer(
+                    first.fingerprint, f"re-sign specs for mirror '{mirror}'"
+                )
+            for action in syncs:
+                self.copies.append(
+                    fetch_verified_copy(action, pool=run.pool, trust=trust, workdir=workdir)
+                )
+                run.reporter.event(f"verified {action.label} from '{action.source}' for sync")
+        finally:
+            if run.settings.trust is None:
+                trust.close()
+
+    def commit(self, result: ApplyResult) -> ApplyResult:
+        manifest_file = self.run.manifest_file
+        copied: list[str] = []
+        for mirror, signer in self.signers.items():
+            copies = [c for c in self.copies if c.action.mirror == mirror]
+            target_root = url_to_path(
+                manifest_file.mirror_url(manifest_file.manifest.mirror(mirror))
+            )
+            target_root.mkdir(parents=True, exist_ok=True)
+            nodes: list[SpecNode] = []
+            for copy in copies:
+                write_copy(copy, target_root=target_root, signer=signer)
+                nodes += copy.nodes
+                self.run.reporter.event(
+                    f"synced {copy.action.label} to mirror '{mirror}' from '{copy.action.source}'"
+                )
+                copied.append(f"{copy.action.label} -> {mirror}")
+            layout = copies[0].action.layout
+            write_index(target_root, layout, nodes, copied={c.action.hash for c in copies})
+            keys = [signer.public_key()] if signer is not None else list(self.pinned.values())
+            for armored in keys:
+                (publish_key_v2 if layout == 2 else publish_key_v3)(target_root, armored)
+        return attrs.evolve(result, synced=tuple(copied))

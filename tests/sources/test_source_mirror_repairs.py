@@ -158,13 +158,40 @@ def test_a_dead_url_is_a_clear_error_that_leaves_the_mirror_as_it_was(tmp_path: 
     assert leftovers(root) == []
 
 
-def test_every_failing_source_is_reported_and_the_others_are_applied(tmp_path: Path) -> None:
+def test_every_source_that_cannot_be_fetched_is_reported_and_the_others_are_applied(
+    tmp_path: Path,
+) -> None:
+    """A download that fails concerns that source only (docs/architecture.md)."""
     root = tmp_path / "mirror"
     missing = tmp_path / "nowhere" / "greetlib-2.1.tar.gz"
+    gone = tmp_path / "nowhere" / "other-1.0.tar.gz"
     sources = fixture_sources(SPACK_MIRROR.as_uri())
     sources[0] = Source(
         name="greetlib", version="2.1", url=missing.as_uri(), sha256=GREETLIB_SHA256, mirror=MIRROR
     )
+    sources.append(
+        Source(name="other", version="1.0", url=gone.as_uri(), sha256="1" * 64, mirror=MIRROR)
+    )
+    with pytest.raises(ApplyError) as caught:
+        converge(root, sources)
+    message = caught.value.message
+    assert message.startswith("2 sources could not be put in their mirrors:\n")
+    assert (
+        f"cannot fetch the source greetlib@2.1 for mirror 'sources': {missing.as_uri()}" in message
+    )
+    assert f"cannot fetch the source other@1.0 for mirror 'sources': {gone.as_uri()}" in message
+    # hello-app went in all the same, and only what verified was recorded.
+    assert (root / HELLO_LINK).read_bytes() == (SPACK_MIRROR / HELLO_ARCHIVE).read_bytes()
+    assert set(load_state(root)) == {HELLO_ARCHIVE}
+    assert not (root / "other").exists()
+
+
+def test_a_source_that_does_not_verify_stops_every_source_before_any_is_written(
+    tmp_path: Path,
+) -> None:
+    """A checksum that does not match is a verification failure: nothing is committed."""
+    root = tmp_path / "mirror"
+    sources = fixture_sources(SPACK_MIRROR.as_uri())
     sources.append(
         Source(
             name="other",
@@ -174,20 +201,12 @@ def test_every_failing_source_is_reported_and_the_others_are_applied(tmp_path: P
             mirror=MIRROR,
         )
     )
-    with pytest.raises(ApplyError) as caught:
+    with pytest.raises(VerificationError) as caught:
         converge(root, sources)
-    message = caught.value.message
-    assert message.startswith("2 sources could not be put in their mirrors:\n")
-    assert (
-        f"cannot fetch the source greetlib@2.1 for mirror 'sources': {missing.as_uri()}" in message
-    )
-    assert (
-        f"the source other@1.0 downloaded from {(SPACK_MIRROR / HELLO_ARCHIVE).as_uri()}" in message
-    )
-    # hello-app went in all the same, and only what verified was recorded.
-    assert (root / HELLO_LINK).read_bytes() == (SPACK_MIRROR / HELLO_ARCHIVE).read_bytes()
-    assert set(load_state(root)) == {HELLO_ARCHIVE}
-    assert not (root / "other").exists()
+    assert caught.value.reference == "checksum-mismatch"
+    assert "the source other@1.0 downloaded from" in caught.value.message
+    written = [p for p in root.rglob("*") if not p.is_dir()] if root.exists() else []
+    assert written == []
 
 
 @pytest.mark.parametrize("form", ["flattened", "symlinks"])

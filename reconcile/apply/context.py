@@ -1,0 +1,88 @@
+"""What every commit step of one apply shares: the plan, the pool, the settings, the result
+so far, and the failures that wait for the end of the run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import attrs
+
+from reconcile.apply.events import Reporter
+from reconcile.cache.store import BlobCache
+from reconcile.errors import ApplyError, ReconcileError
+from reconcile.manifest.model import ManifestFile
+from reconcile.plan.model import Plan
+from reconcile.transport.registry import TransportPool
+from reconcile.trust.policy import TrustPolicy
+from reconcile.trust.sign import GpgSigner
+
+# Gives the signer for a key fingerprint (from the signing keystore) when publishing.
+SignerFor = Callable[[str], GpgSigner]
+
+
+@attrs.frozen(kw_only=True)
+class ApplySettings:
+    jobs: int = 1
+    cache: BlobCache | None = None
+    signer_for: SignerFor | None = None
+    trust: TrustPolicy | None = None  # the run's trust policy; None: one made for the syncs
+
+
+@attrs.frozen(kw_only=True)
+class SpecSource:
+    """Where one installed spec's tarball came from."""
+
+    label: str
+    mirror: str  # the mirror it was (or would have been) downloaded from
+    from_cache: bool
+    bytes: int
+
+
+@attrs.frozen(kw_only=True)
+class ApplyResult:
+    installed: tuple[str, ...]  # labels, in commit order
+    bytes_fetched: int  # tarball bytes downloaded from mirrors
+    permissions_changed: tuple[str, ...] = ()
+    published: tuple[str, ...] = ()  # "label -> mirror"
+    mirrors_fixed: tuple[str, ...] = ()  # mirrors whose permissions were enforced
+    synced: tuple[str, ...] = ()  # "label -> mirror"
+    sources_fetched: int = 0  # source archives downloaded into source mirrors
+    sources_linked: int = 0
+    sources: tuple[SpecSource, ...] = ()
+    # bytes received from each mirror by the pool (metadata included: plan and apply), and
+    # tarball bytes each mirror did not have to send because a cache root had them
+    bytes_by_mirror: dict[str, int] = attrs.field(factory=dict)
+    cache_bytes_by_mirror: dict[str, int] = attrs.field(factory=dict)
+
+
+@attrs.define(kw_only=True)
+class RunContext:
+    plan: Plan
+    manifest_file: ManifestFile
+    pool: TransportPool
+    reporter: Reporter
+    settings: ApplySettings
+    # set by the first change a commit step makes: until then a failure leaves nothing
+    committed: bool = False
+    # failures that fail the run but not the steps after them (a source that could not be
+    # downloaded); raised once every step has committed
+    deferred: list[ReconcileError] = attrs.Factory(list)
+
+    def signer(self, fingerprint: str | None, purpose: str) -> GpgSigner | None:
+        """The signer for ``fingerprint`` (None signs nothing): looked up before any commit."""
+        if fingerprint is None:
+            return None
+        if self.settings.signer_for is None:
+            raise ApplyError(f"no signing keystore to {purpose}")
+        return self.settings.signer_for(fingerprint)
+
+
+class CommitStep(Protocol):
+    """One phase of ``COMMIT_ORDER``: ``prepare`` fetches and verifies everything its actions
+    need (phase 1, before anything is committed); ``commit`` makes the changes."""
+
+    def prepare(self, workdir: Path) -> None: ...
+
+    def commit(self, result: ApplyResult) -> ApplyResult: ...

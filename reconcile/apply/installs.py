@@ -1,0 +1,238 @@
+"""Installs and permission changes of installed prefixes: the install tree's commit steps.
+
+Installs, phase 1, for every spec in parallel up to ``jobs``: obtain the tarball (a cache
+root's verified blob, or a download checked against the signed checksum), unpack it into a
+private staging folder under ``<root>/.reconcile/staging`` checking every archive rule,
+relocate it (every final prefix is known from the plan, so no spec waits for another), check
+its symlinks, set permissions, and scan it for its install record. Commit, dependencies
+first: write each install record, then rename the staged prefix to its final name; all or
+nothing up to the first rename. An interruption at any point leaves no prefix half-installed
+under its final name: a record without its prefix is reinstalled by the next apply.
+
+Permission changes check in phase 1 that each prefix still has its record, and are made in
+place at commit, then recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import attrs
+
+from reconcile.apply.context import ApplyResult, RunContext, SpecSource
+from reconcile.apply.faults import crash_point
+from reconcile.apply.fetch import Obtained, keep_in_cache, obtain_tarball
+from reconcile.archive.unpack import check_symlinks, unpack_package
+from reconcile.archive.writer import restore_directory_modes
+from reconcile.errors import ApplyError, ReconcileError
+from reconcile.manifest.model import Permissions
+from reconcile.pause import pause_point
+from reconcile.permissions import apply_permissions, describe_permissions, resolve_group
+from reconcile.plan.model import InstallAction
+from reconcile.relocate.package import relocate_package
+from reconcile.relocate.prefix_map import build_prefix_map
+from reconcile.state.records import (
+    InstallRecord,
+    read_record,
+    scan_prefix,
+    utc_timestamp,
+    write_record,
+)
+
+
+@attrs.frozen(kw_only=True)
+class _Staged:
+    action: InstallAction
+    prefix_dir: Path
+    record: InstallRecord
+    obtained: Obtained
+
+
+class _CancelledError(Exception):
+    """Another spec of the run failed: do not start this one."""
+
+
+def _install_permissions(run: RunContext) -> tuple[Permissions | None, int | None]:
+    install = run.manifest_file.manifest.install
+    permissions = install.permissions if install is not None else None
+    group = permissions.group if permissions else None
+    return permissions, resolve_group(group) if group else None
+
+
+class InstallStep:
+    """Phase ``install``: every spec staged and checked, then committed together."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.root = run.manifest_file.install_root()
+        self.permissions, self.gid = _install_permissions(run)
+        self.cancel = threading.Event()
+        self.staged: list[_Staged] = []
+        self.workdir = self.root
+
+    # -- phase 1 ----------------------------------------------------------------------------
+    def prepare(self, workdir: Path) -> None:
+        self.workdir = workdir
+        workdir.mkdir(mode=0o700)  # its tarball copies are private
+        futures: list[Future[_Staged]] = []
+        with ThreadPoolExecutor(max_workers=max(1, self.run.settings.jobs)) as workers:
+            for number, action in enumerate(self.run.plan.installs):
+                future = workers.submit(self._prepare_one, number, action)
+                future.add_done_callback(
+                    lambda f: self.cancel.set() if f.exception() is not None else None
+                )
+                futures.append(future)
+        # every worker has finished; report the first failure in plan order
+        for future in futures:
+            error = future.exception()
+            if error is not None and not isinstance(error, _CancelledError):
+                raise error
+        self.staged = [future.result() for future in futures]
+
+    def _prepare_one(self, number: int, action: InstallAction) -> _Staged:
+        if self.cancel.is_set():
+            raise _CancelledError
+        workdir = self.workdir / f"spec-{number}"
+        workdir.mkdir()
+        cache = self.run.settings.cache
+        try:
+            obtained = obtain_tarball(action, workdir, self.run.pool, cache, self.run.reporter)
+            crash_point("after-download")
+            staged = self._stage(action, obtained, workdir / "unpack")
+        except ReconcileError as exc:
+            raise exc.add_context(
+                f"cannot install {action.label} from mirror '{action.mirror}' "
+                f"({action.tarball_url})"
+            ) from None
+        keep_in_cache(action, obtained, cache)
+        obtained.path.unlink(missing_ok=True)  # staged (the cache keeps its own copy)
+        self.run.reporter.event(f"staged {action.label} (unpacked, relocated, checked)")
+        crash_point("mid-unpack")
+        return staged
+
+    def _stage(self, action: InstallAction, obtained: Obtained, workdir: Path) -> _Staged:
+        # Folder modes are restored after relocation, so a read-only folder in the archive
+        # cannot stop a file in it from being rewritten.
+        unpacked = unpack_package(obtained.path, workdir, dag_hash=action.hash, restore_modes=False)
+        plan = self.run.plan
+        prefix_map = build_prefix_map(
+            unpacked.build_info,
+            own_hash=action.hash,
+            new_prefixes=plan.prefixes,
+            new_root=plan.install_root,
+        )
+        relocate_package(unpacked.prefix_dir, unpacked.build_info, prefix_map)
+        check_symlinks(
+            unpacked.prefix_dir,
+            final_prefix=action.prefix,
+            allowed_prefixes=action.allowed_link_targets,
+        )
+        restore_directory_modes(unpacked.prefix_dir, unpacked.directory_modes)
+        if self.permissions is not None:
+            apply_permissions(unpacked.prefix_dir, self.permissions, gid=self.gid)
+        record = InstallRecord(
+            hash=action.hash,
+            name=action.name,
+            version=action.version,
+            prefix=action.prefix,
+            spec=action.spec,
+            mirror=obtained.mirror,
+            mirror_url=self.run.pool.shown_url(obtained.mirror) or action.mirror_url,
+            tarball_sha256=action.tarball_sha256,
+            signer=action.signer,
+            installed_at=utc_timestamp(),
+            permissions=describe_permissions(self.permissions, self.gid),
+            externals=action.externals,
+            entries=scan_prefix(unpacked.prefix_dir),
+        )
+        return _Staged(
+            action=action, prefix_dir=unpacked.prefix_dir, record=record, obtained=obtained
+        )
+
+    # -- commit -----------------------------------------------------------------------------
+    def commit(self, result: ApplyResult) -> ApplyResult:
+        taken = [s.action.prefix for s in self.staged if os.path.lexists(s.action.prefix)]
+        if taken:
+            raise ApplyError(
+                "these prefixes appeared on disk since the plan was made: " + ", ".join(taken),
+                hint="another process is writing into the install root; run plan again",
+            )
+        installed = []
+        for item in self.staged:
+            crash_point("before-rename")
+            self.run.committed = True
+            final = Path(item.action.prefix)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            write_record(self.root, item.record)
+            item.prefix_dir.rename(final)
+            installed.append(item.action.label)
+            self.run.reporter.event(f"installed {item.action.label} at {final}")
+            crash_point("after-first-rename")
+        pause_point("after-commit")
+        return self._result(result, installed)
+
+    def _result(self, result: ApplyResult, installed: list[str]) -> ApplyResult:
+        from_cache: dict[str, int] = {}
+        for item in self.staged:
+            if item.obtained.from_cache:
+                mirror = item.obtained.mirror
+                from_cache[mirror] = from_cache.get(mirror, 0) + item.action.tarball_bytes
+        return attrs.evolve(
+            result,
+            installed=tuple(installed),
+            bytes_fetched=result.bytes_fetched + sum(s.obtained.downloaded for s in self.staged),
+            sources=tuple(
+                SpecSource(
+                    label=s.action.label,
+                    mirror=s.obtained.mirror,
+                    from_cache=s.obtained.from_cache,
+                    bytes=s.action.tarball_bytes,
+                )
+                for s in self.staged
+            ),
+            cache_bytes_by_mirror=from_cache,
+        )
+
+
+class PermissionsStep:
+    """Phase ``permissions``: the manifest's ``[install.permissions]`` on prefixes installed
+    earlier. Interrupted, a record still names the old permissions, so the next plan asks
+    for the change again."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.root = run.manifest_file.install_root()
+        self.permissions, self.gid = _install_permissions(run)
+        self.records: list[InstallRecord] = []
+
+    def prepare(self, workdir: Path) -> None:
+        del workdir  # nothing to fetch: the prefixes are on disk
+        for change in self.run.plan.permission_changes:
+            record = read_record(self.root, change.hash)
+            if record is None or self.permissions is None:
+                raise ApplyError(
+                    f"cannot change permissions of {change.label}: its install record is gone",
+                    hint="run plan again",
+                )
+            self.records.append(record)
+
+    def commit(self, result: ApplyResult) -> ApplyResult:
+        assert self.permissions is not None  # prepare checked it
+        changed = []
+        for change, record in zip(self.run.plan.permission_changes, self.records, strict=True):
+            prefix = Path(change.prefix)
+            apply_permissions(prefix, self.permissions, gid=self.gid)
+            write_record(
+                self.root,
+                attrs.evolve(
+                    record,
+                    permissions=describe_permissions(self.permissions, self.gid),
+                    entries=scan_prefix(prefix),
+                ),
+            )
+            self.run.reporter.event(f"set permissions of {change.label} ({change.prefix})")
+            changed.append(change.label)
+        return attrs.evolve(result, permissions_changed=tuple(changed))

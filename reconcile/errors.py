@@ -125,6 +125,7 @@ class ApplyError(ReconcileError):
 # generated from this (tests/structure/test_error_references.py keeps both in step).
 REFERENCES: Mapping[str, str] = {
     "apply-failed": "applying a plan failed on disk; nothing of that run was committed",
+    "apply-running": "`plan` could not judge prefixes a running `apply` is installing",
     "bad-buildpath": "a prefix to publish is not inside the install tree given as its build path",
     "bad-elf": "a file that starts like ELF is damaged, so it cannot be relocated",
     "bad-fingerprint": "a signing key was named by something that is not a 40-digit fingerprint",
@@ -146,7 +147,7 @@ REFERENCES: Mapping[str, str] = {
     "disk-error": "a disk operation on the install root failed",
     "disk-full": "a filesystem reconcile writes to is full (or over quota); the path is named",
     "gpg-missing": "GnuPG is not installed or cannot run",
-    "install-root-locked": "another `apply` holds the install root's lock",
+    "install-root-locked": "another run held the install root's lock past `--lock-timeout`",
     "invalid-age": "`cache gc --older-than` is not an age such as `30d`",
     "invalid-manifest": "the manifest is unreadable or invalid (problems listed with places)",
     "invalid-plan": "a saved plan file is missing, unreadable or not a plan",

@@ -28,6 +28,7 @@ class ApplySettings:
     cache: BlobCache | None = None
     signer_for: SignerFor | None = None
     trust: TrustPolicy | None = None  # the run's trust policy; None: one made for the syncs
+    lock_timeout: float = 0.0  # seconds to wait for another run's install root lock
 
 
 @attrs.frozen(kw_only=True)

@@ -148,7 +148,7 @@ def apply_plan(
     created = _missing_folders(root)
     # Only the lock's folder is made before the lock is held; every removal happens under it,
     # so a run that loses the lock never touches the state of the run that holds it.
-    with install_root_lock(root) as held:
+    with install_root_lock(root, timeout=settings.lock_timeout, waiting=reporter.event) as held:
         cleared = clear_leftovers(root, settings.cache)
         if cleared:
             reporter.event(f"removed {len(cleared)} leftover(s) of interrupted runs")

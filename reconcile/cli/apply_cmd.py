@@ -22,6 +22,7 @@ from reconcile.engine import observe_and_plan
 from reconcile.errors import StalePlanError
 from reconcile.manifest.load import load_manifest
 from reconcile.plan.serialize import read_plan, stale_resources
+from reconcile.state.lock import wait_until_free
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.keystore import signer_from_keystore
 
@@ -44,9 +45,17 @@ def apply(
     as_json: bool,
     jobs: int = 1,
     check_contents: bool = False,
+    lock_timeout: float = 0.0,
 ) -> int:
     loaded = load_manifest(manifest)
     saved_plan = read_plan(saved) if saved is not None else None
+    if loaded.manifest.install is not None and lock_timeout > 0:
+        # Planning while another apply commits would see its prefixes half made: wait first.
+        wait_until_free(
+            loaded.install_root(),
+            timeout=lock_timeout,
+            waiting=lambda text: print(text, file=sys.stderr),
+        )
     with (
         TransportPool(endpoints_of(loaded)) as pool,
         trust_policy(loaded, read_url=pool.read_bytes) as trust,
@@ -80,7 +89,13 @@ def apply(
                 loaded,
                 pool,
                 reporter,
-                ApplySettings(jobs=jobs, cache=cache, signer_for=signer_from_keystore, trust=trust),
+                ApplySettings(
+                    jobs=jobs,
+                    cache=cache,
+                    signer_for=signer_from_keystore,
+                    trust=trust,
+                    lock_timeout=lock_timeout,
+                ),
             )
     if as_json:
         print(json.dumps(result_to_dict(result, result.bytes_by_mirror)))

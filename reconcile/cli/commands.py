@@ -9,10 +9,11 @@ from pathlib import Path
 from reconcile.cache.open import open_blob_cache
 from reconcile.cli.render import render_plan
 from reconcile.engine import observe_and_plan
-from reconcile.errors import ReconcileError
+from reconcile.errors import PlanError, ReconcileError
 from reconcile.manifest.load import load_manifest
 from reconcile.plan.model import Plan
 from reconcile.plan.serialize import plan_to_dict, write_plan
+from reconcile.state.lock import lock_holder
 from reconcile.transport.registry import TransportPool, endpoints_of
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -51,9 +52,29 @@ def plan(
             hint="create that folder first, or give --out a path in an existing folder",
             reference="no-such-path",
         )
-    with TransportPool(endpoints_of(loaded)) as pool:
-        result = observe_and_plan(
-            loaded, pool, cache=open_blob_cache(loaded), check_contents=check_contents
+    root = loaded.install_root() if loaded.manifest.install is not None else None
+    running = lock_holder(root) if root is not None else None
+    try:
+        with TransportPool(endpoints_of(loaded)) as pool:
+            result = observe_and_plan(
+                loaded, pool, cache=open_blob_cache(loaded), check_contents=check_contents
+            )
+    except PlanError as exc:
+        if running is None:
+            raise
+        # The prefixes a running apply is committing have no record yet: blaming them (and
+        # advising to remove them) would destroy a good install.
+        raise PlanError(
+            f"an apply is running on {root} ({running.describe()}), so the tree cannot be "
+            f"planned now:\n  {exc.message}",
+            hint="plan again when it has finished; 'reconcile locks' shows who holds the lock",
+            reference="apply-running",
+        ) from exc
+    if running is not None:
+        print(
+            f"note: an apply is running on {root} ({running.describe()}); this plan shows the "
+            "tree as it is now, before that apply finishes",
+            file=sys.stderr,
         )
     if out is not None:
         write_plan(result, out)

@@ -23,6 +23,7 @@ from reconcile.cli.drift_cmd import add_drift_parser, run_drift
 from reconcile.cli.failures import environment_failure, input_closed
 from reconcile.cli.init_cmd import add_init_parser, run_init
 from reconcile.cli.keys_cmd import add_keys_parser, run_keys
+from reconcile.cli.locks_cmd import add_locks_parser, run_locks
 from reconcile.cli.mirror_cmd import add_mirror_parser, run_mirror
 from reconcile.errors import ManifestError, ReconcileError
 
@@ -46,6 +47,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 <= value <= 86_400 * 7:
+        raise argparse.ArgumentTypeError(f"expected 0 to 604800 seconds, got {text!r}")
     return value
 
 
@@ -150,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=_default_jobs(),
         help="fetch and stage up to N specs at once (default: the number of CPUs, at most 8)",
     )
+    apply.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for another run's lock on the install root (default 600; 0 "
+        "fails at once)",
+    )
     listing = sub.add_parser(
         "list",
         help="show what is installed under the install root",
@@ -159,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     add_drift_parser(sub, _positive_int, _default_jobs())
+    add_locks_parser(sub)
     add_init_parser(sub)
     add_completion_parser(sub)
     add_mirror_parser(sub)
@@ -214,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 as_json=args.json,
                 jobs=args.jobs,
                 check_contents=args.check_contents,
+                lock_timeout=args.lock_timeout,
             )
         if args.command == "list":
             from reconcile.cli.list_cmd import run_list
@@ -221,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_list(args.manifest, as_json=args.json)
         if args.command == "drift":
             return run_drift(args, args.manifest)
+        if args.command == "locks":
+            return run_locks(args, args.manifest)
         if args.command == "completion":
             print(completion_script(args.shell, build_parser()), end="")
             return EXIT_OK

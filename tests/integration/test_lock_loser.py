@@ -1,6 +1,6 @@
 """Two real processes on one install root: the run that loses the lock never touches the
-state of the run that holds it, and a run that removes an unused state folder never lets two
-runs hold the lock at once. Pause points (reconcile/pause.py) make them meet at the moment
+state of the run that holds it, and a refused run never lets two runs hold the lock at
+once. Pause points (reconcile/pause.py) make them meet at the moment
 that matters."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from test_fixture_install import check_hello_works
 from test_refusals import GREETLIB_TARBALL
 
 RECORDS = {f"{h}.json" for h in (HELLO_HASH, GREETLIB_HASH, GCC_RUNTIME_HASH)}
+RECONCILE = (sys.executable, "-m", "reconcile", "-m")
 WAIT_SECONDS = 240  # only a safety net for a broken run; never an assertion on time
 
 
@@ -33,7 +34,7 @@ def paused_apply(manifest: Path, points: str, folder: Path) -> Iterator[subproce
         "RECONCILE_PAUSE_DIR": str(folder),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "reconcile", "-m", str(manifest), "apply", "--yes"],
+        [*RECONCILE, str(manifest), "apply", "--yes", "--lock-timeout", "0"],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -88,7 +89,7 @@ def test_the_run_that_loses_the_lock_leaves_the_winners_records(tmp_path: Path) 
         assert records_of(root) == RECORDS
         resume(loser, loser_dir, "before-lock")
         code, err = finish(loser)
-        assert code == 1 and "another reconcile apply is running" in err
+        assert code == 1 and "another reconcile run holds the lock" in err
         assert records_of(root) == RECORDS  # the winner's state is untouched
         resume(winner, winner_dir, "after-commit")
         code, err = finish(winner)
@@ -100,13 +101,12 @@ def test_the_run_that_loses_the_lock_leaves_the_winners_records(tmp_path: Path) 
     check_hello_works(root)
 
 
-def test_a_refused_run_removing_unused_state_never_lets_two_runs_hold_the_lock(
+def test_a_refused_run_never_lets_two_runs_hold_the_lock(
     tmp_path: Path, signed_cache_copy: Path
 ) -> None:
-    """B opened the lock file and waits to call flock; A takes the lock, is refused (a
-    tampered tarball) and removes the state folder it found unused, lock file included. B's
-    flock then succeeds on a file no longer at the path: B must take the lock anew, so that
-    a third run C is refused while B holds it."""
+    """B opened the lock file and waits to lock it; A takes the lock and is refused (a
+    tampered tarball). The lock file stays, so B's lock is the lock at the path: a third
+    run C is refused while B holds it."""
     tarball = signed_cache_copy / GREETLIB_TARBALL
     data = bytearray(tarball.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -120,12 +120,13 @@ def test_a_refused_run_removing_unused_state_never_lets_two_runs_hold_the_lock(
         a = run_subprocess(bad, "apply", "--yes")
         assert a.returncode == 1 and "Traceback" not in a.stderr, a.stderr
         assert "greetlib@2.1/yrhiacw" in a.stderr
-        assert not (root / ".reconcile").exists()  # A removed the unused state folder
+        # the lock file is never removed, so B's lock is on the file at the path
+        assert (root / ".reconcile" / "lock").is_file()
         resume(b, b_dir, "before-lock")
         wait_paused(b, b_dir, "after-lock")
-        c = run_subprocess(good, "apply", "--yes")
+        c = run_subprocess(good, "apply", "--yes", "--lock-timeout", "0")
         assert c.returncode == 1, c.stdout + c.stderr
-        assert "another reconcile apply is running" in c.stderr
+        assert "another reconcile run holds the lock" in c.stderr
         resume(b, b_dir, "after-lock")
         code, err = finish(b)
         assert code == 0, err

@@ -3,21 +3,44 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
+
+import attrs
 
 CHUNK = 1 << 20
 
 
-def sha256_of_stream(stream: BinaryIO) -> str:
-    """Hex sha256 of everything left in ``stream``."""
-    digest = hashlib.sha256()
+@attrs.frozen(kw_only=True)
+class Digest:
+    sha256: str  # hex
+    size: int  # bytes hashed
+
+
+def digest_stream(stream: IO[bytes], *, sink: Callable[[bytes], object] | None = None) -> Digest:
+    """sha256 and size of everything left in ``stream``; each chunk also goes to ``sink``
+    (a writer's ``write``), so that a copy and its checksum come from the same bytes."""
+    digest, size = hashlib.sha256(), 0
     while chunk := stream.read(CHUNK):
         digest.update(chunk)
-    return digest.hexdigest()
+        size += len(chunk)
+        if sink is not None:
+            sink(chunk)
+    return Digest(sha256=digest.hexdigest(), size=size)
+
+
+def digest_file(path: Path) -> Digest:
+    """sha256 and size of the file at ``path``."""
+    with path.open("rb") as stream:
+        return digest_stream(stream)
+
+
+def sha256_of_stream(stream: IO[bytes]) -> str:
+    """Hex sha256 of everything left in ``stream``."""
+    return digest_stream(stream).sha256
 
 
 def sha256_of(path: Path) -> str:
     """Hex sha256 of the file at ``path``."""
-    with path.open("rb") as stream:
-        return sha256_of_stream(stream)
+    return digest_file(path).sha256

@@ -34,6 +34,7 @@ from reconcile.buildcache.layout_v2 import (
 )
 from reconcile.buildcache.pack import binary_distribution_yaml, scan_relocation, write_tarball
 from reconcile.errors import ReconcileError
+from reconcile.hashing import digest_stream, sha256_of
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.verify import key_fingerprints
@@ -95,22 +96,10 @@ def spec_path(mirror_root: Path, node: SpecNode, *, signed: bool) -> Path:
     return mirror_root / BUILD_CACHE / f"{spec_stem(node)}{suffix}"
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _copy_atomically(source: Path, target: Path) -> str:
     """Copy, and return the sha256 of the bytes actually copied (not of a later version)."""
-    digest = hashlib.sha256()
     with source.open("rb") as reader, atomic_output(target) as writer:
-        while chunk := reader.read(1 << 20):
-            digest.update(chunk)
-            writer.write(chunk)
-    return digest.hexdigest()
+        return digest_stream(reader, sink=writer.write).sha256
 
 
 def write_spec_v2(
@@ -138,7 +127,7 @@ def write_spec_v2(
     target = tarball_path(mirror_root, root)
     with _mirror_errors(mirror_root):
         if target.exists() and target.samefile(tarball):
-            checksum = _file_sha256(tarball)
+            checksum = sha256_of(tarball)
         else:
             checksum = _copy_atomically(tarball, target)
     metadata = {

@@ -11,7 +11,6 @@ publishing the same spec twice gives byte-identical blobs and (unsigned) manifes
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -58,6 +57,7 @@ from reconcile.buildcache.writer_v2 import (
     parse_checked,
 )
 from reconcile.errors import ReconcileError, VerificationError
+from reconcile.hashing import digest_file, digest_stream, sha256_of
 from reconcile.spack.spec import SpecNode
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.sign import GpgSigner
@@ -69,7 +69,6 @@ DATABASE_VERSION = "8"  # matches the index media type application/vnd.spack.db.
 # Spack writes json.dump({"signing": "gpg"}) with the default separators.
 LAYOUT_JSON_BYTES = json.dumps({"signing": "gpg"}).encode()
 _GZIP_MAGIC = b"\x1f\x8b"
-_CHUNK = 1 << 20
 
 
 @attrs.frozen(kw_only=True)
@@ -285,28 +284,19 @@ def _check_tarball(tarball: Path) -> None:
         )
 
 
-def _file_sha256(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def _holds(path: Path, record: BlobRecord) -> bool:
     """Whether ``path`` already holds exactly the blob (a damaged copy is replaced)."""
     try:
         if path.stat().st_size != record.content_length:
             return False
-        return _file_sha256(path)[0] == record.checksum
+        return sha256_of(path) == record.checksum
     except OSError:
         return False
 
 
 def _store_file_blob(mirror_root: Path, source: Path) -> BlobRecord:
-    checksum, size = _file_sha256(source)
+    found = digest_file(source)
+    checksum, size = found.sha256, found.size
     record = BlobRecord(
         content_length=size,
         media_type=TARBALL_MEDIA_TYPE,
@@ -317,13 +307,10 @@ def _store_file_blob(mirror_root: Path, source: Path) -> BlobRecord:
     target = blob_path(mirror_root, record)
     if _holds(target, record):
         return record
-    digest = hashlib.sha256()
     with source.open("rb") as reader, atomic_output(target) as writer:
-        while chunk := reader.read(_CHUNK):
-            digest.update(chunk)
-            writer.write(chunk)
+        copied = digest_stream(reader, sink=writer.write)
         # Raising here discards the copy: a blob's name must be its content's checksum.
-        if digest.hexdigest() != checksum:
+        if copied.sha256 != checksum:
             raise ReconcileError(
                 f"{source} changed while it was published",
                 hint="do not modify the tarball while publishing it; publish again",

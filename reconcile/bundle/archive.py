@@ -3,10 +3,10 @@ rules as package tarballs (relative names that only descend, regular files and f
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tarfile
 from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
 
 from reconcile.archive.names import member_parts
@@ -19,8 +19,8 @@ from reconcile.bundle.listing import (
     FileDigest,
     parse_listing,
 )
+from reconcile.hashing import digest_stream
 
-CHUNK = 1 << 20
 FILE_MODE = 0o644
 FOLDER_MODE = 0o755
 _REFUSED_HINT = "do not import this bundle; ask its sender for a new one"
@@ -100,13 +100,13 @@ def _hash_member(
 ) -> FileDigest:
     stream = tar.extractfile(info)
     assert stream is not None  # regular files always have data
-    digest, size = hashlib.sha256(), 0
-    while chunk := stream.read(CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-        if sink is not None:
-            os.write(sink, chunk)
-    return FileDigest(sha256=digest.hexdigest(), size=size)
+    return digest_stream(stream, sink=None if sink is None else partial(_write_all, sink))
+
+
+def _write_all(fd: int, chunk: bytes) -> None:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _compare(

@@ -16,10 +16,11 @@ from reconcile.buildcache.writer_v2 import write_index_v2
 from reconcile.buildcache.writer_v3 import write_index_v3
 from reconcile.bundle.archive import write_archive
 from reconcile.bundle.errors import BundleError
-from reconcile.bundle.listing import LISTING_NAME, digest_file, listing_bytes
+from reconcile.bundle.listing import LISTING_NAME, listing_bytes
 from reconcile.bundle.rewrite import key_member, rewritten_manifest
 from reconcile.bundle.verify import MANIFEST_NAME, MIRROR_FOLDER, verify_bundle_tree
 from reconcile.engine import observe_and_plan
+from reconcile.hashing import digest_file
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import InstallAction, source_url

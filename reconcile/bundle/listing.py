@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
-from pathlib import Path
-
-import attrs
 
 from reconcile.bundle.errors import BundleError
+from reconcile.hashing import Digest
 
 LISTING_NAME = "bundle.json"
 LISTING_FORMAT = 1
 MAX_LISTING_BYTES = 64 << 20
-CHUNK = 1 << 20
 
-
-@attrs.frozen(kw_only=True)
-class FileDigest:
-    sha256: str
-    size: int
-
-
-def digest_file(path: Path) -> FileDigest:
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return FileDigest(sha256=digest.hexdigest(), size=size)
+# A listed file: its sha256 and size (reconcile.hashing's digest).
+FileDigest = Digest
 
 
 def listing_bytes(files: Mapping[str, FileDigest]) -> bytes:

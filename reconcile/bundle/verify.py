@@ -12,7 +12,7 @@ from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, read_index, 
 from reconcile.buildcache.layout_v3 import fetch_spec_v3, is_v3, read_index_v3
 from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.bundle.errors import BundleError
-from reconcile.bundle.listing import digest_file
+from reconcile.hashing import digest_file
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
 from reconcile.sources.layout import source_paths

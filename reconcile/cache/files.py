@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from reconcile.hashing import sha256_of_stream
 from reconcile.state.leftovers import temp_name
 
 CHUNK = 1 << 20
@@ -39,14 +40,11 @@ def open_regular(path: Path) -> Iterator[BinaryIO]:
 
 def sha256_of(path: Path) -> str | None:
     """The sha256 of a regular file's bytes, streamed; None when it cannot be read as one."""
-    digest = hashlib.sha256()
     try:
         with open_regular(path) as stream:
-            while chunk := stream.read(CHUNK):
-                digest.update(chunk)
+            return sha256_of_stream(stream)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def copy_hashing(source: Path, writer: BinaryIO) -> str | None:

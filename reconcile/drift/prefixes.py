@@ -7,7 +7,6 @@ contents mode hashes every file. Symlinks are compared by target and never follo
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -16,9 +15,8 @@ import attrs
 
 from reconcile.drift.findings import CheckMode, Finding
 from reconcile.drift.ignore import IgnoreRules
+from reconcile.hashing import sha256_of_stream
 from reconcile.state.records import InstallRecord, RecordEntry
-
-_CHUNK = 1 << 20
 
 
 @attrs.frozen(kw_only=True)
@@ -61,12 +59,9 @@ def _walk(prefix: str) -> Iterator[tuple[str, os.stat_result | OSError]]:
 
 
 def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb", buffering=0) as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_of_stream(stream)
 
 
 def _content_unchanged(path: str, entry: RecordEntry, st: os.stat_result, mode: CheckMode) -> bool:

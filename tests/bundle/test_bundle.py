@@ -21,9 +21,10 @@ from reconcile.bundle.archive import write_archive
 from reconcile.bundle.errors import BundleError
 from reconcile.bundle.export import export_bundle
 from reconcile.bundle.importer import import_bundle
-from reconcile.bundle.listing import LISTING_NAME, digest_file, listing_bytes
+from reconcile.bundle.listing import LISTING_NAME, listing_bytes
 from reconcile.cli.bundle_cmd import add_bundle_parser, run_bundle
 from reconcile.errors import ReconcileError, VerificationError
+from reconcile.hashing import digest_file
 from reconcile.trust.clearsign import unverified_text
 from reconcile.trust.gnupg import isolated_home, run_gpg
 

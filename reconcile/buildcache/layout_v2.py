@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import attrs
 
 from reconcile.buildcache.database import IndexEntry, database_entries
+from reconcile.buildcache.reads import json_document, read_explained
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
@@ -78,6 +78,12 @@ def read_mirror_key(read_url: Callable[[str], bytes], mirror_url: str, fingerpri
     return read_url(key_url(mirror_url, fingerprint))
 
 
+NO_INDEX_HINT = (
+    "check the mirror URL; if it is a Spack binary cache, regenerate its index with "
+    "`spack buildcache update-index <mirror>`"
+)
+
+
 def read_index(
     transport: Transport, mirror_url: str, *, local_copy: Path | None = None
 ) -> dict[str, IndexEntry]:
@@ -87,17 +93,13 @@ def read_index(
     index again (the index is not signed; what it names is verified when fetched)."""
     url = join_url(mirror_url, BUILD_CACHE, INDEX)
     shown = mask_credentials(url)
-    try:
-        if local_copy is not None:
-            data = transport.read_revalidated(url, local_copy)
-        else:
-            data = transport.read_bytes(url)
-    except NotFoundError as exc:
-        raise NotFoundError(
-            f"{shown}: the mirror has no binary cache index (layout v2)",
-            hint="check the mirror URL; if it is a Spack binary cache, regenerate its index "
-            "with `spack buildcache update-index <mirror>`",
-        ) from exc
+    data = read_explained(
+        transport,
+        url,
+        local_copy=local_copy,
+        missing=f"{shown}: the mirror has no binary cache index (layout v2)",
+        hint=NO_INDEX_HINT,
+    )
     try:
         _check_index_hash(transport, url, data)
     except VerificationError:
@@ -107,10 +109,7 @@ def read_index(
         # root): fetch the index itself once more before blaming the mirror.
         data = transport.read_bytes(url)
         _check_index_hash(transport, url, data)
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _malformed(shown, f"not valid JSON ({exc})") from exc
+    document = json_document(data, source=shown, malformed=_malformed)
     return database_entries(document, source=shown)
 
 
@@ -197,10 +196,7 @@ def _check_index_hash(transport: Transport, index_url: str, data: bytes) -> None
 
 
 def _parse_spec(text: bytes, shown: str) -> SpecDocument:
-    try:
-        raw = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _malformed(shown, f"not valid JSON ({exc})") from exc
+    raw = json_document(text, source=shown, malformed=_malformed)
     if not isinstance(raw, Mapping):
         raise _malformed(shown, "expected a JSON object")
     try:

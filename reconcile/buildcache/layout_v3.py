@@ -10,7 +10,6 @@ verified when fetched, and a key is trusted only when the manifest pins its fing
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import attrs
 
 from reconcile.buildcache.database import IndexEntry, database_entries
-from reconcile.buildcache.layout_v2 import FetchedSpec, unsafe_path_component
+from reconcile.buildcache.layout_v2 import NO_INDEX_HINT, FetchedSpec, unsafe_path_component
 from reconcile.buildcache.manifest_v3 import (
     GZIP,
     INDEX_MEDIA_TYPE,
@@ -34,6 +33,7 @@ from reconcile.buildcache.manifest_v3 import (
     malformed,
     parse_manifest,
 )
+from reconcile.buildcache.reads import json_document, read_explained
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
@@ -137,14 +137,12 @@ def read_index_v3(
     """
     url = index_manifest_url(mirror_url)
     shown = mask_credentials(url)
-    try:
-        data = transport.read_bytes(url)
-    except NotFoundError as exc:
-        raise NotFoundError(
-            f"{shown}: the mirror has no binary cache index (layout v3)",
-            hint="check the mirror URL; if it is a Spack binary cache, regenerate its index "
-            "with `spack buildcache update-index <mirror>`",
-        ) from exc
+    data = read_explained(
+        transport,
+        url,
+        missing=f"{shown}: the mirror has no binary cache index (layout v3)",
+        hint=NO_INDEX_HINT,
+    )
     # Spack never signs the index; a signature, if some tool added one, proves nothing here.
     manifest = parse_manifest(_signed_text_unverified(data, shown), source=shown)
     record = manifest.only({INDEX_MEDIA_TYPE}, source=shown)
@@ -152,10 +150,7 @@ def read_index_v3(
     shown_blob = mask_credentials(url_of_blob)
     blob = _index_blob(transport, url_of_blob, record, local_copy)
     content = blob_content(blob, record, limit=MAX_INDEX_BYTES, source=shown_blob)
-    try:
-        document = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise malformed(shown_blob, f"not valid JSON ({exc})") from exc
+    document = json_document(content, source=shown_blob, malformed=malformed)
     return database_entries(document, source=shown_blob)
 
 
@@ -169,17 +164,14 @@ def _index_blob(
             kept = None
         if kept is not None and hashlib.sha256(kept).hexdigest() == record.checksum:
             return kept
-    try:
-        if local_copy is not None:
-            blob = transport.read_revalidated(url, local_copy)
-        else:
-            blob = transport.read_bytes(url)
-    except NotFoundError as exc:
-        raise NotFoundError(
-            f"{mask_credentials(url)}: the index blob named by the index manifest is missing",
-            hint="the index changed while it was read, or the mirror is incomplete: retry, "
-            "and if it persists regenerate the index with `spack buildcache update-index`",
-        ) from exc
+    blob = read_explained(
+        transport,
+        url,
+        local_copy=local_copy,
+        missing=f"{mask_credentials(url)}: the index blob named by the index manifest is missing",
+        hint="the index changed while it was read, or the mirror is incomplete: retry, "
+        "and if it persists regenerate the index with `spack buildcache update-index`",
+    )
     check_blob(blob, record, source=mask_credentials(url))
     return blob
 
@@ -206,14 +198,13 @@ def fetch_spec_v3(
     what = f"spec {node.short()} from {where}"
     url = spec_manifest_url(mirror_url, node)
     shown = mask_credentials(url)
-    try:
-        data = transport.read_bytes(url)
-    except NotFoundError as exc:
-        raise NotFoundError(
-            f"{what}: {shown} does not exist",
-            hint="the mirror's index lists a spec whose manifest is gone; regenerate the index "
-            "with `spack buildcache update-index <mirror>`, or use another mirror",
-        ) from exc
+    data = read_explained(
+        transport,
+        url,
+        missing=f"{what}: {shown} does not exist",
+        hint="the mirror's index lists a spec whose manifest is gone; regenerate the index "
+        "with `spack buildcache update-index <mirror>`, or use another mirror",
+    )
     signer: str | None = None
     if trust is not None:
         if not starts_clearsigned(data):
@@ -270,19 +261,15 @@ def _fetch_spec_document(
             shown,
             f"the spec blob is {record.content_length} bytes, over the limit of {MAX_SPEC_BYTES}",
         )
-    try:
-        blob = transport.read_bytes(url)
-    except NotFoundError as exc:
-        raise NotFoundError(
-            f"{what}: the spec blob {shown_blob} named by its manifest does not exist",
-            hint="the mirror is incomplete: push the package again, or use another mirror",
-        ) from exc
+    blob = read_explained(
+        transport,
+        url,
+        missing=f"{what}: the spec blob {shown_blob} named by its manifest does not exist",
+        hint="the mirror is incomplete: push the package again, or use another mirror",
+    )
     check_blob(blob, record, source=f"{what}: spec blob {shown_blob}")
     content = blob_content(blob, record, limit=MAX_SPEC_BYTES, source=shown_blob)
-    try:
-        raw = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise malformed(shown_blob, f"not valid JSON ({exc})") from exc
+    raw = json_document(content, source=shown_blob, malformed=malformed)
     if not isinstance(raw, Mapping):
         raise malformed(shown_blob, "expected a JSON object")
     layout = raw.get("buildcache_layout_version", 0)
@@ -340,10 +327,7 @@ def read_key_index_v3(read_url: Callable[[str], bytes], mirror_url: str) -> tupl
     record = _single_record(read_url, url, KEY_INDEX_MEDIA_TYPE)
     content = _read_blob(read_url, mirror_url, record, limit=MAX_KEY_BYTES)
     shown = mask_credentials(blob_url(mirror_url, record))
-    try:
-        document = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise malformed(shown, f"not valid JSON ({exc})") from exc
+    document = json_document(content, source=shown, malformed=malformed)
     keys = document.get("keys") if isinstance(document, Mapping) else None
     if not isinstance(keys, Mapping):
         raise malformed(shown, "expected a key index {'keys': {<FINGERPRINT>: {}}}")

@@ -125,7 +125,7 @@ def write_spec_v2(
         )
     root = document.root
     target = tarball_path(mirror_root, root)
-    with _mirror_errors(mirror_root):
+    with mirror_errors(mirror_root):
         if target.exists() and target.samefile(tarball):
             checksum = sha256_of(tarball)
         else:
@@ -140,7 +140,7 @@ def write_spec_v2(
     text = spec_json_bytes(metadata)
     signed = signer is not None
     written = spec_path(mirror_root, root, signed=signed)
-    with _mirror_errors(mirror_root):
+    with mirror_errors(mirror_root):
         atomic_write_bytes(written, signer.clearsign(text) if signer is not None else text)
         spec_path(mirror_root, root, signed=not signed).unlink(missing_ok=True)
     return PublishedSpec(
@@ -149,16 +149,18 @@ def write_spec_v2(
 
 
 @contextlib.contextmanager
-def _mirror_errors(mirror_root: Path) -> Iterator[None]:
+def mirror_errors(
+    mirror_root: Path, *, folders: str = "build_cache/ must be a folder"
+) -> Iterator[None]:
     """File-system failures (read-only mirror, full disk, a file where a folder should be)
-    become one clear error naming the path."""
+    become one clear error naming the path; ``folders`` says what the layout needs."""
     try:
         yield
     except OSError as exc:
         raise ReconcileError(
             f"cannot publish into {mirror_root}: {exc.filename or ''}: {exc.strerror or exc}",
             hint="check that the mirror folder is writable, has room, and holds a binary "
-            "cache layout (build_cache/ must be a folder)",
+            f"cache layout ({folders})",
             reference="mirror-unwritable",
         ) from exc
 
@@ -204,7 +206,7 @@ def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
     recomputed over the whole index.
     """
     folder = mirror_root / BUILD_CACHE
-    with _mirror_errors(mirror_root), locked(folder):
+    with mirror_errors(mirror_root), locked(folder):
         index_file = folder / INDEX
         index = _read_json_object(index_file, expected="a Spack database {'database': {...}}")
         database = index.setdefault("database", {"version": DATABASE_VERSION, "installs": {}})
@@ -235,7 +237,7 @@ def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
         )
     (fingerprint,) = fingerprints
     folder = mirror_root / BUILD_CACHE / KEYS_FOLDER
-    with _mirror_errors(mirror_root), locked(folder):
+    with mirror_errors(mirror_root), locked(folder):
         atomic_write_bytes(folder / f"{fingerprint}.pub", armored)
         key_index_file = folder / KEY_INDEX
         key_index = _read_json_object(key_index_file, expected="{'keys': {...}}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from reconcile.buildcache.manifest_v3 import (
 from reconcile.buildcache.writer_v2 import (
     compact_json_bytes,
     locked,
+    mirror_errors,
     pack_prefix,
     parse_checked,
 )
@@ -130,7 +131,7 @@ def write_spec_v3(
     """
     document = parse_checked(spec_document)
     _check_tarball(tarball)
-    with _mirror_errors(mirror_root):
+    with _v3_errors(mirror_root):
         tarball_record = _store_file_blob(mirror_root, tarball)
         spec_blob = spec_blob_bytes(spec_document)
         spec_record = record_for(
@@ -140,7 +141,7 @@ def write_spec_v3(
     text = manifest_bytes(BuildcacheManifest(records=(tarball_record, spec_record)))
     content = signer.clearsign(text) if signer is not None else text
     manifest = spec_manifest_path(mirror_root, document.root)
-    with _mirror_errors(mirror_root):
+    with _v3_errors(mirror_root):
         atomic_write_bytes(manifest, content)
         ensure_layout_json(mirror_root)
     return PublishedSpecV3(
@@ -166,7 +167,7 @@ def write_index_v3(
     recomputed over the whole index, over every edge type.
     """
     manifest_file = index_manifest_path(mirror_root)
-    with _mirror_errors(mirror_root), locked(manifest_file.parent):
+    with _v3_errors(mirror_root), locked(manifest_file.parent):
         index = _current_document(
             mirror_root,
             manifest_file,
@@ -202,7 +203,7 @@ def publish_key_v3(mirror_root: Path, armored: bytes) -> str:
         )
     (fingerprint,) = fingerprints
     key_index_file = key_index_manifest_path(mirror_root)
-    with _mirror_errors(mirror_root), locked(key_index_file.parent):
+    with _v3_errors(mirror_root), locked(key_index_file.parent):
         _write_single_blob_manifest(
             mirror_root,
             key_manifest_path(mirror_root, fingerprint),
@@ -381,16 +382,5 @@ def ensure_layout_json(mirror_root: Path) -> None:
         atomic_write_bytes(path, LAYOUT_JSON_BYTES)
 
 
-@contextlib.contextmanager
-def _mirror_errors(mirror_root: Path) -> Iterator[None]:
-    """File-system failures (read-only mirror, full disk, a file where a folder should be)
-    become one clear error naming the path."""
-    try:
-        yield
-    except OSError as exc:
-        raise ReconcileError(
-            f"cannot publish into {mirror_root}: {exc.filename or ''}: {exc.strerror or exc}",
-            hint="check that the mirror folder is writable, has room, and holds a binary "
-            "cache layout (v3/ and blobs/ must be folders)",
-            reference="mirror-unwritable",
-        ) from exc
+def _v3_errors(mirror_root: Path) -> contextlib.AbstractContextManager[None]:
+    return mirror_errors(mirror_root, folders="v3/ and blobs/ must be folders")

@@ -1,0 +1,41 @@
+"""Reading one file of a binary cache: a missing file explained in the mirror's terms, and
+JSON that does not parse refused as malformed metadata (shared by layouts 2 and 3)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from reconcile.errors import NotFoundError, VerificationError
+from reconcile.transport.base import Transport
+
+# (what was read, why it is refused) -> the layout's own malformed-metadata error
+Malformed = Callable[[str, str], VerificationError]
+
+
+def read_explained(
+    transport: Transport,
+    url: str,
+    *,
+    missing: str,
+    hint: str,
+    local_copy: Path | None = None,
+) -> bytes:
+    """The bytes at ``url``, revalidated against ``local_copy`` when given. A file that is
+    not there raises ``NotFoundError`` with ``missing`` as its message and ``hint``: what the
+    absence means for the mirror, which the bare URL does not say."""
+    try:
+        if local_copy is not None:
+            return transport.read_revalidated(url, local_copy)
+        return transport.read_bytes(url)
+    except NotFoundError as exc:
+        raise NotFoundError(missing, hint=hint) from exc
+
+
+def json_document(data: bytes, *, source: str, malformed: Malformed) -> object:
+    """``data`` parsed as JSON; bytes that are not JSON are ``malformed(source, reason)``."""
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise malformed(source, f"not valid JSON ({exc})") from exc

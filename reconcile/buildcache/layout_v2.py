@@ -212,6 +212,7 @@ def _check_spec_matches(document: SpecDocument, node: SpecNode, *, what: str) ->
             f"(hash {document.root.hash}, expected {node.hash}): a substituted spec",
             hint="do not use this mirror until its owner fixes it; the file under this spec's "
             "name belongs to another spec",
+            reference="identity-mismatch",
         )
     checksum = document.tarball_sha256
     if checksum is None:

@@ -293,6 +293,7 @@ def _check_spec_matches(
             f"(hash {document.root.hash}, expected {node.hash}): a substituted spec",
             hint="do not use this mirror until its owner fixes it; the manifest under this "
             "spec's name belongs to another spec",
+            reference="identity-mismatch",
         )
     # v3 specs carry no tarball checksum; one that does must agree with its manifest.
     named = document.tarball_sha256

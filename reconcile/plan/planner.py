@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from typing import NoReturn
 
 import attrs
 
@@ -16,6 +17,7 @@ from reconcile.buildcache.layout_v2 import tarball_url
 from reconcile.errors import PlanError
 from reconcile.manifest.model import InstallSettings, ManifestFile
 from reconcile.observe.facts import MirrorView, Observed, VerifiedSpec
+from reconcile.plan.claims import PrefixClaims, identity_problems, naming_disagreement
 from reconcile.plan.model import (
     InstallAction,
     MirrorPermissionsAction,
@@ -97,6 +99,37 @@ class _Planner:
             for record in observed.records.values()
             for dag_hash, path in record.externals.items()
         }
+        self.refusals: set[str] = set()  # kinds of refusal found: "prefix", "identity"
+        self.claims = PrefixClaims(self.settings.projection)
+        for dag_hash, record in sorted(observed.records.items()):
+            if dag_hash in observed.present:
+                node = self.record_nodes[dag_hash]
+                self._refuse("prefix", self.claims.claim(record.prefix, node, installed=True))
+
+    def _refuse(self, kind: str, problem: str | None) -> None:
+        if problem is not None:
+            self.refusals.add(kind)
+            self.errors.append(problem)
+
+    def _raise_errors(self, hint: str | None = None) -> NoReturn:
+        prefix, identity = "prefix" in self.refusals, "identity" in self.refusals
+        if prefix:
+            hint = (
+                "make install.projection tell the specs apart ({hash} or {hash:7}; add "
+                "{version}), or keep one of them; reconcile never installs two specs at one path"
+            )
+        elif identity:
+            hint = (
+                "do not use this mirror until its owner fixes it: a spec's signed metadata is "
+                "what it is, and something else names its hash differently"
+            )
+        raise PlanError(
+            "\n".join(dict.fromkeys(self.errors)),
+            hint=hint,
+            reference="prefix-claimed-twice"
+            if prefix
+            else ("identity-mismatch" if identity else None),
+        )
 
     def _known_nodes(self) -> dict[str, SpecNode]:
         """Every node any fact names, most trusted source last so it wins."""
@@ -219,11 +252,27 @@ class _Planner:
             )
             self.closures[dag_hash] = frozenset()
             return True
+        named_as = [
+            (f"the index of mirror '{m.name}'", m.index[dag_hash].node)
+            for m in self.observed.mirrors
+            if dag_hash in m.index
+        ]
+        if hint is not None and needed_by is not None:
+            named_as.append((f"the signed metadata of {needed_by}", hint))
+        disagreement = naming_disagreement(dag_hash, named_as)
+        if disagreement is not None:
+            self._refuse("identity", disagreement)
+            return False
         verified = self.observed.verified.get(dag_hash)
         if verified is None:
             self.need_specs[dag_hash] = node
             return False
         document = verified.fetched.document
+        problems = identity_problems(dag_hash, document, named_as=named_as)
+        for problem in problems:
+            self._refuse("identity", problem)
+        if problems:
+            return False
         node = document.root
         complete = True
         for dep in node.runtime_dependencies():
@@ -319,6 +368,10 @@ class _Planner:
             self.errors.append(f"cannot place {node.short()} with install.projection: {exc}")
             return
         prefix = f"{self.root}/{relative}"
+        claimed = self.claims.claim(prefix, node, installed=False)
+        if claimed is not None:
+            self._refuse("prefix", claimed)
+            return
         if prefix not in self.observed.path_exists:
             self.need_paths.add(prefix)
         elif self.observed.path_exists[prefix] and (record is None or record.prefix != prefix):
@@ -386,11 +439,11 @@ class _Planner:
         for text in self.settings.specs:
             roots.extend(self.resolve(parse_selector(text)))
         if self.errors:
-            raise PlanError("\n".join(self.errors), hint=_hint_for(self.errors))
+            self._raise_errors(hint=_hint_for(self.errors))
         for dag_hash in roots:
             self.visit(dag_hash, None, None)
         if self.errors:
-            raise PlanError("\n".join(dict.fromkeys(self.errors)))
+            self._raise_errors()
         if self.need_specs or self.need_paths:
             return NeedFacts(specs=dict(self.need_specs), paths=frozenset(self.need_paths))
         publishing = self._plan_publishing()

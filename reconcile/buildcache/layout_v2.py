@@ -44,14 +44,14 @@ def spec_stem(node: SpecNode) -> str:
 
 def spec_url(mirror_url: str, node: SpecNode, *, signed: bool) -> str:
     """``build_cache/<stem>.spec.json.sig`` when signed, else ``build_cache/<stem>.spec.json``."""
-    _check_path_components(node)
+    check_path_components(node)
     suffix = ".spec.json.sig" if signed else ".spec.json"
     return join_url(mirror_url, BUILD_CACHE, spec_stem(node) + suffix)
 
 
 def tarball_url(mirror_url: str, node: SpecNode) -> str:
     """``build_cache/<arch>/<compiler>-<cver>/<name>-<version>/<stem>.spack``."""
-    _check_path_components(node)
+    check_path_components(node)
     return join_url(
         mirror_url,
         BUILD_CACHE,
@@ -240,7 +240,7 @@ def unsafe_path_component(node: SpecNode) -> str | None:
     return next((part for part in parts if not _SAFE_COMPONENT.fullmatch(part)), None)
 
 
-def _check_path_components(node: SpecNode) -> None:
+def check_path_components(node: SpecNode) -> None:
     part = unsafe_path_component(node)
     if part is not None:
         raise VerificationError(

@@ -17,7 +17,11 @@ from pathlib import Path
 import attrs
 
 from reconcile.buildcache.database import IndexEntry, database_entries
-from reconcile.buildcache.layout_v2 import NO_INDEX_HINT, FetchedSpec, unsafe_path_component
+from reconcile.buildcache.layout_v2 import (
+    NO_INDEX_HINT,
+    FetchedSpec,
+    check_path_components,
+)
 from reconcile.buildcache.manifest_v3 import (
     GZIP,
     INDEX_MEDIA_TYPE,
@@ -81,7 +85,7 @@ def layout_url(mirror_url: str) -> str:
 
 def spec_manifest_name(node: SpecNode) -> str:
     """``<name>-<version>-<hash>.spec.manifest.json``."""
-    _check_path_components(node)
+    check_path_components(node)
     return f"{node.name}-{node.version}-{node.hash}.spec.manifest.json"
 
 
@@ -365,13 +369,3 @@ def _signed_text_unverified(data: bytes, shown: str) -> bytes:
         return unverified_text(data)
     except ValueError as exc:
         raise malformed(shown, f"not a clear-signed manifest: {exc}") from exc
-
-
-def _check_path_components(node: SpecNode) -> None:
-    part = unsafe_path_component(node)
-    if part is not None:
-        raise VerificationError(
-            f"spec {node.name}@{node.version} names an unusable path component {part!r}",
-            hint="names, versions, hashes and architectures from a mirror may hold only "
-            "letters, digits and . _ + = ~ -; the mirror's index is damaged or hostile",
-        )

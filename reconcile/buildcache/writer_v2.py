@@ -224,9 +224,8 @@ def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
         atomic_write_bytes(folder / INDEX_HASH, hashlib.sha256(data).hexdigest().encode())
 
 
-def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
-    """Publish one signer's armored public key as ``build_cache/_pgp/<FPR>.pub`` and list it
-    in ``_pgp/index.json``; returns the fingerprint. Readers trust it only if pinned."""
+def single_key_fingerprint(armored: bytes) -> str:
+    """The fingerprint of the one public key a mirror may publish from ``armored``."""
     fingerprints = key_fingerprints(armored)
     if len(fingerprints) != 1:
         found = ", ".join(fingerprints) if fingerprints else "no OpenPGP public key"
@@ -235,7 +234,13 @@ def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
             hint="export a single key: gpg --armor --export <FINGERPRINT>",
             reference="bad-public-key",
         )
-    (fingerprint,) = fingerprints
+    return fingerprints[0]
+
+
+def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
+    """Publish one signer's armored public key as ``build_cache/_pgp/<FPR>.pub`` and list it
+    in ``_pgp/index.json``; returns the fingerprint. Readers trust it only if pinned."""
+    fingerprint = single_key_fingerprint(armored)
     folder = mirror_root / BUILD_CACHE / KEYS_FOLDER
     with mirror_errors(mirror_root), locked(folder):
         atomic_write_bytes(folder / f"{fingerprint}.pub", armored)

@@ -56,13 +56,13 @@ from reconcile.buildcache.writer_v2 import (
     mirror_errors,
     pack_prefix,
     parse_checked,
+    single_key_fingerprint,
 )
 from reconcile.errors import ReconcileError, VerificationError
 from reconcile.hashing import digest_file, digest_stream, sha256_of
 from reconcile.spack.spec import SpecNode
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.sign import GpgSigner
-from reconcile.trust.verify import key_fingerprints
 
 # What Spack 1.x still writes into spec blobs (its OCI caches read it).
 SPEC_BUILDCACHE_LAYOUT_VERSION = 2
@@ -193,15 +193,7 @@ def publish_key_v3(mirror_root: Path, armored: bytes) -> str:
     """Publish one signer's armored public key: the key blob, ``<FPR>.key.manifest.json``,
     and the key index ``keys.manifest.json`` listing it; returns the fingerprint. Readers
     trust the key only if the manifest pins it."""
-    fingerprints = key_fingerprints(armored)
-    if len(fingerprints) != 1:
-        found = ", ".join(fingerprints) if fingerprints else "no OpenPGP public key"
-        raise ReconcileError(
-            f"expected exactly one armored public key to publish, found {found}",
-            hint="export a single key: gpg --armor --export <FINGERPRINT>",
-            reference="bad-public-key",
-        )
-    (fingerprint,) = fingerprints
+    fingerprint = single_key_fingerprint(armored)
     key_index_file = key_index_manifest_path(mirror_root)
     with _v3_errors(mirror_root), locked(key_index_file.parent):
         _write_single_blob_manifest(

@@ -17,6 +17,7 @@ from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
 from reconcile.trust.clearsign import unverified_text
 from reconcile.trust.policy import TrustPolicy
+from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
 from reconcile.trust.verify import normalize_fingerprint
 
 BUILD_CACHE = "build_cache"
@@ -47,6 +48,14 @@ def spec_url(mirror_url: str, node: SpecNode, *, signed: bool) -> str:
     check_path_components(node)
     suffix = ".spec.json.sig" if signed else ".spec.json"
     return join_url(mirror_url, BUILD_CACHE, spec_stem(node) + suffix)
+
+
+def sidecar_url(mirror_url: str, node: SpecNode) -> str:
+    """``build_cache/<stem>.spec.json.reconcile-sig``: reconcile's detached signatures over the
+    package's statement, beside its ``.spec.json.sig`` (Spack lists only names ending in
+    ``spec.json`` or ``spec.json.sig``, so it never reads this file)."""
+    _check_path_components(node)
+    return join_url(mirror_url, BUILD_CACHE, spec_stem(node) + ".spec.json" + SIDECAR_SUFFIX)
 
 
 def tarball_url(mirror_url: str, node: SpecNode) -> str:

@@ -44,6 +44,7 @@ from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.policy import TrustPolicy
+from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
 from reconcile.trust.verify import normalize_fingerprint
 
 LAYOUT_FOLDER = f"v{MANIFEST_VERSION}"
@@ -92,6 +93,13 @@ def spec_manifest_name(node: SpecNode) -> str:
 def spec_manifest_url(mirror_url: str, node: SpecNode) -> str:
     """``v3/manifests/spec/<name>/<name>-<version>-<hash>.spec.manifest.json``."""
     return join_url(mirror_url, *SPEC_MANIFESTS, node.name, spec_manifest_name(node))
+
+
+def sidecar_url_v3(mirror_url: str, node: SpecNode) -> str:
+    """``<spec manifest URL>.reconcile-sig``: reconcile's detached signatures over the
+    package's statement. Spack 1.x lists manifests by ``*.manifest.json`` patterns and prunes
+    only ``blobs/``, so it neither reads nor removes this file."""
+    return spec_manifest_url(mirror_url, node) + SIDECAR_SUFFIX
 
 
 def index_manifest_url(mirror_url: str) -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconcile.buildcache.writer_v2 import write_package_v2
+from reconcile.buildcache.writer_v2 import parse_checked, write_package_v2
 from reconcile.buildcache.writer_v3 import write_package_v3
 from reconcile.errors import ReconcileError
+from reconcile.publish.sidecars import sign_package
 from reconcile.state.records import InstallRecord, RecordEntry
 from reconcile.trust.sign import GpgSigner
+from reconcile.trust.signers import StatementSigner
 
 
 def changed_entries(record: InstallRecord, now: tuple[RecordEntry, ...]) -> list[str]:
@@ -51,23 +53,33 @@ def publish_prefix(
     buildpath: str,
     hash_to_prefix: Mapping[str, str],
     signer: GpgSigner | None,
+    statement_signers: Sequence[StatementSigner] = (),
 ) -> None:
+    """Write the package in ``layout``: Spack's metadata clear-signed by ``signer`` (GnuPG),
+    then a sidecar with each statement signer's signature over its statement."""
     document = spec_document_of(prefix)
     if layout == 2:
-        write_package_v2(
+        tarball = write_package_v2(
             mirror_root,
             prefix=prefix,
             spec_document=document,
             buildpath=buildpath,
             hash_to_prefix=hash_to_prefix,
             signer=signer,
-        )
-        return
-    write_package_v3(
+        ).tarball
+    else:
+        tarball = write_package_v3(
+            mirror_root,
+            prefix=prefix,
+            spec_document=document,
+            buildpath=buildpath,
+            hash_to_prefix=hash_to_prefix,
+            signer=signer,
+        ).tarball
+    sign_package(
         mirror_root,
-        prefix=prefix,
-        spec_document=document,
-        buildpath=buildpath,
-        hash_to_prefix=hash_to_prefix,
-        signer=signer,
+        node=parse_checked(document).root,
+        layout=layout,
+        tarball=tarball,
+        signers=statement_signers,
     )

@@ -52,3 +52,20 @@ class EnvelopeScheme(SignatureScheme, Protocol):
     def open(self, document: bytes, *, what: str) -> tuple[bytes, Signer]:
         """The signed message and its signer; ``VerificationError`` as for ``verify``."""
         ...
+
+
+class StatementSigner(Protocol):
+    """Makes detached signatures over reconcile's statements (``reconcile.trust.statement``)
+    with a secret key; the text it returns goes into a sidecar file."""
+
+    @property
+    def scheme(self) -> str: ...
+
+    @property
+    def key_name(self) -> str:
+        """The name the signature carries (ed25519: the part before ``:`` of its key)."""
+        ...
+
+    def sign_statement(self, statement: bytes) -> str:
+        """The signature in the scheme's text form (ed25519: ``<key name>:<base64>``)."""
+        ...

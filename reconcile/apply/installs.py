@@ -28,6 +28,7 @@ from reconcile.apply.fetch import Obtained, keep_in_cache, obtain_tarball
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
 from reconcile.errors import ApplyError, ReconcileError
+from reconcile.folders import make_folders
 from reconcile.manifest.model import Permissions
 from reconcile.pause import pause_point
 from reconcile.permissions import apply_permissions, describe_permissions, resolve_group
@@ -116,7 +117,15 @@ class InstallStep:
     def _stage(self, action: InstallAction, obtained: Obtained, workdir: Path) -> _Staged:
         # Folder modes are restored after relocation, so a read-only folder in the archive
         # cannot stop a file in it from being rewritten.
-        unpacked = unpack_package(obtained.path, workdir, dag_hash=action.hash, restore_modes=False)
+        unpacked = unpack_package(
+            obtained.path,
+            workdir,
+            dag_hash=action.hash,
+            restore_modes=False,
+            # Verified against the signed checksum, so its size is the signed size.
+            signed_size=obtained.path.stat().st_size,
+            limits=self.run.manifest_file.manifest.limits,
+        )
         plan = self.run.plan
         prefix_map = build_prefix_map(
             unpacked.build_info,
@@ -165,7 +174,7 @@ class InstallStep:
             crash_point("before-rename")
             self.run.committed = True
             final = Path(item.action.prefix)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(final.parent)
             write_record(self.root, item.record)
             item.prefix_dir.rename(final)
             installed.append(item.action.label)

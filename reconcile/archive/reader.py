@@ -1,10 +1,16 @@
-"""Reading a gzip tar once, front to back, remembering the names its ustar headers carried."""
+"""Reading a gzip tar once, front to back, remembering the names its ustar headers carried.
+
+Python's ``tarfile`` takes a damaged header after the first member for the end of the
+archive and drops every member after it; GNU tar refuses such an archive (exit 2). Here a
+header block that is neither valid nor all zeros is an error, and after the end-of-archive
+blocks only zero padding may follow, up to the end of the gzip stream.
+"""
 
 from __future__ import annotations
 
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -23,6 +29,15 @@ NAME_KEYWORDS = frozenset({"path", "linkpath", "GNU.sparse.name"})
 
 # What a damaged or truncated gzip tar raises while it is read.
 READ_ERRORS = (tarfile.TarError, EOFError, zlib.error)
+# What the trailer after the end-of-archive blocks is read in.
+TRAILER_CHUNK = 64 << 10
+# tarfile's header errors (not in typeshed): an all-zero block, a damaged or cut one.
+_END_BLOCK: type[Exception] = vars(tarfile)["EOFHeaderError"]
+_BAD_HEADER: tuple[type[Exception], ...] = (
+    vars(tarfile)["InvalidHeaderError"],
+    vars(tarfile)["TruncatedHeaderError"],
+)
+GZIP_TRAILER = 8  # CRC-32 and size of the uncompressed data, after the deflate data
 
 
 class HeaderRecordingTarInfo(tarfile.TarInfo):
@@ -34,7 +49,18 @@ class HeaderRecordingTarInfo(tarfile.TarInfo):
 
     @classmethod
     def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> HeaderRecordingTarInfo:
-        info = super().frombuf(buf, encoding, errors)
+        try:
+            info = super().frombuf(buf, encoding, errors)
+        except _END_BLOCK:
+            raise  # an all-zero block: the end of the archive
+        except _BAD_HEADER as exc:
+            # tarfile would end the archive here, silently dropping what follows.
+            raise ArchiveRuleError(
+                rules.UNREADABLE_ARCHIVE,
+                "",
+                f"a header block is damaged ({exc}); expected a valid tar header or "
+                "the end-of-archive blocks",
+            ) from None
         info.header_name = info.name
         info.header_linkname = info.linkname
         return info
@@ -68,6 +94,8 @@ def iter_members(archive: tarfile.TarFile) -> Iterator[HeaderRecordingTarInfo]:
             ) from None
         if info is None:
             return
+        # tarfile keeps every member it read; the rules keep what they need.
+        vars(archive)["members"].clear()
         overriding = NAME_KEYWORDS.intersection(archive.pax_headers)
         if overriding:
             raise ArchiveRuleError(
@@ -84,3 +112,53 @@ def member_data(archive: tarfile.TarFile, info: tarfile.TarInfo) -> IO[bytes]:
     data = archive.extractfile(info)
     assert data is not None  # only called for regular files
     return data
+
+
+def check_trailer(archive: tarfile.TarFile, charge: Callable[[int], None]) -> None:
+    """After the last member: only zero bytes may follow, and nothing after the gzip stream.
+
+    ``charge`` is told how many bytes were read, so that a flood of zeros stays bounded.
+    """
+    stream = archive.fileobj
+    assert stream is not None
+    try:
+        while chunk := stream.read(TRAILER_CHUNK):
+            charge(len(chunk))
+            if chunk.count(0) != len(chunk):
+                raise ArchiveRuleError(
+                    rules.DATA_AFTER_END,
+                    "",
+                    "non-zero data follows the end-of-archive blocks; expected only zero "
+                    "padding (GNU tar refuses this archive too)",
+                )
+    except READ_ERRORS as exc:
+        raise ArchiveRuleError(
+            rules.UNREADABLE_ARCHIVE, "", f"the data after the last member is damaged ({exc})"
+        ) from None
+    _check_gzip_end(stream)
+
+
+def _check_gzip_end(stream: object) -> None:
+    """The deflate data must end, followed by the 8-byte gzip trailer and nothing else."""
+    decompressor = getattr(stream, "cmp", None)
+    if decompressor is None:
+        return  # not compressed
+    if not decompressor.eof:
+        raise ArchiveRuleError(
+            rules.UNREADABLE_ARCHIVE, "", "the gzip stream is cut short before its end"
+        )
+    trailer = decompressor.unused_data
+    if len(trailer) > GZIP_TRAILER:
+        raise ArchiveRuleError(
+            rules.DATA_AFTER_END,
+            "",
+            f"{len(trailer) - GZIP_TRAILER} bytes follow the end of the gzip stream; "
+            "expected the file to end there",
+        )
+    unpacked = getattr(stream, "pos", None)
+    if len(trailer) < GZIP_TRAILER or (
+        unpacked is not None and int.from_bytes(trailer[4:], "little") != unpacked & 0xFFFFFFFF
+    ):
+        raise ArchiveRuleError(
+            rules.UNREADABLE_ARCHIVE, "", "the gzip trailer is missing or does not match the data"
+        )

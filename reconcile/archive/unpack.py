@@ -18,15 +18,24 @@ import attrs
 import yaml
 
 from reconcile.archive import violation as rules
+from reconcile.archive.budget import UnpackBudget
 from reconcile.archive.names import display
 from reconcile.archive.placement import Placement
-from reconcile.archive.reader import READ_ERRORS, iter_members, member_data, open_stream
+from reconcile.archive.reader import (
+    READ_ERRORS,
+    check_trailer,
+    iter_members,
+    member_data,
+    open_stream,
+)
 from reconcile.archive.rules import DirectoryMode, Layout, MemberTable
 from reconcile.archive.symlink_check import check_symlinks
 from reconcile.archive.violation import ArchiveRuleError
-from reconcile.archive.writer import SafeTree, process_umask, restore_directory_modes
+from reconcile.archive.writer import SafeTree, restore_directory_modes
 from reconcile.buildcache.build_info import BuildInfo, parse_build_info
 from reconcile.errors import ApplyError, ArchiveError
+from reconcile.folders import process_umask
+from reconcile.limits import DEFAULT_LIMITS, Limits, describe_bytes
 
 __all__ = [
     "DirectoryMode",
@@ -37,8 +46,6 @@ __all__ = [
 ]
 
 PREFIX_FOLDER = "prefix"
-# binary_distribution lists files to relocate; even huge packages stay far below this.
-BINARY_DISTRIBUTION_LIMIT = 64 << 20
 
 
 @attrs.frozen(kw_only=True)
@@ -58,6 +65,8 @@ def unpack_package(
     dag_hash: str | None = None,
     restore_modes: bool = True,
     guess_prefix: bool = True,
+    signed_size: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> UnpackedPackage:
     """Unpack ``tarball`` into ``staging`` (an empty folder on the install root's filesystem).
 
@@ -67,6 +76,8 @@ def unpack_package(
     ``0o700`` (so relocation can write anywhere) and the result lists the modes to restore.
     ``guess_prefix=False`` writes every member under its archive name first (the reference
     layout the tests compare the guessing one with; the outcome is the same).
+    ``signed_size`` (the tarball's size in signed metadata) and ``limits`` bound the work:
+    unpacked bytes, members and depth (``budget``).
     """
     tarball, staging = Path(tarball), Path(staging)
     _prepare_staging(staging)
@@ -75,17 +86,23 @@ def unpack_package(
     try:
         with SafeTree(staging, umask=process_umask()) as tree:
             table = MemberTable()
+            budget = UnpackBudget(signed_size=signed_size, limits=limits)
             placement = Placement(
                 tree, prefix_name=PREFIX_FOLDER, dag_hash=dag_hash, guess=guess_prefix
             )
             with open_stream(tarball) as archive:
                 for info in iter_members(archive):
                     member = info.name
-                    placement.create(table.admit(info), partial(member_data, archive, info))
-            member = ""
+                    admission = table.admit(info)
+                    budget.charge(info, admission.parts)
+                    placement.create(admission, partial(member_data, archive, info))
+                member = ""
+                check_trailer(archive, budget.charge_trailer)
             layout = table.finish()
             placement.settle(layout)
-            build_info = _read_build_info(tree, placement, layout, dag_hash)
+            build_info = _read_build_info(
+                tree, placement, layout, dag_hash, limit=limits.max_metadata_bytes
+            )
             placement.finish(layout)
         if restore_modes:
             restore_directory_modes(prefix_dir, layout.directories)
@@ -116,17 +133,17 @@ def _prepare_staging(staging: Path) -> None:
 
 
 def _read_build_info(
-    tree: SafeTree, placement: Placement, layout: Layout, dag_hash: str | None
+    tree: SafeTree, placement: Placement, layout: Layout, dag_hash: str | None, *, limit: int
 ) -> BuildInfo:
     name = display(layout.binary_distribution)
     where = placement.location(layout.binary_distribution)
     assert where is not None  # a file below the prefix, which settle() made sure of
-    data = tree.read_file(where, limit=BINARY_DISTRIBUTION_LIMIT)
-    if len(data) > BINARY_DISTRIBUTION_LIMIT:
+    data = tree.read_file(where, limit=limit)
+    if len(data) > limit:
         raise ArchiveRuleError(
             rules.BAD_BINARY_DISTRIBUTION,
             name,
-            f"it is larger than {BINARY_DISTRIBUTION_LIMIT} bytes",
+            f"it is larger than {describe_bytes(limit)} ([limits] max_metadata_bytes)",
         )
     try:
         return parse_build_info(data.decode("utf-8"), dag_hash=dag_hash)

@@ -24,6 +24,10 @@ OUTSIDE_PREFIX = "outside-prefix"
 MISSING_BINARY_DISTRIBUTION = "missing-binary-distribution"
 BAD_BINARY_DISTRIBUTION = "bad-binary-distribution"
 UNREADABLE_ARCHIVE = "unreadable-archive"
+DATA_AFTER_END = "data-after-end"
+UNPACKED_SIZE = "unpacked-size"
+TOO_MANY_MEMBERS = "too-many-members"
+TOO_DEEP = "too-deep"
 
 # What to do about any refusal: the archive was checked against signed metadata before it was
 # opened, so a refusal means whoever built or signed it is broken or hostile.

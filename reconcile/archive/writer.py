@@ -13,13 +13,13 @@ import errno
 import os
 import shutil
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 from reconcile.archive.names import Parts
 from reconcile.archive.rules import DirectoryMode
+from reconcile.folders import process_umask
 
 COPY_CHUNK = 1 << 20
 # How many folders of one path stay open at once: a hostile archive nesting thousands of
@@ -31,21 +31,6 @@ _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # Errors of link(2) that mean "this filesystem will not hard-link here": copy instead.
 _NO_HARD_LINK = {errno.EPERM, errno.EMLINK, errno.EXDEV, errno.EOPNOTSUPP}
-
-
-@cache
-def process_umask() -> int:
-    """The umask, read once: from /proc (no window where it is changed), else set and reset."""
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        status = ""
-    for line in status.splitlines():
-        if line.startswith("Umask:"):
-            return int(line.split()[1], 8)
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
 
 
 class SafeTree:

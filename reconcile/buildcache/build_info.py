@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -16,6 +17,13 @@ RELOCATE_LISTS = ("relocate_textfiles", "relocate_binaries", "relocate_links")
 SAFE_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
     yaml, "CSafeLoader", yaml.SafeLoader
 )
+
+
+# Spack's binary_distribution nests three levels; anything near this is hostile.
+MAX_DEPTH = 32
+# Untrusted values quoted in messages: a few elements and characters, never the whole thing.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 40, 40
 
 
 @attrs.frozen(kw_only=True)
@@ -37,6 +45,7 @@ def parse_build_info(text: str, *, dag_hash: str | None = None) -> BuildInfo:
     ``ValueError`` explains what is missing or malformed.
     """
     try:
+        _refuse_unbounded(text)
         document = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         raise ValueError(f"not valid YAML: {exc}") from exc
@@ -72,6 +81,26 @@ def parse_build_info(text: str, *, dag_hash: str | None = None) -> BuildInfo:
         hash_to_prefix=hash_to_prefix,
         hardlinks_deduped=deduped,
     )
+
+
+def _refuse_unbounded(text: str) -> None:
+    """Checked on the parser's events, before anything is built: anchors and aliases (a few
+    hundred bytes can expand to gigabytes, a "billion laughs") and deep nesting (libyaml's
+    composer recurses, and crashes the process far below the input size limit). Spack
+    writes neither."""
+    depth = 0
+    for event in yaml.parse(text, Loader=SAFE_LOADER):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise ValueError(
+                "it uses YAML anchors or aliases (&name / *name), which Spack never writes "
+                "and which can expand a small file to gigabytes"
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ValueError(f"it nests lists and mappings more than {MAX_DEPTH} deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _hash_to_prefix(document: Mapping[str, Any]) -> dict[str, str]:
@@ -117,4 +146,4 @@ def _relative_paths(document: Mapping[str, Any], key: str) -> tuple[str, ...]:
 
 
 def _kind(value: object) -> str:
-    return "nothing" if value is None else f"a {type(value).__name__} ({value!r:.40})"
+    return "nothing" if value is None else f"a {type(value).__name__} ({_SHORT.repr(value)})"

@@ -337,3 +337,9 @@ def check_ignore_glob(text: str) -> str | None:
     if "\0" in text:
         return "the glob holds a NUL byte"
     return None
+
+
+def check_limit(value: int) -> str | None:
+    if value < 1:
+        return f"expected a positive integer, got {value}"
+    return None

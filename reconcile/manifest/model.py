@@ -12,6 +12,8 @@ from typing import Literal
 
 import attrs
 
+from reconcile.limits import DEFAULT_LIMITS, Limits
+
 DEFAULT_PROJECTION = "{name}-{version}-{hash}"
 
 ReadScope = Literal["world", "group", "user"]
@@ -118,6 +120,7 @@ class Manifest:
     sources: tuple[Source, ...] = ()  # TOML: [[source]]
     publish: tuple[Publish, ...] = ()  # TOML: [[publish]]
     drift: DriftSettings = DriftSettings()  # TOML: [drift]
+    limits: Limits = DEFAULT_LIMITS  # TOML: [limits]
 
     def mirror(self, name: str) -> Mirror:
         for mirror in self.mirrors:

@@ -17,6 +17,7 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from reconcile.limits import SETTINGS, Limits
 from reconcile.manifest import checks
 from reconcile.manifest.finding import Finding
 from reconcile.manifest.locate import KeyPath
@@ -368,6 +369,9 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(Key, _table_hook(Key, key, before=_file_or_source))
     drift = generated(DriftSettings, ignore=_ignore_globs)
     converter.register_structure_hook(DriftSettings, _table_hook(DriftSettings, drift))
+    limit = _checked(_integer, checks.check_limit)
+    limits = generated(Limits, **dict.fromkeys(SETTINGS, limit))
+    converter.register_structure_hook(Limits, _table_hook(Limits, limits))
     manifest = generated(
         Manifest,
         version=_checked(_integer, checks.check_version),
@@ -378,6 +382,7 @@ def make_converter() -> cattrs.Converter:
         sources=_array_of_tables(converter, Source, "source"),
         publish=_array_of_tables(converter, Publish, "publish"),
         drift=lambda value, _: converter.structure(value, DriftSettings),
+        limits=lambda value, _: converter.structure(value, Limits),
     )
     converter.register_structure_hook(
         Manifest, _table_hook(Manifest, manifest, before=_require("version"))
@@ -397,6 +402,7 @@ def _register_unstructure(converter: cattrs.Converter) -> None:
         Source,
         Publish,
         DriftSettings,
+        Limits,
         Manifest,
     ):
         renames = TOML_NAMES.get(cls, {})

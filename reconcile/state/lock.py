@@ -37,6 +37,7 @@ from pathlib import Path
 import attrs
 
 from reconcile.errors import ApplyError
+from reconcile.folders import make_folders
 from reconcile.pause import pause_point
 
 LOCK_FILE = "lock"
@@ -144,7 +145,7 @@ def _locked_error(root: Path, owner: LockOwner, waited: float) -> ApplyError:
 
 def _open_lock_file(root: Path) -> int:
     state = state_dir(root)
-    state.mkdir(parents=True, exist_ok=True)
+    make_folders(state)
     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
     return os.open(state / LOCK_FILE, flags, 0o644)
 

@@ -30,6 +30,7 @@ from cattrs.v import format_exception
 
 from reconcile import __version__
 from reconcile.errors import ReconcileError
+from reconcile.folders import make_folders
 from reconcile.pause import pause_point
 from reconcile.redact import mask_credentials
 from reconcile.state.leftovers import temp_name
@@ -426,7 +427,7 @@ def _ensure_records_dir(root: Path) -> Path:
     while not ancestor.is_dir():
         missing.append(ancestor)
         ancestor = ancestor.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folders(folder)
     for made in reversed(missing):
         _fsync_folder(made.parent)
     return folder

@@ -10,6 +10,7 @@ well-formed package with a valid ``binary_distribution``, so that only the attac
 from __future__ import annotations
 
 import gzip
+import os
 import tarfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,15 +51,20 @@ _DEFAULT_MODES = {"dir": 0o755, "symlink": 0o777}
 
 
 def build_tarball(
-    path: Path, members: Iterable[Member], *, global_pax: Mapping[str, str] | None = None
+    path: Path,
+    members: Iterable[Member],
+    *,
+    global_pax: Mapping[str, str] | None = None,
+    tail: bytes = b"",
 ) -> Path:
-    """Write ``members``, in order and exactly as given, as a gzip-compressed tar."""
+    """Write ``members``, in order and exactly as given, as a gzip-compressed tar; ``tail``
+    goes after the end-of-archive blocks. A member of kind ``raw`` is its data, as is."""
     stream = bytearray()
     if global_pax:
         stream += tarfile.TarInfo.create_pax_global_header(dict(global_pax))
     for member in members:
-        stream += _member_blocks(member)
-    stream += bytes(2 * tarfile.BLOCKSIZE)
+        stream += member.data if member.kind == "raw" else _member_blocks(member)
+    stream += bytes(2 * tarfile.BLOCKSIZE) + tail
     with gzip.open(path, "wb") as out:
         out.write(stream)
     return path
@@ -142,6 +148,7 @@ def spack_tarball(
     prefix: str = PREFIX,
     metadata: Member | None = None,
     global_pax: Mapping[str, str] | None = None,
+    tail: bytes = b"",
 ) -> Path:
     """A package tarball laid out like Spack's, with ``extra`` members before the
     binary_distribution (which is always last, as in Spack's own tarballs)."""
@@ -151,7 +158,7 @@ def spack_tarball(
         *extra,
         metadata if metadata is not None else binary_distribution(prefix),
     ]
-    return build_tarball(path, members, global_pax=global_pax)
+    return build_tarball(path, members, global_pax=global_pax, tail=tail)
 
 
 # -- the attacks -----------------------------------------------------------------------------
@@ -344,6 +351,76 @@ def nul_in_pax_path(path: Path) -> Path:
     return spack_tarball(path, [Member(name, data=b"x\n", pax={"path": name + "\x00.txt"})])
 
 
+# -- attacks on the work reconcile does (bounds) ------------------------------------------------
+
+# Deeper than Python's recursion limit, and than any real package.
+NESTING_LEVELS = 1100
+# Unpacks to far more than max_unpack_ratio (50) times its compressed size.
+ZERO_FILE_BYTES = 20 << 20
+
+
+def junk_after_end(path: Path) -> Path:
+    """GNU tar refuses data after the end-of-archive blocks; tarfile would ignore it."""
+    return spack_tarball(path, tail=b"JUNK" * 128)
+
+
+def junk_header_in_middle(path: Path) -> Path:
+    """A garbage header block between members: tarfile would take it for the end and drop
+    the binary_distribution after it; here it is moved before, so only the junk is wrong."""
+    garbage = Member("", kind="raw", data=b"\xa5" * tarfile.BLOCKSIZE)
+    members = [*parent_folders(), *package_body(), binary_distribution(), garbage]
+    members.append(Member(f"{PREFIX}/share/victim/after-junk", data=b"dropped?\n"))
+    return build_tarball(path, members)
+
+
+def lone_zero_block_then_member(path: Path) -> Path:
+    """One zero block, then more members: tarfile stops at the zero block."""
+    members = [*parent_folders(), *package_body(), binary_distribution()]
+    members.append(Member("", kind="raw", data=bytes(tarfile.BLOCKSIZE)))
+    members.append(Member(f"{PREFIX}/share/victim/hidden", data=b"hidden\n"))
+    return build_tarball(path, members)
+
+
+def garbage_after_gzip(path: Path) -> Path:
+    spack_tarball(path)
+    with path.open("ab") as out:
+        out.write(b"trailing garbage after the gzip stream")
+    return path
+
+
+def zero_bomb(path: Path) -> Path:
+    """A file of zeros that compresses ~1000:1: a 20 KiB tarball that unpacks to 20 MiB."""
+    return spack_tarball(path, [Member(f"{PREFIX}/lib/zeros", data=bytes(ZERO_FILE_BYTES))])
+
+
+def deep_nesting(path: Path) -> Path:
+    folders = [f"{PREFIX}/d" + "/d" * depth for depth in range(NESTING_LEVELS)]
+    members = [Member(folder, "dir") for folder in folders]
+    members.append(Member(f"{folders[-1]}/bottom", data=b"deep\n"))
+    return spack_tarball(path, members)
+
+
+def yaml_alias_bomb(path: Path) -> Path:
+    """A "billion laughs" binary_distribution: 9 levels of aliases, a few hundred bytes."""
+    lines = ['l0: &l0 ["lol", "lol", "lol"]']
+    lines += [f"l{i}: &l{i} [*l{i - 1}, *l{i - 1}, *l{i - 1}]" for i in range(1, 10)]
+    text = (
+        binary_distribution_text().rstrip("\n").rstrip("}")
+        + ", "
+        + ", ".join(line.replace(": ", ": ", 1) for line in lines)
+    )
+    return spack_tarball(path, metadata=binary_distribution(text=text + "}\n"))
+
+
+def yaml_deep_nesting(path: Path) -> Path:
+    """Nesting that crashes libyaml's recursive composer (a segfault, not an exception)."""
+    text = binary_distribution_text().rstrip("\n").rstrip("}")
+    text += ", extra: " + "[" * 60_000 + "]" * 60_000 + "}\n"
+    # Random bytes do not compress: they keep the 120 KB of brackets within the unpack ratio.
+    noise = Member(f"{PREFIX}/lib/noise", data=os.urandom(16 << 10))
+    return spack_tarball(path, [noise], metadata=binary_distribution(text=text))
+
+
 @dataclass(frozen=True)
 class Attack:
     build: Callable[[Path], Path]
@@ -385,4 +462,12 @@ ATTACKS: dict[str, Attack] = {
     "bad_binary_distribution": Attack(bad_binary_distribution, "bad-binary-distribution"),
     "under_regular_file": Attack(under_regular_file, "under-non-directory"),
     "nul_in_pax_path": Attack(nul_in_pax_path, "nul-in-name"),
+    "junk_after_end": Attack(junk_after_end, "data-after-end"),
+    "junk_header_in_middle": Attack(junk_header_in_middle, "unreadable-archive"),
+    "lone_zero_block_then_member": Attack(lone_zero_block_then_member, "data-after-end"),
+    "garbage_after_gzip": Attack(garbage_after_gzip, "data-after-end"),
+    "zero_bomb": Attack(zero_bomb, "unpacked-size"),
+    "deep_nesting": Attack(deep_nesting, "too-deep"),
+    "yaml_alias_bomb": Attack(yaml_alias_bomb, "bad-binary-distribution"),
+    "yaml_deep_nesting": Attack(yaml_deep_nesting, "bad-binary-distribution"),
 }

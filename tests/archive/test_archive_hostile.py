@@ -35,7 +35,7 @@ def snapshot(root: Path, skip: Path) -> dict[str, tuple[int, int, str]]:
 
 def refuse(tarball: Path, staging: Path) -> ArchiveError:
     with pytest.raises(ArchiveError) as caught:
-        unpack_package(tarball, staging, dag_hash=DAG_HASH)
+        unpack_package(tarball, staging, dag_hash=DAG_HASH, signed_size=tarball.stat().st_size)
     return caught.value
 
 
@@ -54,7 +54,9 @@ def test_attack_is_refused_and_nothing_escapes(name: str, tmp_path: Path) -> Non
         assert error.hint is not None and "hostile" in error.hint
         assert error.reference == "unsafe-archive"
     else:
-        unpacked = unpack_package(tarball, staging, dag_hash=DAG_HASH)
+        unpacked = unpack_package(
+            tarball, staging, dag_hash=DAG_HASH, signed_size=tarball.stat().st_size
+        )
         with pytest.raises(ArchiveError) as caught:
             check_symlinks(
                 unpacked.prefix_dir, final_prefix=NEW_PREFIX, allowed_prefixes=(NEW_DEPENDENCY,)

@@ -28,8 +28,9 @@ from reconcile.archive.placement import MEMBERS, Layouts, Placement
 from reconcile.archive.reader import iter_members, member_data, open_stream
 from reconcile.archive.rules import MemberTable
 from reconcile.archive.unpack import unpack_package
-from reconcile.archive.writer import MAX_OPEN_DEPTH, SafeTree, process_umask
+from reconcile.archive.writer import MAX_OPEN_DEPTH, SafeTree
 from reconcile.errors import ArchiveError
+from reconcile.folders import process_umask
 
 Outcome = tuple[str, object]
 MARKER = b"{buildpath: /opt, relative_prefix: pkg}\n"  # a binary_distribution that parses
@@ -64,7 +65,12 @@ def outcome(tarball: Path, staging: Path, **options: object) -> Outcome:
     """What unpacking gives: the prefix's name and snapshot, or the refusal (with the staging
     folder's name left out, as it differs between the runs compared)."""
     try:
-        unpacked = unpack_package(tarball, staging, **options)  # type: ignore[arg-type]
+        unpacked = unpack_package(
+            tarball,
+            staging,
+            signed_size=tarball.stat().st_size,
+            **options,  # type: ignore[arg-type]
+        )
     except ArchiveError as error:
         message = str(error).replace(str(staging), "<staging>")
         return ("refused", message)

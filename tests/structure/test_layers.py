@@ -15,6 +15,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "hashing",
         "pause",
         "safe_fs",
+        "limits",
+        "folders",
         "spack",
         "manifest",
         "state",

@@ -1,0 +1,267 @@
+"""Bounded work, through the CLI, against gpg-signed hostile caches made here.
+
+Every tarball is signed by a key the manifest trusts and its checksum is right: the attack is
+in what the archive makes reconcile do (unpack gigabytes, nest 1,100 folders, expand YAML
+aliases, hide members after junk). Each must end in a clear ``error[...]``, leave the install
+root as it was, and leave nothing in staging that breaks the next apply.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from support import run, snapshot, write_manifest
+from test_hostile_mirror import victim_document
+
+from reconcile.buildcache.writer_v2 import write_index_v2, write_spec_v2
+from reconcile.safe_fs import remove_tree_at
+from reconcile.spack.spec import parse_node
+from reconcile.trust.gnupg import isolated_home
+from reconcile.trust.sign import GpgSigner, generate_key
+
+sys.path.insert(0, str(REPO / "tests" / "archive"))
+import hostile
+
+# What each bound attack must be refused with.
+BOUND_ATTACKS = {
+    "junk_after_end": "data-after-end",
+    "junk_header_in_middle": "unreadable-archive",
+    "lone_zero_block_then_member": "data-after-end",
+    "garbage_after_gzip": "data-after-end",
+    "zero_bomb": "unpacked-size",
+    "deep_nesting": "too-deep",
+    "yaml_alias_bomb": "bad-binary-distribution",
+    "yaml_deep_nesting": "bad-binary-distribution",
+}
+
+
+@pytest.fixture(scope="module")
+def signer() -> Iterator[GpgSigner]:
+    with isolated_home() as home:
+        fingerprint = generate_key(home, "Hostile Mirror", "hostile@example.invalid")
+        yield GpgSigner(gnupghome=home, fingerprint=fingerprint)
+
+
+def signed_mirror(tmp_path: Path, signer: GpgSigner, tarball: Path) -> Path:
+    mirror = tmp_path / "mirror"
+    document = victim_document()
+    write_spec_v2(mirror, spec_document=document, tarball=tarball, signer=signer)
+    write_index_v2(mirror, [parse_node(n) for n in document["spec"]["nodes"]])
+    return mirror
+
+
+def manifest_for(tmp_path: Path, signer: GpgSigner, mirror: Path, limits: str = "") -> Path:
+    key = tmp_path / "hostile.pub"
+    key.write_bytes(signer.public_key())
+    extra = f"\n[limits]\n{limits}\n" if limits else ""
+    return write_manifest(
+        tmp_path,
+        specs=["victim"],
+        mirror=mirror,
+        key_file=key,
+        fingerprint=signer.fingerprint,
+        extra=extra,
+    )
+
+
+def staging_leftovers(root: Path) -> list[Path]:
+    staging = root / ".reconcile" / "staging"
+    return list(staging.iterdir()) if staging.is_dir() else []
+
+
+def assert_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], manifest: Path, rule: str
+) -> str:
+    root = tmp_path / "opt"
+    root.mkdir(exist_ok=True)
+    (root / "keep.txt").write_text("mine\n")
+    before = snapshot(root)
+    assert run(manifest, "apply", "--yes") == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"rule '{rule}'" in err and "error[" in err
+    assert snapshot(root) == before
+    assert staging_leftovers(root) == []
+    return err
+
+
+@pytest.mark.parametrize("attack", sorted(BOUND_ATTACKS))
+def test_signed_hostile_tarball_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: GpgSigner, attack: str
+) -> None:
+    tarball = hostile.ATTACKS[attack].build(tmp_path / f"{attack}.spack")
+    manifest = manifest_for(tmp_path, signer, signed_mirror(tmp_path, signer, tarball))
+    err = assert_refused(tmp_path, capsys, manifest, BOUND_ATTACKS[attack])
+    assert "victim" in err
+
+
+def test_many_tiny_members_refused_by_max_members(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: GpgSigner
+) -> None:
+    extra = [hostile.Member(f"{hostile.PREFIX}/share/victim/f{i}") for i in range(300)]
+    tarball = hostile.spack_tarball(tmp_path / "many.spack", extra)
+    mirror = signed_mirror(tmp_path, signer, tarball)
+    manifest = manifest_for(tmp_path, signer, mirror, "max_members = 100")
+    err = assert_refused(tmp_path, capsys, manifest, "too-many-members")
+    assert "max_members" in err
+    # The same tarball within the limit installs.
+    manifest = manifest_for(tmp_path, signer, mirror, "max_members = 1000")
+    assert run(manifest, "apply", "--yes") == 0
+
+
+def test_zero_file_refused_by_max_unpack_ratio_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: GpgSigner
+) -> None:
+    """The 2 GiB zero file in a 2 MB tarball, scaled down: 512 KiB of zeros against a
+    ratio of 5; the default ratio (50) lets the same package in."""
+    zeros = hostile.Member(f"{hostile.PREFIX}/lib/zeros", data=bytes(512 << 10))
+    noise = hostile.Member(f"{hostile.PREFIX}/lib/noise", data=os.urandom(16 << 10))
+    tarball = hostile.spack_tarball(tmp_path / "zeros.spack", [noise, zeros])
+    assert tarball.stat().st_size * 50 > 512 << 10
+    mirror = signed_mirror(tmp_path, signer, tarball)
+    manifest = manifest_for(tmp_path, signer, mirror, "max_unpack_ratio = 5")
+    assert "max_unpack_ratio" in assert_refused(tmp_path, capsys, manifest, "unpacked-size")
+    assert run(manifest_for(tmp_path, signer, mirror), "apply", "--yes") == 0
+
+
+def test_deep_stale_staging_does_not_break_later_applies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: GpgSigner
+) -> None:
+    """What a killed run may leave after unpacking a deep archive: 1,100 nested folders,
+    some read-only, with links out. The next apply clears it and installs."""
+    mirror = signed_mirror(tmp_path, signer, hostile.spack_tarball(tmp_path / "ok.spack"))
+    manifest = manifest_for(tmp_path, signer, mirror)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not reconcile's\n")
+    leftover = tmp_path / "opt" / ".reconcile" / "staging" / "run-1-dead"
+    leftover.mkdir(parents=True)
+    fd = os.open(leftover, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for level in range(hostile.NESTING_LEVELS):
+            os.mkdir("d", dir_fd=fd)
+            os.symlink(outside, "link-out", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            if level % 100 == 0:
+                os.fchmod(fd, 0o555)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+    assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err
+    assert "Traceback" not in capsys.readouterr().err
+    assert staging_leftovers(tmp_path / "opt") == []
+    assert outside.read_text() == "not reconcile's\n"
+    assert run(manifest, "plan", "--detailed-exitcode") == 0
+
+
+def test_staging_removal_handles_what_rmtree_cannot(tmp_path: Path) -> None:
+    top = tmp_path / "tree"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(hostile.NESTING_LEVELS):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.fchmod(fd, 0o500)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    parent = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        remove_tree_at(parent, top.name)
+    finally:
+        os.close(parent)
+    assert not top.exists()
+
+
+# -- modes under a permissive umask ----------------------------------------------------------
+
+
+def writable_by_others(root: Path) -> dict[str, str]:
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder, name)
+            mode = path.lstat().st_mode
+            if not stat.S_ISLNK(mode) and mode & 0o022:
+                found[str(path.relative_to(root))] = oct(stat.S_IMODE(mode))
+    return found
+
+
+def apply_with_umask(manifest: Path, umask: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconcile", "-m", str(manifest), *args],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=lambda: os.umask(umask),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def victim_prefix(root: Path) -> Path:
+    (prefix,) = (p for p in root.iterdir() if p.name.startswith("victim"))
+    return prefix
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o002])
+def test_permissive_umask_gives_nothing_writable_the_tarball_did_not_ask_for(
+    tmp_path: Path, signer: GpgSigner, umask: int
+) -> None:
+    shared = hostile.Member(f"{hostile.PREFIX}/share/victim/shared.txt", data=b"s\n", mode=0o664)
+    tarball = hostile.spack_tarball(tmp_path / "modes.spack", [shared])
+    manifest = manifest_for(tmp_path, signer, signed_mirror(tmp_path, signer, tarball))
+    done = apply_with_umask(manifest, umask, "apply", "--yes")
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "opt"
+    prefix = victim_prefix(root)
+    # Only the member whose tarball mode is group-writable (0o664), masked by the umask.
+    assert writable_by_others(root) == {
+        f"{prefix.name}/share/victim/shared.txt": oct(0o664 & ~umask)
+    }
+    assert stat.S_IMODE((prefix / "bin/tool").stat().st_mode) == 0o755
+    for folder in (root, root / ".reconcile", root / ".reconcile/records"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert apply_with_umask(manifest, umask, "plan", "--detailed-exitcode").returncode == 0
+
+
+def test_restrictive_umask_masks_tarball_modes(tmp_path: Path, signer: GpgSigner) -> None:
+    tarball = hostile.spack_tarball(tmp_path / "modes.spack")
+    manifest = manifest_for(tmp_path, signer, signed_mirror(tmp_path, signer, tarball))
+    done = apply_with_umask(manifest, 0o077, "apply", "--yes")
+    assert done.returncode == 0, done.stderr
+    prefix = victim_prefix(tmp_path / "opt")
+    assert stat.S_IMODE((prefix / "bin/tool").stat().st_mode) == 0o700
+    assert stat.S_IMODE((prefix / "share/victim/readme.txt").stat().st_mode) == 0o600
+    assert stat.S_IMODE((prefix / "share").stat().st_mode) == 0o700
+
+
+# -- the [limits] table ----------------------------------------------------------------------
+
+
+def test_bad_limits_are_located_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = write_manifest(
+        tmp_path,
+        extra='\n[limits]\nmax_members = 0\nmax_unpack_ratio = "lots"\nmax_index = 5\n',
+    )
+    assert run(manifest, "validate") == 1
+    err = capsys.readouterr().err
+    lines = manifest.read_text().splitlines()
+    at = {
+        key: lines.index(next(line for line in lines if line.startswith(key))) + 1
+        for key in ("max_members", "max_unpack_ratio", "max_index")
+    }
+    assert f":{at['max_members']}:15: limits.max_members: expected a positive integer, got 0" in err
+    assert f":{at['max_unpack_ratio']}:20: limits.max_unpack_ratio: expected an integer" in err
+    assert (
+        f":{at['max_index']}:1: limits: unknown key 'max_index' (did you mean 'max_index_bytes'?)"
+        in err
+    )
+    assert "Traceback" not in err

@@ -54,7 +54,7 @@ def sidecar_url(mirror_url: str, node: SpecNode) -> str:
     """``build_cache/<stem>.spec.json.reconcile-sig``: reconcile's detached signatures over the
     package's statement, beside its ``.spec.json.sig`` (Spack lists only names ending in
     ``spec.json`` or ``spec.json.sig``, so it never reads this file)."""
-    _check_path_components(node)
+    check_path_components(node)
     return join_url(mirror_url, BUILD_CACHE, spec_stem(node) + ".spec.json" + SIDECAR_SUFFIX)
 
 

@@ -160,6 +160,7 @@ REFERENCES: Mapping[str, str] = {
     "key-file-unreadable": "a `[[key]]` file cannot be read",
     "key-file-unwritable": "a public key file cannot be written",
     "key-generation-failed": "gpg did not make the key it was asked for",
+    "link-in-root": "a folder or file inside a cache root, state folder or mirror is a symlink",
     "malformed-metadata": "a mirror serves an index or spec file that is not what it claims",
     "mirror-unreachable": "a mirror did not answer (refused, timed out, DNS); skipped for the run",
     "mirror-unwritable": "a file cannot be written into a mirror",

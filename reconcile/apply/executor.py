@@ -16,14 +16,13 @@ steps after it; the run fails at the end with every such failure.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 
+from reconcile import safe_fs
 from reconcile.apply.context import (
     ApplyResult,
     ApplySettings,
@@ -34,16 +33,19 @@ from reconcile.apply.context import (
 )
 from reconcile.apply.events import Reporter
 from reconcile.apply.installs import InstallStep, PermissionsStep
-from reconcile.apply.leftovers import clear_leftovers, clear_leftovers_when_idle
+from reconcile.apply.leftovers import (
+    clear_leftovers,
+    clear_leftovers_when_idle,
+    remove_run_folder,
+)
 from reconcile.apply.mirror_permissions import MirrorPermissionsStep
 from reconcile.apply.publishing import PublishStep
 from reconcile.apply.sources import SourceStep, combined_failure
 from reconcile.apply.sync import SyncStep
 from reconcile.errors import ApplyError, ReconcileError
-from reconcile.folders import make_folders
+from reconcile.folders import folder_mode
 from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import COMMIT_ORDER, Phase, Plan
-from reconcile.safe_fs import remove_tree_at
 from reconcile.state.leftovers import run_folder_name
 from reconcile.state.lock import install_root_lock, state_dir
 from reconcile.transport.registry import TransportPool
@@ -107,17 +109,6 @@ def _several(errors: list[ReconcileError]) -> ApplyError:
     )
 
 
-def _remove_run_folder(run_dir: Path) -> None:
-    """Without recursion or following links: a hostile archive may have shaped this tree
-    (1,100 folders deep, read-only folders); what cannot go is cleared by the next run."""
-    with contextlib.suppress(OSError):
-        parent = os.open(run_dir.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        try:
-            remove_tree_at(parent, run_dir.name)
-        finally:
-            os.close(parent)
-
-
 def _missing_folders(path: Path) -> list[Path]:
     """``path`` and its ancestors that do not exist yet, outermost first."""
     missing = []
@@ -167,15 +158,16 @@ def apply_plan(
         if cleared:
             reporter.event(f"removed {len(cleared)} leftover(s) of interrupted runs")
         run_dir = state_dir(root) / "staging" / run_folder_name()
-        make_folders(run_dir.parent)
-        run_dir.mkdir(mode=0o700)  # its tarball copies are private
+        # Made without following a link below the root; private: its tarball copies are.
+        safe_fs.make_folders(root, run_dir.parent, mode=folder_mode())
+        safe_fs.make_folders(root, run_dir, mode=0o700)
         try:
             return _run(run, run_dir)
         except BaseException:
             if not run.committed:
-                _remove_run_folder(run_dir)
+                remove_run_folder(root, run_dir)
                 _remove_empty_staging(root)
                 held.remove_unused_state(created)
             raise
         finally:
-            _remove_run_folder(run_dir)
+            remove_run_folder(root, run_dir)

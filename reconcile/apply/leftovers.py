@@ -13,15 +13,14 @@ leftovers.
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from reconcile.cache.layout import blob_folders
 from reconcile.cache.store import BlobCache
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import ManifestFile
-from reconcile.safe_fs import remove_tree_at
+from reconcile.safe_fs import folder_at
 from reconcile.state.leftovers import (
     TEMP_SUFFIX,
     is_dead_temp,
@@ -31,8 +30,6 @@ from reconcile.state.leftovers import (
 )
 from reconcile.state.lock import install_root_lock, state_dir
 from reconcile.state.records import records_dir
-
-_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _ended(name: str, *, untagged_ended: bool) -> bool:
@@ -44,46 +41,39 @@ def _ended(name: str, *, untagged_ended: bool) -> bool:
     return owner_is_gone(owner)
 
 
-def _sweep(folder: Path, wanted: Iterable[str], removed: list[Path]) -> None:
-    """Remove the entries ``wanted`` of ``folder`` (never following a link to it)."""
+def _sweep(root: Path, folder: Path, keep: Callable[[str], bool], removed: list[Path]) -> None:
+    """Remove the entries of ``folder`` (below ``root``) that ``keep`` does not want;
+    no link below ``root`` is followed (``LinkInRootError``)."""
     try:
-        fd = os.open(folder, _FOLDER_FLAGS)
-    except OSError:
-        return  # missing, or not a folder: nothing of ours to clear
-    try:
-        for name in wanted:
-            try:
-                remove_tree_at(fd, name)
-            except OSError:
-                continue  # kept for the next run; it never stops this one
-            removed.append(folder / name)
-    finally:
-        os.close(fd)
+        with folder_at(root, folder, create=False) as opened:
+            for name in opened.listdir():
+                if keep(name):
+                    continue
+                try:
+                    opened.remove_tree(name)
+                except OSError:
+                    continue  # kept for the next run; it never stops this one
+                removed.append(folder / name)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # nothing of ours to clear
 
 
-def _names(folder: Path) -> list[str]:
-    try:
-        return sorted(entry.name for entry in folder.iterdir())
-    except OSError:
-        return []
+def remove_run_folder(root: Path, run_dir: Path) -> None:
+    """Remove a run's staging folder at its end (a failure leaves it to the next run)."""
+    with contextlib.suppress(OSError):
+        _sweep(root, run_dir.parent, lambda name: name != run_dir.name, [])
 
 
 def clear_state_leftovers(root: Path) -> list[Path]:
     """Under the lock: staging folders and temporary records of ended runs."""
     removed: list[Path] = []
     staging = state_dir(root) / "staging"
+    _sweep(root, staging, lambda n: not _ended(n, untagged_ended=True), removed)
     _sweep(
-        staging,
-        (n for n in _names(staging) if _ended(n, untagged_ended=True)),
-        removed,
-    )
-    records = records_dir(root)
-    _sweep(
-        records,
-        (
-            n
-            for n in _names(records)
-            if n.startswith(".") and n.endswith(TEMP_SUFFIX) and _ended(n, untagged_ended=True)
+        root,
+        records_dir(root),
+        lambda n: (
+            not (n.startswith(".") and n.endswith(TEMP_SUFFIX) and _ended(n, untagged_ended=True))
         ),
         removed,
     )
@@ -95,7 +85,7 @@ def clear_cache_leftovers(cache: BlobCache | None) -> list[Path]:
     removed: list[Path] = []
     for root in cache.roots if cache is not None else ():
         for folder in blob_folders(root.path):
-            _sweep(folder, [n for n in _names(folder) if is_dead_temp(n)], removed)
+            _sweep(root.path, folder, lambda n: not is_dead_temp(n), removed)
     return removed
 
 

@@ -29,6 +29,7 @@ from reconcile.apply.events import Reporter
 from reconcile.atomic_write import MIRROR_FILE_MODE
 from reconcile.errors import ApplyError, ReconcileError, TransportError, VerificationError
 from reconcile.plan.model import SourceAction
+from reconcile.safe_fs import folder_at
 from reconcile.sources import digest
 from reconcile.sources.folders import make_folders
 from reconcile.state.sources import VerificationRecord, record_verified
@@ -142,7 +143,8 @@ def _fetch(action: SourceAction, run: _Run) -> None:
             os.fsync(writer.fileno())
         temp.chmod(MIRROR_FILE_MODE)
         try:
-            temp.replace(target)
+            with folder_at(root, folder, create=False) as opened:  # no link followed
+                opened.replace(temp.name, target.name)
         except OSError as exc:
             raise ApplyError(
                 f"cannot put the source {action.label} in place at {target}: {exc.strerror}",
@@ -196,7 +198,8 @@ def _link(action: SourceAction, run: _Run) -> None:
         except FileExistsError:
             continue
     try:
-        temp.replace(target)
+        with folder_at(root, folder, create=False) as opened:  # no link followed
+            opened.replace(temp.name, target.name)
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise ApplyError(

@@ -13,6 +13,7 @@ unsigned and no key is named).
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import Collection
 from pathlib import Path
@@ -50,6 +51,7 @@ from reconcile.errors import VerificationError
 from reconcile.hashing import sha256_of
 from reconcile.plan.model import SyncAction
 from reconcile.redact import mask_credentials
+from reconcile.safe_fs import folder_at
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
 from reconcile.transport.file import url_to_path
@@ -146,20 +148,18 @@ def write_copy(copy: VerifiedCopy, *, target_root: Path, signer: GpgSigner | Non
     action, document = copy.action, copy.fetched.document
     if copy.raw_metadata is not None and action.layout == 2:
         target = tarball_path(target_root, document.root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _move_into_place(copy.tarball, target)
+        _move_into_place(copy.tarball, target, root=target_root)
         meta = spec_path(target_root, document.root, signed=copy.fetched.signer is not None)
-        meta.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(meta, copy.raw_metadata)
+        atomic_write_bytes(meta, copy.raw_metadata, root=target_root)
     elif copy.raw_metadata is not None:
         for record, data in copy.blobs:
             target = blob_path(target_root, record)
             if data is None:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _move_into_place(copy.tarball, target)
+                _move_into_place(copy.tarball, target, root=target_root)
             else:
-                atomic_write_bytes(target, data)
-        atomic_write_bytes(spec_manifest_path(target_root, document.root), copy.raw_metadata)
+                atomic_write_bytes(target, data, root=target_root)
+        manifest = spec_manifest_path(target_root, document.root)
+        atomic_write_bytes(manifest, copy.raw_metadata, root=target_root)
         ensure_layout_json(target_root)
     else:
         spec_only: dict[str, Any] = {"spec": dict(document.raw)["spec"]}
@@ -188,12 +188,15 @@ def write_index(
         write_index_v3(target_root, nodes, in_buildcache=copied)
 
 
-def _move_into_place(source: Path, target: Path) -> None:
-    """Rename when on one filesystem, else copy to a temporary file there and rename."""
-    if source.stat().st_dev == target.parent.stat().st_dev:
-        source.replace(target)
-        return
-    with source.open("rb") as reader, atomic_output(target) as writer:
+def _move_into_place(source: Path, target: Path, *, root: Path) -> None:
+    """Rename when on one filesystem, else copy to a temporary file there and rename; the
+    folders below the mirror ``root`` are made or entered without following a link."""
+    with folder_at(root, target.parent) as folder:
+        if source.stat().st_dev == os.fstat(folder.fd).st_dev:
+            os.replace(source, target.name, dst_dir_fd=folder.fd)
+            folder.fsync()
+            return
+    with source.open("rb") as reader, atomic_output(target, root=root) as writer:
         shutil.copyfileobj(reader, writer, 1 << 20)
 
 

@@ -296,8 +296,11 @@ def _tar_members(prefix: Path, base: str) -> Iterator[tuple[tarfile.TarInfo, Pat
         yield info, entry.path
 
 
-def write_tarball(prefix: Path, out: Path, *, member_prefix: str, build_info_yaml: str) -> str:
+def write_tarball(
+    prefix: Path, out: Path, *, member_prefix: str, build_info_yaml: str, root: Path | None = None
+) -> str:
     """Write the ``.spack`` tarball of ``prefix`` to ``out`` (atomically); returns its sha256.
+    With ``root`` (the mirror ``out`` is in), no folder below it is followed if a link.
 
     ``member_prefix`` is the absolute path the archive records for the prefix (its old
     prefix), which need not be where ``prefix`` is on this disk. Hard links inside the prefix
@@ -312,7 +315,7 @@ def write_tarball(prefix: Path, out: Path, *, member_prefix: str, build_info_yam
     base = _member_base(member_prefix)
     build_info = build_info_yaml.encode()
     try:
-        with atomic_output(out) as raw:
+        with atomic_output(out, root=root) as raw:
             return _write_archive(prefix, base, build_info, raw)
     except OSError as exc:
         raise _packing_error(prefix, out, exc) from exc

@@ -35,6 +35,7 @@ from reconcile.buildcache.layout_v2 import (
 from reconcile.buildcache.pack import binary_distribution_yaml, scan_relocation, write_tarball
 from reconcile.errors import ReconcileError
 from reconcile.hashing import digest_stream, sha256_of
+from reconcile.safe_fs import folder_at, open_folder
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.verify import key_fingerprints
@@ -96,9 +97,9 @@ def spec_path(mirror_root: Path, node: SpecNode, *, signed: bool) -> Path:
     return mirror_root / BUILD_CACHE / f"{spec_stem(node)}{suffix}"
 
 
-def _copy_atomically(source: Path, target: Path) -> str:
+def _copy_atomically(source: Path, target: Path, *, root: Path) -> str:
     """Copy, and return the sha256 of the bytes actually copied (not of a later version)."""
-    with source.open("rb") as reader, atomic_output(target) as writer:
+    with source.open("rb") as reader, atomic_output(target, root=root) as writer:
         return digest_stream(reader, sink=writer.write).sha256
 
 
@@ -129,7 +130,7 @@ def write_spec_v2(
         if target.exists() and target.samefile(tarball):
             checksum = sha256_of(tarball)
         else:
-            checksum = _copy_atomically(tarball, target)
+            checksum = _copy_atomically(tarball, target, root=mirror_root)
     metadata = {
         key: value
         for key, value in spec_document.items()
@@ -141,8 +142,11 @@ def write_spec_v2(
     signed = signer is not None
     written = spec_path(mirror_root, root, signed=signed)
     with mirror_errors(mirror_root):
-        atomic_write_bytes(written, signer.clearsign(text) if signer is not None else text)
-        spec_path(mirror_root, root, signed=not signed).unlink(missing_ok=True)
+        content = signer.clearsign(text) if signer is not None else text
+        atomic_write_bytes(written, content, root=mirror_root)
+        other = spec_path(mirror_root, root, signed=not signed)
+        with folder_at(mirror_root, other.parent) as folder:
+            folder.unlink(other.name)
     return PublishedSpec(
         stem=spec_stem(root), tarball=target, tarball_sha256=checksum, metadata=written
     )
@@ -166,10 +170,10 @@ def mirror_errors(
 
 
 @contextlib.contextmanager
-def locked(folder: Path) -> Iterator[None]:
-    """An exclusive lock on ``folder`` itself: no lock file is left in the mirror."""
-    folder.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+def locked(folder: Path, *, root: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` itself (made below the mirror ``root`` when missing,
+    never through a link): no lock file is left in the mirror."""
+    descriptor = open_folder(root, folder, create=True)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
@@ -206,7 +210,7 @@ def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
     recomputed over the whole index.
     """
     folder = mirror_root / BUILD_CACHE
-    with mirror_errors(mirror_root), locked(folder):
+    with mirror_errors(mirror_root), locked(folder, root=mirror_root):
         index_file = folder / INDEX
         index = _read_json_object(index_file, expected="a Spack database {'database': {...}}")
         database = index.setdefault("database", {"version": DATABASE_VERSION, "installs": {}})
@@ -220,8 +224,9 @@ def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
         installs: dict[str, Any] = database["installs"]
         add_entries(installs, nodes)
         data = compact_json_bytes(index)
-        atomic_write_bytes(index_file, data)
-        atomic_write_bytes(folder / INDEX_HASH, hashlib.sha256(data).hexdigest().encode())
+        atomic_write_bytes(index_file, data, root=mirror_root)
+        digest = hashlib.sha256(data).hexdigest().encode()
+        atomic_write_bytes(folder / INDEX_HASH, digest, root=mirror_root)
 
 
 def single_key_fingerprint(armored: bytes) -> str:
@@ -242,8 +247,8 @@ def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
     in ``_pgp/index.json``; returns the fingerprint. Readers trust it only if pinned."""
     fingerprint = single_key_fingerprint(armored)
     folder = mirror_root / BUILD_CACHE / KEYS_FOLDER
-    with mirror_errors(mirror_root), locked(folder):
-        atomic_write_bytes(folder / f"{fingerprint}.pub", armored)
+    with mirror_errors(mirror_root), locked(folder, root=mirror_root):
+        atomic_write_bytes(folder / f"{fingerprint}.pub", armored, root=mirror_root)
         key_index_file = folder / KEY_INDEX
         key_index = _read_json_object(key_index_file, expected="{'keys': {...}}")
         keys = key_index.setdefault("keys", {})
@@ -254,7 +259,7 @@ def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
                 reference="malformed-metadata",
             )
         keys.setdefault(fingerprint, {})
-        atomic_write_bytes(key_index_file, compact_json_bytes(key_index))
+        atomic_write_bytes(key_index_file, compact_json_bytes(key_index), root=mirror_root)
     return fingerprint
 
 
@@ -265,8 +270,10 @@ def pack_prefix(
     own_hash: str,
     buildpath: str,
     hash_to_prefix: Mapping[str, str],
+    root: Path | None = None,
 ) -> str:
-    """Write the installed ``prefix`` as a deterministic Spack tarball at ``out``, with the
+    """Write the installed ``prefix`` as a deterministic Spack tarball at ``out`` (in the
+    mirror ``root``, when given, never through a link below it), with the
     ``binary_distribution`` that records where it and its dependencies live now; returns
     the tarball's sha256. Shared by the layout 2 and 3 writers."""
     old_prefix = hash_to_prefix[own_hash]
@@ -277,7 +284,7 @@ def pack_prefix(
     recipe = binary_distribution_yaml(
         buildpath=buildpath, old_prefix=old_prefix, scan=scan, hash_to_prefix=ordered
     )
-    return write_tarball(prefix, out, member_prefix=old_prefix, build_info_yaml=recipe)
+    return write_tarball(prefix, out, member_prefix=old_prefix, build_info_yaml=recipe, root=root)
 
 
 def write_package_v2(
@@ -307,7 +314,12 @@ def write_package_v2(
         )
     target = tarball_path(mirror_root, root)
     pack_prefix(
-        prefix, target, own_hash=root.hash, buildpath=buildpath, hash_to_prefix=hash_to_prefix
+        prefix,
+        target,
+        own_hash=root.hash,
+        buildpath=buildpath,
+        hash_to_prefix=hash_to_prefix,
+        root=mirror_root,
     )
     published = write_spec_v2(
         mirror_root, spec_document=spec_document, tarball=target, signer=signer

@@ -60,6 +60,7 @@ from reconcile.buildcache.writer_v2 import (
 )
 from reconcile.errors import ReconcileError, VerificationError
 from reconcile.hashing import digest_file, digest_stream, sha256_of
+from reconcile.safe_fs import make_folders
 from reconcile.spack.spec import SpecNode
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.sign import GpgSigner
@@ -142,7 +143,7 @@ def write_spec_v3(
     content = signer.clearsign(text) if signer is not None else text
     manifest = spec_manifest_path(mirror_root, document.root)
     with _v3_errors(mirror_root):
-        atomic_write_bytes(manifest, content)
+        atomic_write_bytes(manifest, content, root=mirror_root)
         ensure_layout_json(mirror_root)
     return PublishedSpecV3(
         manifest=manifest,
@@ -167,7 +168,7 @@ def write_index_v3(
     recomputed over the whole index, over every edge type.
     """
     manifest_file = index_manifest_path(mirror_root)
-    with _v3_errors(mirror_root), locked(manifest_file.parent):
+    with _v3_errors(mirror_root), locked(manifest_file.parent, root=mirror_root):
         index = _current_document(
             mirror_root,
             manifest_file,
@@ -195,7 +196,7 @@ def publish_key_v3(mirror_root: Path, armored: bytes) -> str:
     trust the key only if the manifest pins it."""
     fingerprint = single_key_fingerprint(armored)
     key_index_file = key_index_manifest_path(mirror_root)
-    with _v3_errors(mirror_root), locked(key_index_file.parent):
+    with _v3_errors(mirror_root), locked(key_index_file.parent, root=mirror_root):
         _write_single_blob_manifest(
             mirror_root,
             key_manifest_path(mirror_root, fingerprint),
@@ -242,11 +243,16 @@ def write_package_v3(
     document = parse_checked(spec_document)
     root = document.root
     staging = mirror_root / "blobs" / ".incoming"
-    staging.mkdir(parents=True, exist_ok=True)
+    make_folders(mirror_root, staging)  # never through a link planted in the mirror
     tarball = staging / f"{root.hash}.spack"
     try:
         pack_prefix(
-            prefix, tarball, own_hash=root.hash, buildpath=buildpath, hash_to_prefix=hash_to_prefix
+            prefix,
+            tarball,
+            own_hash=root.hash,
+            buildpath=buildpath,
+            hash_to_prefix=hash_to_prefix,
+            root=mirror_root,
         )
         published = write_spec_v3(
             mirror_root, spec_document=spec_document, tarball=tarball, signer=signer
@@ -300,7 +306,7 @@ def _store_file_blob(mirror_root: Path, source: Path) -> BlobRecord:
     target = blob_path(mirror_root, record)
     if _holds(target, record):
         return record
-    with source.open("rb") as reader, atomic_output(target) as writer:
+    with source.open("rb") as reader, atomic_output(target, root=mirror_root) as writer:
         copied = digest_stream(reader, sink=writer.write)
         # Raising here discards the copy: a blob's name must be its content's checksum.
         if copied.sha256 != checksum:
@@ -315,7 +321,7 @@ def _store_file_blob(mirror_root: Path, source: Path) -> BlobRecord:
 def _store_blob(mirror_root: Path, record: BlobRecord, data: bytes) -> None:
     target = blob_path(mirror_root, record)
     if not _holds(target, record):
-        atomic_write_bytes(target, data)
+        atomic_write_bytes(target, data, root=mirror_root)
 
 
 def _write_single_blob_manifest(
@@ -324,7 +330,8 @@ def _write_single_blob_manifest(
     """An uncompressed blob, then the manifest naming it (replaced atomically)."""
     record = record_for(data, media_type=media_type, compression=UNCOMPRESSED)
     _store_blob(mirror_root, record, data)
-    atomic_write_bytes(manifest_file, manifest_bytes(BuildcacheManifest(records=(record,))))
+    content = manifest_bytes(BuildcacheManifest(records=(record,)))
+    atomic_write_bytes(manifest_file, content, root=mirror_root)
 
 
 def _current_document(
@@ -371,7 +378,7 @@ def _damaged(manifest_file: Path, reason: str) -> ReconcileError:
 def ensure_layout_json(mirror_root: Path) -> None:
     path = mirror_root / LAYOUT_FOLDER / LAYOUT_JSON
     if not path.exists():
-        atomic_write_bytes(path, LAYOUT_JSON_BYTES)
+        atomic_write_bytes(path, LAYOUT_JSON_BYTES, root=mirror_root)
 
 
 def _v3_errors(mirror_root: Path) -> contextlib.AbstractContextManager[None]:

@@ -13,6 +13,8 @@ from typing import Literal
 
 import attrs
 
+from reconcile.cache.files import remove_file
+from reconcile.cache.layout import root_of_blob
 from reconcile.cache.record import utc_now
 from reconcile.cache.scan import CacheEntry, Leftover, read_record, scan_root
 from reconcile.cache.store import BlobCache
@@ -94,7 +96,7 @@ def _remove_leftovers(leftovers: Iterable[Leftover], failures: list[str]) -> lis
     removed = []
     for leftover in leftovers:
         try:
-            leftover.path.unlink(missing_ok=True)
+            remove_file(leftover.path, root=root_of_blob(leftover.path))
         except OSError as exc:
             failures.append(f"cannot remove {leftover.path}: {exc.strerror or exc}")
         else:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
+
+from reconcile.safe_fs import Folder, folder_at, link_error
 
 BLOBS = Path("blobs", "sha256")
 INDEXES = "indexes"
@@ -37,6 +40,11 @@ def blob_path(root: Path, sha256: str) -> Path:
     return root / BLOBS / sha256[:2] / sha256
 
 
+def root_of_blob(path: Path) -> Path:
+    """The cache root of a path in a blob folder (a blob, its record, a temporary file)."""
+    return path.parents[len(BLOBS.parts) + 1]
+
+
 def record_path(blob: Path) -> Path:
     return blob.with_name(blob.name + RECORD_SUFFIX)
 
@@ -46,14 +54,27 @@ def is_temp_name(name: str) -> bool:
 
 
 def blob_folders(root: Path) -> Iterator[Path]:
-    """The two-hex-digit folders of a root, in order; nothing when the root does not exist."""
+    """The two-hex-digit folders of a root, in order; nothing when the root does not exist.
+    A folder on the way, or one of these, that is a symlink is refused (``LinkInRootError``),
+    never followed."""
     try:
-        children = sorted((root / BLOBS).iterdir())
+        with folder_at(root, root / BLOBS, create=False) as blobs:
+            names = [
+                name
+                for name in blobs.listdir()
+                if _FOLDER_PATTERN.fullmatch(name) and _is_folder(blobs, name)
+            ]
     except (FileNotFoundError, NotADirectoryError):
         return
-    for child in children:
-        if _FOLDER_PATTERN.fullmatch(child.name) and child.is_dir() and not child.is_symlink():
-            yield child
+    for name in names:
+        yield root / BLOBS / name
+
+
+def _is_folder(parent: Folder, name: str) -> bool:
+    mode = parent.lstat(name).st_mode
+    if stat.S_ISLNK(mode):
+        raise link_error(parent.root, parent.path / name, "a symlink")
+    return stat.S_ISDIR(mode)
 
 
 def sha256_of_name(path: Path) -> str | None:

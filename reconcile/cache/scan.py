@@ -4,6 +4,7 @@ is gone, files under a blob's name that are not regular files)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -20,10 +21,12 @@ from reconcile.cache.layout import (
     blob_folders,
     is_temp_name,
     record_path,
+    root_of_blob,
     sha256_of_name,
 )
 from reconcile.cache.record import BlobRecord, parse_record
 from reconcile.cache.roots import CacheRootConfig
+from reconcile.safe_fs import folder_at
 
 # A record is a few hundred bytes; anything much larger is not one.
 MAX_RECORD_BYTES = 1 << 20
@@ -78,7 +81,7 @@ def _mtime(status: os.stat_result) -> datetime:
 
 def read_record(blob: Path, sha256: str) -> BlobRecord | None:
     try:
-        with open_regular(record_path(blob)) as stream:
+        with open_regular(record_path(blob), root=root_of_blob(blob)) as stream:
             data = stream.read(MAX_RECORD_BYTES + 1)
     except OSError:
         return None
@@ -116,15 +119,16 @@ def _scan_folder(root: Path, folder: Path) -> tuple[list[CacheEntry], list[Lefto
     entries: list[CacheEntry] = []
     leftovers: list[Leftover] = []
     try:
-        children = sorted(folder.iterdir())
+        with folder_at(root, folder, create=False) as opened:
+            names = opened.listdir()
+            statuses = {}
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another job
+                    statuses[name] = opened.lstat(name)
     except OSError:
         return entries, leftovers
-    names = {child.name for child in children}
-    for child in children:
-        try:
-            status = child.lstat()
-        except FileNotFoundError:  # removed meanwhile by another job
-            continue
+    for name, status in statuses.items():
+        child = folder / name
         modified = _mtime(status)
         sha256 = sha256_of_name(child)
         if is_temp_name(child.name):
@@ -154,7 +158,8 @@ def _scan_folder(root: Path, folder: Path) -> tuple[list[CacheEntry], list[Lefto
 
 def _index_url(copy: Path) -> str | None:
     try:
-        with open_regular(copy.with_name(copy.name + ".meta.json")) as stream:
+        meta = copy.with_name(copy.name + ".meta.json")
+        with open_regular(meta, root=copy.parents[2]) as stream:
             url = json.loads(stream.read(MAX_RECORD_BYTES)).get("url")
     except (OSError, ValueError, AttributeError):
         return None

@@ -26,15 +26,16 @@ from reconcile.cache.files import (
     copy_to_temp,
     create_private,
     new_temp_file,
+    remove_file,
     sha256_of,
     write_atomically,
 )
 from reconcile.cache.layout import (
-    BLOBS,
     blob_path,
     check_sha256,
     index_copy_path,
     record_path,
+    root_of_blob,
     sha256_of_name,
 )
 from reconcile.cache.record import BlobRecord, utc_now
@@ -42,6 +43,7 @@ from reconcile.cache.roots import CacheRootConfig, select_root, strip_credential
 from reconcile.cache.scan import CacheEntry, read_record, scan_root
 from reconcile.errors import VerificationError
 from reconcile.pause import pause_point
+from reconcile.safe_fs import check_no_links, folder_at
 
 Warn = Callable[[str], None]
 
@@ -63,7 +65,7 @@ class PendingBlob:
     def commit(self) -> Path:
         """Keep the file as the blob if its sha256 is the expected one, and return the blob's
         path; otherwise discard it and raise ``VerificationError``."""
-        actual = sha256_of(self.path)
+        actual = sha256_of(self.path, root=self.root)
         if actual != self.sha256:
             self.discard()
             raise VerificationError(
@@ -73,14 +75,14 @@ class PendingBlob:
                 reference="checksum-mismatch",
             )
         final = blob_path(self.root, self.sha256)
-        commit_file(self.path, final)
+        commit_file(self.path, final, root=self.root)
         self.committed = final
         self._cache._record_use(final, url=self.url, spec=self.spec)
         return final
 
     def discard(self) -> None:
         if self.committed is None:
-            self.path.unlink(missing_ok=True)
+            remove_file(self.path, root=self.root)
 
 
 class BlobCache:
@@ -111,7 +113,12 @@ class BlobCache:
         found = []
         for root in self.roots:
             path = blob_path(root.path, sha256)
-            if path.exists() or path.is_symlink():
+            try:
+                with folder_at(root.path, path.parent, create=False) as folder:
+                    there = folder.exists(path.name)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if there:
                 found.append(path)
         return found
 
@@ -122,7 +129,7 @@ class BlobCache:
 
     def verify(self, path: Path, sha256: str) -> bool:
         """Whether ``path`` is a regular file whose bytes have this sha256 (streamed)."""
-        return sha256_of(path) == check_sha256(sha256)
+        return sha256_of(path, root=root_of_blob(path)) == check_sha256(sha256)
 
     def checkout(
         self, sha256: str, dest: Path, *, url: str | None = None, spec: str | None = None
@@ -136,7 +143,7 @@ class BlobCache:
         the cached file's bytes, rewrites included.
         """
         for copy in self.copies(sha256):
-            if _place(copy, dest) == sha256:
+            if _place(copy, dest, root=root_of_blob(copy)) == sha256:
                 self._record_use(copy, url=url, spec=spec)
                 return True
             dest.unlink(missing_ok=True)
@@ -196,7 +203,7 @@ class BlobCache:
             return None
         folder = blob_path(root, sha256).parent
         try:
-            temp = copy_to_temp(src, folder, sha256)
+            temp = copy_to_temp(src, folder, sha256, root=root)
         except OSError as exc:
             self._mark_unwritable(root, exc)
             return None
@@ -218,7 +225,9 @@ class BlobCache:
         root = self.root_for(url)
         if root is None or self._known_unwritable(root.path) or not _may_write(root.path):
             return None
-        return index_copy_path(root.path, url_key(url))
+        path = index_copy_path(root.path, url_key(url))
+        check_no_links(root.path, path.parent)  # a link on the way is refused, not followed
+        return path
 
     # --- removing -------------------------------------------------------------------------
 
@@ -232,9 +241,10 @@ class BlobCache:
     def remove(self, path: Path) -> str | None:
         """Remove a blob and its record; what went wrong, or None."""
         self._check_blob_path(path)
+        root = root_of_blob(path)
         try:
-            path.unlink(missing_ok=True)
-            record_path(path).unlink(missing_ok=True)
+            remove_file(path, root=root)
+            remove_file(record_path(path), root=root)
         except OSError as exc:
             return f"cannot remove {path} from the cache: {exc.strerror or exc}"
         return None
@@ -261,7 +271,7 @@ class BlobCache:
 
     def _begin(self, root: Path, url: str, sha256: str, spec: str | None) -> PendingBlob:
         folder = blob_path(root, sha256).parent
-        temp = new_temp_file(folder, sha256)
+        temp = new_temp_file(folder, sha256, root=root)
         return PendingBlob(self, root=root, sha256=sha256, url=url, spec=spec, path=temp)
 
     def _check_blob_path(self, path: Path) -> None:
@@ -272,7 +282,7 @@ class BlobCache:
     def _record_use(self, blob: Path, *, url: str | None, spec: str | None) -> None:
         """Create or update the blob's record; a root that cannot be written is warned about
         once (the blob itself is what matters)."""
-        root = blob.parents[len(BLOBS.parts) + 1]
+        root = root_of_blob(blob)
         if self._known_unwritable(root):
             return
         sha256 = blob.name
@@ -281,11 +291,11 @@ class BlobCache:
         record = read_record(blob, sha256)
         try:
             if record is None:
-                record = BlobRecord(
-                    sha256=sha256, size=blob.stat().st_size, stored_at=now, last_used=now
-                )
+                with folder_at(root, blob.parent, create=False) as folder:
+                    size = folder.lstat(blob.name).st_size
+                record = BlobRecord(sha256=sha256, size=size, stored_at=now, last_used=now)
             record = record.noting(url=clean_url, spec=spec, when=now)
-            write_atomically(record_path(blob), record.to_json())
+            write_atomically(record_path(blob), record.to_json(), root=root)
         except OSError as exc:
             self._mark_unwritable(root, exc)
 
@@ -304,13 +314,13 @@ class BlobCache:
         )
 
 
-def _place(copy: Path, dest: Path) -> str | None:
+def _place(copy: Path, dest: Path, *, root: Path) -> str | None:
     """Copy ``copy`` to a new private file ``dest`` and return the sha256 of the bytes
     copied; None when ``copy`` is not a readable regular file. Failing to write ``dest``
     raises: that is no reason to think the blob bad."""
     dest.unlink(missing_ok=True)
     with create_private(dest) as writer:
-        return copy_hashing(copy, writer)
+        return copy_hashing(copy, writer, root=root)
 
 
 def _may_write(root: Path) -> bool:

@@ -61,5 +61,6 @@ def sign_package(
         for signer in signers
     ]
     path = sidecar_path(mirror_root, node, layout=layout)
-    atomic_write_bytes(path, render_sidecar(merged(_existing(path), statement, signatures)))
+    sidecar = render_sidecar(merged(_existing(path), statement, signatures))
+    atomic_write_bytes(path, sidecar, root=mirror_root)  # no link in the mirror followed
     return path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path, PurePosixPath
 
+from reconcile import safe_fs
 from reconcile.errors import ApplyError
 
 
@@ -39,7 +40,7 @@ def make_folders(root: Path, relative: str) -> Path:
         )
     folder = root / relative
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        safe_fs.make_folders(root, folder)  # and no link followed if one appears meanwhile
     except OSError as exc:
         raise ApplyError(
             f"cannot create {folder}: {exc.strerror}",

@@ -36,8 +36,9 @@ from pathlib import Path
 
 import attrs
 
+from reconcile import safe_fs
 from reconcile.errors import ApplyError
-from reconcile.folders import make_folders
+from reconcile.folders import folder_mode, make_folders
 from reconcile.pause import pause_point
 
 LOCK_FILE = "lock"
@@ -145,7 +146,9 @@ def _locked_error(root: Path, owner: LockOwner, waited: float) -> ApplyError:
 
 def _open_lock_file(root: Path) -> int:
     state = state_dir(root)
-    make_folders(state)
+    make_folders(root)  # the install root, with reconcile's folder mode
+    # never through a link planted at .reconcile
+    safe_fs.make_folders(root, state, mode=folder_mode())
     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
     return os.open(state / LOCK_FILE, flags, 0o644)
 

@@ -28,11 +28,12 @@ import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.v import format_exception
 
-from reconcile import __version__
+from reconcile import __version__, safe_fs
 from reconcile.errors import ReconcileError
-from reconcile.folders import make_folders
+from reconcile.folders import folder_mode, make_folders
 from reconcile.pause import pause_point
 from reconcile.redact import mask_credentials
+from reconcile.safe_fs import Folder, folder_at
 from reconcile.state.leftovers import temp_name
 
 RECORD_VERSION = 1
@@ -427,7 +428,8 @@ def _ensure_records_dir(root: Path) -> Path:
     while not ancestor.is_dir():
         missing.append(ancestor)
         ancestor = ancestor.parent
-    make_folders(folder)
+    make_folders(root)  # the install root, with reconcile's folder mode
+    safe_fs.make_folders(root, folder, mode=folder_mode())  # no link below the root followed
     for made in reversed(missing):
         _fsync_folder(made.parent)
     return folder
@@ -437,25 +439,24 @@ def write_record(root: Path, record: InstallRecord) -> Path:
     """Write ``record`` atomically (temp file, fsync, rename, fsync folder); return its path."""
     destination = record_path(root, record.hash)
     payload = _record_json(record)
-    folder = _ensure_records_dir(root)
+    _ensure_records_dir(root)
     # Named after this process (state/leftovers.py): a later run can tell it is a leftover.
-    temporary = folder / temp_name(record.hash)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temporary, flags, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fchmod(stream.fileno(), 0o644)  # drift audits may run as other users
-            os.fsync(stream.fileno())
-        pause_point("record-temp", record.hash)
-        temporary.replace(destination)
-    except BaseException as exc:
-        temporary.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
-            exc.filename = str(destination)  # a full disk on write() names no file
-        raise
-    _fsync_folder(folder)
+    temporary = temp_name(record.hash)
+    with folder_at(root, records_dir(root), create=False) as folder:
+        try:
+            with folder.open_new(temporary) as stream:
+                stream.write(payload)
+                stream.flush()
+                os.fchmod(stream.fileno(), 0o644)  # drift audits may run as other users
+                os.fsync(stream.fileno())
+            pause_point("record-temp", record.hash)
+            folder.replace(temporary, destination.name)
+        except BaseException as exc:
+            folder.unlink(temporary)
+            if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+                exc.filename = str(destination)  # a full disk on write() names no file
+            raise
+        folder.fsync()
     return destination
 
 
@@ -463,10 +464,11 @@ def delete_record(root: Path, dag_hash: str) -> bool:
     """Remove a record (after its prefix is gone); False when there was none."""
     path = record_path(root, dag_hash)
     try:
-        path.unlink()
+        with folder_at(root, path.parent, create=False) as folder:
+            folder.unlink(path.name, missing_ok=False)
+            folder.fsync()
     except FileNotFoundError:
         return False
-    _fsync_folder(path.parent)
     return True
 
 
@@ -481,9 +483,10 @@ def _corrupt(path: Path, reason: str) -> ReconcileError:
     )
 
 
-def _load(path: Path) -> InstallRecord:
+def _load(folder: Folder, path: Path) -> InstallRecord:
     try:
-        data = json.loads(path.read_bytes())
+        with folder.open_read(path.name) as stream:
+            data = json.loads(stream.read())
     except OSError as exc:
         raise _disk_error(str(path), exc, "read") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
@@ -500,9 +503,11 @@ def _load(path: Path) -> InstallRecord:
 def read_record(root: Path, dag_hash: str) -> InstallRecord | None:
     """The record of ``dag_hash``, or None when there is none."""
     path = record_path(root, dag_hash)
-    if not path.exists():
+    try:
+        with folder_at(root, path.parent, create=False) as folder:
+            return _load(folder, path) if folder.exists(path.name) else None
+    except FileNotFoundError:
         return None
-    return _load(path)
 
 
 def read_records(root: Path) -> dict[str, InstallRecord]:
@@ -511,24 +516,25 @@ def read_records(root: Path) -> dict[str, InstallRecord]:
     Temporary files of an interrupted write (``.<hash>.*.tmp``) are ignored. All corrupt
     records are reported together, not only the first.
     """
-    folder = records_dir(root)
-    if not folder.is_dir():
-        return {}
+    folder_path = records_dir(root)
     records: dict[str, InstallRecord] = {}
     problems: list[ReconcileError] = []
     try:
-        paths = sorted(folder.iterdir())
+        with folder_at(root, folder_path, create=False) as folder:
+            for name in folder.listdir():
+                path = folder_path / name
+                if path.name.startswith(".") or path.suffix != ".json":
+                    continue
+                try:
+                    record = _load(folder, path)
+                except ReconcileError as exc:
+                    problems.append(exc)
+                    continue
+                records[record.hash] = record
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
     except OSError as exc:
-        raise _disk_error(str(folder), exc, "list") from None
-    for path in paths:
-        if path.name.startswith(".") or path.suffix != ".json":
-            continue
-        try:
-            record = _load(path)
-        except ReconcileError as exc:
-            problems.append(exc)
-            continue
-        records[record.hash] = record
+        raise _disk_error(str(folder_path), exc, "list") from None
     if len(problems) == 1:
         raise problems[0]
     if problems:

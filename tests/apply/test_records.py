@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconcile.errors import ReconcileError
+from reconcile.safe_fs import Folder
 from reconcile.state import records
 from reconcile.state.records import (
     InstallRecord,
@@ -313,10 +314,10 @@ def test_a_crash_before_the_rename_keeps_the_old_record(
     path = write_record(root, old)
     before = path.read_bytes()
 
-    def power_cut(self: Path, target: Any) -> Path:
+    def power_cut(self: Folder, source: str, target: str) -> None:
         raise OSError("simulated crash before the rename")
 
-    monkeypatch.setattr(Path, "replace", power_cut)
+    monkeypatch.setattr(Folder, "replace", power_cut)
     with pytest.raises(OSError, match="simulated crash"):
         write_record(root, make_record(installed_at="2030-01-01T00:00:00Z"))
     monkeypatch.undo()

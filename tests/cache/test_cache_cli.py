@@ -204,7 +204,7 @@ def test_list_shows_the_mirror_indexes_kept_for_revalidation(
     index_url = PR_PREFIX + "build_cache/index.json"
     copy = cache.index_copy(index_url)
     assert copy is not None
-    copy.parent.mkdir(parents=True)
+    copy.parent.mkdir(parents=True, exist_ok=True)
     copy.write_text('{"database": {}}')
     copy.with_name("index.json.meta.json").write_text(json.dumps({"url": index_url}))
     assert _run(manifest, "list", "--json") == 0

@@ -146,6 +146,7 @@ REFERENCES: Mapping[str, str] = {
     "credentials-over-http": "signed S3 requests to a plain-http endpoint that is not loopback",
     "disk-error": "a disk operation on the install root failed",
     "disk-full": "a filesystem reconcile writes to is full (or over quota); the path is named",
+    "external-not-allowed": "a signed spec names an external outside [install] externals (or /)",
     "gpg-missing": "GnuPG is not installed or cannot run",
     "identity-mismatch": "what names one spec hash (signed metadata, index, file name) disagrees",
     "install-root-locked": "another run held the install root's lock past `--lock-timeout`",

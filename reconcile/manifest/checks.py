@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import posixpath
 import re
 from typing import Any
 
@@ -342,4 +343,21 @@ def check_ignore_glob(text: str) -> str | None:
 def check_limit(value: int) -> str | None:
     if value < 1:
         return f"expected a positive integer, got {value}"
+    return None
+
+
+def check_external_folder(path: str) -> str | None:
+    """An entry of ``[install] externals``: an absolute, normalised folder other than ``/``
+    (which would let a signed spec point absolute symlinks anywhere, /etc/shadow included)."""
+    if not path.startswith("/"):
+        return f"{path!r} is not an absolute path (expected a folder such as /usr or /opt/site)"
+    if "\0" in path:
+        return "contains a NUL byte (expected a folder such as /usr)"
+    if path.rstrip("/") == "":
+        return (
+            "'/' would let a signed spec point symlinks anywhere (expected a folder below it, "
+            "such as /usr)"
+        )
+    if posixpath.normpath(path) != path.rstrip("/") or "//" in path:
+        return f"{path!r} is not a normalised path (expected {posixpath.normpath(path)!r})"
     return None

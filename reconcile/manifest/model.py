@@ -15,6 +15,7 @@ import attrs
 from reconcile.limits import DEFAULT_LIMITS, Limits
 
 DEFAULT_PROJECTION = "{name}-{version}-{hash}"
+DEFAULT_EXTERNALS = ("/usr",)
 
 ReadScope = Literal["world", "group", "user"]
 WriteScope = Literal["user", "group", "world"]
@@ -41,6 +42,8 @@ class InstallSettings:
     specs: tuple[str, ...] = ()
     arch: str | None = None
     permissions: Permissions | None = None
+    # Folders a signed spec may name as an external (absolute symlinks may then point there).
+    externals: tuple[str, ...] = DEFAULT_EXTERNALS
 
 
 @attrs.frozen(kw_only=True)

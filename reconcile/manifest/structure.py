@@ -148,6 +148,25 @@ def _specs(value: Any, _: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _external_folders(value: Any, _: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _InvalidValueError(
+            f"expected an array of absolute folders, got {checks.describe_type(value)}"
+        )
+    errors: list[tuple[KeyPath, Exception]] = []
+    for index, item in enumerate(value):
+        try:
+            problem = checks.check_external_folder(_string(item))
+        except _InvalidValueError as exc:
+            errors.append(((index,), exc))
+            continue
+        if problem is not None:
+            errors.append(((index,), _InvalidValueError(problem)))
+    if errors:
+        raise _ProblemGroupError(errors)
+    return tuple(item.rstrip("/") for item in value)
+
+
 def _ignore_globs(value: Any, _: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise _InvalidValueError(
@@ -315,6 +334,7 @@ def make_converter() -> cattrs.Converter:
         specs=_specs,
         arch=_checked(_string, checks.check_arch),
         permissions=lambda value, _: converter.structure(value, Permissions),
+        externals=_external_folders,
     )
     converter.register_structure_hook(
         InstallSettings, _table_hook(InstallSettings, install, before=_require("specs"))

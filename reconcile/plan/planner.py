@@ -18,6 +18,7 @@ from reconcile.errors import PlanError
 from reconcile.manifest.model import InstallSettings, ManifestFile
 from reconcile.observe.facts import MirrorView, Observed, VerifiedSpec
 from reconcile.plan.claims import PrefixClaims, identity_problems, naming_disagreement
+from reconcile.plan.externals import allowed_external, external_refusal
 from reconcile.plan.model import (
     InstallAction,
     MirrorPermissionsAction,
@@ -113,6 +114,7 @@ class _Planner:
 
     def _raise_errors(self, hint: str | None = None) -> NoReturn:
         prefix, identity = "prefix" in self.refusals, "identity" in self.refusals
+        external = "external" in self.refusals
         if prefix:
             hint = (
                 "make install.projection tell the specs apart ({hash} or {hash:7}; add "
@@ -123,12 +125,19 @@ class _Planner:
                 "do not use this mirror until its owner fixes it: a spec's signed metadata is "
                 "what it is, and something else names its hash differently"
             )
+        elif external:
+            hint = (
+                "list the folder in [install] externals if you trust these specs to link into "
+                "it (never '/'), or install specs that do not name it"
+            )
         raise PlanError(
             "\n".join(dict.fromkeys(self.errors)),
             hint=hint,
             reference="prefix-claimed-twice"
             if prefix
-            else ("identity-mismatch" if identity else None),
+            else (
+                "identity-mismatch" if identity else ("external-not-allowed" if external else None)
+            ),
         )
 
     def _known_nodes(self) -> dict[str, SpecNode]:
@@ -230,7 +239,9 @@ class _Planner:
             return self._visit_installed(record)
         node = self.known.get(dag_hash, hint)
         if node is None and dag_hash in self.recorded_externals:
-            path = self.recorded_externals[dag_hash]
+            path = self._external(self.recorded_externals[dag_hash], f"/{dag_hash}", needed_by)
+            if path is None:
+                return False
             self.externals[dag_hash] = path
             resource = f"spec:/{dag_hash}"
             self.noops[resource] = NoOp(
@@ -245,7 +256,10 @@ class _Planner:
             return False
         if node.is_external:
             assert node.external_path is not None
-            self.externals[dag_hash] = node.external_path
+            path = self._external(node.external_path, node.short(), needed_by)
+            if path is None:
+                return False
+            self.externals[dag_hash] = path
             self.noops[spec_resource(node)] = NoOp(
                 resource=spec_resource(node),
                 reason=f"external at {node.external_path}: never fetched, installed or relocated",
@@ -282,6 +296,15 @@ class _Planner:
             return False
         self._plan_install(node, verified, record)
         return True
+
+    def _external(self, path: str, spec: str, needed_by: str | None) -> str | None:
+        """The external's folder when the manifest allows it, else None (and a refusal)."""
+        allowed = self.settings.externals
+        normal = allowed_external(path, allowed)
+        if normal is None:
+            who = f"{spec} (needed by {needed_by})" if needed_by else spec
+            self._refuse("external", external_refusal(path, allowed, spec=who))
+        return normal
 
     def _visit_installed(self, record: InstallRecord) -> bool:
         node = self.record_nodes[record.hash]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from reconcile.cache.open import open_blob_cache
 from reconcile.cli.render import render_plan
+from reconcile.cli.signals import PromptInterrupted
 from reconcile.engine import observe_and_plan
 from reconcile.errors import PlanError, ReconcileError
 from reconcile.manifest.load import load_manifest
@@ -94,5 +95,8 @@ def confirm(fresh: Plan) -> bool:
             hint="pass --yes, or apply a plan saved with 'reconcile plan --out PLAN'",
             reference="confirmation-needed",
         )
-    answer = input(f"Apply these {len(fresh.actions)} changes? [y/N] ")
+    try:
+        answer = input(f"Apply these {len(fresh.actions)} changes? [y/N] ")
+    except KeyboardInterrupt:
+        raise PromptInterrupted from None
     return answer.strip().lower() in ("y", "yes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from reconcile.cli.init_cmd import add_init_parser, run_init
 from reconcile.cli.keys_cmd import add_keys_parser, run_keys
 from reconcile.cli.locks_cmd import add_locks_parser, run_locks
 from reconcile.cli.mirror_cmd import add_mirror_parser, run_mirror
+from reconcile.cli.signals import PromptInterrupted, Terminated, terminate_like_interrupt
 from reconcile.errors import ManifestError, ReconcileError
 
 EXIT_OK = 0
@@ -212,6 +214,11 @@ def error_document(exc: ReconcileError) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with terminate_like_interrupt():
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "validate":
             return commands.validate(args.manifest, as_json=args.json)
@@ -260,9 +267,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise AssertionError(args.command)
     except ReconcileError as exc:
         return _report(exc, args)
-    except KeyboardInterrupt:
-        print("interrupted: nothing was committed after the last 'installed' line", file=sys.stderr)
+    except PromptInterrupted:
+        print("\ninterrupted at the prompt: nothing was changed", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:
+        print(
+            "interrupted: only what the 'installed' lines above name was committed, nothing "
+            "else changed; run the command again to finish",
+            file=sys.stderr,
+        )
+        return 130
+    except Terminated:
+        print(
+            "terminated (SIGTERM): only what the 'installed' lines above name was committed, "
+            "nothing else changed; run the command again to finish",
+            file=sys.stderr,
+        )
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # The reader went away (`reconcile list | head`): not an error worth a traceback.
         # Point stdout at /dev/null so that flushing it at exit cannot fail again.

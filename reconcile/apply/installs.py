@@ -22,13 +22,14 @@ from pathlib import Path
 
 import attrs
 
+from reconcile import safe_fs
 from reconcile.apply.context import ApplyResult, RunContext, SpecSource
 from reconcile.apply.faults import crash_point
 from reconcile.apply.fetch import Obtained, keep_in_cache, obtain_tarball
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
 from reconcile.errors import ApplyError, ReconcileError
-from reconcile.folders import make_folders
+from reconcile.folders import folder_mode, make_folders
 from reconcile.manifest.model import Permissions
 from reconcile.pause import pause_point
 from reconcile.permissions import apply_permissions, describe_permissions, resolve_group
@@ -162,6 +163,12 @@ class InstallStep:
         )
 
     # -- commit -----------------------------------------------------------------------------
+    def _make_parent(self, final: Path) -> None:
+        """The folders above a prefix, made with reconcile's folder mode; a folder inside
+        the install root that is a symlink is refused (``LinkInRootError``), not followed."""
+        make_folders(self.root)
+        safe_fs.make_folders(self.root, final.parent, mode=folder_mode())
+
     def commit(self, result: ApplyResult) -> ApplyResult:
         taken = [s.action.prefix for s in self.staged if os.path.lexists(s.action.prefix)]
         if taken:
@@ -169,14 +176,18 @@ class InstallStep:
                 "these prefixes appeared on disk since the plan was made: " + ", ".join(taken),
                 hint="another process is writing into the install root; run plan again",
             )
+        for item in self.staged:  # before the first commit: a planted link refuses them all
+            self._make_parent(Path(item.action.prefix))
         installed = []
         for item in self.staged:
             crash_point("before-rename")
             self.run.committed = True
             final = Path(item.action.prefix)
-            make_folders(final.parent)
+            self._make_parent(final)
             write_record(self.root, item.record)
-            item.prefix_dir.rename(final)
+            with safe_fs.folder_at(self.root, final.parent, create=False) as parent:
+                # renamed relative to the parent's descriptor: no link on the way followed
+                os.rename(item.prefix_dir, final.name, dst_dir_fd=parent.fd)
             installed.append(item.action.label)
             self.run.reporter.event(f"installed {item.action.label} at {final}")
             crash_point("after-first-rename")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURE_FPR, FIXTURE_KEY, FIXTURES, SIGNED_CACHE
 from support import run_subprocess, write_manifest
+from test_fixture_install import SPACK_PROJECTION
 from test_mirror_sync import sync_manifest
 from test_source_mirror_cli import source_manifest
 
@@ -24,6 +25,10 @@ SPACK1_FPR = "E19558C059B19311A4EB227B03683E7D4E8545AB"
 
 def _install(folder: Path) -> Path:
     return write_manifest(folder, extra='\n[[cache]]\nroot = "cache"\n')
+
+
+def _install_in_folders(folder: Path) -> Path:
+    return write_manifest(folder, projection=SPACK_PROJECTION)
 
 
 def _sync_v2(folder: Path) -> Path:
@@ -50,6 +55,8 @@ CASES: list[tuple[str, Callable[[Path], Path], str]] = [
     ("install state folder", _install, "opt/.reconcile"),
     ("install records", _install, "opt/.reconcile/records"),
     ("install staging", _install, "opt/.reconcile/staging"),
+    ("install prefix parent", _install_in_folders, "opt/linux-debian12-x86_64_v4"),
+    ("install prefix grandparent", _install_in_folders, "opt/linux-debian12-x86_64_v4/gcc-12.2.0"),
     ("mirror build_cache", _sync_v2, "site/build_cache"),
     ("mirror build_cache arch folder", _sync_v2, "site/build_cache/linux-debian12-x86_64_v4"),
     ("mirror layout-3 blobs", _sync_v3, "site/blobs"),

@@ -23,10 +23,10 @@ from reconcile.buildcache.layout_v3 import (
     spec_manifest_name,
 )
 from reconcile.buildcache.manifest_v3 import BLOBS, parse_manifest
+from reconcile.cache.files import open_regular, sha256_of
 from reconcile.drift.findings import CheckMode, Finding, ResourceAudit, sorted_findings
 from reconcile.drift.ignore import IgnoreRules
 from reconcile.errors import ReconcileError
-from reconcile.hashing import sha256_of
 from reconcile.manifest.model import ManifestFile, Mirror
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import parse_spec_document
@@ -51,8 +51,10 @@ def _files_under(folder: Path) -> Iterator[Path]:
             continue
 
 
-def _signed_json(path: Path) -> object:
-    data = path.read_bytes()[: MAX_METADATA_BYTES + 1]
+def _signed_json(path: Path, root: Path) -> object:
+    # a regular file below the mirror's root, read up to the bound, never a link or a FIFO
+    with open_regular(path, root=root) as stream:
+        data = stream.read(MAX_METADATA_BYTES + 1)
     if len(data) > MAX_METADATA_BYTES:
         raise ValueError(f"larger than {MAX_METADATA_BYTES} bytes")
     return json.loads(unverified_text(data) if starts_clearsigned(data) else data)
@@ -105,7 +107,11 @@ class _Audit:
                 f"{what}: {actual_size} bytes, its metadata says {size}",
             )
             return
-        if sha256 is not None and self.mode == "contents" and sha256_of(path) != sha256:
+        if (
+            sha256 is not None
+            and self.mode == "contents"
+            and sha256_of(path, root=self.root) != sha256
+        ):
             self.add(
                 "error",
                 "mirror-file-corrupt",
@@ -132,7 +138,7 @@ def _audit_v2(audit: _Audit, entries: dict[str, IndexEntry], signed: bool) -> No
         )
         checksum = None
         try:
-            document = _signed_json(spec)
+            document = _signed_json(spec, audit.root)
             if isinstance(document, dict):
                 checksum = parse_spec_document(document).tarball_sha256
         except FileNotFoundError:
@@ -163,7 +169,9 @@ def _audit_v3(audit: _Audit, entries: dict[str, IndexEntry]) -> None:
         )
     for path in _files_under(manifests):
         try:
-            manifest = parse_manifest(json.dumps(_signed_json(path)).encode(), source=str(path))
+            manifest = parse_manifest(
+                json.dumps(_signed_json(path, audit.root)).encode(), source=str(path)
+            )
         except (OSError, ValueError, ReconcileError) as exc:
             audit.add("error", "mirror-file-corrupt", path, f"the manifest cannot be read ({exc})")
             continue

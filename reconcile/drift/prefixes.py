@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from pathlib import Path
 
 import attrs
 
+from reconcile.cache.files import open_regular
 from reconcile.drift.findings import CheckMode, Finding
 from reconcile.drift.ignore import IgnoreRules
 from reconcile.hashing import sha256_of_stream
@@ -59,8 +61,9 @@ def _walk(prefix: str) -> Iterator[tuple[str, os.stat_result | OSError]]:
 
 
 def _sha256(path: str) -> str:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb", buffering=0) as stream:
+    """Read only a regular file, without following a link in any folder below the prefix:
+    a co-tenant may swap a file for a FIFO, a device or a link between the walk and here."""
+    with open_regular(Path(path), root=None) as stream:
         return sha256_of_stream(stream)
 
 
@@ -164,6 +167,19 @@ def compare_prefix(
                     kind="prefix-missing",
                     path=prefix,
                     detail=f"the prefix is gone ({exc.strerror or exc})",
+                ),
+            ),
+            checked=0,
+        )
+    if not stat.S_ISDIR(top.st_mode):
+        # never walk through it: a link here would make the audit read someone else's tree
+        return PrefixComparison(
+            findings=(
+                Finding(
+                    severity="error",
+                    kind="type",
+                    path=prefix,
+                    detail=f"the prefix is a {_kind_of(top.st_mode)}, recorded a folder",
                 ),
             ),
             checked=0,

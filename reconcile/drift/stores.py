@@ -8,12 +8,12 @@ noted) is not drift.
 
 from __future__ import annotations
 
+from reconcile.cache.files import sha256_of
 from reconcile.cache.roots import cache_roots_of
 from reconcile.cache.scan import read_record, scan_root
 from reconcile.drift.findings import CheckMode, Finding, ResourceAudit, sorted_findings
 from reconcile.drift.ignore import IgnoreRules
 from reconcile.engine import observe_mirror_permissions, observe_source_mirrors
-from reconcile.hashing import sha256_of
 from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import SourceAction
 from reconcile.plan.sources import plan_sources
@@ -113,13 +113,11 @@ def audit_cache_roots(manifest_file: ManifestFile, *, mode: CheckMode) -> list[R
             if not entry.recorded:
                 problem = "it has no readable record"
             elif mode == "contents":
-                try:
-                    actual = sha256_of(entry.path)
-                except OSError as exc:
-                    problem = f"it cannot be read ({exc.strerror or exc})"
-                else:
-                    if actual != entry.sha256:
-                        problem = f"its content hashes to {actual}"
+                actual = sha256_of(entry.path, root=root.path)
+                if actual is None:
+                    problem = "it cannot be read as a regular file"
+                elif actual != entry.sha256:
+                    problem = f"its content hashes to {actual}"
             if problem is None and entry.recorded:
                 record = read_record(entry.path, entry.sha256)
                 if record is not None and record.size != entry.size:

@@ -446,3 +446,60 @@ def test_a_record_with_an_unreadable_spec_is_a_clear_error(
     assert "error[corrupt-record]" in err and "cannot be read" in err
     assert run(installed, "list") == 1
     assert "error[corrupt-record]" in capsys.readouterr().err
+
+
+# --- a hostile co-tenant: drift reads only regular files, never through links ---------------
+
+
+def test_a_prefix_swapped_for_a_link_is_not_walked(
+    installed: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    prefix = installed_prefix(installed.parent / "opt", "hello-app")
+    elsewhere = tmp_path / "elsewhere"
+    prefix.rename(elsewhere)
+    prefix.symlink_to(elsewhere)
+    found = findings(installed, capsys)
+    assert found == {("type", rel(installed, prefix))}
+
+
+def test_files_swapped_for_fifos_and_device_links_do_not_hang_drift(
+    installed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = installed_prefix(installed.parent / "opt", "hello-app")
+    binary = prefix / "bin" / "hello-app"
+    binary.unlink()
+    os.mkfifo(binary)  # opening it for reading would block for ever
+    found = findings(installed, capsys, "--check-contents")
+    assert ("type", rel(installed, binary)) in found
+
+
+@pytest.mark.parametrize("layout", [2, 3])
+def test_mirror_metadata_swapped_for_dev_zero_is_refused_quickly(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    layout: int,
+) -> None:
+    from test_publish_roundtrip import publishing_manifest
+
+    from reconcile.trust.sign import GpgSigner, generate_key
+
+    home = tmp_path / "signing"
+    home.mkdir(mode=0o700)
+    fingerprint = generate_key(home, "Publisher", "publisher@example.invalid")
+    monkeypatch.setenv("RECONCILE_SIGNING_HOME", str(home))
+    public = tmp_path / "publisher.pub"
+    public.write_bytes(GpgSigner(gnupghome=home, fingerprint=fingerprint).public_key())
+    manifest = publishing_manifest(tmp_path / "p", fingerprint, public, layout)
+    assert run(manifest, "apply", "--yes") == 0
+    mirror = tmp_path / "p" / "published"
+    metadata = sorted(
+        p for p in mirror.rglob("*") if p.name.endswith((".spec.json.sig", ".spec.manifest.json"))
+    )
+    metadata[0].unlink()
+    metadata[0].symlink_to("/dev/zero")
+    code, out = drift(manifest, capsys, "--json", "--check-contents")
+    assert code == 2
+    document = json.loads(out)
+    mirror_audit = next(r for r in document["resources"] if r["resource"] == "mirror:published")
+    assert str(metadata[0]) in {f["path"] for f in mirror_audit["findings"]}

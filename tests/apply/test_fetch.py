@@ -109,9 +109,12 @@ def test_a_tarball_that_differs_from_the_signed_checksum_is_refused_and_removed(
     tmp_path: Path,
 ) -> None:
     bad = GOOD[:-1] + bytes([GOOD[-1] ^ 1])
+    url = mirror(tmp_path, "a", bad)
     with pytest.raises(VerificationError) as refused:
-        obtain(tmp_path, action(mirror(tmp_path, "a", bad)))
+        obtain(tmp_path, action(url))
     assert refused.value.reference == "checksum-mismatch"
+    assert refused.value.message.startswith("tarball of hello-app@3.0/d7r6xmz from mirror 'a' ")
+    assert refused.value.message.endswith(f"({url})")
     assert hashlib.sha256(bad).hexdigest() in refused.value.message
     assert f"expected {SHA}" in refused.value.message
     assert list((tmp_path / "work").iterdir()) == []
@@ -133,7 +136,8 @@ def test_bad_copies_everywhere_fail_and_name_every_mirror(tmp_path: Path) -> Non
         obtain(tmp_path, planned)
     assert failed.value.reference == "tarball-unavailable"
     assert "mirror 'a': tarball of" in failed.value.message
-    assert "mirror 'b': tarball of" in failed.value.message
+    assert "\n    mirror 'b': tarball of" in failed.value.message
+    assert failed.value.hint
     assert list((tmp_path / "work").iterdir()) == []
 
 
@@ -154,6 +158,7 @@ def test_a_cache_hit_is_a_private_verified_copy(tmp_path: Path) -> None:
     cache, blob = cache_with(tmp_path, GOOD)
     got, recorder = obtain(tmp_path, action(mirror(tmp_path, "a", None)), cache)
     assert (got.from_cache, got.downloaded, got.path.read_bytes()) == (True, 0, GOOD)
+    assert got.mirror == "a"  # the install record names the mirror the plan chose
     assert got.path.parent == tmp_path / "work"
     assert got.path.stat().st_ino != blob.stat().st_ino  # a copy, never a link
     assert stat.S_IMODE(got.path.stat().st_mode) == 0o600
@@ -165,7 +170,10 @@ def test_a_bad_cached_copy_is_evicted_and_the_tarball_fetched_again(tmp_path: Pa
     got, recorder = obtain(tmp_path, action(mirror(tmp_path, "a")), cache)
     assert (got.from_cache, got.path.read_bytes()) == (False, GOOD)
     assert not blob.exists()
-    assert [e for e in recorder.events if e.startswith(f"evicted {blob}")]
+    (evicted,) = [e for e in recorder.events if e.startswith(f"evicted {blob}")]
+    assert evicted.endswith(
+        "does not match the signed metadata of hello-app@3.0/d7r6xmz; fetching it again"
+    )
 
 
 def test_only_downloads_are_copied_into_the_cache(tmp_path: Path) -> None:
@@ -185,3 +193,13 @@ def test_without_a_cache_nothing_is_kept(tmp_path: Path) -> None:
     keep_in_cache(action(got.url), got, None)
     shutil.rmtree(tmp_path / "work")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+
+
+def test_a_download_is_kept_in_the_cache_root_its_url_selects(tmp_path: Path) -> None:
+    url = mirror(tmp_path, "a")
+    elsewhere = CacheRootConfig(path=tmp_path / "other", prefixes=("https://elsewhere/",))
+    chosen = CacheRootConfig(path=tmp_path / "chosen", prefixes=(url.rsplit("/", 3)[0],))
+    cache = BlobCache([elsewhere, chosen])
+    got, _ = obtain(tmp_path, action(url), cache)
+    keep_in_cache(action(url), got, cache)
+    assert cache.copies(SHA) == [blob_path(tmp_path / "chosen", SHA)]

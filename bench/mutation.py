@@ -73,7 +73,10 @@ AREAS: dict[str, Area] = {
         tests=("tests/archive",),
     ),
     "fetch": Area(files=("reconcile/apply/fetch.py",), tests=("tests/apply/test_fetch.py",)),
-    "cache": Area(files=("reconcile/cache/store.py",), tests=("tests/cache/test_cache_store.py",)),
+    "cache": Area(
+        files=("reconcile/cache/store.py",),
+        tests=("tests/cache/test_cache_store.py", "tests/cache/test_cache_store_selection.py"),
+    ),
     "plan": Area(
         files=(
             "reconcile/plan/serialize.py",

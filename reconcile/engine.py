@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -19,6 +20,7 @@ from reconcile.permissions import permission_changes, resolve_group
 from reconcile.plan.model import Plan
 from reconcile.plan.planner import make_plan
 from reconcile.sources.observe import SourceMirrorFacts, observe_source_mirror
+from reconcile.spack.spec import SpecNode
 from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.policy import TrustPolicy
@@ -58,6 +60,27 @@ def observe_mirror_permissions(manifest_file: ManifestFile) -> dict[str, MirrorP
             root=str(root), exists=exists, changes=tuple(changes)
         )
     return facts
+
+
+def with_index_closure(needed: Mapping[str, SpecNode], observed: Observed) -> dict[str, SpecNode]:
+    """The specs the planner asked for, and their run-time closures as the mirrors' indexes
+    describe them (not yet verified, not installed): fetched in one round rather than one
+    round per level, so a chain of thousands of specs plans in a few rounds. The planner
+    still checks every spec against its own signed metadata."""
+    index: dict[str, SpecNode] = {}
+    for mirror in reversed(observed.mirrors):  # the first mirror in manifest order wins
+        index.update((dag_hash, entry.node) for dag_hash, entry in mirror.index.items())
+    wanted = dict(needed)
+    pending = list(needed.values())
+    while pending:
+        for dep in pending.pop().runtime_dependencies():
+            node = index.get(dep.hash)
+            skip = dep.hash in wanted or dep.hash in observed.verified
+            if skip or dep.hash in observed.present or node is None or node.is_external:
+                continue
+            wanted[dep.hash] = node
+            pending.append(node)
+    return wanted
 
 
 def observe_and_plan(
@@ -107,6 +130,7 @@ def observe_and_plan(
             if any(m.signed for m in observed.mirrors) and result.specs:
                 policy.load()  # a bad [[key]] fails the run here, not per mirror in a worker
             verified = dict(observed.verified)
+            wanted = with_index_closure(result.specs, observed)
             # each fetch + gpg verification waits on I/O or a child process: overlap them
             with ThreadPoolExecutor(max_workers=VERIFY_WORKERS) as workers:
                 fetched = workers.map(
@@ -117,9 +141,9 @@ def observe_and_plan(
                         trust=policy,
                         cache=cache,
                     ),
-                    result.specs.values(),
+                    wanted.values(),
                 )
-                verified.update(zip(result.specs, fetched, strict=True))
+                verified.update(zip(wanted, fetched, strict=True))
             exists = dict(observed.path_exists)
             for path in result.paths:
                 exists[path] = Path(path).exists() or Path(path).is_symlink()

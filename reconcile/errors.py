@@ -144,6 +144,7 @@ REFERENCES: Mapping[str, str] = {
     "confirmation-needed": "`apply` without a terminal, `--yes` or a saved plan",
     "corrupt-record": "an install record cannot be read (the hint says how to move it aside)",
     "credentials-over-http": "signed S3 requests to a plain-http endpoint that is not loopback",
+    "dependency-cycle": "a spec's signed metadata makes it depend on itself, directly or not",
     "disk-error": "a disk operation on the install root failed",
     "disk-full": "a filesystem reconcile writes to is full (or over quota); the path is named",
     "external-not-allowed": "a signed spec names an external outside [install] externals (or /)",

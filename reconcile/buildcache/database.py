@@ -56,22 +56,28 @@ def database_entries(document: object, *, source: str) -> dict[str, IndexEntry]:
 
 
 def dependency_order(nodes: Iterable[SpecNode]) -> list[SpecNode]:
-    """Dependencies before dependents (among the given nodes), else in the given order."""
+    """Dependencies before dependents (among the given nodes), else in the given order.
+
+    Walked with an explicit stack, so a chain of any length is fine; a cycle is broken
+    where it closes."""
     by_hash = {node.hash: node for node in nodes}
     ordered: list[SpecNode] = []
     seen: set[str] = set()
-
-    def visit(node: SpecNode) -> None:
-        if node.hash in seen:
-            return
-        seen.add(node.hash)
-        for dependency in node.dependencies:
-            if dependency.hash in by_hash:
-                visit(by_hash[dependency.hash])
-        ordered.append(node)
-
-    for node in by_hash.values():
-        visit(node)
+    for start in by_hash.values():
+        if start.hash in seen:
+            continue
+        seen.add(start.hash)
+        stack = [(start, iter(start.dependencies))]
+        while stack:
+            node, pending = stack[-1]
+            dependency = next(pending, None)
+            if dependency is None:
+                stack.pop()
+                ordered.append(node)
+            elif dependency.hash in by_hash and dependency.hash not in seen:
+                seen.add(dependency.hash)
+                child = by_hash[dependency.hash]
+                stack.append((child, iter(child.dependencies)))
     return ordered
 
 

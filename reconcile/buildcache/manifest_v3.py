@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from reconcile import bounded_json
 from reconcile.errors import VerificationError
 
 MANIFEST_VERSION = 3
@@ -111,9 +112,11 @@ def parse_manifest(text: bytes, *, source: str) -> BuildcacheManifest:
     ``VerificationError`` for anything that is not a layout-v3 manifest.
     """
     try:
-        raw = json.loads(text)
+        raw = bounded_json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise malformed(source, f"not valid JSON ({exc})") from exc
+    except bounded_json.TooDeepError as exc:
+        raise malformed(source, str(exc)) from exc
     if not isinstance(raw, Mapping) or "version" not in raw or "data" not in raw:
         raise malformed(source, "expected a manifest object {'version': 3, 'data': [...]}")
     version = raw["version"]

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from reconcile import bounded_json
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.transport.base import Transport
 
@@ -36,6 +37,8 @@ def read_explained(
 def json_document(data: bytes, *, source: str, malformed: Malformed) -> object:
     """``data`` parsed as JSON; bytes that are not JSON are ``malformed(source, reason)``."""
     try:
-        return json.loads(data)
+        return bounded_json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise malformed(source, f"not valid JSON ({exc})") from exc
+    except bounded_json.TooDeepError as exc:
+        raise malformed(source, str(exc)) from exc

@@ -8,7 +8,7 @@ loop (``reconcile.engine``) fetches those and calls it again. It never does I/O.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import NoReturn
 
 import attrs
@@ -40,6 +40,15 @@ from reconcile.transport.base import join_url
 
 # How many spec names a "no spec matches" error lists.
 _OFFERED_SHOWN = 12
+
+
+@attrs.frozen
+class _Visit:
+    """A dependency the closure walk asks to visit next."""
+
+    dag_hash: str
+    hint: SpecNode | None
+    needed_by: str | None
 
 
 @attrs.frozen(kw_only=True)
@@ -115,7 +124,13 @@ class _Planner:
     def _raise_errors(self, hint: str | None = None) -> NoReturn:
         prefix, identity = "prefix" in self.refusals, "identity" in self.refusals
         external = "external" in self.refusals
-        if prefix:
+        cycle = "cycle" in self.refusals
+        if cycle:
+            hint = (
+                "do not use this mirror until its owner fixes it: Spack never builds a spec "
+                "that depends on itself, so its metadata is broken or hostile"
+            )
+        elif prefix:
             hint = (
                 "make install.projection tell the specs apart ({hash} or {hash:7}; add "
                 "{version}), or keep one of them; reconcile never installs two specs at one path"
@@ -133,7 +148,9 @@ class _Planner:
         raise PlanError(
             "\n".join(dict.fromkeys(self.errors)),
             hint=hint,
-            reference="prefix-claimed-twice"
+            reference="dependency-cycle"
+            if cycle
+            else "prefix-claimed-twice"
             if prefix
             else (
                 "identity-mismatch" if identity else ("external-not-allowed" if external else None)
@@ -231,12 +248,52 @@ class _Planner:
 
     # -- closure walk ---------------------------------------------------------------------
     def visit(self, dag_hash: str, hint: SpecNode | None, needed_by: str | None) -> bool:
-        """Plan ``dag_hash`` and its run-time closure; False when facts are still missing."""
+        """Plan ``dag_hash`` and its run-time closure; False when facts are still missing.
+
+        The walk is depth-first with an explicit stack (``_visit`` yields each dependency to
+        visit and is sent its outcome), so a chain of thousands of specs never reaches
+        Python's recursion limit; a dependency back onto the stack is a cycle, refused."""
+        frames = [self._visit(dag_hash, hint, needed_by)]
+        path, on_path = [dag_hash], {dag_hash}  # the hashes being visited, outermost first
+        outcome, started = True, False
+        while frames:
+            try:
+                call = frames[-1].send(outcome) if started else next(frames[-1])
+            except StopIteration as done:
+                frames.pop()
+                on_path.discard(path.pop())
+                outcome, started = done.value, True
+                continue
+            if call.dag_hash in on_path:
+                self._refuse("cycle", self._cycle(path[path.index(call.dag_hash) :], call))
+                outcome, started = False, True
+                continue
+            frames.append(self._visit(call.dag_hash, call.hint, call.needed_by))
+            path.append(call.dag_hash)
+            on_path.add(call.dag_hash)
+            started = False
+        return outcome
+
+    def _cycle(self, hashes: list[str], call: _Visit) -> str:
+        names = [self._label(h) for h in (*hashes, call.dag_hash)]
+        what = "depends on itself" if len(hashes) == 1 else "is part of a dependency cycle"
+        return (
+            f"{names[0]} {what}: {' -> '.join(names)} (named by the signed metadata of "
+            f"{call.needed_by}); a spec's run-time dependencies must form a DAG"
+        )
+
+    def _label(self, dag_hash: str) -> str:
+        node = self.known.get(dag_hash)
+        return node.short() if node is not None else f"/{dag_hash[:7]}"
+
+    def _visit(
+        self, dag_hash: str, hint: SpecNode | None, needed_by: str | None
+    ) -> Generator[_Visit, bool, bool]:
         if dag_hash in self.closures:
             return True
         record = self.observed.records.get(dag_hash)
         if dag_hash in self.observed.present and record is not None:
-            return self._visit_installed(record)
+            return (yield from self._visit_installed(record))
         node = self.known.get(dag_hash, hint)
         if node is None and dag_hash in self.recorded_externals:
             path = self._external(self.recorded_externals[dag_hash], f"/{dag_hash}", needed_by)
@@ -291,7 +348,7 @@ class _Planner:
         complete = True
         for dep in node.runtime_dependencies():
             hint_dep = next((n for n in document.nodes if n.hash == dep.hash), None)
-            complete = self.visit(dep.hash, hint_dep, node.short()) and complete
+            complete = (yield _Visit(dep.hash, hint_dep, node.short())) and complete
         if not complete:
             return False
         self._plan_install(node, verified, record)
@@ -306,7 +363,7 @@ class _Planner:
             self._refuse("external", external_refusal(path, allowed, spec=who))
         return normal
 
-    def _visit_installed(self, record: InstallRecord) -> bool:
+    def _visit_installed(self, record: InstallRecord) -> Generator[_Visit, bool, bool]:
         node = self.record_nodes[record.hash]
         self.prefixes[node.hash] = record.prefix
         self.fingerprints[f"record:{node.hash}"] = record_fingerprint(record)
@@ -317,7 +374,7 @@ class _Planner:
         )
         complete = True
         for dep in node.runtime_dependencies():
-            complete = self.visit(dep.hash, None, node.short()) and complete
+            complete = (yield _Visit(dep.hash, None, node.short())) and complete
         if complete:
             self.closures[node.hash] = self._closure_of(node)
         return complete

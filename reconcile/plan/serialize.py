@@ -9,6 +9,7 @@ from typing import Any
 
 import cattrs
 
+from reconcile import bounded_json
 from reconcile.errors import ReconcileError
 from reconcile.plan.codec import (
     action_from_dict,
@@ -94,7 +95,7 @@ def write_plan(plan: Plan, path: Path) -> None:
 
 def read_plan(path: Path) -> Plan:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = bounded_json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ReconcileError(f"{path}: no such plan file", reference="invalid-plan") from exc
     except (OSError, ValueError) as exc:

@@ -157,24 +157,29 @@ def parse_spec_document(raw: Mapping[str, Any]) -> SpecDocument:
 def runtime_closure(root: str, nodes: Mapping[str, SpecNode]) -> list[SpecNode]:
     """The run-time closure of ``root`` (itself included), dependencies before dependents.
 
-    ``nodes`` maps DAG hashes to nodes; a dependency missing from it raises ``KeyError``.
-    The order is deterministic: a depth-first post-order following dependency order.
+    ``nodes`` maps DAG hashes to nodes; a dependency missing from it raises ``KeyError``, a
+    cycle ``ValueError``. The order is deterministic: a depth-first post-order following
+    dependency order, walked with an explicit stack (chains of any length).
     """
     ordered: list[SpecNode] = []
     seen: set[str] = set()
-
-    def visit(dag_hash: str, trail: tuple[str, ...]) -> None:
-        if dag_hash in seen:
-            return
-        if dag_hash in trail:
-            raise ValueError(f"dependency cycle through {dag_hash}")
-        node = nodes[dag_hash]
-        for dep in node.runtime_dependencies():
-            visit(dep.hash, (*trail, dag_hash))
-        seen.add(dag_hash)
-        ordered.append(node)
-
-    visit(root, ())
+    # Each entry: a node being visited and the dependencies it has yet to visit.
+    stack = [(nodes[root], iter(nodes[root].runtime_dependencies()))]
+    on_path = {root}
+    while stack:
+        node, pending = stack[-1]
+        dep = next(pending, None)
+        if dep is None:
+            stack.pop()
+            on_path.discard(node.hash)
+            seen.add(node.hash)
+            ordered.append(node)
+        elif dep.hash in on_path:
+            raise ValueError(f"dependency cycle through {dep.hash}")
+        elif dep.hash not in seen:
+            child = nodes[dep.hash]
+            stack.append((child, iter(child.runtime_dependencies())))
+            on_path.add(dep.hash)
     return ordered
 
 

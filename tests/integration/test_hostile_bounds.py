@@ -8,19 +8,28 @@ root as it was, and leave nothing in staging that breaks the next apply.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import stat
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import REPO
 from support import run, snapshot, write_manifest
 from test_hostile_mirror import victim_document
 
-from reconcile.buildcache.writer_v2 import write_index_v2, write_spec_v2
+from reconcile.buildcache.writer_v2 import (
+    spec_json_bytes,
+    spec_path,
+    tarball_path,
+    write_index_v2,
+    write_spec_v2,
+)
 from reconcile.safe_fs import remove_tree_at
 from reconcile.spack.spec import parse_node
 from reconcile.trust.gnupg import isolated_home
@@ -265,3 +274,118 @@ def test_bad_limits_are_located_errors(tmp_path: Path, capsys: pytest.CaptureFix
         in err
     )
     assert "Traceback" not in err
+
+
+# -- dependency graphs and saved plans -------------------------------------------------------
+
+BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def chain_hash(index: int) -> str:
+    digits = "".join(BASE32[(index >> (5 * k)) & 31] for k in range(4))
+    return "chain" + "a" * 23 + digits
+
+
+def chain_node(index: int, depends_on: list[int]) -> dict[str, Any]:
+    node = victim_document()["spec"]["nodes"][0] | {
+        "name": f"link{index}",
+        "hash": chain_hash(index),
+    }
+    node["dependencies"] = [
+        {
+            "name": f"link{dep}",
+            "hash": chain_hash(dep),
+            "parameters": {"deptypes": ["link", "run"], "virtuals": []},
+        }
+        for dep in depends_on
+    ]
+    return node
+
+
+def publish_graph(
+    mirror: Path, edges: dict[int, list[int]], tarball: Path, signer: GpgSigner | None
+) -> None:
+    """One spec per key of ``edges``, depending on the listed ones; each spec file holds the
+    node and its direct dependencies, as the index does."""
+    nodes = {index: chain_node(index, deps) for index, deps in edges.items()}
+    checksum = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    for index, deps in edges.items():
+        document = {
+            "spec": {
+                "_meta": {"version": 4},
+                "nodes": [nodes[index], *(nodes[d] for d in deps if d != index)],
+            }
+        }
+        if signer is not None:
+            write_spec_v2(mirror, spec_document=document, tarball=tarball, signer=signer)
+            continue
+        # Unsigned: what write_spec_v2 writes, without its fsyncs (thousands of specs).
+        root = parse_node(nodes[index])
+        target = tarball_path(mirror, root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(tarball, target)
+        document |= {
+            "buildcache_layout_version": 2,
+            "binary_cache_checksum": {"hash_algorithm": "sha256", "hash": checksum},
+        }
+        spec_path(mirror, root, signed=False).write_bytes(spec_json_bytes(document))
+    write_index_v2(mirror, [parse_node(n) for n in nodes.values()])
+
+
+@pytest.mark.parametrize(
+    ("edges", "named"),
+    [
+        ({0: [0]}, "link0@1.0/chainaa depends on itself: link0@1.0/chainaa -> link0@1.0/chainaa"),
+        ({0: [1], 1: [2], 2: [0]}, "-> link1@1.0/chainaa -> link2@1.0/chainaa -> link0@1.0"),
+    ],
+    ids=["self-dependency", "three-spec-cycle"],
+)
+def test_dependency_cycle_is_a_clear_refusal(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    signer: GpgSigner,
+    edges: dict[int, list[int]],
+    named: str,
+) -> None:
+    mirror = tmp_path / "mirror"
+    publish_graph(mirror, edges, hostile.spack_tarball(tmp_path / "t.spack"), signer)
+    key = tmp_path / "hostile.pub"
+    key.write_bytes(signer.public_key())
+    manifest = write_manifest(
+        tmp_path, specs=["link0"], mirror=mirror, key_file=key, fingerprint=signer.fingerprint
+    )
+    for command in (("plan",), ("apply", "--yes")):
+        assert run(manifest, *command) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "RecursionError" not in err
+        assert "error[dependency-cycle]" in err and named in err
+        assert "must form a DAG" in err
+    assert not (tmp_path / "opt").exists() or not any((tmp_path / "opt").iterdir())
+
+
+def test_a_1500_spec_chain_is_planned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    length = 1500
+    edges = {index: [index + 1] if index + 1 < length else [] for index in range(length)}
+    mirror = tmp_path / "mirror"
+    publish_graph(mirror, edges, hostile.spack_tarball(tmp_path / "t.spack"), None)
+    manifest = write_manifest(tmp_path, specs=["link0"], mirror=mirror, signed=False, key_file=None)
+    assert run(manifest, "plan", "--json") == 0, capsys.readouterr().err
+    plan = json.loads(capsys.readouterr().out)
+    installs = [a for a in plan["actions"] if a["action"] == "install"]
+    assert len(installs) == length
+    # dependencies first: the last link of the chain is installed first
+    assert installs[0]["details"]["name"] == f"link{length - 1}"
+    assert installs[-1]["details"]["name"] == "link0"
+
+
+def test_deeply_nested_saved_plan_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = write_manifest(tmp_path)
+    for text in ("[" * 100_000 + "]" * 100_000, '{"a": ' * 200 + "1" + "}" * 200):
+        saved = tmp_path / "plan.json"
+        saved.write_text(text)
+        assert run(manifest, "apply", "--yes", str(saved)) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        assert "error[invalid-plan]" in err and "nests lists and objects more than 64" in err

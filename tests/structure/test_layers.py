@@ -16,6 +16,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "pause",
         "safe_fs",
         "limits",
+        "bounded_json",
         "folders",
         "spack",
         "manifest",

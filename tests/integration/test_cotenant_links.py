@@ -9,6 +9,7 @@ write access to the shared folder would plant them. Every case runs the real CLI
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,3 +104,36 @@ def test_a_planted_link_is_refused_and_nothing_outside_is_touched(
     assert str(link) in done.stderr, done.stderr
     assert _snapshot(victim) == before
     assert link.is_symlink()  # refused, not "repaired" either
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("cache", "list"), ("cache", "gc", "--max-size", "0"), ("plan",), ("apply", "--yes")],
+    ids=["cache-list", "cache-gc", "plan", "apply"],
+)
+def test_a_link_planted_in_a_used_cache_root_is_refused_by_every_command(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """After a good run filled the cache, a co-tenant swaps a blob folder for a link to a
+    folder holding a file under the blob's name: nothing reads, lists or removes it."""
+    base = tmp_path / "job"
+    manifest = _install(base)
+    first = run_subprocess(manifest, "apply", "--yes")
+    assert first.returncode == 0, first.stderr
+    blobs = base / "cache/blobs/sha256/74"
+    victim = tmp_path / "victim"
+    blobs.rename(victim)  # the victim holds files named like blobs and records
+    before = _snapshot(victim)
+    if command[0] in ("plan", "apply"):  # greetlib is to be installed again: from the cache
+        (record,) = (base / "opt/.reconcile/records").glob("yrhiacw*.json")
+        record.unlink()
+        (prefix,) = (base / "opt").glob("greetlib-*")
+        shutil.rmtree(prefix)
+    link = _plant(base, "cache/blobs/sha256/74", victim)
+
+    done = run_subprocess(manifest, *command)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "error[link-in-root]" in done.stderr, done.stderr
+    assert str(link) in done.stderr
+    assert _snapshot(victim) == before

@@ -21,6 +21,7 @@ from reconcile.cli.render import human_bytes
 from reconcile.errors import ReconcileError
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
+from reconcile.redact import mask_credentials
 from reconcile.transport.registry import TransportPool, endpoints_of
 
 EXIT_OK, EXIT_ERROR = 0, 1
@@ -75,7 +76,7 @@ def _when(moment: datetime) -> str:
 def _for_urls(scan: RootScan) -> str:
     if scan.root.matches_every_url:
         return "for every URL"
-    return "for URLs under " + ", ".join(scan.root.prefixes)
+    return "for URLs under " + ", ".join(mask_credentials(p) for p in scan.root.prefixes)
 
 
 def _render_root(scan: RootScan) -> list[str]:
@@ -88,7 +89,8 @@ def _render_root(scan: RootScan) -> list[str]:
             f"  {entry.sha256[:SHORT_SHA]}  {human_bytes(entry.size):>10}  "
             f"used {_when(entry.last_used)}  {specs}"
         )
-        lines.extend(f"      from {url}" for url in entry.urls)
+        # masked again: records written by older versions kept query strings as they were
+        lines.extend(f"      from {mask_credentials(url)}" for url in entry.urls)
     size = sum(entry.size for entry in scan.entries)
     count = len(scan.entries)
     summary = f"  {count} blob{'s' if count != 1 else ''}, {human_bytes(size)}"
@@ -108,7 +110,7 @@ def _entry_dict(entry: CacheEntry) -> dict[str, Any]:
         "sha256": entry.sha256,
         "path": str(entry.path),
         "size": entry.size,
-        "urls": list(entry.urls),
+        "urls": [mask_credentials(url) for url in entry.urls],
         "specs": list(entry.specs),
         "stored_at": entry.stored_at.isoformat(),
         "last_used": entry.last_used.isoformat(),
@@ -119,12 +121,16 @@ def _entry_dict(entry: CacheEntry) -> dict[str, Any]:
 def _scan_dict(scan: RootScan) -> dict[str, Any]:
     return {
         "path": str(scan.root.path),
-        "prefixes": list(scan.root.prefixes),
+        "prefixes": [mask_credentials(p) for p in scan.root.prefixes],
         "exists": scan.exists,
         "blobs": [_entry_dict(entry) for entry in scan.entries],
         "bytes": sum(entry.size for entry in scan.entries),
         "index_copies": [
-            {"url": copy.url, "path": str(copy.path), "size": copy.size}
+            {
+                "url": mask_credentials(copy.url) if copy.url else copy.url,
+                "path": str(copy.path),
+                "size": copy.size,
+            }
             for copy in scan.index_copies
         ],
     }

@@ -111,7 +111,7 @@ class _Roots:
                 if path is not None:
                     self.caches.append((index, path))
         for index, entry in _entries(data, "mirror"):
-            text = _local_mirror_path(entry.get("url"))
+            text = _local_path(entry.get("url"))
             if text is not None:
                 path = self._root(
                     ("mirror", index, "url"), text, "mirror folder", folder_only=False
@@ -148,8 +148,8 @@ def _entries(data: dict[str, Any], table: str) -> Iterator[tuple[int, dict[str, 
                 yield index, entry
 
 
-def _local_mirror_path(url: object) -> str | None:
-    """The folder of a plain-path or ``file://`` mirror; None for other mirrors."""
+def _local_path(url: object) -> str | None:
+    """The path of a plain-path or ``file://`` URL (a mirror, a source); None for others."""
     if not isinstance(url, str) or not url.strip():
         return None
     if "://" not in url:
@@ -222,26 +222,31 @@ def _room_for_prefixes(data: dict[str, Any], install_root: str | None) -> Iterat
         )
 
 
-def _key_files(data: dict[str, Any], folder: Path) -> Iterator[Finding]:
+def _named_files(data: dict[str, Any], folder: Path) -> Iterator[Finding]:
+    """Key files and local source archives: each must be a regular file when it exists."""
+    named: list[tuple[KeyPath, str, str, str]] = []  # (place, text, what, expected)
     for index, entry in _entries(data, "key"):
-        text = entry.get("file")
-        if not isinstance(text, str) or not text.strip():
-            continue
-        key = ("key", index, "file")
+        if isinstance(entry.get("file"), str) and entry["file"].strip():
+            named.append(
+                (("key", index, "file"), entry["file"], "key file", "an armored public key file")
+            )
+    for index, entry in _entries(data, "source"):
+        text = _local_path(entry.get("url"))
+        if text is not None:
+            named.append((("source", index, "url"), text, "source archive", "an archive file"))
+    for key, text, what, expected in named:
         path, problem = _resolve(text, folder)
         if problem is not None:
-            yield at_value(key, f"key file {problem}")
+            yield at_value(key, f"{what} {problem}")
             continue
         assert path is not None
         try:
             mode = Path(path).stat().st_mode
         except OSError:
-            continue  # missing or unreadable: reported when the key is read, with a hint
+            continue  # missing or unreadable: reported when it is read, with a hint
         if not stat.S_ISREG(mode):
             yield at_value(
-                key,
-                f"key file {path} is {_kind(mode)}, not a regular file (expected an armored "
-                "public key file)",
+                key, f"{what} {path} is {_kind(mode)}, not a regular file (expected {expected})"
             )
 
 
@@ -263,5 +268,5 @@ def path_findings(data: dict[str, Any], folder: Path) -> list[Finding]:
         *roots.findings,
         *_overlaps(roots),
         *_room_for_prefixes(data, roots.install),
-        *_key_files(data, folder),
+        *_named_files(data, folder),
     ]

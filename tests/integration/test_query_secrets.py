@@ -146,3 +146,33 @@ def test_manifest_errors_mask_the_query_of_a_bad_url(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "error[invalid-manifest]" in done.stderr
     assert QUERY_TOKEN not in done.stdout + done.stderr
+
+
+def test_cache_list_masks_urls_that_older_records_kept(tmp_path: Path) -> None:
+    """A record written before query values were masked still shows no token."""
+    import hashlib
+
+    from reconcile.cache.layout import blob_path, record_path
+
+    data = b"a cached tarball"
+    sha256 = hashlib.sha256(data).hexdigest()
+    blob = blob_path(tmp_path / "cache", sha256)
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(data)
+    record = {
+        "format": 1,
+        "sha256": sha256,
+        "size": len(data),
+        "urls": [f"https://mirror.example.org/x.spack?token={QUERY_TOKEN}"],
+        "specs": ["hello-app@3.0/d7r6xmz"],
+        "stored_at": "2026-01-01T00:00:00+00:00",
+        "last_used": "2026-01-01T00:00:00+00:00",
+    }
+    record_path(blob).write_text(json.dumps(record))
+    manifest = tmp_path / "reconcile.toml"
+    manifest.write_text('version = 1\n[[cache]]\nroot = "cache"\n')
+    for args in (("cache", "list"), ("cache", "list", "--json")):
+        done = run_subprocess(manifest, *args)
+        assert done.returncode == 0, done.stderr
+        assert "x.spack?token=***" in done.stdout
+        assert QUERY_TOKEN not in done.stdout + done.stderr

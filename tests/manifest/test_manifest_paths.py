@@ -270,3 +270,27 @@ def test_plan_refuses_what_validate_refuses(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert f"{manifest}:3:8: install.root: install root '/' is a system folder" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_local_source_archives_that_are_not_regular_files(tmp_path: Path) -> None:
+    """A source archive is hashed whole: /dev/zero would never end, a FIFO never open."""
+    os.mkfifo(tmp_path / "greetlib-2.1.tar.gz")
+    sources = "".join(
+        f'[[source]]\nname = "s{index}"\nversion = "1"\nurl = "{url}"\n'
+        f'sha256 = "{"0" * 64}"\nmirror = "sources"\n'
+        for index, url in enumerate(
+            ["greetlib-2.1.tar.gz", "file:///dev/zero", "~no-such-user-h3/a.tar.gz"]
+        )
+    )
+    manifest = write(tmp_path, '[[mirror]]\nname = "sources"\nurl = "sources"\n' + sources)
+    done = validate(manifest)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert (
+        f"source[0].url: source archive {tmp_path}/greetlib-2.1.tar.gz is a FIFO (named pipe), "
+        "not a regular file (expected an archive file)"
+    ) in done.stderr
+    assert "source[1].url: source archive /dev/zero is a character device" in done.stderr
+    assert "source[2].url: source archive '~no-such-user-h3': no-such-user-h3 has no home" in (
+        done.stderr
+    )

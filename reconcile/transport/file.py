@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from reconcile.errors import NotFoundError, TransportError
 from reconcile.transport.base import ProgressCallback, Transport
@@ -41,19 +44,23 @@ class FileTransport(Transport):
         return data
 
     def download(self, url: str, dest: Path, *, progress: ProgressCallback | None = None) -> int:
+        """Copy the file at ``url`` to ``dest``. Reading is the mirror's part (a failure is a
+        ``TransportError``: another mirror may do better); writing is this machine's, so a
+        full disk or a read-only folder rises as the ``OSError`` it is, naming ``dest``."""
         path = url_to_path(url)
         try:
-            with path.open("rb") as source, dest.open("wb") as target:
-                while chunk := source.read(CHUNK):
-                    target.write(chunk)
-                    self.bytes_received += len(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
-                return target.tell()
+            source = path.open("rb")
         except FileNotFoundError as exc:
             raise NotFoundError(f"{url}: no such file") from exc
         except OSError as exc:
             raise TransportError(f"{url}: cannot read: {exc.strerror}") from exc
+        with source, _local_write(dest), dest.open("wb") as target:
+            while chunk := _read_chunk(source, url):
+                target.write(chunk)
+                self.bytes_received += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+            return target.tell()
 
     def size(self, url: str) -> int:
         path = url_to_path(url)
@@ -63,3 +70,21 @@ class FileTransport(Transport):
             raise NotFoundError(f"{url}: no such file") from exc
         except OSError as exc:
             raise TransportError(f"{url}: cannot read: {exc.strerror}") from exc
+
+
+def _read_chunk(source: BinaryIO, url: str) -> bytes:
+    try:
+        return source.read(CHUNK)
+    except OSError as exc:
+        raise TransportError(f"{url}: cannot read: {exc.strerror}") from exc
+
+
+@contextlib.contextmanager
+def _local_write(dest: Path) -> Iterator[None]:
+    """An ``OSError`` while writing ``dest`` names it (a full disk on write() names no file)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is not None and exc.filename is None:
+            exc.filename = str(dest)
+        raise

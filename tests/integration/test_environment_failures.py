@@ -160,6 +160,32 @@ def test_disk_full_while_writing_a_record(tmp_path: Path) -> None:
         assert "No changes" in after.stdout
 
 
+def test_disk_full_while_downloading_into_staging(tmp_path: Path) -> None:
+    """The install root's filesystem fills up while a tarball is copied into staging: that is
+    this machine's failure, not the mirror's (no other mirror is tried, nothing is blamed on
+    it), and nothing is half-installed. With room again, the next apply converges."""
+    root_fs = tmp_path / "small"
+    with tmpfs(root_fs, size="2m"):
+        manifest = write_manifest(tmp_path, root="small/opt")
+        done = run_subprocess(manifest, "apply", "--yes")
+        assert_clean_failure(done, "disk-full")
+        assert f"{root_fs}/opt/.reconcile/staging/" in done.stderr
+        assert "tarball-unavailable" not in done.stderr
+        assert "mirror's health" not in done.stderr
+        root = root_fs / "opt"
+        assert not root.exists() or prefixes_without_records(root) == []
+        assert not list(root_fs.rglob("*.spack"))
+        grown = subprocess.run(
+            ["mount", "-o", "remount,size=64m", str(root_fs)], capture_output=True, check=False
+        )
+        assert grown.returncode == 0, grown.stderr
+        again = run_subprocess(manifest, "apply", "--yes")
+        assert again.returncode == 0, again.stderr
+        run_hello(installed_prefix(root, "hello-app"))
+        after = run_subprocess(manifest, "plan", "--detailed-exitcode")
+        assert after.returncode == 0, after.stdout
+
+
 def test_plan_out_into_a_missing_folder(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path)
     done = run_subprocess(manifest, "plan", "--out", "missing/dir/x.json")

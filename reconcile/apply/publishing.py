@@ -17,7 +17,6 @@ from reconcile.errors import ApplyError
 from reconcile.plan.model import PublishAction
 from reconcile.publish.prefix import changed_entries, publish_prefix
 from reconcile.state.records import read_record, scan_prefix
-from reconcile.transport.file import url_to_path
 from reconcile.trust.sign import GpgSigner
 
 
@@ -60,9 +59,9 @@ class PublishStep:
         published = []
         for action in self.run.plan.publications:
             self._check_unchanged(action)
-            mirror_root = url_to_path(self.run.pool.unmask(action.mirror, action.mirror_url))
+            store = self.run.pool.store_for(self.run.pool.unmask(action.mirror, action.mirror_url))
             publish_prefix(
-                mirror_root,
+                store,
                 prefix=Path(action.prefix),
                 layout=action.layout,
                 buildpath=action.buildpath,

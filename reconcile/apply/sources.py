@@ -15,10 +15,7 @@ end, whatever happened to other sources.
 from __future__ import annotations
 
 import datetime
-import os
 import posixpath
-import secrets
-import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,14 +23,13 @@ from pathlib import Path
 import attrs
 
 from reconcile.apply.events import Reporter
-from reconcile.atomic_write import MIRROR_FILE_MODE
 from reconcile.errors import ApplyError, ReconcileError, TransportError, VerificationError
 from reconcile.plan.model import SourceAction
-from reconcile.safe_fs import folder_at
 from reconcile.sources import digest
 from reconcile.sources.folders import make_folders
 from reconcile.state.sources import VerificationRecord, record_verified
 from reconcile.transport.registry import TransportPool
+from reconcile.transport.store import LocalMirrorStore
 
 Clock = Callable[[], datetime.datetime]
 
@@ -128,36 +124,32 @@ def _download_verified(action: SourceAction, workdir: Path, run: _Run) -> Path:
     return staged
 
 
+def _store(action: SourceAction) -> LocalMirrorStore:
+    """The source mirror's write seam (source mirrors are folders: they are observed on disk)."""
+    return LocalMirrorStore(Path(action.mirror_root))
+
+
 def _fetch(action: SourceAction, run: _Run) -> None:
     """Commit a fetch: the verified archive into place, atomically."""
     root = Path(action.mirror_root)
-    target = root / action.archive
-    folder = make_folders(root, posixpath.dirname(action.archive))
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-    os.close(fd)
-    temp = Path(name)
+    make_folders(root, posixpath.dirname(action.archive))  # refuses to write through a link
     try:
-        with run.staged[action.archive].open("rb") as reader, temp.open("wb") as writer:
-            shutil.copyfileobj(reader, writer, 1 << 20)
-            writer.flush()
-            os.fsync(writer.fileno())
-        temp.chmod(MIRROR_FILE_MODE)
-        try:
-            with folder_at(root, folder, create=False) as opened:  # no link followed
-                opened.replace(temp.name, target.name)
-        except OSError as exc:
-            raise ApplyError(
-                f"cannot put the source {action.label} in place at {target}: {exc.strerror}",
-                hint="move whatever is at that path out of the way, then apply again",
-                reference="source-mirror-blocked",
-            ) from None
-    finally:
-        temp.unlink(missing_ok=True)
+        written = _store(action).put_file(action.archive, run.staged[action.archive])
+    except OSError as exc:
+        raise ApplyError(
+            f"cannot put the source {action.label} in place at {root / action.archive}: "
+            f"{exc.strerror or exc}",
+            hint="move whatever is at that path out of the way, then apply again",
+            reference="source-mirror-blocked",
+        ) from None
+    if written != action.sha256:  # the private download changed under us: never keep it
+        _store(action).delete(action.archive)
+        raise _checksum_error(action, written)
     # The reporter's "mirror" is where the bytes came from: here, the source's URL.
     run.reporter.download_finished(
         f"source {action.label}", source="mirror", mirror=action.shown_url
     )
-    run.remember(action, target, action.sha256)
+    run.remember(action, root / action.archive, action.sha256)
     run.fetched += 1
     run.bytes_fetched += run.fetched_bytes[action.archive]
 
@@ -188,22 +180,12 @@ def _link(action: SourceAction, run: _Run) -> None:
     """Point ``<name>/<name>-<version>.<ext>`` at the archive: a symlink made under a
     temporary name, then renamed over whatever was there."""
     root = Path(action.mirror_root)
-    folder = make_folders(root, posixpath.dirname(action.link))
-    target = root / action.link
-    while True:
-        temp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
-        try:
-            temp.symlink_to(action.link_target)
-            break
-        except FileExistsError:
-            continue
+    make_folders(root, posixpath.dirname(action.link))  # refuses to write through a link
     try:
-        with folder_at(root, folder, create=False) as opened:  # no link followed
-            opened.replace(temp.name, target.name)
+        _store(action).link(action.link, action.link_target)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
         raise ApplyError(
-            f"cannot link the source {action.label} at {target}: {exc.strerror}",
+            f"cannot link the source {action.label} at {root / action.link}: {exc.strerror}",
             hint="move whatever is at that path out of the way, then apply again",
             reference="source-mirror-blocked",
         ) from None

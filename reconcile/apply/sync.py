@@ -13,8 +13,6 @@ unsigned and no key is named).
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,6 @@ from typing import Any
 import attrs
 
 from reconcile.apply.context import ApplyResult, RunContext
-from reconcile.atomic_write import atomic_output, atomic_write_bytes
 from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, spec_url, tarball_url
 from reconcile.buildcache.layout_v3 import blob_url, fetch_spec_v3, spec_manifest_url
 from reconcile.buildcache.manifest_v3 import (
@@ -34,16 +31,16 @@ from reconcile.buildcache.manifest_v3 import (
 from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.buildcache.writer_v2 import (
     publish_key_v2,
-    spec_path,
-    tarball_path,
+    spec_key,
+    tarball_key,
     write_index_v2,
     write_spec_v2,
 )
 from reconcile.buildcache.writer_v3 import (
-    blob_path,
+    blob_key,
     ensure_layout_json,
     publish_key_v3,
-    spec_manifest_path,
+    spec_manifest_key,
     write_index_v3,
     write_spec_v3,
 )
@@ -51,11 +48,10 @@ from reconcile.errors import VerificationError
 from reconcile.hashing import sha256_of
 from reconcile.plan.model import SyncAction
 from reconcile.redact import mask_credentials
-from reconcile.safe_fs import folder_at
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
-from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
+from reconcile.transport.store import MirrorStore
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sign import GpgSigner
@@ -144,27 +140,25 @@ def _fetch_blobs(
     return tuple(blobs)
 
 
-def write_copy(copy: VerifiedCopy, *, target_root: Path, signer: GpgSigner | None) -> None:
+def write_copy(copy: VerifiedCopy, *, store: MirrorStore, signer: GpgSigner | None) -> None:
+    """Write one verified copy into the target mirror (through its write seam)."""
     action, document = copy.action, copy.fetched.document
     if copy.raw_metadata is not None and action.layout == 2:
-        target = tarball_path(target_root, document.root)
-        _move_into_place(copy.tarball, target, root=target_root)
-        meta = spec_path(target_root, document.root, signed=copy.fetched.signer is not None)
-        atomic_write_bytes(meta, copy.raw_metadata, root=target_root)
+        store.put_file(tarball_key(document.root), copy.tarball)
+        signed = copy.fetched.signer is not None
+        store.put_bytes(spec_key(document.root, signed=signed), copy.raw_metadata)
     elif copy.raw_metadata is not None:
         for record, data in copy.blobs:
-            target = blob_path(target_root, record)
             if data is None:
-                _move_into_place(copy.tarball, target, root=target_root)
+                store.put_file(blob_key(record), copy.tarball)
             else:
-                atomic_write_bytes(target, data, root=target_root)
-        manifest = spec_manifest_path(target_root, document.root)
-        atomic_write_bytes(manifest, copy.raw_metadata, root=target_root)
-        ensure_layout_json(target_root)
+                store.put_bytes(blob_key(record), data)
+        store.put_bytes(spec_manifest_key(document.root), copy.raw_metadata)
+        ensure_layout_json(store)
     else:
         spec_only: dict[str, Any] = {"spec": dict(document.raw)["spec"]}
         writer = write_spec_v2 if action.layout == 2 else write_spec_v3
-        writer(target_root, spec_document=spec_only, tarball=copy.tarball, signer=signer)
+        writer(store, spec_document=spec_only, tarball=copy.tarball, signer=signer)
 
 
 def _check_unchanged(action: SyncAction, raw: bytes, fetched: FetchedSpec) -> None:
@@ -177,27 +171,15 @@ def _check_unchanged(action: SyncAction, raw: bytes, fetched: FetchedSpec) -> No
 
 
 def write_index(
-    target_root: Path, layout: int, nodes: list[SpecNode], *, copied: Collection[str]
+    store: MirrorStore, layout: int, nodes: list[SpecNode], *, copied: Collection[str]
 ) -> None:
     """Index the synced specs (``copied``: their DAG hashes) with every node of their spec
     documents. Layout 2 lists the copied specs and their externals, as Spack 0.23 does;
     layout 3 lists every node, as Spack 1.x does."""
     if layout == 2:
-        write_index_v2(target_root, [n for n in nodes if n.hash in copied or n.is_external])
+        write_index_v2(store, [n for n in nodes if n.hash in copied or n.is_external])
     else:
-        write_index_v3(target_root, nodes, in_buildcache=copied)
-
-
-def _move_into_place(source: Path, target: Path, *, root: Path) -> None:
-    """Rename when on one filesystem, else copy to a temporary file there and rename; the
-    folders below the mirror ``root`` are made or entered without following a link."""
-    with folder_at(root, target.parent) as folder:
-        if source.stat().st_dev == os.fstat(folder.fd).st_dev:
-            os.replace(source, target.name, dst_dir_fd=folder.fd)
-            folder.fsync()
-            return
-    with source.open("rb") as reader, atomic_output(target, root=root) as writer:
-        shutil.copyfileobj(reader, writer, 1 << 20)
+        write_index_v3(store, nodes, in_buildcache=copied)
 
 
 class SyncStep:
@@ -235,21 +217,20 @@ class SyncStep:
         copied: list[str] = []
         for mirror, signer in self.signers.items():
             copies = [c for c in self.copies if c.action.mirror == mirror]
-            target_root = url_to_path(
+            store = self.run.pool.store_for(
                 manifest_file.mirror_url(manifest_file.manifest.mirror(mirror))
             )
-            target_root.mkdir(parents=True, exist_ok=True)
             nodes: list[SpecNode] = []
             for copy in copies:
-                write_copy(copy, target_root=target_root, signer=signer)
+                write_copy(copy, store=store, signer=signer)
                 nodes += copy.nodes
                 self.run.reporter.event(
                     f"synced {copy.action.label} to mirror '{mirror}' from '{copy.action.source}'"
                 )
                 copied.append(f"{copy.action.label} -> {mirror}")
             layout = copies[0].action.layout
-            write_index(target_root, layout, nodes, copied={c.action.hash for c in copies})
+            write_index(store, layout, nodes, copied={c.action.hash for c in copies})
             keys = [signer.public_key()] if signer is not None else list(self.pinned.values())
             for armored in keys:
-                (publish_key_v2 if layout == 2 else publish_key_v3)(target_root, armored)
+                (publish_key_v2 if layout == 2 else publish_key_v3)(store, armored)
         return attrs.evolve(result, synced=tuple(copied))

@@ -2,8 +2,10 @@
 
 The files are the ones ``spack buildcache push`` writes (FORMATS.md): the tarball, the spec
 metadata (plain or clear-signed), the index with its hash, and the signers' public keys.
-Every file is replaced atomically, and the read-modify-write of the two indexes holds a lock
-on the ``build_cache`` folder, so concurrent publishers on one host do not lose entries.
+Every file goes through the mirror's write seam (``transport/store.py``: a folder or a
+bucket) and is replaced atomically; the read-modify-write of the two indexes holds the
+store's lock on its folder (local folders: concurrent publishers on one host do not lose
+entries).
 
 Order matters to readers that look while we write: the tarball lands before the spec that
 names its checksum, and the spec before the index that lists it.
@@ -12,17 +14,15 @@ names its checksum, and the spec before the index that lists it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
-import os
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from reconcile.atomic_write import atomic_output, atomic_write_bytes
 from reconcile.buildcache.database import add_entries
 from reconcile.buildcache.layout_v2 import (
     BUILD_CACHE,
@@ -34,9 +34,9 @@ from reconcile.buildcache.layout_v2 import (
 )
 from reconcile.buildcache.pack import binary_distribution_yaml, scan_relocation, write_tarball
 from reconcile.errors import ReconcileError
-from reconcile.hashing import digest_stream, sha256_of
-from reconcile.safe_fs import folder_at, open_folder
+from reconcile.hashing import sha256_of
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
+from reconcile.transport.store import LocalMirrorStore, MirrorStore, as_store
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.verify import key_fingerprints
 
@@ -50,6 +50,7 @@ class PublishedSpec:
     stem: str
     tarball: Path
     tarball_sha256: str
+    tarball_size: int
     metadata: Path  # the .spec.json or .spec.json.sig written
 
 
@@ -86,25 +87,35 @@ def parse_checked(spec_document: Mapping[str, Any]) -> SpecDocument:
     return document
 
 
-def tarball_path(mirror_root: Path, node: SpecNode) -> Path:
+def tarball_key(node: SpecNode) -> str:
     """``build_cache/<arch>/<compiler>-<cver>/<name>-<version>/<stem>.spack``."""
-    folder = mirror_root / BUILD_CACHE / node.arch / node.compiler / f"{node.name}-{node.version}"
-    return folder / f"{spec_stem(node)}.spack"
+    folder = f"{BUILD_CACHE}/{node.arch}/{node.compiler}/{node.name}-{node.version}"
+    return f"{folder}/{spec_stem(node)}.spack"
+
+
+def spec_key(node: SpecNode, *, signed: bool) -> str:
+    suffix = ".spec.json.sig" if signed else ".spec.json"
+    return f"{BUILD_CACHE}/{spec_stem(node)}{suffix}"
+
+
+def tarball_path(mirror_root: Path, node: SpecNode) -> Path:
+    return mirror_root.joinpath(*tarball_key(node).split("/"))
 
 
 def spec_path(mirror_root: Path, node: SpecNode, *, signed: bool) -> Path:
-    suffix = ".spec.json.sig" if signed else ".spec.json"
-    return mirror_root / BUILD_CACHE / f"{spec_stem(node)}{suffix}"
+    return mirror_root.joinpath(*spec_key(node, signed=signed).split("/"))
 
 
-def _copy_atomically(source: Path, target: Path, *, root: Path) -> str:
-    """Copy, and return the sha256 of the bytes actually copied (not of a later version)."""
-    with source.open("rb") as reader, atomic_output(target, root=root) as writer:
-        return digest_stream(reader, sink=writer.write).sha256
+def _already_there(store: MirrorStore, key: str, tarball: Path) -> bool:
+    """Whether ``tarball`` is the very file at ``key`` (packed in place)."""
+    if not isinstance(store, LocalMirrorStore):
+        return False
+    target = store.local_path(key)
+    return target.exists() and target.samefile(tarball)
 
 
 def write_spec_v2(
-    mirror_root: Path,
+    mirror: MirrorStore | Path,
     *,
     spec_document: Mapping[str, Any],
     tarball: Path,
@@ -125,12 +136,13 @@ def write_spec_v2(
             reference="tarball-missing",
         )
     root = document.root
-    target = tarball_path(mirror_root, root)
-    with mirror_errors(mirror_root):
-        if target.exists() and target.samefile(tarball):
+    store = as_store(mirror)
+    target = tarball_key(root)
+    with mirror_errors(store):
+        if _already_there(store, target, tarball):
             checksum = sha256_of(tarball)
         else:
-            checksum = _copy_atomically(tarball, target, root=mirror_root)
+            checksum = store.put_file(target, tarball)  # the sha256 of the bytes written
     metadata = {
         key: value
         for key, value in spec_document.items()
@@ -140,21 +152,22 @@ def write_spec_v2(
     metadata["binary_cache_checksum"] = {"hash_algorithm": "sha256", "hash": checksum}
     text = spec_json_bytes(metadata)
     signed = signer is not None
-    written = spec_path(mirror_root, root, signed=signed)
-    with mirror_errors(mirror_root):
-        content = signer.clearsign(text) if signer is not None else text
-        atomic_write_bytes(written, content, root=mirror_root)
-        other = spec_path(mirror_root, root, signed=not signed)
-        with folder_at(mirror_root, other.parent) as folder:
-            folder.unlink(other.name)
+    written = spec_key(root, signed=signed)
+    with mirror_errors(store):
+        store.put_bytes(written, signer.clearsign(text) if signer is not None else text)
+        store.delete(spec_key(root, signed=not signed))
     return PublishedSpec(
-        stem=spec_stem(root), tarball=target, tarball_sha256=checksum, metadata=written
+        stem=spec_stem(root),
+        tarball=store.local_path(target),
+        tarball_sha256=checksum,
+        tarball_size=tarball.stat().st_size,
+        metadata=store.local_path(written),
     )
 
 
 @contextlib.contextmanager
 def mirror_errors(
-    mirror_root: Path, *, folders: str = "build_cache/ must be a folder"
+    store: MirrorStore, *, folders: str = "build_cache/ must be a folder"
 ) -> Iterator[None]:
     """File-system failures (read-only mirror, full disk, a file where a folder should be)
     become one clear error naming the path; ``folders`` says what the layout needs."""
@@ -162,30 +175,20 @@ def mirror_errors(
         yield
     except OSError as exc:
         raise ReconcileError(
-            f"cannot publish into {mirror_root}: {exc.filename or ''}: {exc.strerror or exc}",
+            f"cannot publish into {store.url}: {exc.filename or ''}: {exc.strerror or exc}",
             hint="check that the mirror folder is writable, has room, and holds a binary "
             f"cache layout ({folders})",
             reference="mirror-unwritable",
         ) from exc
 
 
-@contextlib.contextmanager
-def locked(folder: Path, *, root: Path) -> Iterator[None]:
-    """An exclusive lock on ``folder`` itself (made below the mirror ``root`` when missing,
-    never through a link): no lock file is left in the mirror."""
-    descriptor = open_folder(root, folder, create=True)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # closing releases the lock
-
-
-def _read_json_object(path: Path, *, expected: str) -> dict[str, Any]:
-    try:
-        loaded = json.loads(path.read_bytes())
-    except FileNotFoundError:
+def _read_json_object(store: MirrorStore, key: str, *, expected: str) -> dict[str, Any]:
+    data = store.read_bytes(key)
+    if data is None:
         return {}
+    path = store.local_path(key)
+    try:
+        loaded = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReconcileError(
             f"{path} is not valid JSON ({exc}): expected {expected}",
@@ -202,17 +205,18 @@ def _read_json_object(path: Path, *, expected: str) -> dict[str, Any]:
     return loaded
 
 
-def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
+def write_index_v2(mirror: MirrorStore | Path, nodes: Iterable[SpecNode]) -> None:
     """Add or replace ``nodes`` in ``build_cache/index.json``, then write ``index.json.hash``.
 
     Entries already there stay. Non-external nodes are listed ``in_buildcache: true`` (pass
     only those whose tarball is in this mirror); externals ``false``. ``ref_count`` is
     recomputed over the whole index.
     """
-    folder = mirror_root / BUILD_CACHE
-    with mirror_errors(mirror_root), locked(folder, root=mirror_root):
-        index_file = folder / INDEX
-        index = _read_json_object(index_file, expected="a Spack database {'database': {...}}")
+    store = as_store(mirror)
+    index_key = f"{BUILD_CACHE}/{INDEX}"
+    index_file = store.local_path(index_key)
+    with mirror_errors(store), store.locked(BUILD_CACHE):
+        index = _read_json_object(store, index_key, expected="a Spack database {'database': {...}}")
         database = index.setdefault("database", {"version": DATABASE_VERSION, "installs": {}})
         if not isinstance(database, dict) or not isinstance(database.get("installs"), dict):
             raise ReconcileError(
@@ -224,9 +228,8 @@ def write_index_v2(mirror_root: Path, nodes: Iterable[SpecNode]) -> None:
         installs: dict[str, Any] = database["installs"]
         add_entries(installs, nodes)
         data = compact_json_bytes(index)
-        atomic_write_bytes(index_file, data, root=mirror_root)
-        digest = hashlib.sha256(data).hexdigest().encode()
-        atomic_write_bytes(folder / INDEX_HASH, digest, root=mirror_root)
+        store.put_bytes(index_key, data)
+        store.put_bytes(f"{BUILD_CACHE}/{INDEX_HASH}", hashlib.sha256(data).hexdigest().encode())
 
 
 def single_key_fingerprint(armored: bytes) -> str:
@@ -242,15 +245,17 @@ def single_key_fingerprint(armored: bytes) -> str:
     return fingerprints[0]
 
 
-def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
+def publish_key_v2(mirror: MirrorStore | Path, armored: bytes) -> str:
     """Publish one signer's armored public key as ``build_cache/_pgp/<FPR>.pub`` and list it
     in ``_pgp/index.json``; returns the fingerprint. Readers trust it only if pinned."""
     fingerprint = single_key_fingerprint(armored)
-    folder = mirror_root / BUILD_CACHE / KEYS_FOLDER
-    with mirror_errors(mirror_root), locked(folder, root=mirror_root):
-        atomic_write_bytes(folder / f"{fingerprint}.pub", armored, root=mirror_root)
-        key_index_file = folder / KEY_INDEX
-        key_index = _read_json_object(key_index_file, expected="{'keys': {...}}")
+    store = as_store(mirror)
+    folder = f"{BUILD_CACHE}/{KEYS_FOLDER}"
+    with mirror_errors(store), store.locked(folder):
+        store.put_bytes(f"{folder}/{fingerprint}.pub", armored)
+        key_index_key = f"{folder}/{KEY_INDEX}"
+        key_index_file = store.local_path(key_index_key)
+        key_index = _read_json_object(store, key_index_key, expected="{'keys': {...}}")
         keys = key_index.setdefault("keys", {})
         if not isinstance(keys, dict):
             raise ReconcileError(
@@ -259,7 +264,7 @@ def publish_key_v2(mirror_root: Path, armored: bytes) -> str:
                 reference="malformed-metadata",
             )
         keys.setdefault(fingerprint, {})
-        atomic_write_bytes(key_index_file, compact_json_bytes(key_index), root=mirror_root)
+        store.put_bytes(key_index_key, compact_json_bytes(key_index))
     return fingerprint
 
 
@@ -288,7 +293,7 @@ def pack_prefix(
 
 
 def write_package_v2(
-    mirror_root: Path,
+    mirror: MirrorStore | Path,
     *,
     prefix: Path,
     spec_document: Mapping[str, Any],
@@ -312,20 +317,17 @@ def write_package_v2(
             hint="map the package's DAG hash to the prefix it was installed at",
             reference="bad-spec",
         )
-    target = tarball_path(mirror_root, root)
-    pack_prefix(
-        prefix,
-        target,
-        own_hash=root.hash,
-        buildpath=buildpath,
-        hash_to_prefix=hash_to_prefix,
-        root=mirror_root,
-    )
-    published = write_spec_v2(
-        mirror_root, spec_document=spec_document, tarball=target, signer=signer
-    )
+    store = as_store(mirror)
+    with tempfile.TemporaryDirectory(prefix="reconcile-pack-") as private:
+        tarball = Path(private) / f"{root.hash}.spack"  # packed privately, then put
+        pack_prefix(
+            prefix, tarball, own_hash=root.hash, buildpath=buildpath, hash_to_prefix=hash_to_prefix
+        )
+        published = write_spec_v2(
+            store, spec_document=spec_document, tarball=tarball, signer=signer
+        )
     externals = [node for node in document.nodes if node.is_external]
-    write_index_v2(mirror_root, [*externals, root])
+    write_index_v2(store, [*externals, root])
     if signer is not None and publish_key:
-        publish_key_v2(mirror_root, signer.public_key())
+        publish_key_v2(store, signer.public_key())
     return published

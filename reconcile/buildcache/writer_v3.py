@@ -2,23 +2,26 @@
 folder, as Spack 1.x pushes it (FORMATS.md, Spack's ``url_buildcache``).
 
 Blobs are content-addressed and written before the manifest that names them, and every
-file is replaced atomically, so a reader never finds a manifest whose blobs are missing.
-The read-modify-write of the index and of the key index holds a lock on their folder, so
-concurrent publishers on one host do not lose entries. Nothing written carries a time:
-publishing the same spec twice gives byte-identical blobs and (unsigned) manifests.
+file is replaced atomically through the mirror's write seam (``transport/store.py``: a
+folder or a bucket), so a reader never finds a manifest whose blobs are missing. The
+read-modify-write of the index and of the key index holds the store's lock on their folder
+(local folders: concurrent publishers on one host do not lose entries). Nothing written
+carries a time: publishing the same spec twice gives byte-identical blobs and (unsigned)
+manifests.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import posixpath
+import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from reconcile.atomic_write import atomic_output, atomic_write_bytes
 from reconcile.buildcache.database import add_entries
 from reconcile.buildcache.layout_v3 import (
     INDEX_MANIFEST,
@@ -52,16 +55,15 @@ from reconcile.buildcache.manifest_v3 import (
 )
 from reconcile.buildcache.writer_v2 import (
     compact_json_bytes,
-    locked,
     mirror_errors,
     pack_prefix,
     parse_checked,
     single_key_fingerprint,
 )
 from reconcile.errors import ReconcileError, VerificationError
-from reconcile.hashing import digest_file, digest_stream, sha256_of
-from reconcile.safe_fs import make_folders
+from reconcile.hashing import digest_file, sha256_of
 from reconcile.spack.spec import SpecNode
+from reconcile.transport.store import LocalMirrorStore, MirrorStore, as_store
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.sign import GpgSigner
 
@@ -83,25 +85,42 @@ class PublishedSpecV3:
     spec_sha256: str  # of the compressed spec blob (its address)
 
 
-def blob_path(mirror_root: Path, record: BlobRecord) -> Path:
+def blob_key(record: BlobRecord) -> str:
     """``blobs/sha256/<first two hex digits>/<sha256>``."""
+    return "/".join(record.path_components)
+
+
+def spec_manifest_key(node: SpecNode) -> str:
+    return "/".join((*SPEC_MANIFESTS, node.name, spec_manifest_name(node)))
+
+
+INDEX_MANIFEST_KEY = "/".join((*INDEX_MANIFESTS, INDEX_MANIFEST))
+KEY_INDEX_MANIFEST_KEY = "/".join((*KEY_MANIFESTS, KEY_INDEX_MANIFEST))
+LAYOUT_JSON_KEY = f"{LAYOUT_FOLDER}/{LAYOUT_JSON}"
+
+
+def key_manifest_key(fingerprint: str) -> str:
+    return "/".join((*KEY_MANIFESTS, f"{fingerprint}.key.manifest.json"))
+
+
+def blob_path(mirror_root: Path, record: BlobRecord) -> Path:
     return mirror_root.joinpath(*record.path_components)
 
 
 def spec_manifest_path(mirror_root: Path, node: SpecNode) -> Path:
-    return mirror_root.joinpath(*SPEC_MANIFESTS, node.name, spec_manifest_name(node))
+    return mirror_root.joinpath(*spec_manifest_key(node).split("/"))
 
 
 def index_manifest_path(mirror_root: Path) -> Path:
-    return mirror_root.joinpath(*INDEX_MANIFESTS, INDEX_MANIFEST)
+    return mirror_root.joinpath(*INDEX_MANIFEST_KEY.split("/"))
 
 
 def key_manifest_path(mirror_root: Path, fingerprint: str) -> Path:
-    return mirror_root.joinpath(*KEY_MANIFESTS, f"{fingerprint}.key.manifest.json")
+    return mirror_root.joinpath(*key_manifest_key(fingerprint).split("/"))
 
 
 def key_index_manifest_path(mirror_root: Path) -> Path:
-    return mirror_root.joinpath(*KEY_MANIFESTS, KEY_INDEX_MANIFEST)
+    return mirror_root.joinpath(*KEY_INDEX_MANIFEST_KEY.split("/"))
 
 
 def spec_blob_bytes(spec_document: Mapping[str, Any]) -> bytes:
@@ -117,7 +136,7 @@ def spec_blob_bytes(spec_document: Mapping[str, Any]) -> bytes:
 
 
 def write_spec_v3(
-    mirror_root: Path,
+    mirror: MirrorStore | Path,
     *,
     spec_document: Mapping[str, Any],
     tarball: Path,
@@ -132,31 +151,35 @@ def write_spec_v3(
     """
     document = parse_checked(spec_document)
     _check_tarball(tarball)
-    with _v3_errors(mirror_root):
-        tarball_record = _store_file_blob(mirror_root, tarball)
+    store = as_store(mirror)
+    with _v3_errors(store):
+        tarball_record = _store_file_blob(store, tarball)
         spec_blob = spec_blob_bytes(spec_document)
         spec_record = record_for(
             spec_blob, media_type=media_type_for_spec(spec_document), compression=GZIP
         )
-        _store_blob(mirror_root, spec_record, spec_blob)
+        _store_blob(store, spec_record, spec_blob)
     text = manifest_bytes(BuildcacheManifest(records=(tarball_record, spec_record)))
     content = signer.clearsign(text) if signer is not None else text
-    manifest = spec_manifest_path(mirror_root, document.root)
-    with _v3_errors(mirror_root):
-        atomic_write_bytes(manifest, content, root=mirror_root)
-        ensure_layout_json(mirror_root)
+    manifest = spec_manifest_key(document.root)
+    with _v3_errors(store):
+        store.put_bytes(manifest, content)
+        ensure_layout_json(store)
     return PublishedSpecV3(
-        manifest=manifest,
-        tarball=blob_path(mirror_root, tarball_record),
+        manifest=store.local_path(manifest),
+        tarball=store.local_path(blob_key(tarball_record)),
         tarball_sha256=tarball_record.checksum,
         tarball_size=tarball_record.content_length,
-        spec_blob=blob_path(mirror_root, spec_record),
+        spec_blob=store.local_path(blob_key(spec_record)),
         spec_sha256=spec_record.checksum,
     )
 
 
 def write_index_v3(
-    mirror_root: Path, nodes: Iterable[SpecNode], *, in_buildcache: Collection[str] | None = None
+    mirror: MirrorStore | Path,
+    nodes: Iterable[SpecNode],
+    *,
+    in_buildcache: Collection[str] | None = None,
 ) -> None:
     """Add or replace ``nodes`` in the mirror's index: the current index (read through its
     manifest) plus these entries becomes a new index blob, then the index manifest is
@@ -167,10 +190,11 @@ def write_index_v3(
     whose tarball is in this mirror (every non-external node when None). ``ref_count`` is
     recomputed over the whole index, over every edge type.
     """
-    manifest_file = index_manifest_path(mirror_root)
-    with _v3_errors(mirror_root), locked(manifest_file.parent, root=mirror_root):
+    store = as_store(mirror)
+    manifest_file = INDEX_MANIFEST_KEY
+    with _v3_errors(store), store.locked(posixpath.dirname(manifest_file)):
         index = _current_document(
-            mirror_root,
+            store,
             manifest_file,
             INDEX_MEDIA_TYPE,
             limit=MAX_INDEX_BYTES,
@@ -178,33 +202,34 @@ def write_index_v3(
         )
         database = index.setdefault("database", {"version": DATABASE_VERSION, "installs": {}})
         if not isinstance(database, dict) or not isinstance(database.get("installs"), dict):
-            raise _damaged(manifest_file, "its index blob is not a Spack database")
+            raise _damaged(store, manifest_file, "its index blob is not a Spack database")
         installs: dict[str, Any] = database["installs"]
         add_entries(installs, nodes, in_buildcache=in_buildcache, spack_1x=True)
         _write_single_blob_manifest(
-            mirror_root,
+            store,
             manifest_file,
             compact_json_bytes(index),
             media_type=INDEX_MEDIA_TYPE,
         )
-        ensure_layout_json(mirror_root)
+        ensure_layout_json(store)
 
 
-def publish_key_v3(mirror_root: Path, armored: bytes) -> str:
+def publish_key_v3(mirror: MirrorStore | Path, armored: bytes) -> str:
     """Publish one signer's armored public key: the key blob, ``<FPR>.key.manifest.json``,
     and the key index ``keys.manifest.json`` listing it; returns the fingerprint. Readers
     trust the key only if the manifest pins it."""
     fingerprint = single_key_fingerprint(armored)
-    key_index_file = key_index_manifest_path(mirror_root)
-    with _v3_errors(mirror_root), locked(key_index_file.parent, root=mirror_root):
+    store = as_store(mirror)
+    key_index_file = KEY_INDEX_MANIFEST_KEY
+    with _v3_errors(store), store.locked(posixpath.dirname(key_index_file)):
         _write_single_blob_manifest(
-            mirror_root,
-            key_manifest_path(mirror_root, fingerprint),
+            store,
+            key_manifest_key(fingerprint),
             armored,
             media_type=KEY_MEDIA_TYPE,
         )
         key_index = _current_document(
-            mirror_root,
+            store,
             key_index_file,
             KEY_INDEX_MEDIA_TYPE,
             limit=MAX_KEY_BYTES,
@@ -212,15 +237,15 @@ def publish_key_v3(mirror_root: Path, armored: bytes) -> str:
         )
         keys = key_index.setdefault("keys", {})
         if not isinstance(keys, dict):
-            raise _damaged(key_index_file, "'keys' in its blob is not an object")
+            raise _damaged(store, key_index_file, "'keys' in its blob is not an object")
         keys.setdefault(fingerprint, {})
         _write_single_blob_manifest(
-            mirror_root,
+            store,
             key_index_file,
             compact_json_bytes(key_index),
             media_type=KEY_INDEX_MEDIA_TYPE,
         )
-        ensure_layout_json(mirror_root)
+        ensure_layout_json(store)
     return fingerprint
 
 
@@ -228,7 +253,7 @@ def publish_key_v3(mirror_root: Path, armored: bytes) -> str:
 
 
 def write_package_v3(
-    mirror_root: Path,
+    mirror: MirrorStore | Path,
     *,
     prefix: Path,
     spec_document: Mapping[str, Any],
@@ -242,26 +267,18 @@ def write_package_v3(
     the index, and, with a signer, the signer's public key."""
     document = parse_checked(spec_document)
     root = document.root
-    staging = mirror_root / "blobs" / ".incoming"
-    make_folders(mirror_root, staging)  # never through a link planted in the mirror
-    tarball = staging / f"{root.hash}.spack"
-    try:
+    store = as_store(mirror)
+    with tempfile.TemporaryDirectory(prefix="reconcile-pack-") as private:
+        tarball = Path(private) / f"{root.hash}.spack"  # packed privately, then put
         pack_prefix(
-            prefix,
-            tarball,
-            own_hash=root.hash,
-            buildpath=buildpath,
-            hash_to_prefix=hash_to_prefix,
-            root=mirror_root,
+            prefix, tarball, own_hash=root.hash, buildpath=buildpath, hash_to_prefix=hash_to_prefix
         )
         published = write_spec_v3(
-            mirror_root, spec_document=spec_document, tarball=tarball, signer=signer
+            store, spec_document=spec_document, tarball=tarball, signer=signer
         )
-    finally:
-        tarball.unlink(missing_ok=True)
-    write_index_v3(mirror_root, document.nodes, in_buildcache={root.hash})
+    write_index_v3(store, document.nodes, in_buildcache={root.hash})
     if signer is not None and publish_key:
-        publish_key_v3(mirror_root, signer.public_key())
+        publish_key_v3(store, signer.public_key())
     return published
 
 
@@ -283,8 +300,12 @@ def _check_tarball(tarball: Path) -> None:
         )
 
 
-def _holds(path: Path, record: BlobRecord) -> bool:
-    """Whether ``path`` already holds exactly the blob (a damaged copy is replaced)."""
+def _holds(store: MirrorStore, record: BlobRecord) -> bool:
+    """Whether a local mirror already holds exactly the blob (a damaged copy is replaced).
+    A remote store is written again: checking would download the blob."""
+    if not isinstance(store, LocalMirrorStore):
+        return False
+    path = store.local_path(blob_key(record))
     try:
         if path.stat().st_size != record.content_length:
             return False
@@ -293,7 +314,7 @@ def _holds(path: Path, record: BlobRecord) -> bool:
         return False
 
 
-def _store_file_blob(mirror_root: Path, source: Path) -> BlobRecord:
+def _store_file_blob(store: MirrorStore, source: Path) -> BlobRecord:
     found = digest_file(source)
     checksum, size = found.sha256, found.size
     record = BlobRecord(
@@ -303,83 +324,80 @@ def _store_file_blob(mirror_root: Path, source: Path) -> BlobRecord:
         checksum_algorithm=SHA256,
         checksum=checksum,
     )
-    target = blob_path(mirror_root, record)
-    if _holds(target, record):
+    if _holds(store, record):
         return record
-    with source.open("rb") as reader, atomic_output(target, root=mirror_root) as writer:
-        copied = digest_stream(reader, sink=writer.write)
-        # Raising here discards the copy: a blob's name must be its content's checksum.
-        if copied.sha256 != checksum:
-            raise ReconcileError(
-                f"{source} changed while it was published",
-                hint="do not modify the tarball while publishing it; publish again",
-                reference="tarball-changed",
-            )
+    key = blob_key(record)
+    if store.put_file(key, source) != checksum:
+        # A blob's name must be its content's checksum: what was written is not that blob.
+        store.delete(key)
+        raise ReconcileError(
+            f"{source} changed while it was published",
+            hint="do not modify the tarball while publishing it; publish again",
+            reference="tarball-changed",
+        )
     return record
 
 
-def _store_blob(mirror_root: Path, record: BlobRecord, data: bytes) -> None:
-    target = blob_path(mirror_root, record)
-    if not _holds(target, record):
-        atomic_write_bytes(target, data, root=mirror_root)
+def _store_blob(store: MirrorStore, record: BlobRecord, data: bytes) -> None:
+    if not _holds(store, record):
+        store.put_bytes(blob_key(record), data)
 
 
 def _write_single_blob_manifest(
-    mirror_root: Path, manifest_file: Path, data: bytes, *, media_type: str
+    store: MirrorStore, manifest_file: str, data: bytes, *, media_type: str
 ) -> None:
     """An uncompressed blob, then the manifest naming it (replaced atomically)."""
     record = record_for(data, media_type=media_type, compression=UNCOMPRESSED)
-    _store_blob(mirror_root, record, data)
-    content = manifest_bytes(BuildcacheManifest(records=(record,)))
-    atomic_write_bytes(manifest_file, content, root=mirror_root)
+    _store_blob(store, record, data)
+    store.put_bytes(manifest_file, manifest_bytes(BuildcacheManifest(records=(record,))))
 
 
 def _current_document(
-    mirror_root: Path, manifest_file: Path, media_type: str, *, limit: int, expected: str
+    store: MirrorStore, manifest_file: str, media_type: str, *, limit: int, expected: str
 ) -> dict[str, Any]:
     """The JSON object in the blob ``manifest_file`` names, checked; ``{}`` when there is no
     manifest yet."""
-    try:
-        data = manifest_file.read_bytes()
-    except FileNotFoundError:
+    data = store.read_bytes(manifest_file)
+    if data is None:
         return {}
-    source = str(manifest_file)
+    source = str(store.local_path(manifest_file))
     try:
         if starts_clearsigned(data):
             data = unverified_text(data)
         record = parse_manifest(data, source=source).only({media_type}, source=source)
-        blob_file = blob_path(mirror_root, record)
-        try:
-            blob = blob_file.read_bytes()
-        except FileNotFoundError:
-            raise _damaged(manifest_file, f"the blob it names ({blob_file}) is missing") from None
-        check_blob(blob, record, source=str(blob_file))
-        loaded = json.loads(blob_content(blob, record, limit=limit, source=str(blob_file)))
+        blob_file = str(store.local_path(blob_key(record)))
+        blob = store.read_bytes(blob_key(record))
+        if blob is None:
+            raise _damaged(store, manifest_file, f"the blob it names ({blob_file}) is missing")
+        check_blob(blob, record, source=blob_file)
+        loaded = json.loads(blob_content(blob, record, limit=limit, source=blob_file))
     except ValueError as exc:  # not clear-signed, not JSON
-        raise _damaged(manifest_file, str(exc)) from exc
+        raise _damaged(store, manifest_file, str(exc)) from exc
     except VerificationError as exc:
-        raise _damaged(manifest_file, exc.message) from exc
+        raise _damaged(store, manifest_file, exc.message) from exc
     if not isinstance(loaded, dict):
         raise _damaged(
-            manifest_file, f"its blob holds a JSON {type(loaded).__name__}, expected {expected}"
+            store,
+            manifest_file,
+            f"its blob holds a JSON {type(loaded).__name__}, expected {expected}",
         )
     return loaded
 
 
-def _damaged(manifest_file: Path, reason: str) -> ReconcileError:
+def _damaged(store: MirrorStore, manifest_file: str, reason: str) -> ReconcileError:
     return ReconcileError(
-        f"{manifest_file}: {reason}",
+        f"{store.local_path(manifest_file)}: {reason}",
         hint="move the damaged manifest away; publishing again writes a fresh one from the "
         "entries published from now on (or run `spack buildcache update-index`)",
         reference="malformed-metadata",
     )
 
 
-def ensure_layout_json(mirror_root: Path) -> None:
-    path = mirror_root / LAYOUT_FOLDER / LAYOUT_JSON
-    if not path.exists():
-        atomic_write_bytes(path, LAYOUT_JSON_BYTES, root=mirror_root)
+def ensure_layout_json(mirror: MirrorStore | Path) -> None:
+    store = as_store(mirror)
+    if not store.exists(LAYOUT_JSON_KEY):
+        store.put_bytes(LAYOUT_JSON_KEY, LAYOUT_JSON_BYTES)
 
 
-def _v3_errors(mirror_root: Path) -> contextlib.AbstractContextManager[None]:
-    return mirror_errors(mirror_root, folders="v3/ and blobs/ must be folders")
+def _v3_errors(store: MirrorStore) -> contextlib.AbstractContextManager[None]:
+    return mirror_errors(store, folders="v3/ and blobs/ must be folders")

@@ -17,6 +17,9 @@ from reconcile.manifest.locate import KeyPath, format_key_path
 
 # Schemes reconcile reads from but cannot write to yet.
 READ_ONLY_SCHEMES = ("http", "https", "s3")
+# Binary mirrors are written through the write seam (transport/store.py): folders and buckets.
+# Source mirrors are observed on disk, so they are folders.
+BINARY_WRITE_SCHEMES = ("s3",)
 
 
 def _named_entries(data: dict[str, Any], table: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -100,30 +103,41 @@ def _read_only_scheme(url: object) -> str | None:
 
 
 def _writes_to_read_only_mirrors(data: dict[str, Any]) -> Iterator[Finding]:
-    """Sources, published and synced binaries are written by reconcile: only to files, so far.
-    The URL is not echoed (it may carry credentials): its scheme says enough."""
+    """Sources, published and synced binaries are written by reconcile: binaries to folders
+    and buckets, sources to folders. The URL is not echoed (it may carry credentials): its
+    scheme says enough."""
     schemes = {
         entry["name"]: _read_only_scheme(entry.get("url"))
         for _, entry in _named_entries(data, "mirror")
         if isinstance(entry.get("name"), str)
     }
-    writes: list[tuple[KeyPath, object]] = [
-        (("mirror", index, "specs"), entry.get("name"))
+    writes: list[tuple[KeyPath, object, bool]] = [
+        (("mirror", index, "specs"), entry.get("name"), True)
         for index, entry in _named_entries(data, "mirror")
         if "specs" in entry
     ]
     writes.extend(
-        ((table, index, "mirror"), entry.get("mirror"))
+        ((table, index, "mirror"), entry.get("mirror"), table == "publish")
         for table in ("source", "publish")
         for index, entry in _named_entries(data, table)
     )
-    for path, mirror in writes:
+    for path, mirror, binaries in writes:
         scheme = schemes.get(mirror) if isinstance(mirror, str) else None
-        if scheme is not None:
+        if scheme is None or (binaries and scheme in BINARY_WRITE_SCHEMES):
+            continue
+        if binaries:
             yield at_value(
                 path,
-                f"mirror {mirror!r} is an {scheme} mirror: reconcile can publish only to file "
-                "mirrors for now (expected a mirror whose url is a file:// URL or a plain path)",
+                f"mirror {mirror!r} is an {scheme} mirror: reconcile publishes binaries only to "
+                "file and s3 mirrors (expected a mirror whose url is a file:// or s3:// URL or "
+                "a plain path)",
+            )
+        else:
+            yield at_value(
+                path,
+                f"mirror {mirror!r} is an {scheme} mirror: reconcile fills source mirrors only "
+                "in folders for now (expected a mirror whose url is a file:// URL or a plain "
+                "path)",
             )
 
 

@@ -10,8 +10,9 @@ from typing import Any
 from reconcile.buildcache.writer_v2 import parse_checked, write_package_v2
 from reconcile.buildcache.writer_v3 import write_package_v3
 from reconcile.errors import ReconcileError
-from reconcile.publish.sidecars import sign_package
+from reconcile.publish.sidecars import sign_stored_package
 from reconcile.state.records import InstallRecord, RecordEntry
+from reconcile.transport.store import MirrorStore, as_store
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.signers import StatementSigner
 
@@ -46,7 +47,7 @@ def spec_document_of(prefix: Path) -> Mapping[str, Any]:
 
 
 def publish_prefix(
-    mirror_root: Path,
+    mirror: MirrorStore | Path,
     *,
     prefix: Path,
     layout: int,
@@ -58,28 +59,32 @@ def publish_prefix(
     """Write the package in ``layout``: Spack's metadata clear-signed by ``signer`` (GnuPG),
     then a sidecar with each statement signer's signature over its statement."""
     document = spec_document_of(prefix)
+    store = as_store(mirror)
     if layout == 2:
-        tarball = write_package_v2(
-            mirror_root,
+        published = write_package_v2(
+            store,
             prefix=prefix,
             spec_document=document,
             buildpath=buildpath,
             hash_to_prefix=hash_to_prefix,
             signer=signer,
-        ).tarball
+        )
+        checksum, size = published.tarball_sha256, published.tarball_size
     else:
-        tarball = write_package_v3(
-            mirror_root,
+        published_v3 = write_package_v3(
+            store,
             prefix=prefix,
             spec_document=document,
             buildpath=buildpath,
             hash_to_prefix=hash_to_prefix,
             signer=signer,
-        ).tarball
-    sign_package(
-        mirror_root,
+        )
+        checksum, size = published_v3.tarball_sha256, published_v3.tarball_size
+    sign_stored_package(
+        store,
         node=parse_checked(document).root,
         layout=layout,
-        tarball=tarball,
+        tarball_sha256=checksum,
+        tarball_size=size,
         signers=statement_signers,
     )

@@ -17,7 +17,8 @@ from reconcile.errors import MirrorUnreachableError, TransportError
 from reconcile.manifest.model import ManifestFile
 from reconcile.redact import mask_credentials
 from reconcile.transport.base import Transport
-from reconcile.transport.file import FileTransport
+from reconcile.transport.file import FileTransport, url_to_path
+from reconcile.transport.store import LocalMirrorStore, MirrorStore
 
 
 @attrs.frozen(kw_only=True)
@@ -100,6 +101,28 @@ class TransportPool:
             if endpoint.name == mirror and url.startswith(shown):
                 return endpoint.url + url[len(shown) :]
         return url
+
+    def store_for(self, url: str) -> MirrorStore:
+        """The write seam for the mirror at ``url`` (its real URL, credentials included):
+        a folder for ``file://``, a bucket prefix for ``s3://`` (on the mirror's own client,
+        so its endpoint_url and profile apply). HTTP mirrors are read-only."""
+        scheme = urllib.parse.urlsplit(url).scheme
+        if scheme == "file":
+            return LocalMirrorStore(url_to_path(url))
+        if scheme == "s3":
+            from reconcile.transport.s3 import S3Transport
+            from reconcile.transport.s3_store import S3MirrorStore
+
+            transport = self.for_url(url)
+            assert isinstance(transport, S3Transport)
+            return S3MirrorStore(url, transport)
+        raise TransportError(
+            f"cannot write into {mask_credentials(url)}: {scheme}:// mirrors are read-only to "
+            "reconcile",
+            hint="publish, sync and fill source mirrors in a folder (file://) or a bucket "
+            "(s3://), and serve that over http if you like",
+            reference="mirror-unwritable",
+        )
 
     def mark_unreachable(self, mirror: str, error: MirrorUnreachableError) -> bool:
         """Remember that ``mirror`` did not answer; True the first time (to report once)."""

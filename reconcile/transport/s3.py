@@ -14,7 +14,7 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +192,16 @@ class S3Transport(Transport):
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+    # -- for the write seam (transport/s3_store.py) -----------------------------------------
+
+    def client(self, where: S3Location) -> Any:
+        """The boto3 client of this mirror (made on first use)."""
+        return self._client_for(where)
+
+    def translated(self, where: S3Location) -> AbstractContextManager[None]:
+        """boto3 failures inside the block become reconcile's transport errors."""
+        return self._translated(where)
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -45,8 +45,9 @@ EntryType = Literal["file", "dir", "symlink"]
 _HASH_CHUNK = 1 << 20  # 1 MiB
 _DAG_HASH = re.compile(r"[a-z0-9]{1,64}")  # Spack's are 32 base32 characters
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-# a leading "/", or an empty, "." or ".." component (one regex: records hold every file)
-_NOT_NORMALISED = re.compile(r"^/|(?:^|/)\.{0,2}(?:/|$)")
+# a leading "/", or an empty, "." or ".." component (one regex: records hold every file);
+# \Z, not $, which also matches before a final newline (a file may be named "a\n")
+_NOT_NORMALISED = re.compile(r"^/|(?:^|/)\.{0,2}(?:/|\Z)")
 _SPECIAL_KINDS = (
     (stat.S_ISSOCK, "a socket"),
     (stat.S_ISFIFO, "a FIFO"),

@@ -529,3 +529,15 @@ def test_any_record_round_trips_through_disk(record: InstallRecord) -> None:
         write_record(root, record)
         assert read_records(root) == {record.hash: record}
         assert leftovers(root) == []
+
+
+@pytest.mark.parametrize("name", ["\n", "a\n", "bin/\n", "line\nbreak"])
+def test_a_name_ending_in_a_newline_is_a_valid_entry_path(tmp_path: Path, name: str) -> None:
+    """A file may be named "\\n": scanned into a record, the record must load again."""
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / name).write_text("x")
+    root = tmp_path / "root"
+    record = make_record(entries=scan_prefix(prefix))
+    write_record(root, record)
+    assert read_records(root) == {record.hash: record}

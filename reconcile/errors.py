@@ -115,6 +115,10 @@ class StalePlanError(ReconcileError):
     reference = "stale-plan"
 
 
+class LockWaitedError(StalePlanError):
+    """The run waited for another run's lock: the tree may have changed since its plan."""
+
+
 class ApplyError(ReconcileError):
     """Applying a plan failed; nothing of that run was committed."""
 

@@ -42,7 +42,7 @@ from reconcile.apply.mirror_permissions import MirrorPermissionsStep
 from reconcile.apply.publishing import PublishStep
 from reconcile.apply.sources import SourceStep, combined_failure
 from reconcile.apply.sync import SyncStep
-from reconcile.errors import ApplyError, ReconcileError
+from reconcile.errors import ApplyError, LockWaitedError, ReconcileError
 from reconcile.folders import folder_mode
 from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import COMMIT_ORDER, Phase, Plan
@@ -154,6 +154,12 @@ def apply_plan(
     # Only the lock's folder is made before the lock is held; every removal happens under it,
     # so a run that loses the lock never touches the state of the run that holds it.
     with install_root_lock(root, timeout=settings.lock_timeout, waiting=reporter.event) as held:
+        if held.waited:
+            raise LockWaitedError(
+                f"another run held the lock on {root} while this one waited, so its plan may "
+                "be out of date",
+                hint="plan again (apply without a saved plan does so by itself)",
+            )
         cleared = clear_leftovers(root, settings.cache)
         if cleared:
             reporter.event(f"removed {len(cleared)} leftover(s) of interrupted runs")

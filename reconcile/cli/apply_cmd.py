@@ -19,12 +19,15 @@ from reconcile.cli.commands import EXIT_OK, confirm
 from reconcile.cli.progress import LiveReporter, PlainReporter
 from reconcile.cli.render import human_bytes, render_plan
 from reconcile.engine import observe_and_plan
-from reconcile.errors import StalePlanError
+from reconcile.errors import LockWaitedError, StalePlanError
 from reconcile.manifest.load import load_manifest
 from reconcile.plan.serialize import read_plan, stale_resources
 from reconcile.state.lock import wait_until_free
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.keystore import signer_from_keystore
+
+# how many times apply plans again after waiting for another apply's lock
+PLAN_ATTEMPTS = 5
 
 
 def _reporter(as_json: bool, total_bytes: int) -> tuple[Reporter, AbstractContextManager[object]]:
@@ -61,42 +64,56 @@ def apply(
         trust_policy(loaded, read_url=pool.read_bytes) as trust,
     ):
         cache = open_blob_cache(loaded)
-        fresh = observe_and_plan(
-            loaded, pool, cache=cache, check_contents=check_contents, trust=trust
-        )
-        if saved_plan is not None:
-            changes = stale_resources(saved_plan, fresh)
-            if changes:
-                raise StalePlanError(
-                    f"the saved plan {saved} is stale:\n" + "\n".join(f"  {c}" for c in changes),
-                    hint="run 'reconcile plan --out PLAN' again and review the new plan",
-                )
-        elif not as_json:
-            print(render_plan(fresh))
-        if fresh.is_empty:
-            clear_leftovers_when_idle(loaded, cache)  # what a run killed after its commit left
-            if as_json:
-                empty = ApplyResult(installed=(), bytes_fetched=0)
-                print(json.dumps(result_to_dict(empty, pool.bytes_by_mirror())))
-            return EXIT_OK
-        if saved_plan is None and not assume_yes and not confirm(fresh):
-            print("Apply cancelled; nothing was changed.")
-            return EXIT_OK
-        reporter, display = _reporter(as_json, fresh.bytes_to_fetch)
-        with display:
-            result = apply_plan(
-                fresh,
-                loaded,
-                pool,
-                reporter,
-                ApplySettings(
-                    jobs=jobs,
-                    cache=cache,
-                    signer_for=signer_from_keystore,
-                    trust=trust,
-                    lock_timeout=lock_timeout,
-                ),
+        for attempt in range(PLAN_ATTEMPTS):
+            fresh = observe_and_plan(
+                loaded, pool, cache=cache, check_contents=check_contents, trust=trust
             )
+            if saved_plan is not None:
+                changes = stale_resources(saved_plan, fresh)
+                if changes:
+                    raise StalePlanError(
+                        f"the saved plan {saved} is stale:\n"
+                        + "\n".join(f"  {c}" for c in changes),
+                        hint="run 'reconcile plan --out PLAN' again and review the new plan",
+                    )
+            elif not as_json:
+                print(render_plan(fresh))
+            if fresh.is_empty:
+                clear_leftovers_when_idle(loaded, cache)  # what a killed run left after commit
+                if as_json:
+                    empty = ApplyResult(installed=(), bytes_fetched=0)
+                    print(json.dumps(result_to_dict(empty, pool.bytes_by_mirror())))
+                return EXIT_OK
+            if saved_plan is None and not assume_yes and not confirm(fresh):
+                print("Apply cancelled; nothing was changed.")
+                return EXIT_OK
+            reporter, display = _reporter(as_json, fresh.bytes_to_fetch)
+            try:
+                with display:
+                    result = apply_plan(
+                        fresh,
+                        loaded,
+                        pool,
+                        reporter,
+                        ApplySettings(
+                            jobs=jobs,
+                            cache=cache,
+                            signer_for=signer_from_keystore,
+                            trust=trust,
+                            lock_timeout=lock_timeout,
+                        ),
+                    )
+                break
+            except LockWaitedError:
+                # Another apply ran while this one waited for the lock: plan again from what
+                # it left. A saved plan is re-checked the same way and refused if it is stale.
+                if attempt + 1 == PLAN_ATTEMPTS:
+                    raise
+                print(
+                    "another apply finished while this one waited; planning again", file=sys.stderr
+                )
+        else:  # pragma: no cover - the loop returns or raises
+            raise AssertionError("unreachable")
     if as_json:
         print(json.dumps(result_to_dict(result, result.bytes_by_mirror)))
     else:

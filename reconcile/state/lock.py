@@ -123,8 +123,9 @@ _HELD: dict[Path, int] = {}
 class HeldLock:
     """The install root's lock, held."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, waited: bool = False) -> None:
         self.root = root
+        self.waited = waited  # another run held it first: what it did is not in our plan
 
     def remove_unused_state(self, created: list[Path]) -> None:
         """Kept for callers that undo a failed first run: the state folder and its lock file
@@ -166,7 +167,7 @@ def install_root_lock(
     try:
         pause_point("before-lock")
         start = time.monotonic()
-        told = False
+        told = contended = False
         while True:
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -174,6 +175,7 @@ def install_root_lock(
             except OSError as exc:  # EAGAIN or EACCES: held by another process
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
+                contended = True
             owner = _owner_of(fd)
             waited = time.monotonic() - start
             if waited >= timeout:
@@ -186,7 +188,7 @@ def install_root_lock(
         _write_owner(fd, _me())
         pause_point("after-lock")
         try:
-            yield HeldLock(root)
+            yield HeldLock(root, waited=contended)
         finally:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)  # nobody holds it: no owner to show

@@ -4,6 +4,7 @@ installing from that bucket in another root: the round trip publishing to a fold
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +15,29 @@ from test_fixture_install import check_hello_works
 from reconcile.trust.sign import GpgSigner, generate_key
 
 
-def signing_key(tmp_path: Path) -> tuple[str, Path, Path]:
+@pytest.fixture
+def signing_key(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """A publisher's key in its own GnuPG home; no agent of that home outlives the test."""
     home = tmp_path / "signing"
     home.mkdir(mode=0o700)
-    fingerprint = generate_key(home, "Publisher", "publisher@example.invalid")
-    public = tmp_path / "publisher.pub"
-    signer = GpgSigner(gnupghome=home, fingerprint=fingerprint)
-    public.write_bytes(signer.public_key())
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
-    return fingerprint, public, home
+    try:
+        fingerprint = generate_key(home, "Publisher", "publisher@example.invalid")
+        public = tmp_path / "publisher.pub"
+        public.write_bytes(GpgSigner(gnupghome=home, fingerprint=fingerprint).public_key())
+        yield fingerprint, public, home
+    finally:
+        subprocess.run(
+            ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+            check=False,
+            capture_output=True,
+        )
 
 
 @pytest.mark.parametrize("layout", [2, 3])
-def test_publish_to_s3_then_install_from_it(tmp_path: Path, layout: int) -> None:
-    fingerprint, public, home = signing_key(tmp_path)
+def test_publish_to_s3_then_install_from_it(
+    tmp_path: Path, layout: int, signing_key: tuple[str, Path, Path]
+) -> None:
+    fingerprint, public, home = signing_key
     bucket = f"published-layout-{layout}"
     with moto_s3(tmp_path / "aws") as s3:
         s3.create_bucket(bucket)
@@ -84,10 +94,42 @@ key = "publisher"
         check_hello_works(tmp_path / "consumer" / "opt")
 
 
+def test_sync_into_s3_then_install_from_it(tmp_path: Path) -> None:
+    """Mirror ``specs`` with an s3:// target: the signed specs copied verbatim into the
+    bucket, indexed, and installable from there."""
+    with moto_s3(tmp_path / "aws") as s3:
+        s3.create_bucket("synced-site")
+        site = s3.url("synced-site", "spack")
+        extra = f"""
+[[mirror]]
+name = "site"
+url = "{site}"
+endpoint_url = "{s3.endpoint_url}"
+layout = 2
+specs = ["hello-app"]
+"""
+        syncer = write_manifest(tmp_path / "syncer", extra=extra)
+        done = run_subprocess(syncer, "apply", "--yes", env=s3.env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "3 synced" in done.stdout
+        again = run_subprocess(syncer, "plan", "--detailed-exitcode", env=s3.env)
+        assert again.returncode == 0, again.stdout + again.stderr
+
+        consumer = write_manifest(tmp_path / "consumer", mirror=site)
+        consumer.write_text(
+            consumer.read_text().replace(
+                "signed = true", f'signed = true\nendpoint_url = "{s3.endpoint_url}"'
+            )
+        )
+        installed = run_subprocess(consumer, "apply", "--yes", env=s3.env)
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        check_hello_works(tmp_path / "consumer" / "opt")
+
+
 def test_publishing_to_an_http_mirror_is_a_manifest_error(
-    tmp_path: Path,
+    tmp_path: Path, signing_key: tuple[str, Path, Path]
 ) -> None:
-    fingerprint, public, home = signing_key(tmp_path)
+    fingerprint, public, home = signing_key
     extra = f"""
 [[mirror]]
 name = "published"

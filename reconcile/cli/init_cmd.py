@@ -25,6 +25,7 @@ from reconcile.spack.selector import parse_selector
 from reconcile.transport.base import join_url
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.verify import key_fingerprints, normalize_fingerprint
+from reconcile.userpath import expand_user
 
 MIRROR_NAME = "upstream"
 
@@ -135,7 +136,7 @@ def run_init(args: argparse.Namespace, manifest: Path) -> int:
             raise ReconcileError(str(exc), hint=hint, reference="usage") from None
     mirror = args.mirror
     if "://" not in mirror:  # a path given from here is written relative to the manifest
-        mirror = os.path.relpath(Path(mirror).expanduser().absolute(), target.parent)
+        mirror = os.path.relpath(expand_user(mirror).absolute(), target.parent)
     trusted = {normalize_fingerprint(f) for f in args.trust}
     draft = loads_manifest(_manifest_text(mirror, args.root, args.spec), path=target)
     url = draft.mirror_url(draft.manifest.mirror(MIRROR_NAME))

@@ -42,6 +42,7 @@ from reconcile.trust.secret_keys import (
 )
 from reconcile.trust.signing_home import SigningHome
 from reconcile.trust.verify import normalize_fingerprint
+from reconcile.userpath import expand_user
 
 EXIT_OK = 0
 HOME_HELP = (
@@ -199,7 +200,7 @@ def _generate(args: argparse.Namespace, manifest: Path) -> int:
             reference="signing-key-exists",
         )
     public_out = (
-        args.public_out.expanduser().absolute()
+        expand_user(args.public_out).absolute()
         if args.public_out is not None
         else folder / "keys" / f"{args.name}.pub"
     )
@@ -338,7 +339,7 @@ def _export(args: argparse.Namespace, manifest: Path) -> int:
             reference="secret-out-required",
         )
     loaded = _optional_manifest(manifest)
-    out: Path | None = args.out.expanduser().absolute() if args.out is not None else None
+    out: Path | None = expand_user(args.out).absolute() if args.out is not None else None
     if args.secret and out is not None:
         refuse_inside_mirror(out, manifest_file=loaded, what="the secret key file")
     require_gpg()

@@ -13,6 +13,7 @@ from typing import Literal
 import attrs
 
 from reconcile.limits import DEFAULT_LIMITS, Limits
+from reconcile.userpath import expand_user
 
 DEFAULT_PROJECTION = "{name}-{version}-{hash}"
 DEFAULT_EXTERNALS = ("/usr",)
@@ -146,7 +147,7 @@ class ManifestFile:
 
     def resolve(self, relative: str) -> Path:
         """A path from the manifest, made absolute against the manifest's folder."""
-        return (self.folder / Path(relative).expanduser()).resolve()
+        return (self.folder / expand_user(relative)).resolve()
 
     def mirror_url(self, mirror: Mirror) -> str:
         """The mirror's URL, with a plain path turned into an absolute ``file://`` URL."""

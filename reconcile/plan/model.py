@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import attrs
 
 from reconcile.redact import mask_credentials
+from reconcile.userpath import expand_user
 
 FORMAT_VERSION = 1
 
@@ -322,7 +323,7 @@ def source_url(url: str, folder: Path | None = None) -> str:
     (the manifest's folder; the current directory when None)."""
     if "://" in url:
         return url
-    path = Path(url).expanduser()
+    path = expand_user(url)
     if not path.is_absolute():
         path = (folder if folder is not None else Path.cwd()) / path
     return Path(os.path.normpath(path)).as_uri()

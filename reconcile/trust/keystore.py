@@ -24,6 +24,7 @@ from reconcile.trust.gnupg import gpg_binary
 from reconcile.trust.secret_keys import find_signing_key
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.signing_home import SigningHome, check_readable_home
+from reconcile.userpath import expand_user
 
 ENV_SIGNING_HOME = "RECONCILE_SIGNING_HOME"
 PRIVATE_FOLDER_MODE = 0o700
@@ -52,7 +53,7 @@ def reconcile_key_folder(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def _explicit(path: Path | str, origin: str) -> SigningHome:
-    return SigningHome(path=Path(path).expanduser().absolute(), origin=origin, explicit=True)
+    return SigningHome(path=expand_user(path).absolute(), origin=origin, explicit=True)
 
 
 def signing_homes(
@@ -70,7 +71,7 @@ def signing_homes(
     if env.get(ENV_SIGNING_HOME):
         return (_explicit(env[ENV_SIGNING_HOME], f"${ENV_SIGNING_HOME}"),)
     gnupg = (
-        SigningHome(path=Path(env["GNUPGHOME"]).expanduser().absolute(), origin="$GNUPGHOME")
+        SigningHome(path=expand_user(env["GNUPGHOME"]).absolute(), origin="$GNUPGHOME")
         if env.get("GNUPGHOME")
         else SigningHome(path=_user_home(env) / ".gnupg", origin=ORIGIN_GNUPG_DEFAULT)
     )
@@ -110,7 +111,7 @@ def require_gpg() -> str:
 
 def is_within(path: Path, folder: Path) -> bool:
     """Whether ``path`` is ``folder`` or lies below it (both resolved, symlinks followed)."""
-    resolved, container = path.expanduser().resolve(), folder.expanduser().resolve()
+    resolved, container = expand_user(path).resolve(), expand_user(folder).resolve()
     return resolved == container or container in resolved.parents
 
 
@@ -134,7 +135,7 @@ def _looks_like_mirror(folder: Path) -> bool:
 def refuse_inside_mirror(path: Path, *, manifest_file: ManifestFile | None, what: str) -> None:
     """Refuse ``path`` (a home or a file that holds a secret key) inside a declared local
     mirror, or inside any folder that is a binary cache: a mirror's files get published."""
-    resolved = path.expanduser().resolve()
+    resolved = expand_user(path).resolve()
     if manifest_file is not None:
         for name, folder in local_mirror_folders(manifest_file):
             if is_within(resolved, folder):

@@ -70,3 +70,24 @@ def test_every_verb_describes_itself(path: list[str], words: str) -> None:
             if hasattr(action, "choices") and isinstance(action.choices, dict)
         )
     assert words in " ".join(sub.format_help().split())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("keys", "export", "team-gpg", "--out", "~nosuchuser-reconcile/k.asc"),
+        ("init", "--mirror", "~nosuchuser-reconcile/mirror", "--spec", "x"),
+        ("plan", "--out", "~nosuchuser-reconcile/plan.json"),
+    ],
+)
+def test_an_unknown_user_in_a_typed_path_is_not_a_traceback(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    from support import run_subprocess, write_manifest
+
+    manifest = tmp_path / "new.toml" if args[0] == "init" else write_manifest(tmp_path)
+    done = run_subprocess(manifest, *args)
+    assert "Traceback" not in done.stderr
+    # init writes a manifest for a mirror that does not exist yet; the others refuse
+    assert done.returncode == (0 if args[0] == "init" else 1), done.stdout + done.stderr
+    assert args[0] == "init" or "error[" in done.stderr

@@ -10,6 +10,7 @@ from import_graph import PACKAGE_ROOT, cycles, unit_graph
 LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "errors",
+        "userpath",
         "redact",
         "atomic_write",
         "hashing",

@@ -152,6 +152,12 @@ def test_stopped_at_random_moments_the_tree_converges(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.skipif(
+    os.environ.get("RECONCILE_SLOW") != "1",
+    reason="about 10 minutes; run with RECONCILE_SLOW=1 python3 -m pytest -s -m slow "
+    "tests/integration/test_signals.py",
+)
 def test_stopped_at_sixty_random_moments(tmp_path: Path) -> None:
     tally = _stop_at_random_moments(tmp_path, 60)
     assert tally["kills"] + tally["terms"] >= 50

@@ -10,10 +10,13 @@ from typing import Any, get_args
 
 import attrs
 import pytest
+from facts_codec import load_facts
 
-from reconcile.errors import ReconcileError
+from reconcile.errors import PlanError, ReconcileError
+from reconcile.manifest.load import loads_manifest
 from reconcile.plan.codec import ACTION_CLASSES, action_from_dict, action_to_dict
-from reconcile.plan.model import COMMIT_ORDER, Action, ActionKind, Phase, SourceAction
+from reconcile.plan.model import COMMIT_ORDER, Action, ActionKind, Phase, Plan, SourceAction
+from reconcile.plan.planner import make_plan
 from reconcile.plan.serialize import plan_from_dict, plan_to_dict, read_plan
 
 V1 = Path(__file__).parents[1] / "compat" / "v1"
@@ -91,3 +94,35 @@ def test_saved_source_names_are_checked_again() -> None:
     with pytest.raises(ReconcileError) as caught:
         plan_from_dict(_broken(escape), source="saved.json")
     assert caught.value.reference == "invalid-source"
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _fresh_plans() -> list[tuple[str, Plan]]:
+    """The saved compat plans, and what the planner makes of every golden world now."""
+    found: list[tuple[str, Plan]] = [
+        (f"compat/{p.name}", read_plan(p)) for p in sorted(V1.glob("plan-*.json"))
+    ]
+    for case in sorted(GOLDEN.glob("*/manifest.toml")):
+        manifest = loads_manifest(
+            case.read_text(encoding="utf-8"), path=Path("/golden") / case.parent.name / case.name
+        )
+        facts = json.loads((case.parent / "facts.json").read_text(encoding="utf-8"))
+        try:
+            outcome = make_plan(manifest, load_facts(facts))
+        except PlanError:
+            continue
+        if isinstance(outcome, Plan):
+            found.append((f"golden/{case.parent.name}", outcome))
+    return found
+
+
+@pytest.mark.parametrize(("name", "plan"), _fresh_plans(), ids=lambda v: str(v)[:60])
+def test_every_input_of_an_action_is_fingerprinted(name: str, plan: Plan) -> None:
+    """``inputs`` name what a saved plan's staleness check compares: each one must be among
+    the fingerprints the planner recorded, or a change to it would go unnoticed."""
+    assert plan.actions or name.startswith("golden/")
+    for action in plan.actions:
+        missing = [key for key in action.inputs if key not in plan.fingerprints]
+        assert missing == [], f"{name}: {action.id} relies on unrecorded {missing}"

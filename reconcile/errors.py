@@ -209,6 +209,8 @@ REFERENCES: Mapping[str, str] = {
     "tarball-changed": "a tarball changed while it was being published",
     "tarball-missing": "a tarball to publish does not exist",
     "tarball-unavailable": "no mirror that lists a spec could provide its tarball",
+    "transfer-too-large": "a mirror sent, or announced, more bytes than the file may have",
+    "transfer-too-slow": "a transfer fell below `[limits] min_transfer_rate` for 30 seconds",
     "transport-error": "a mirror file cannot be read (credentials, TLS, retries exhausted, ...)",
     "unknown-group": "a `permissions.group` names no group on this system",
     "unsafe-archive": "a tarball breaks an archive rule (docs/security.md#archive-rules)",

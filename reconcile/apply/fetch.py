@@ -27,6 +27,7 @@ from reconcile.errors import (
 from reconcile.hashing import sha256_of
 from reconcile.pause import pause_point
 from reconcile.plan.model import InstallAction
+from reconcile.transport.bounds import Cap
 from reconcile.transport.registry import TransportPool
 
 CHUNK = 1 << 20
@@ -63,7 +64,11 @@ def _download_verified(
     create_private(dest).close()  # the transport writes into it, keeping its 0600 mode
     reporter.download_started(action.label, action.tarball_bytes, source=mirror)
     size = pool.for_url(real_url).download(
-        real_url, dest, progress=lambda n: reporter.download_progress(action.label, n)
+        real_url,
+        dest,
+        progress=lambda n: reporter.download_progress(action.label, n),
+        # one byte more than planned proves it is not the signed tarball: stop there
+        cap=Cap(action.tarball_bytes, "the size the plan recorded for it"),
     )
     actual = sha256_of(dest)
     if actual != action.tarball_sha256:

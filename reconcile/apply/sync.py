@@ -50,6 +50,7 @@ from reconcile.plan.model import SyncAction
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
+from reconcile.transport.bounds import signed_size_cap
 from reconcile.transport.registry import TransportPool
 from reconcile.transport.store import MirrorStore
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
@@ -134,7 +135,9 @@ def _fetch_blobs(
         if record.media_type == TARBALL_MEDIA_TYPE:
             blobs.append((record, None))
             continue
-        data = transport.read_bytes(blob_url(source_url, record))
+        data = transport.read_bytes(
+            blob_url(source_url, record), cap=signed_size_cap(record.content_length)
+        )
         check_blob(data, record, source=shown)
         blobs.append((record, data))
     return tuple(blobs)

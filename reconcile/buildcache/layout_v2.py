@@ -15,7 +15,8 @@ from reconcile.errors import NotFoundError, VerificationError
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
-from reconcile.trust.clearsign import unverified_text
+from reconcile.transport.bounds import index_cap
+from reconcile.trust.clearsign import CLEARSIGN_HEADER, unverified_text
 from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
 from reconcile.trust.verify import normalize_fingerprint
@@ -108,6 +109,7 @@ def read_index(
         local_copy=local_copy,
         missing=f"{shown}: the mirror has no binary cache index (layout v2)",
         hint=NO_INDEX_HINT,
+        cap=index_cap(transport.limits),
     )
     try:
         _check_index_hash(transport, url, data)
@@ -116,7 +118,7 @@ def read_index(
             raise
         # The kept copy may be what is wrong (damaged, or tampered with in a shared cache
         # root): fetch the index itself once more before blaming the mirror.
-        data = transport.read_bytes(url)
+        data = transport.read_bytes(url, cap=index_cap(transport.limits))
         _check_index_hash(transport, url, data)
     document = json_document(data, source=shown, malformed=_malformed)
     return database_entries(document, source=shown)
@@ -144,7 +146,9 @@ def fetch_spec(
     if trust is not None:
         url = signed_url
         try:
-            data = transport.read_bytes(url)
+            # a file that does not start clear-signed is refused by the check below without
+            # the rest of it being read
+            data = transport.read_bytes(url, expect_prefix=CLEARSIGN_HEADER)
         except NotFoundError:
             if _exists(transport, plain_url):
                 raise VerificationError(

@@ -42,6 +42,7 @@ from reconcile.errors import NotFoundError, VerificationError
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
+from reconcile.transport.bounds import index_cap
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
@@ -183,6 +184,7 @@ def _index_blob(
         missing=f"{mask_credentials(url)}: the index blob named by the index manifest is missing",
         hint="the index changed while it was read, or the mirror is incomplete: retry, "
         "and if it persists regenerate the index with `spack buildcache update-index`",
+        cap=index_cap(transport.limits),
     )
     check_blob(blob, record, source=mask_credentials(url))
     return blob

@@ -10,6 +10,7 @@ from pathlib import Path
 from reconcile import bounded_json
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.transport.base import Transport
+from reconcile.transport.bounds import Cap
 
 # (what was read, why it is refused) -> the layout's own malformed-metadata error
 Malformed = Callable[[str, str], VerificationError]
@@ -22,14 +23,17 @@ def read_explained(
     missing: str,
     hint: str,
     local_copy: Path | None = None,
+    cap: Cap | None = None,
+    expect_prefix: bytes = b"",
 ) -> bytes:
     """The bytes at ``url``, revalidated against ``local_copy`` when given. A file that is
     not there raises ``NotFoundError`` with ``missing`` as its message and ``hint``: what the
-    absence means for the mirror, which the bare URL does not say."""
+    absence means for the mirror, which the bare URL does not say. ``cap`` and
+    ``expect_prefix`` bound the read (``Transport.read_bytes``)."""
     try:
         if local_copy is not None:
-            return transport.read_revalidated(url, local_copy)
-        return transport.read_bytes(url)
+            return transport.read_revalidated(url, local_copy, cap=cap)
+        return transport.read_bytes(url, cap=cap, expect_prefix=expect_prefix)
     except NotFoundError as exc:
         raise NotFoundError(missing, hint=hint) from exc
 

@@ -26,6 +26,7 @@ from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import InstallAction, source_url
 from reconcile.sources.layout import source_paths
 from reconcile.spack.spec import SpecNode, parse_node
+from reconcile.transport.bounds import Cap, signed_size_cap
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.clearsign import unverified_text
 from reconcile.trust.verify import normalize_fingerprint
@@ -75,13 +76,15 @@ def _copy_spec(action: InstallAction, pool: TransportPool, base: str, v3: bool, 
     _write(root, _relative(spec_url, base), metadata)
     if not v3:
         url = pool.unmask(action.mirror, action.tarball_url)
-        _copy_tarball(pool.read_bytes(url), action.tarball_sha256, url, root, _relative(url, base))
+        cap = Cap(action.tarball_bytes, "the size the plan recorded for it")
+        data = pool.read_bytes(url, cap=cap)
+        _copy_tarball(data, action.tarball_sha256, url, root, _relative(url, base))
         return
     # the bytes were verified by the planner; the bundled copy is verified again below
     manifest = parse_manifest(unverified_text(metadata), source=spec_url)
     for record in manifest.records:
         url = blob_url(base, record)
-        data = pool.read_bytes(url)
+        data = pool.read_bytes(url, cap=signed_size_cap(record.content_length))
         check_blob(data, record, source=url)
         _write(root, _relative(url, base), data)
 
@@ -155,7 +158,7 @@ def export_bundle(manifest: Path, out: Path) -> ExportSummary:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        with TransportPool(endpoints_of(loaded)) as pool:
+        with TransportPool(endpoints_of(loaded), limits=loaded.manifest.limits) as pool:
             summary = _fill(loaded, pool, staging)
         _write_listing(staging)
         write_archive(staging, out)

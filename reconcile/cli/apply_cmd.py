@@ -60,7 +60,7 @@ def apply(
             waiting=lambda text: print(text, file=sys.stderr),
         )
     with (
-        TransportPool(endpoints_of(loaded)) as pool,
+        TransportPool(endpoints_of(loaded), limits=loaded.manifest.limits) as pool,
         trust_policy(loaded, read_url=pool.read_bytes) as trust,
     ):
         cache = open_blob_cache(loaded)

@@ -185,7 +185,7 @@ def needed_by(loaded: ManifestFile) -> set[str]:
     if loaded.manifest.install is None:
         return set()
     needed_blobs = _needed_blobs_function()
-    with TransportPool(endpoints_of(loaded)) as pool:
+    with TransportPool(endpoints_of(loaded), limits=loaded.manifest.limits) as pool:
         return needed_blobs(loaded, pool)
 
 

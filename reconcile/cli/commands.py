@@ -56,7 +56,7 @@ def plan(
     root = loaded.install_root() if loaded.manifest.install is not None else None
     running = lock_holder(root) if root is not None else None
     try:
-        with TransportPool(endpoints_of(loaded)) as pool:
+        with TransportPool(endpoints_of(loaded), limits=loaded.manifest.limits) as pool:
             result = observe_and_plan(
                 loaded, pool, cache=open_blob_cache(loaded), check_contents=check_contents
             )

@@ -51,7 +51,7 @@ def run_mirror(args: argparse.Namespace, manifest: Path) -> int:
         raise ReconcileError(
             str(exc), hint="see docs/manifest.md#specs", reference="usage"
         ) from None
-    with TransportPool(endpoints_of(loaded)) as pool:
+    with TransportPool(endpoints_of(loaded), limits=loaded.manifest.limits) as pool:
         views = observe_mirrors(loaded, pool)
     (view,) = [v for v in views if v.name == args.name]
     if view.problem is not None:

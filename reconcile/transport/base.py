@@ -10,6 +10,9 @@ import abc
 from collections.abc import Callable
 from pathlib import Path
 
+from reconcile.limits import DEFAULT_LIMITS, Limits
+from reconcile.transport.bounds import Cap, metadata_cap
+
 
 def join_url(base: str, *parts: str) -> str:
     """Append path components to a URL (no normalisation of ``..``: callers pass names)."""
@@ -34,21 +37,36 @@ class Transport(abc.ABC):
     """
 
     bytes_received: int = 0
+    # The manifest's [limits]: the pool sets them on every transport it makes.
+    limits: Limits = DEFAULT_LIMITS
 
     @abc.abstractmethod
-    def read_bytes(self, url: str) -> bytes:
-        """The whole file; ``NotFoundError`` if it does not exist."""
+    def read_bytes(self, url: str, *, cap: Cap | None = None, expect_prefix: bytes = b"") -> bytes:
+        """The whole file; ``NotFoundError`` if it does not exist. More than ``cap`` bytes
+        (default: ``max_metadata_bytes``) is a ``TransportError`` as soon as it shows; with
+        ``expect_prefix``, a file that starts otherwise is returned as far as it was read."""
 
     @abc.abstractmethod
-    def download(self, url: str, dest: Path, *, progress: ProgressCallback | None = None) -> int:
+    def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        progress: ProgressCallback | None = None,
+        cap: Cap | None = None,
+    ) -> int:
         """Write the file to ``dest`` (the caller owns atomicity); returns the byte count.
-        A transport that can resume an interrupted transfer does so before giving up."""
+        A transport that can resume an interrupted transfer does so before giving up.
+        ``cap`` (default: none) bounds the size, as in ``read_bytes``."""
 
-    def read_revalidated(self, url: str, local_copy: Path) -> bytes:
+    def read_revalidated(self, url: str, local_copy: Path, *, cap: Cap | None = None) -> bytes:
         """The file, using ``local_copy`` (and its validators, kept beside it) to avoid
         downloading it again when it has not changed. Transports without conditional
         requests simply read it."""
-        return self.read_bytes(url)
+        return self.read_bytes(url, cap=cap)
+
+    def read_cap(self, cap: Cap | None) -> Cap:
+        return cap if cap is not None else metadata_cap(self.limits)
 
     @abc.abstractmethod
     def size(self, url: str) -> int:

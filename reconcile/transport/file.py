@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from reconcile.errors import NotFoundError, TransportError
 from reconcile.transport.base import ProgressCallback, Transport
+from reconcile.transport.bounds import ByteCap, Cap, MemorySink
 
 
 def url_to_path(url: str) -> Path:
@@ -29,25 +30,35 @@ CHUNK = 1 << 20
 
 
 class FileTransport(Transport):
-    def _read(self, url: str) -> bytes:
+    def read_bytes(self, url: str, *, cap: Cap | None = None, expect_prefix: bytes = b"") -> bytes:
+        sink = MemorySink(ByteCap(url, self.read_cap(cap)), expect_prefix=expect_prefix)
         path = url_to_path(url)
         try:
-            return path.read_bytes()
+            with path.open("rb") as source:
+                while chunk := source.read(CHUNK):
+                    self.bytes_received += len(chunk)
+                    if not sink.add(chunk):
+                        break
         except FileNotFoundError as exc:
             raise NotFoundError(f"{url}: no such file") from exc
         except OSError as exc:
             raise TransportError(f"{url}: cannot read: {exc.strerror}") from exc
+        return bytes(sink.data)
 
-    def read_bytes(self, url: str) -> bytes:
-        data = self._read(url)
-        self.bytes_received += len(data)
-        return data
-
-    def download(self, url: str, dest: Path, *, progress: ProgressCallback | None = None) -> int:
+    def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        progress: ProgressCallback | None = None,
+        cap: Cap | None = None,
+    ) -> int:
         """Copy the file at ``url`` to ``dest``. Reading is the mirror's part (a failure is a
         ``TransportError``: another mirror may do better); writing is this machine's, so a
-        full disk or a read-only folder rises as the ``OSError`` it is, naming ``dest``."""
+        full disk or a read-only folder rises as the ``OSError`` it is, naming ``dest``.
+        ``cap`` stops the copy at the first byte past it."""
         path = url_to_path(url)
+        bound = ByteCap(url, cap)
         try:
             source = path.open("rb")
         except FileNotFoundError as exc:
@@ -56,6 +67,7 @@ class FileTransport(Transport):
             raise TransportError(f"{url}: cannot read: {exc.strerror}") from exc
         with source, _local_write(dest), dest.open("wb") as target:
             while chunk := _read_chunk(source, url):
+                bound.check(target.tell() + len(chunk))
                 target.write(chunk)
                 self.bytes_received += len(chunk)
                 if progress is not None:

@@ -32,8 +32,10 @@ import urllib3.exceptions
 
 from reconcile import __version__
 from reconcile.errors import TransportError
+from reconcile.limits import DEFAULT_LIMITS, Limits
 from reconcile.redact import mask_credentials
 from reconcile.transport.base import ProgressCallback, Transport
+from reconcile.transport.bounds import ByteCap, Cap, RateWatchdog
 from reconcile.transport.credentials import (
     Credentials,
     origin_of,
@@ -59,6 +61,16 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
 @attrs.frozen(kw_only=True)
+class _Bounds:
+    """What one GET may cost: bytes (``cap``), and rate (``watchdog``); ``prefix``: the
+    first bytes expected, anything else ends the read early."""
+
+    cap: ByteCap
+    watchdog: RateWatchdog
+    prefix: bytes = b""
+
+
+@attrs.frozen(kw_only=True)
 class _Fetched:
     status: int  # 200 (the body went to the sink) or 304 (not modified)
     validators: Validators
@@ -73,6 +85,7 @@ class _Transfer:
     total: int | None = None  # the whole file's size, once a response said it
     validators: Validators = attrs.Factory(Validators)
     failures: int = 0
+    head: bytes = b""  # the first bytes, while they are compared with an expected prefix
 
     def restart(self, sink: BinaryIO) -> None:
         sink.seek(0)
@@ -80,6 +93,7 @@ class _Transfer:
         self.written = 0
         self.total = None
         self.validators = Validators()
+        self.head = b""
 
     def resumable(self) -> bool:
         return (
@@ -131,6 +145,8 @@ class HttpTransport(Transport):
         backoff_cap: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         environ: Mapping[str, str] | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        rate_window: float | None = None,
     ) -> None:
         scheme = urllib.parse.urlsplit(base_url).scheme
         if scheme not in ("http", "https"):
@@ -158,21 +174,31 @@ class HttpTransport(Transport):
         self._session.mount("https://", adapter)
         self._count_lock = threading.Lock()
         self.bytes_received = 0
+        self.limits = limits
+        self._rate_window = rate_window if rate_window is not None else self._options.rate_window
 
     def __repr__(self) -> str:
         return f"HttpTransport({mask_credentials(self._base_url)!r}, mirror={self._mirror_name!r})"
 
     # --- the Transport interface -------------------------------------------------------
 
-    def read_bytes(self, url: str) -> bytes:
+    def read_bytes(self, url: str, *, cap: Cap | None = None, expect_prefix: bytes = b"") -> bytes:
         sink = io.BytesIO()
-        self._fetch(url, sink)
+        self._fetch(url, sink, bounds=self._bounds(url, self.read_cap(cap), expect_prefix))
         return sink.getvalue()
 
-    def download(self, url: str, dest: Path, *, progress: ProgressCallback | None = None) -> int:
+    def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        progress: ProgressCallback | None = None,
+        cap: Cap | None = None,
+    ) -> int:
+        bounds = self._bounds(url, cap)
         try:
             with dest.open("wb") as sink:
-                return self._fetch(url, sink, progress=progress).written
+                return self._fetch(url, sink, progress=progress, bounds=bounds).written
         except OSError as exc:
             raise TransportError(
                 f"cannot write {dest} while downloading {mask_credentials(url)}: {exc.strerror}",
@@ -191,13 +217,14 @@ class HttpTransport(Transport):
             self._raise_for_status(url, response)
         return self._size_from_range(url)
 
-    def read_revalidated(self, url: str, local_copy: Path) -> bytes:
+    def read_revalidated(self, url: str, local_copy: Path, *, cap: Cap | None = None) -> bytes:
         # what the copy's record keeps: no userinfo, query-string values masked
         clean_url = mask_credentials(strip_credentials(url))
         stored = load_valid_copy(local_copy, clean_url)
         conditional = stored[0].validators.conditional_headers() if stored else {}
         sink = io.BytesIO()
-        fetched = self._fetch(url, sink, headers=conditional)
+        bounds = self._bounds(url, self.read_cap(cap))
+        fetched = self._fetch(url, sink, headers=conditional, bounds=bounds)
         if fetched.status == 304 and stored is not None:
             return stored[1]
         data = sink.getvalue()
@@ -212,6 +239,11 @@ class HttpTransport(Transport):
 
     def close(self) -> None:
         self._session.close()
+
+    def _bounds(self, url: str, cap: Cap | None, prefix: bytes = b"") -> _Bounds:
+        where = self._where(url)
+        watchdog = RateWatchdog(where, self.limits.min_transfer_rate, window=self._rate_window)
+        return _Bounds(cap=ByteCap(where, cap), watchdog=watchdog, prefix=prefix)
 
     # --- one request, and the retry loop around it ------------------------------------
 
@@ -285,8 +317,10 @@ class HttpTransport(Transport):
         *,
         headers: Mapping[str, str] | None = None,
         progress: ProgressCallback | None = None,
+        bounds: _Bounds,
     ) -> _Fetched:
-        """GET ``url`` into ``sink``, resuming a cut transfer where the server allows it."""
+        """GET ``url`` into ``sink``, resuming a cut transfer where the server allows it;
+        ``bounds`` stop it early (``TransportError``, never retried)."""
         transfer = _Transfer()
         while True:
             request_headers = {"Accept-Encoding": "identity"}
@@ -314,6 +348,11 @@ class HttpTransport(Transport):
                     transfer.restart(sink)  # the file changed, or ranges are not supported
                 transfer.total = _content_length(response)
                 transfer.validators = _validators_of(response)
+                try:
+                    bounds.cap.check_announced(transfer.total)
+                except TransportError:
+                    response.close()  # do not read a body announced too large
+                    raise
             elif status == 416 and resuming:
                 self._drain(response)
                 self._count_failure(url, transfer, "the server refused the range")
@@ -321,7 +360,7 @@ class HttpTransport(Transport):
                 continue
             else:
                 self._raise_for_status(url, response)
-            if self._receive(url, response, sink, transfer, progress):
+            if self._receive(url, response, sink, transfer, progress, bounds):
                 return _Fetched(
                     status=200, validators=transfer.validators, written=transfer.written
                 )
@@ -340,9 +379,11 @@ class HttpTransport(Transport):
         sink: BinaryIO,
         transfer: _Transfer,
         progress: ProgressCallback | None,
+        bounds: _Bounds,
     ) -> bool:
-        """Stream the body into ``sink``; True when the whole file is there, False after a
-        cut that may be resumed (``TransportError`` when the budget is spent)."""
+        """Stream the body into ``sink``; True when the whole file is there (or its first
+        bytes are not the expected prefix), False after a cut that may be resumed
+        (``TransportError`` when the budget is spent or a bound is reached)."""
         pieces = _body_pieces(response)
         reached_end = False
         try:
@@ -358,11 +399,15 @@ class HttpTransport(Transport):
                 if not piece:
                     reached_end = True
                     break
+                bounds.cap.check(transfer.written + len(piece))
                 sink.write(piece)
                 transfer.written += len(piece)
                 self._count(len(piece))
                 if progress is not None:
                     progress(len(piece))
+                bounds.watchdog.received(len(piece))
+                if _wrong_prefix(transfer, piece, bounds.prefix):
+                    return True  # the caller's own check refuses what was read
         finally:
             _finish(response, body_read=reached_end)
         if transfer.total is not None and transfer.written != transfer.total:
@@ -449,6 +494,14 @@ class HttpTransport(Transport):
 
     def _network_error(self, url: str, failure: NetworkFailure, attempts: int) -> TransportError:
         return network_error(self._where(url), failure, attempts, self._options)
+
+
+def _wrong_prefix(transfer: _Transfer, piece: bytes, prefix: bytes) -> bool:
+    """Whether the body read so far already differs from ``prefix``."""
+    if len(transfer.head) >= len(prefix):
+        return False
+    transfer.head += piece[: len(prefix) - len(transfer.head)]
+    return not prefix.startswith(transfer.head)
 
 
 def _finish(response: requests.Response, *, body_read: bool) -> None:

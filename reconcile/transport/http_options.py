@@ -15,11 +15,14 @@ from pathlib import Path
 import attrs
 
 from reconcile.errors import TransportError
+from reconcile.limits import RATE_WINDOW_SECONDS
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
 CONNECT_TIMEOUT_VAR = "RECONCILE_HTTP_CONNECT_TIMEOUT"
 READ_TIMEOUT_VAR = "RECONCILE_HTTP_READ_TIMEOUT"
+# Over how many seconds [limits] min_transfer_rate is averaged (default 30).
+RATE_WINDOW_VAR = "RECONCILE_TRANSFER_RATE_WINDOW"
 CA_BUNDLE_VARS = ("RECONCILE_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
 
 
@@ -28,6 +31,7 @@ class HttpOptions:
     connect_timeout: float
     read_timeout: float
     verify: bool | str  # True: requests' default bundle; a path: that bundle or CA folder
+    rate_window: float = RATE_WINDOW_SECONDS
 
 
 def _seconds(name: str, environ: Mapping[str, str], default: float) -> float:
@@ -75,4 +79,5 @@ def options_from_environment(
         if read_timeout is not None
         else _seconds(READ_TIMEOUT_VAR, env, DEFAULT_READ_TIMEOUT),
         verify=_ca_bundle(env),
+        rate_window=_seconds(RATE_WINDOW_VAR, env, RATE_WINDOW_SECONDS),
     )

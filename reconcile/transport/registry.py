@@ -14,9 +14,11 @@ from collections.abc import Sequence
 import attrs
 
 from reconcile.errors import MirrorUnreachableError, TransportError
+from reconcile.limits import DEFAULT_LIMITS, Limits
 from reconcile.manifest.model import ManifestFile
 from reconcile.redact import mask_credentials
 from reconcile.transport.base import Transport
+from reconcile.transport.bounds import Cap
 from reconcile.transport.file import FileTransport, url_to_path
 from reconcile.transport.store import LocalMirrorStore, MirrorStore
 
@@ -31,32 +33,43 @@ class MirrorEndpoint:
     profile: str | None = None
 
 
-def transport_for(url: str, endpoint: MirrorEndpoint | None = None) -> Transport:
+def transport_for(
+    url: str, endpoint: MirrorEndpoint | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Transport:
     scheme = urllib.parse.urlsplit(url).scheme
+    transport: Transport
     if scheme == "file":
-        return FileTransport()
-    if scheme in ("http", "https"):
+        transport = FileTransport()
+    elif scheme in ("http", "https"):
         from reconcile.transport.http import HttpTransport
 
         base = endpoint.url if endpoint is not None else url
-        return HttpTransport(base_url=base, mirror_name=endpoint.name if endpoint else None)
-    if scheme == "s3":
+        transport = HttpTransport(
+            base_url=base, mirror_name=endpoint.name if endpoint else None, limits=limits
+        )
+    elif scheme == "s3":
         from reconcile.transport.s3 import S3Transport
 
-        return S3Transport(
+        transport = S3Transport(
             endpoint_url=endpoint.endpoint_url if endpoint else None,
             profile=endpoint.profile if endpoint else None,
         )
-    raise TransportError(
-        f"mirrors with scheme {scheme!r} are not supported: {mask_credentials(url)}",
-        hint="use a plain path, or a file://, http://, https:// or s3:// URL",
-    )
+    else:
+        raise TransportError(
+            f"mirrors with scheme {scheme!r} are not supported: {mask_credentials(url)}",
+            hint="use a plain path, or a file://, http://, https:// or s3:// URL",
+        )
+    transport.limits = limits
+    return transport
 
 
 class TransportPool:
     """The transports of one run, closed together at the end."""
 
-    def __init__(self, mirrors: Sequence[MirrorEndpoint] = ()) -> None:
+    def __init__(
+        self, mirrors: Sequence[MirrorEndpoint] = (), *, limits: Limits = DEFAULT_LIMITS
+    ) -> None:
+        self.limits = limits
         # longest URL first, so a mirror nested in another's URL space is found first
         self._mirrors = sorted(mirrors, key=lambda m: len(m.url), reverse=True)
         self._by_key: dict[str, Transport] = {}
@@ -82,11 +95,11 @@ class TransportPool:
         else:
             key = f"scheme:{urllib.parse.urlsplit(url).scheme}"
         if key not in self._by_key:
-            self._by_key[key] = transport_for(url, endpoint)
+            self._by_key[key] = transport_for(url, endpoint, self.limits)
         return self._by_key[key]
 
-    def read_bytes(self, url: str) -> bytes:
-        return self.for_url(url).read_bytes(url)
+    def read_bytes(self, url: str, *, cap: Cap | None = None) -> bytes:
+        return self.for_url(url).read_bytes(url, cap=cap)
 
     def shown_url(self, mirror: str) -> str | None:
         """The mirror's URL as messages and records show it (credentials masked)."""

@@ -23,6 +23,7 @@ import attrs
 from reconcile.errors import ReconcileError, TransportError
 from reconcile.redact import mask_credentials
 from reconcile.transport.base import ProgressCallback, Transport
+from reconcile.transport.bounds import ByteCap, Cap
 from reconcile.transport.s3_errors import ENDPOINT_HINT, bucket_missing, translate
 from reconcile.transport.validators import Validators, load_valid_copy, save_copy
 
@@ -130,15 +131,24 @@ class S3Transport(Transport):
 
     # -- the Transport interface ------------------------------------------------------------
 
-    def read_bytes(self, url: str) -> bytes:
+    def read_bytes(self, url: str, *, cap: Cap | None = None, expect_prefix: bytes = b"") -> bytes:
+        # expect_prefix only saves bytes; the cap alone bounds an S3 read.
         where = parse_s3_url(url)
         buffer = io.BytesIO()
         with self._translated(where):
             response = self._get(where)
-            self._transfer(where, response, buffer.write, None)
+            bound = ByteCap(self._where(where), self.read_cap(cap))
+            self._transfer(where, response, buffer.write, None, bound)
         return buffer.getvalue()
 
-    def download(self, url: str, dest: Path, *, progress: ProgressCallback | None = None) -> int:
+    def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        progress: ProgressCallback | None = None,
+        cap: Cap | None = None,
+    ) -> int:
         where = parse_s3_url(url)
         with self._translated(where):
             response = self._get(where)
@@ -148,7 +158,8 @@ class S3Transport(Transport):
                 response["Body"].close()
                 raise _cannot_write(dest, exc) from exc
             with target:
-                return self._transfer(where, response, _writer_to(target, dest), progress)
+                bound = ByteCap(self._where(where), cap)
+                return self._transfer(where, response, _writer_to(target, dest), progress, bound)
 
     def size(self, url: str) -> int:
         where = parse_s3_url(url)
@@ -163,7 +174,7 @@ class S3Transport(Transport):
                 raise
             return int(response["ContentLength"])
 
-    def read_revalidated(self, url: str, local_copy: Path) -> bytes:
+    def read_revalidated(self, url: str, local_copy: Path, *, cap: Cap | None = None) -> bytes:
         """A conditional GET (``If-None-Match``) against the ETag recorded beside
         ``local_copy`` (see ``validators``): on 304 the local copy is returned; otherwise the
         copy and its record are replaced with what was read."""
@@ -178,7 +189,8 @@ class S3Transport(Transport):
                     return stored[1]
                 raise
             buffer = io.BytesIO()
-            self._transfer(where, response, buffer.write, None)
+            bound = ByteCap(self._where(where), self.read_cap(cap))
+            self._transfer(where, response, buffer.write, None, bound)
         data = buffer.getvalue()
         fresh = Validators(etag=str(response.get("ETag") or "") or None)
         try:
@@ -232,8 +244,10 @@ class S3Transport(Transport):
         response: Any,
         write: Callable[[bytes], object],
         progress: ProgressCallback | None,
+        bound: ByteCap,
     ) -> int:
-        """Stream the body to ``write``; resume with a range request when the stream breaks."""
+        """Stream the body to ``write``; resume with a range request when the stream breaks.
+        ``bound`` refuses a body announced or found larger than its cap."""
         from botocore import exceptions as boto
         from urllib3 import exceptions as pool
 
@@ -246,6 +260,7 @@ class S3Transport(Transport):
             pool.ReadTimeoutError,
         )
         total = int(response["ContentLength"])
+        bound.check_announced(total)
         etag = response.get("ETag")
         written = 0
         breaks = 0
@@ -253,6 +268,7 @@ class S3Transport(Transport):
             body = response["Body"]
             try:
                 for chunk in body.iter_chunks(CHUNK):
+                    bound.check(written + len(chunk))
                     write(chunk)
                     written += len(chunk)
                     self._count(len(chunk))

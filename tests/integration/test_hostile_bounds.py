@@ -36,7 +36,9 @@ from reconcile.trust.gnupg import isolated_home
 from reconcile.trust.sign import GpgSigner, generate_key
 
 sys.path.insert(0, str(REPO / "tests" / "archive"))
+sys.path.insert(0, str(REPO / "tests"))
 import hostile
+from hostile_server import Misbehave, hostile_server
 
 # What each bound attack must be refused with.
 BOUND_ATTACKS = {
@@ -95,7 +97,8 @@ def assert_refused(
     assert run(manifest, "apply", "--yes") == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert f"rule '{rule}'" in err and "error[" in err
+    assert "error[" in err
+    assert not rule or f"rule '{rule}'" in err
     assert snapshot(root) == before
     assert staging_leftovers(root) == []
     return err
@@ -389,3 +392,79 @@ def test_deeply_nested_saved_plan_is_refused(
         err = capsys.readouterr().err
         assert "Traceback" not in err
         assert "error[invalid-plan]" in err and "nests lists and objects more than 64" in err
+
+
+# -- hostile HTTP mirrors ------------------------------------------------------------------
+
+
+def served_paths(mirror: Path) -> tuple[str, str]:
+    """The paths of the victim's signed spec file and tarball, relative to the mirror."""
+    node = parse_node(victim_document()["spec"]["nodes"][0])
+    spec = spec_path(mirror, node, signed=True).relative_to(mirror)
+    return str(spec), str(tarball_path(mirror, node).relative_to(mirror))
+
+
+def http_manifest(tmp_path: Path, signer: GpgSigner, url: str, limits: str = "") -> Path:
+    return manifest_for(tmp_path, signer, url, limits)  # type: ignore[arg-type]
+
+
+def test_endless_tarball_over_http_is_cut_at_its_planned_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: GpgSigner
+) -> None:
+    mirror = signed_mirror(tmp_path, signer, hostile.spack_tarball(tmp_path / "ok.spack"))
+    _, tarball = served_paths(mirror)
+    with hostile_server(mirror, {tarball: Misbehave("endless")}) as server:
+        manifest = http_manifest(tmp_path, signer, server.url)
+        err = assert_refused(tmp_path, capsys, manifest, "")
+        assert server.bytes_sent(tarball) < 64 << 20
+    assert "sent more; expected at most" in err and "the size the plan recorded" in err
+    assert tarball.rsplit("/", 1)[-1] in err
+
+
+def test_not_clear_signed_sig_over_http_is_refused_after_a_few_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: GpgSigner
+) -> None:
+    mirror = signed_mirror(tmp_path, signer, hostile.spack_tarball(tmp_path / "ok.spack"))
+    spec, _ = served_paths(mirror)
+    rule = Misbehave("body", body=b"N" * (1 << 20), repeat=48)
+    with hostile_server(mirror, {spec: rule}) as server:
+        manifest = http_manifest(tmp_path, signer, server.url)
+        assert run(manifest, "plan") == 1
+        sent = server.bytes_sent(spec)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error[" in err
+    assert "BEGIN PGP SIGNED MESSAGE" in err or "clear-signed" in err
+    assert sent < 16 << 20  # not the 48 MiB the mirror offered
+
+
+def test_huge_index_over_http_is_refused_by_max_index_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: GpgSigner
+) -> None:
+    mirror = signed_mirror(tmp_path, signer, hostile.spack_tarball(tmp_path / "ok.spack"))
+    rule = Misbehave("huge_length", length=2 << 30, body=b"{")
+    with hostile_server(mirror, {"build_cache/index.json": rule}) as server:
+        manifest = http_manifest(tmp_path, signer, server.url, "max_index_bytes = 1048576")
+        assert run(manifest, "plan") == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "announces 2,147,483,648 bytes" in err and "max_index_bytes" in err
+
+
+def test_trickling_mirror_is_abandoned_by_min_transfer_rate(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    signer: GpgSigner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One byte every 0.3 s (the 20 s of the report, scaled down): under the read timeout,
+    but far below the rate; the window is shortened to 1 s for the test."""
+    monkeypatch.setenv("RECONCILE_TRANSFER_RATE_WINDOW", "1")
+    mirror = signed_mirror(tmp_path, signer, hostile.spack_tarball(tmp_path / "ok.spack"))
+    spec, _ = served_paths(mirror)
+    with hostile_server(mirror, {spec: Misbehave("trickle", interval=0.3)}) as server:
+        manifest = http_manifest(tmp_path, signer, server.url)
+        assert run(manifest, "plan") == 1
+        assert server.bytes_sent(spec) < 50
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "min_transfer_rate" in err and spec.rsplit("/", 1)[-1] in err

@@ -1,6 +1,6 @@
 """Mutation testing of reconcile's safety checks with mutmut (not part of .ci/run).
 
-    python3 bench/mutation.py [AREA ...] [--jobs N] [--workdir DIR] [--max-mutants N]
+    python3 bench/mutation.py [AREA ...] [--jobs N] [--workdir DIR] [--fresh | --survivors]
 
 Areas: trust, archive, fetch, cache, plan (default: all). For each area a scratch copy of
 ``reconcile/``, ``tests/`` and ``pyproject.toml`` is made in WORKDIR/AREA with a
@@ -10,8 +10,9 @@ elsewhere than the checkout, so the tests find the shared fixtures through
 ``RECONCILE_SHARED`` (set here to the ``../shared`` of this checkout).
 
 Prints killed / survived / other counts per area, lists every survivor, and writes
-WORKDIR/summary.json. Re-running an area reuses mutmut's cache in its folder; pass
-``--fresh`` to start over. ``mutmut show NAME`` in WORKDIR/AREA shows a survivor's diff.
+WORKDIR/summary.json. ``--survivors`` tests again only the last run's survivors (after adding
+tests); ``--fresh`` starts an area over. ``mutmut show NAME`` in WORKDIR/AREA shows a
+survivor's diff.
 """
 
 from __future__ import annotations
@@ -149,9 +150,14 @@ def _tally(folder: Path, patterns: tuple[str, ...]) -> tuple[dict[str, int], lis
 
 
 def run_area(
-    area: str, workdir: Path, jobs: int, fresh: bool, mutants: tuple[str, ...]
+    area: str, workdir: Path, jobs: int, fresh: bool, mutants: tuple[str, ...], survivors: bool
 ) -> dict[str, object]:
     folder = workdir / area
+    if survivors and not fresh and (folder / "mutants").is_dir():
+        # after adding tests: test again only what survived last time
+        mutants = tuple(_tally(folder, AREAS[area].only)[1])
+        if not mutants:
+            return {**json.loads((workdir / "summary.json").read_text())[area], "seconds": 0}
     _prepare(area, folder, fresh)
     # which tests reach which function is measured again: tests may have been added
     (folder / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
@@ -160,7 +166,8 @@ def run_area(
     if run.returncode != 0:
         sys.stderr.write(run.stdout[-4000:] + run.stderr[-4000:])
         raise SystemExit(f"mutmut run failed in {folder}")
-    stats, survivors = _tally(folder, mutants or AREAS[area].only)
+    # the whole area: a run of a few named mutants updates their verdicts among the rest
+    stats, survivors = _tally(folder, AREAS[area].only)
     return {
         "files": list(AREAS[area].files),
         "tests": list(AREAS[area].tests),
@@ -179,6 +186,9 @@ def main() -> None:
     parser.add_argument(
         "--mutants", nargs="+", default=(), help="test only these mutant names (fnmatch)"
     )
+    parser.add_argument(
+        "--survivors", action="store_true", help="test again only the last run's survivors"
+    )
     options = parser.parse_args()
     unknown = set(options.areas) - set(AREAS)
     if unknown:
@@ -187,7 +197,12 @@ def main() -> None:
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     for area in options.areas or list(AREAS):
         result = run_area(
-            area, options.workdir, options.jobs, options.fresh, tuple(options.mutants)
+            area,
+            options.workdir,
+            options.jobs,
+            options.fresh,
+            tuple(options.mutants),
+            options.survivors,
         )
         summary[area] = result
         stats = result["stats"]

@@ -28,8 +28,6 @@ def test_a_deep_link_that_climbs_to_the_prefix_and_no_further_is_accepted(
 
 
 @pytest.mark.parametrize("target", ["../../../../etc", "../../../bin/../../x"])
-def test_a_deep_link_that_climbs_one_folder_too_far_is_refused(
-    tmp_path: Path, target: str
-) -> None:
+def test_a_deep_link_that_climbs_one_folder_too_far_is_refused(tmp_path: Path, target: str) -> None:
     with pytest.raises(ArchiveError, match="climbs above"):
         check_symlinks(nested(tmp_path, target), final_prefix=FINAL, allowed_prefixes=())

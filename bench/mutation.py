@@ -44,8 +44,6 @@ AREAS: dict[str, Area] = {
         files=(
             "reconcile/trust/verify.py",
             "reconcile/trust/policy.py",
-            "reconcile/trust/gpg_status.py",
-            "reconcile/trust/clearsign.py",
         ),
         tests=("tests/trust",),
         only=(
@@ -53,15 +51,8 @@ AREAS: dict[str, Area] = {
             "reconcile.trust.verify.*_import__*",
             "reconcile.trust.verify.*_refuse_bad_result__*",
             "reconcile.trust.verify.*_primary_fingerprints__*",
-            "reconcile.trust.verify.*normalize_fingerprint__*",
-            "reconcile.trust.verify.*ǁopen__*",
-            "reconcile.trust.verify.*ǁverify__*",
             "reconcile.trust.policy.*_enforce__*",
             "reconcile.trust.policy.*counting_keys__*",
-            "reconcile.trust.policy.*verify_clearsigned__*",
-            "reconcile.trust.policy.*verify_detached__*",
-            "reconcile.trust.gpg_status.*",
-            "reconcile.trust.clearsign.*",
         ),
     ),
     "archive": Area(

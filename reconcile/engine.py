@@ -14,7 +14,8 @@ from reconcile.cache.store import BlobCache
 from reconcile.errors import PlanError
 from reconcile.manifest.model import ManifestFile, Source
 from reconcile.observe.facts import MirrorPermissionFacts, Observed
-from reconcile.observe.install_tree import observe_install_tree
+from reconcile.observe.findings import CheckMode
+from reconcile.observe.install_tree import observe_install_tree, observe_prefix_drift
 from reconcile.observe.mirrors import fetch_verified_spec, observe_mirrors
 from reconcile.permissions import permission_changes, resolve_group
 from reconcile.plan.model import Plan
@@ -106,10 +107,15 @@ def observe_and_plan(
     records, present = (
         observe_install_tree(manifest_file.install_root()) if install else ({}, frozenset())
     )
+    mode: CheckMode = "contents" if check_contents else "fast"
     observed = Observed(
         install_root=str(manifest_file.install_root()) if install else "",
         records=records,
         present=present,
+        drift=observe_prefix_drift(
+            records, present, mode=mode, ignore_patterns=manifest.drift.ignore
+        ),
+        drift_mode=mode if install else None,
         mirrors=observe_mirrors(
             manifest_file, pool, cache.index_copy if cache is not None else lambda _url: None
         )

@@ -45,6 +45,7 @@ class SpecSource:
 class ApplyResult:
     installed: tuple[str, ...]  # labels, in commit order
     bytes_fetched: int  # tarball bytes downloaded from mirrors
+    repaired: tuple[str, ...] = ()  # labels of drifted prefixes brought back to their records
     permissions_changed: tuple[str, ...] = ()
     published: tuple[str, ...] = ()  # "label -> mirror"
     mirrors_fixed: tuple[str, ...] = ()  # mirrors whose permissions were enforced
@@ -70,6 +71,9 @@ class RunContext:
     # failures that fail the run but not the steps after them (a source that could not be
     # downloaded); raised once every step has committed
     deferred: list[ReconcileError] = attrs.Factory(list)
+    # prefixes that an interrupted repair left missing and that this run's recovery put
+    # back (finished) before committing: the plan's reinstall of them is not needed
+    recovered: frozenset[str] = frozenset()
 
     def signer(self, fingerprint: str | None, purpose: str) -> GpgSigner | None:
         """The signer for ``fingerprint`` (None signs nothing): looked up before any commit."""

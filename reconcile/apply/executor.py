@@ -40,6 +40,7 @@ from reconcile.apply.leftovers import (
 )
 from reconcile.apply.mirror_permissions import MirrorPermissionsStep
 from reconcile.apply.publishing import PublishStep
+from reconcile.apply.repairs import RepairStep
 from reconcile.apply.sources import SourceStep, combined_failure
 from reconcile.apply.sync import SyncStep
 from reconcile.errors import ApplyError, LockWaitedError, ReconcileError
@@ -78,6 +79,7 @@ class _SourcesStep:
 
 STEPS: dict[Phase, Callable[[RunContext], CommitStep]] = {
     "install": InstallStep,
+    "repair": RepairStep,
     "permissions": PermissionsStep,
     "publish": PublishStep,
     "sync": SyncStep,
@@ -92,7 +94,7 @@ def _run(run: RunContext, staging: Path) -> ApplyResult:
         step.prepare(staging / phase)
     result = ApplyResult(installed=(), bytes_fetched=0)
     for phase, step in steps:
-        if phase != "install":  # the install step marks the moment of its first rename
+        if phase not in ("install", "repair"):  # these mark the moment of their first rename
             run.committed = True
         result = step.commit(result)
     result = attrs.evolve(result, bytes_by_mirror=run.pool.bytes_by_mirror())
@@ -163,6 +165,7 @@ def apply_plan(
         cleared = clear_leftovers(root, settings.cache)
         if cleared:
             reporter.event(f"removed {len(cleared)} leftover(s) of interrupted runs")
+        run.recovered = frozenset(str(p) for p in cleared) & {a.prefix for a in plan.installs}
         run_dir = state_dir(root) / "staging" / run_folder_name()
         # Made without following a link below the root; private: its tarball copies are.
         safe_fs.make_folders(root, run_dir.parent, mode=folder_mode())

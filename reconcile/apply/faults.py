@@ -10,7 +10,15 @@ from __future__ import annotations
 import os
 import signal
 
-CRASH_POINTS = ("after-download", "mid-unpack", "before-rename", "after-first-rename")
+CRASH_POINTS = (
+    "after-download",
+    "mid-unpack",
+    "before-rename",
+    "after-first-rename",
+    "repair-journaled",
+    "repair-swapped",
+    "repair-aside",
+)
 
 
 def crash_point(name: str) -> None:

@@ -46,7 +46,7 @@ from reconcile.state.records import (
 
 
 @attrs.frozen(kw_only=True)
-class _Staged:
+class Staged:
     action: InstallAction
     prefix_dir: Path
     record: InstallRecord
@@ -57,11 +57,92 @@ class _CancelledError(Exception):
     """Another spec of the run failed: do not start this one."""
 
 
-def _install_permissions(run: RunContext) -> tuple[Permissions | None, int | None]:
+def install_permissions(run: RunContext) -> tuple[Permissions | None, int | None]:
     install = run.manifest_file.manifest.install
     permissions = install.permissions if install is not None else None
     group = permissions.group if permissions else None
     return permissions, resolve_group(group) if group else None
+
+
+def stage_from_tarball(
+    run: RunContext,
+    action: InstallAction,
+    workdir: Path,
+    permissions: Permissions | None,
+    gid: int | None,
+) -> Staged:
+    """Obtain ``action``'s verified tarball (cache root first, then its mirrors), unpack it
+    under the archive rules into ``workdir``, relocate it, check its symlinks, set its
+    permissions and scan it for its record: a prefix ready to be renamed into place."""
+    workdir.mkdir()
+    cache = run.settings.cache
+    try:
+        obtained = obtain_tarball(action, workdir, run.pool, cache, run.reporter)
+        crash_point("after-download")
+        staged = _stage(run, action, obtained, workdir / "unpack", permissions, gid)
+    except ReconcileError as exc:
+        raise exc.add_context(
+            f"cannot {'repair' if action.reason == 'repair' else 'install'} {action.label} "
+            f"from mirror '{action.mirror}' ({action.tarball_url})"
+        ) from None
+    keep_in_cache(action, obtained, cache)
+    obtained.path.unlink(missing_ok=True)  # staged (the cache keeps its own copy)
+    run.reporter.event(f"staged {action.label} (unpacked, relocated, checked)")
+    crash_point("mid-unpack")
+    return staged
+
+
+def _stage(
+    run: RunContext,
+    action: InstallAction,
+    obtained: Obtained,
+    workdir: Path,
+    permissions: Permissions | None,
+    gid: int | None,
+) -> Staged:
+    # Folder modes are restored after relocation, so a read-only folder in the archive
+    # cannot stop a file in it from being rewritten.
+    unpacked = unpack_package(
+        obtained.path,
+        workdir,
+        dag_hash=action.hash,
+        restore_modes=False,
+        # Verified against the signed checksum, so its size is the signed size.
+        signed_size=obtained.path.stat().st_size,
+        limits=run.manifest_file.manifest.limits,
+    )
+    plan = run.plan
+    prefix_map = build_prefix_map(
+        unpacked.build_info,
+        own_hash=action.hash,
+        new_prefixes=plan.prefixes,
+        new_root=plan.install_root,
+    )
+    relocate_package(unpacked.prefix_dir, unpacked.build_info, prefix_map)
+    check_symlinks(
+        unpacked.prefix_dir,
+        final_prefix=action.prefix,
+        allowed_prefixes=action.allowed_link_targets,
+    )
+    restore_directory_modes(unpacked.prefix_dir, unpacked.directory_modes)
+    if permissions is not None:
+        apply_permissions(unpacked.prefix_dir, permissions, gid=gid)
+    record = InstallRecord(
+        hash=action.hash,
+        name=action.name,
+        version=action.version,
+        prefix=action.prefix,
+        spec=action.spec,
+        mirror=obtained.mirror,
+        mirror_url=run.pool.shown_url(obtained.mirror) or action.mirror_url,
+        tarball_sha256=action.tarball_sha256,
+        signer=action.signer,
+        installed_at=utc_timestamp(),
+        permissions=describe_permissions(permissions, gid),
+        externals=action.externals,
+        entries=scan_prefix(unpacked.prefix_dir),
+    )
+    return Staged(action=action, prefix_dir=unpacked.prefix_dir, record=record, obtained=obtained)
 
 
 class InstallStep:
@@ -70,16 +151,16 @@ class InstallStep:
     def __init__(self, run: RunContext) -> None:
         self.run = run
         self.root = run.manifest_file.install_root()
-        self.permissions, self.gid = _install_permissions(run)
+        self.permissions, self.gid = install_permissions(run)
         self.cancel = threading.Event()
-        self.staged: list[_Staged] = []
+        self.staged: list[Staged] = []
         self.workdir = self.root
 
     # -- phase 1 ----------------------------------------------------------------------------
     def prepare(self, workdir: Path) -> None:
         self.workdir = workdir
         workdir.mkdir(mode=0o700)  # its tarball copies are private
-        futures: list[Future[_Staged]] = []
+        futures: list[Future[Staged]] = []
         with ThreadPoolExecutor(max_workers=max(1, self.run.settings.jobs)) as workers:
             for number, action in enumerate(self.run.plan.installs):
                 future = workers.submit(self._prepare_one, number, action)
@@ -94,72 +175,11 @@ class InstallStep:
                 raise error
         self.staged = [future.result() for future in futures]
 
-    def _prepare_one(self, number: int, action: InstallAction) -> _Staged:
+    def _prepare_one(self, number: int, action: InstallAction) -> Staged:
         if self.cancel.is_set():
             raise _CancelledError
-        workdir = self.workdir / f"spec-{number}"
-        workdir.mkdir()
-        cache = self.run.settings.cache
-        try:
-            obtained = obtain_tarball(action, workdir, self.run.pool, cache, self.run.reporter)
-            crash_point("after-download")
-            staged = self._stage(action, obtained, workdir / "unpack")
-        except ReconcileError as exc:
-            raise exc.add_context(
-                f"cannot install {action.label} from mirror '{action.mirror}' "
-                f"({action.tarball_url})"
-            ) from None
-        keep_in_cache(action, obtained, cache)
-        obtained.path.unlink(missing_ok=True)  # staged (the cache keeps its own copy)
-        self.run.reporter.event(f"staged {action.label} (unpacked, relocated, checked)")
-        crash_point("mid-unpack")
-        return staged
-
-    def _stage(self, action: InstallAction, obtained: Obtained, workdir: Path) -> _Staged:
-        # Folder modes are restored after relocation, so a read-only folder in the archive
-        # cannot stop a file in it from being rewritten.
-        unpacked = unpack_package(
-            obtained.path,
-            workdir,
-            dag_hash=action.hash,
-            restore_modes=False,
-            # Verified against the signed checksum, so its size is the signed size.
-            signed_size=obtained.path.stat().st_size,
-            limits=self.run.manifest_file.manifest.limits,
-        )
-        plan = self.run.plan
-        prefix_map = build_prefix_map(
-            unpacked.build_info,
-            own_hash=action.hash,
-            new_prefixes=plan.prefixes,
-            new_root=plan.install_root,
-        )
-        relocate_package(unpacked.prefix_dir, unpacked.build_info, prefix_map)
-        check_symlinks(
-            unpacked.prefix_dir,
-            final_prefix=action.prefix,
-            allowed_prefixes=action.allowed_link_targets,
-        )
-        restore_directory_modes(unpacked.prefix_dir, unpacked.directory_modes)
-        if self.permissions is not None:
-            apply_permissions(unpacked.prefix_dir, self.permissions, gid=self.gid)
-        record = InstallRecord(
-            hash=action.hash,
-            name=action.name,
-            version=action.version,
-            prefix=action.prefix,
-            spec=action.spec,
-            mirror=obtained.mirror,
-            mirror_url=self.run.pool.shown_url(obtained.mirror) or action.mirror_url,
-            tarball_sha256=action.tarball_sha256,
-            signer=action.signer,
-            installed_at=utc_timestamp(),
-            permissions=describe_permissions(self.permissions, self.gid),
-            externals=action.externals,
-            entries=scan_prefix(unpacked.prefix_dir),
-        )
-        return _Staged(
-            action=action, prefix_dir=unpacked.prefix_dir, record=record, obtained=obtained
+        return stage_from_tarball(
+            self.run, action, self.workdir / f"spec-{number}", self.permissions, self.gid
         )
 
     # -- commit -----------------------------------------------------------------------------
@@ -170,6 +190,13 @@ class InstallStep:
         safe_fs.make_folders(self.root, final.parent, mode=folder_mode())
 
     def commit(self, result: ApplyResult) -> ApplyResult:
+        recovered = [s for s in self.staged if s.action.prefix in self.run.recovered]
+        for item in recovered:
+            self.run.reporter.event(
+                f"{item.action.label} at {item.action.prefix} was put back by finishing an "
+                "interrupted repair; not installed again"
+            )
+        self.staged = [s for s in self.staged if s not in recovered]
         taken = [s.action.prefix for s in self.staged if os.path.lexists(s.action.prefix)]
         if taken:
             raise ApplyError(
@@ -225,7 +252,7 @@ class PermissionsStep:
     def __init__(self, run: RunContext) -> None:
         self.run = run
         self.root = run.manifest_file.install_root()
-        self.permissions, self.gid = _install_permissions(run)
+        self.permissions, self.gid = install_permissions(run)
         self.records: list[InstallRecord] = []
 
     def prepare(self, workdir: Path) -> None:

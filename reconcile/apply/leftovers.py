@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
+from reconcile.apply.swap import finish_swaps, trash_dir
 from reconcile.cache.layout import blob_folders
 from reconcile.cache.store import BlobCache
 from reconcile.errors import ReconcileError
@@ -65,10 +66,13 @@ def remove_run_folder(root: Path, run_dir: Path) -> None:
 
 
 def clear_state_leftovers(root: Path) -> list[Path]:
-    """Under the lock: staging folders and temporary records of ended runs."""
-    removed: list[Path] = []
+    """Under the lock: swaps a crash interrupted are finished or undone first (their
+    replacement may wait in a staging folder), then staging folders, old prefixes in the
+    trash and temporary records of ended runs are removed."""
+    removed = finish_swaps(root)
     staging = state_dir(root) / "staging"
     _sweep(root, staging, lambda n: not _ended(n, untagged_ended=True), removed)
+    _sweep(root, trash_dir(root), lambda n: not _ended(n, untagged_ended=True), removed)
     _sweep(
         root,
         records_dir(root),

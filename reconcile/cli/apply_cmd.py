@@ -133,7 +133,8 @@ def render_apply_summary(result: ApplyResult) -> str:
             f"{human_bytes(cached)} served from cache roots"
         )
     cached_specs = sum(1 for s in result.sources if s.from_cache)
-    changed = (
+    changed = f", {len(result.repaired)} repaired" if result.repaired else ""
+    changed += (
         f", {len(result.permissions_changed)} permissions changed"
         if result.permissions_changed
         else ""
@@ -161,6 +162,7 @@ def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict
     mirrors = sorted(set(bytes_by_mirror) | set(result.cache_bytes_by_mirror))
     return {
         "installed": list(result.installed),
+        "repaired": list(result.repaired),
         "permissions_changed": list(result.permissions_changed),
         "published": list(result.published),
         "sources_fetched": result.sources_fetched,

@@ -22,6 +22,11 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         )
         lines.append(f"    at {action.prefix}")
         lines.append(f"    because {action.reason}")
+    for repair in plan.repairs:
+        lines.append(f"~ repair {repair.label} ({_paths(repair.differing)} differ)")
+        lines.append(f"    at {repair.prefix}")
+        how = "re-staged from its verified tarball" if repair.restage else "fixed in place"
+        lines.append(f"    because it {repair.reason}; {how}")
     for publication in plan.publications:
         signed = f"signed by {publication.key}" if publication.key else "unsigned"
         lines.append(
@@ -50,7 +55,9 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         lines.append(f"~ permissions {change.label} at {change.prefix}")
         lines.append(f"    because {change.reason}")
     for noop in plan.noops:
-        if noop.resource.startswith("mirror:") and not verbose:
+        if noop.differs and not verbose:
+            lines.append(f"! {noop.resource}: {noop.reason}")
+        elif noop.resource.startswith("mirror:") and not verbose:
             # "!" marks a mirror that was skipped; an empty publish target is only news.
             mark = "!" if noop.reason.startswith("skipped") else " "
             lines.append(f"{mark} {noop.resource}: {noop.reason}")
@@ -61,13 +68,37 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _paths(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+def _how_checked(plan: Plan) -> str:
+    if plan.checked == "contents":
+        return "; contents check: every file of every prefix hashed"
+    if plan.checked == "fast":
+        return "; fast check of every prefix: size and mtime"
+    return ""
+
+
 def summary_line(plan: Plan) -> str:
-    if plan.is_empty:
+    differing = len(plan.differing)
+    if plan.is_empty and not differing:
+        up_to_date = len(plan.noops)
         return (
             f"No changes: the install tree matches the manifest "
-            f"({len(plan.noops)} resource{'s' if len(plan.noops) != 1 else ''} up to date)."
+            f"({up_to_date} resource{'s' if up_to_date != 1 else ''} up to date"
+            f"{_how_checked(plan)})."
+        )
+    if plan.is_empty:
+        return (
+            f"Nothing to do, but {differing} resource{'s' if differing != 1 else ''} "
+            f"differ{'s' if differing == 1 else ''} and {'is' if differing == 1 else 'are'} "
+            f"kept as {'it is' if differing == 1 else 'they are'} (marked '!' above)"
+            f"{_how_checked(plan)}."
         )
     changes = f"{len(plan.installs)} to install"
+    if plan.repairs:
+        changes += f", {len(plan.repairs)} to repair"
     if plan.permission_changes:
         changes += f", {len(plan.permission_changes)} to change"
     if plan.publications:
@@ -78,7 +109,8 @@ def summary_line(plan: Plan) -> str:
         changes += f", {len(plan.mirror_permission_changes)} mirror(s) to fix permissions of"
     if plan.source_actions:
         changes += f", {len(plan.source_actions)} source mirror change(s)"
+    kept = f" ({differing} differ and are kept)" if differing else ""
     return (
         f"Plan: {changes}, {human_bytes(plan.bytes_to_fetch)} to fetch; "
-        f"{len(plan.noops)} unchanged."
+        f"{len(plan.noops)} unchanged{kept}{_how_checked(plan)}."
     )

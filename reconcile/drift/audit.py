@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconcile.drift.binary_mirrors import audit_binary_mirrors
-from reconcile.drift.findings import CheckMode, DriftReport
+from reconcile.drift.findings import DriftReport
 from reconcile.drift.install_tree import audit_install_tree
 from reconcile.drift.stores import (
     audit_cache_roots,
@@ -12,6 +12,7 @@ from reconcile.drift.stores import (
 )
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import ManifestFile
+from reconcile.observe.findings import CheckMode
 
 
 def audit(manifest_file: ManifestFile, *, mode: CheckMode, jobs: int = 1) -> DriftReport:

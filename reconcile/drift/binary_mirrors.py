@@ -24,10 +24,11 @@ from reconcile.buildcache.layout_v3 import (
 )
 from reconcile.buildcache.manifest_v3 import BLOBS, parse_manifest
 from reconcile.cache.files import open_regular, sha256_of
-from reconcile.drift.findings import CheckMode, Finding, ResourceAudit, sorted_findings
-from reconcile.drift.ignore import IgnoreRules
+from reconcile.drift.findings import ResourceAudit, sorted_findings
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import ManifestFile, Mirror
+from reconcile.observe.findings import CheckMode, Finding
+from reconcile.observe.ignore import IgnoreRules
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import parse_spec_document
 from reconcile.transport.file import FileTransport, url_to_path

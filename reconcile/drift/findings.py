@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
 import attrs
 
-Severity = Literal["error", "warning", "notice"]
-# error: content that is broken or gone; warning: metadata or bookkeeping that differs;
-# notice: leftovers a later apply clears.
+from reconcile.observe.findings import CheckMode, Finding, Severity
+
 SEVERITY_RANK: dict[Severity, int] = {"error": 0, "warning": 1, "notice": 2}
-CheckMode = Literal["fast", "contents"]
-
-
-@attrs.frozen(kw_only=True)
-class Finding:
-    severity: Severity
-    kind: str  # "modified", "missing", "added", "mode", "group", "link-target", ...
-    path: str  # the file, folder or URL concerned (masked), or the resource's own path
-    detail: str  # what was expected and what is there
 
 
 @attrs.frozen(kw_only=True)

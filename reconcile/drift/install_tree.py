@@ -4,7 +4,6 @@ plus what interrupted runs left behind. Reads only; takes no lock."""
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,10 +14,17 @@ from reconcile.drift.declared import (
     missing_dependencies,
     unmatched_selectors,
 )
-from reconcile.drift.findings import CheckMode, Finding, ResourceAudit, sorted_findings
-from reconcile.drift.ignore import IgnoreRules
-from reconcile.drift.prefixes import compare_prefix
+from reconcile.drift.findings import ResourceAudit, sorted_findings
 from reconcile.manifest.model import ManifestFile
+from reconcile.observe.findings import (
+    ADDED_KIND,
+    CONTENT_KINDS,
+    METADATA_KINDS,
+    CheckMode,
+    Finding,
+)
+from reconcile.observe.ignore import IgnoreRules
+from reconcile.observe.prefix_drift import compare_prefix
 from reconcile.state.records import InstallRecord, read_records, records_dir
 
 STATE_FOLDER = ".reconcile"
@@ -28,13 +34,15 @@ def _resource(record: InstallRecord) -> str:
     return f"spec:{record.name}@{record.version}/{record.hash[:7]}"
 
 
-def _repair_hint(record: InstallRecord) -> str:
-    prefix = shlex.quote(record.prefix)
-    aside = shlex.quote(f"{record.prefix}.drifted")
-    return (
-        f"move the prefix aside (mv {prefix} {aside}) and run 'reconcile apply': a record "
-        "whose prefix is missing is reinstalled from the verified tarball"
-    )
+_REPAIR = (
+    "run 'reconcile apply': it re-stages the prefix from its verified tarball and swaps it "
+    "in (files reconcile did not install are kept unless install.strict = true)"
+)
+_METADATA = "run 'reconcile apply': it sets the recorded modes and group back"
+_ADDED = (
+    "files reconcile did not install: remove them, or set install.strict = true and run "
+    "'reconcile apply', which removes them"
+)
 
 
 def _audit_record(
@@ -77,27 +85,14 @@ def _audit_record(
         )
     kinds = {f.kind for f in findings}
     fix = None
-    if kinds & {"prefix-missing", "dependency-missing"} and kinds <= {
-        "prefix-missing",
-        "dependency-missing",
-        "undeclared",
-    }:
+    if kinds & {"prefix-missing", "dependency-missing"}:
         fix = "run 'reconcile apply': it installs what is missing"
-    elif (
-        kinds
-        and kinds <= {"mode", "group", "undeclared", "unpinned-signer"}
-        and kinds
-        & {
-            "mode",
-            "group",
-        }
-    ):
-        fix = (
-            "give each path back its recorded mode and group (chmod/chgrp as shown above), or "
-            + _repair_hint(record)
-        )
-    elif kinds - {"undeclared", "unpinned-signer", "prefix-missing", "dependency-missing"}:
-        fix = _repair_hint(record)
+    elif kinds & CONTENT_KINDS:
+        fix = _REPAIR
+    elif kinds & METADATA_KINDS:
+        fix = _METADATA
+    elif ADDED_KIND in kinds:
+        fix = _ADDED
     if "undeclared" in kinds and fix is None:
         fix = (
             "add it to install.specs if it is still wanted; otherwise remove the prefix and "

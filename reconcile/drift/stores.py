@@ -11,10 +11,11 @@ from __future__ import annotations
 from reconcile.cache.files import sha256_of
 from reconcile.cache.roots import cache_roots_of
 from reconcile.cache.scan import read_record, scan_root
-from reconcile.drift.findings import CheckMode, Finding, ResourceAudit, sorted_findings
-from reconcile.drift.ignore import IgnoreRules
+from reconcile.drift.findings import ResourceAudit, sorted_findings
 from reconcile.engine import observe_mirror_permissions, observe_source_mirrors
 from reconcile.manifest.model import ManifestFile
+from reconcile.observe.findings import CheckMode, Finding
+from reconcile.observe.ignore import IgnoreRules
 from reconcile.plan.model import SourceAction
 from reconcile.plan.sources import plan_sources
 

@@ -45,6 +45,13 @@ class InstallSettings:
     permissions: Permissions | None = None
     # Folders a signed spec may name as an external (absolute symlinks may then point there).
     externals: tuple[str, ...] = DEFAULT_EXTERNALS
+    # prune: remove prefixes this manifest installed that no declared closure needs now
+    prune: bool = False
+    # strict: a repair leaves out the files reconcile did not install
+    strict: bool = False
+    # who owns the records this manifest writes (several manifests may share one root);
+    # None: the manifest's path relative to the install root
+    owner: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -335,6 +335,9 @@ def make_converter() -> cattrs.Converter:
         arch=_checked(_string, checks.check_arch),
         permissions=lambda value, _: converter.structure(value, Permissions),
         externals=_external_folders,
+        prune=_boolean,
+        strict=_boolean,
+        owner=_checked(_string, lambda name: checks.check_name(name, "owner")),
     )
     converter.register_structure_hook(
         InstallSettings, _table_hook(InstallSettings, install, before=_require("specs"))

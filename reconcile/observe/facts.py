@@ -8,6 +8,7 @@ import attrs
 
 from reconcile.buildcache.database import IndexEntry
 from reconcile.buildcache.layout_v2 import FetchedSpec
+from reconcile.observe.findings import CheckMode, Finding
 from reconcile.permissions import PermissionChange
 from reconcile.sources.observe import SourceMirrorFacts
 from reconcile.state.records import InstallRecord
@@ -54,3 +55,7 @@ class Observed:
     source_mirrors: Mapping[str, SourceMirrorFacts] = attrs.field(factory=dict)
     # mirrors with [mirror.permissions]: what differs on disk now, by mirror name
     mirror_permissions: Mapping[str, MirrorPermissionFacts] = attrs.field(factory=dict)
+    # how each present prefix differs from its record (hash -> findings, empty when it
+    # matches), and how that was checked; None: the prefixes were not compared
+    drift: Mapping[str, tuple[Finding, ...]] = attrs.field(factory=dict)
+    drift_mode: CheckMode | None = None

@@ -23,6 +23,7 @@ from reconcile.plan.model import (
     NoOp,
     PermissionsAction,
     PublishAction,
+    RepairAction,
     SourceAction,
     SyncAction,
 )
@@ -32,6 +33,7 @@ from reconcile.sources.layout import source_paths
 # tag -> (class, the fields the tag itself stands for)
 ACTION_CLASSES: dict[ActionKind, tuple[type[Action], dict[str, str]]] = {
     "install": (InstallAction, {}),
+    "repair": (RepairAction, {}),
     "permissions": (PermissionsAction, {}),
     "publish": (PublishAction, {}),
     "sync": (SyncAction, {}),
@@ -48,6 +50,19 @@ _FIELDS: dict[type[Action], dict[str, Any]] = {
         "alternates": override(
             unstruct_hook=lambda pairs: [{"mirror": m, "tarball_url": u} for m, u in pairs],
             struct_hook=lambda items, _: tuple((a["mirror"], a["tarball_url"]) for a in items),
+        ),
+    },
+    RepairAction: {
+        # the install it re-stages from, with its reason (which the top level holds apart)
+        "restage": override(
+            unstruct_hook=lambda install: (
+                None
+                if install is None
+                else {**_CONVERTER.unstructure(install, InstallAction), "reason": install.reason}
+            ),
+            struct_hook=lambda data, _: (
+                None if data is None else _CONVERTER.structure(data, InstallAction)
+            ),
         ),
     },
     SourceAction: {
@@ -93,10 +108,14 @@ def make_converter() -> cattrs.Converter:
         converter.register_structure_hook(
             kind, make_dict_structure_fn(kind, converter, **_FIELDS.get(kind, {}))
         )
+    # a no-op that matches says nothing more (the form plans have always had)
+    converter.register_unstructure_hook(
+        NoOp, make_dict_unstructure_fn(NoOp, converter, differs=override(omit_if_default=True))
+    )
     return converter
 
 
-_CONVERTER = make_converter()
+_CONVERTER: cattrs.Converter = make_converter()
 
 
 def action_to_dict(action: Action) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import attrs
 
+from reconcile.observe.findings import CheckMode
 from reconcile.redact import mask_credentials
 from reconcile.userpath import expand_user
 
@@ -19,6 +20,7 @@ FORMAT_VERSION = 1
 
 ActionKind = Literal[
     "install",
+    "repair",
     "permissions",
     "publish",
     "sync",
@@ -30,9 +32,18 @@ ActionKind = Literal[
 
 # The commit steps, in the order the executor runs them once every action's preparation
 # (phase 1: fetch and verify) has passed. Each action belongs to one (its ``phase``).
-Phase = Literal["install", "permissions", "publish", "sync", "source", "mirror-permissions"]
+Phase = Literal[
+    "install",
+    "repair",
+    "permissions",
+    "publish",
+    "sync",
+    "source",
+    "mirror-permissions",
+]
 COMMIT_ORDER: tuple[Phase, ...] = (
     "install",  # all-or-nothing: every prefix staged and checked before the first rename
+    "repair",  # drifted prefixes: re-staged and swapped in, or modes and group re-applied
     "permissions",  # installed prefixes whose [install.permissions] changed
     "publish",  # installed (and re-verified) prefixes packed into mirrors
     "sync",  # verified specs copied between mirrors
@@ -132,6 +143,50 @@ class InstallAction(_OfSpec):
     def inputs(self) -> tuple[str, ...]:
         h = self.hash
         return (f"record:{h}", f"metadata:{h}", f"tarball:{h}", f"path:{self.prefix}")
+
+
+@attrs.frozen(kw_only=True)
+class RepairAction(_OfSpec):
+    """Bring an installed prefix back to its install record. Files that differ (content,
+    type, link target) or are gone: the prefix is re-staged from its verified tarball exactly
+    as an install would stage it, and swapped in atomically. Only modes or group differ: they
+    are set back in place. Files reconcile did not install are copied into the repaired
+    prefix, or left out when ``[install] strict = true``."""
+
+    hash: str
+    name: str
+    version: str
+    prefix: str
+    differ: tuple[str, ...]  # relative paths whose content, type or link target differ, or gone
+    metadata: tuple[str, ...]  # relative paths whose mode or group differ
+    added: tuple[str, ...]  # relative paths reconcile did not install
+    keep_added: bool  # copied into the repaired prefix (strict = false); else removed
+    # how to re-stage the prefix from its verified tarball; None: fixed in place
+    restage: InstallAction | None
+    reason: str
+
+    kind: ClassVar[Literal["repair"]] = "repair"
+    phase: ClassVar[Phase] = "repair"
+
+    @property
+    def id(self) -> str:
+        return f"repair:{self.hash}"
+
+    @property
+    def resource(self) -> str:
+        return self.spec_resource
+
+    @property
+    def differing(self) -> int:
+        """How many paths the repair changes."""
+        removed = () if self.keep_added else self.added
+        return len({*self.differ, *self.metadata, *removed})
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        h = self.hash
+        staged = (f"metadata:{h}", f"tarball:{h}") if self.restage is not None else ()
+        return (f"record:{h}", f"drift:{h}", *staged)
 
 
 @attrs.frozen(kw_only=True)
@@ -331,6 +386,7 @@ def source_url(url: str, folder: Path | None = None) -> str:
 
 Action = (
     InstallAction
+    | RepairAction
     | PermissionsAction
     | PublishAction
     | SyncAction
@@ -345,6 +401,9 @@ class NoOp:
 
     resource: str
     reason: str
+    # it does not match what reconcile recorded or the manifest declares, and the plan
+    # leaves it so on purpose (files kept, undeclared prefixes kept): never "up to date"
+    differs: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -361,6 +420,10 @@ class Plan:
     prefixes: dict[str, str]
     # absolute paths of externals in the closures (absolute symlinks may point there)
     external_paths: tuple[str, ...] = ()
+    # how installed prefixes were compared with their records: "fast" (size and mtime,
+    # hashing only what they do not settle) or "contents" (every file hashed); None when
+    # no prefix was compared
+    checked: CheckMode | None = None
     format_version: int = FORMAT_VERSION
 
     @property
@@ -380,6 +443,15 @@ class Plan:
         return tuple(a for a in self.actions if isinstance(a, InstallAction))
 
     @property
+    def repairs(self) -> tuple[RepairAction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, RepairAction))
+
+    @property
+    def differing(self) -> tuple[NoOp, ...]:
+        """No-ops of resources that do not match and are left so."""
+        return tuple(n for n in self.noops if n.differs)
+
+    @property
     def permission_changes(self) -> tuple[PermissionsAction, ...]:
         return tuple(a for a in self.actions if isinstance(a, PermissionsAction))
 
@@ -397,8 +469,9 @@ class Plan:
 
     @property
     def touches_install_tree(self) -> bool:
-        return bool(self.installs or self.permission_changes or self.publications)
+        return bool(self.installs or self.repairs or self.permission_changes or self.publications)
 
     @property
     def bytes_to_fetch(self) -> int:
-        return sum(a.tarball_bytes for a in self.installs)
+        restaged = (r.restage for r in self.repairs)
+        return sum(a.tarball_bytes for a in (*self.installs, *restaged) if a is not None)

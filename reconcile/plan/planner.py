@@ -17,6 +17,14 @@ from reconcile.buildcache.layout_v2 import tarball_url
 from reconcile.errors import PlanError
 from reconcile.manifest.model import InstallSettings, ManifestFile
 from reconcile.observe.facts import MirrorView, Observed, VerifiedSpec
+from reconcile.observe.findings import (
+    ADDED_KIND,
+    CONTENT_KINDS,
+    METADATA_KINDS,
+    Finding,
+    drift_fingerprint,
+    relative_to_prefix,
+)
 from reconcile.plan.claims import PrefixClaims, identity_problems, naming_disagreement
 from reconcile.plan.externals import allowed_external, external_refusal
 from reconcile.plan.model import (
@@ -26,6 +34,7 @@ from reconcile.plan.model import (
     PermissionsAction,
     Plan,
     PublishAction,
+    RepairAction,
     SourceAction,
 )
 from reconcile.plan.publishing import Publishable, plan_publishing
@@ -96,6 +105,7 @@ class _Planner:
         self.need_paths: set[str] = set()
         self.actions: list[InstallAction] = []
         self.permission_actions: list[PermissionsAction] = []
+        self.repair_actions: list[RepairAction] = []
         self.noops: dict[str, NoOp] = {}
         self.fingerprints: dict[str, str] = {}
         self.prefixes: dict[str, str] = {}
@@ -377,7 +387,81 @@ class _Planner:
             complete = (yield _Visit(dep.hash, None, node.short())) and complete
         if complete:
             self.closures[node.hash] = self._closure_of(node)
+            self._check_drift(node, record)
         return complete
+
+    def _check_drift(self, node: SpecNode, record: InstallRecord) -> None:
+        """An installed prefix that differs from its record: plan its repair."""
+        findings = self.observed.drift.get(node.hash)
+        if self.observed.drift_mode is None or findings is None:
+            return  # not compared (a plan made without looking at the prefixes)
+        self.fingerprints[f"drift:{node.hash}"] = drift_fingerprint(findings)
+        if not findings:
+            return
+        prefix = record.prefix
+        resource = spec_resource(node)
+
+        def paths(kinds: frozenset[str]) -> tuple[str, ...]:
+            return tuple(
+                sorted({relative_to_prefix(f.path, prefix) for f in findings if f.kind in kinds})
+            )
+
+        differ, metadata = paths(CONTENT_KINDS), paths(METADATA_KINDS)
+        added = paths(frozenset({ADDED_KIND}))
+        strict = self.settings.strict
+        if not differ and not metadata and not (added and strict):
+            self.noops[resource] = NoOp(
+                resource=resource,
+                reason=f"installed at {prefix}; {_count(added, 'path')} reconcile did not "
+                f"install kept (install.strict is false): {_examples(added)}",
+                differs=True,
+            )
+            return
+        restage = None
+        if differ or (added and strict):
+            restage = self._restage(node, record, len(differ) + len(added))
+            if restage is None:
+                return
+        self.noops.pop(resource, None)
+        self.repair_actions.append(
+            RepairAction(
+                hash=node.hash,
+                name=node.name,
+                version=node.version,
+                prefix=prefix,
+                differ=differ,
+                metadata=metadata,
+                added=added,
+                keep_added=not strict,
+                restage=restage,
+                reason=_repair_reason(findings, prefix, self.observed.drift_mode, strict),
+            )
+        )
+
+    def _restage(self, node: SpecNode, record: InstallRecord, count: int) -> InstallAction | None:
+        """How to re-stage a drifted prefix from its verified tarball, as an install would;
+        None when the facts are still missing or no mirror lists it."""
+        verified = self.observed.verified.get(node.hash)
+        if verified is None:
+            listed = any(
+                node.hash in m.index and m.index[node.hash].in_buildcache
+                for m in self.observed.mirrors
+            )
+            if listed:
+                self.need_specs[node.hash] = node
+            else:
+                resource = spec_resource(node)
+                self.noops[resource] = NoOp(
+                    resource=resource,
+                    reason=f"{_count(range(count), 'path')} of {record.prefix} differ from its "
+                    "install record, but no declared mirror lists it to repair it from",
+                    differs=True,
+                )
+            return None
+        closure = self.closures.get(node.hash, frozenset())
+        return self._install_action(
+            verified.fetched.document.root, verified, record.prefix, closure, "repair"
+        )
 
     def _check_permissions(self, node: SpecNode, record: InstallRecord) -> None:
         """An installed prefix whose recorded permissions differ from the manifest's."""
@@ -462,20 +546,39 @@ class _Planner:
         self.prefixes[node.hash] = prefix
         closure = self._closure_of(node)
         self.closures[node.hash] = closure
+        if record is None:
+            reason = "not installed"
+        else:
+            reason = f"recorded prefix {record.prefix} is missing: reinstall"
+        action = self._install_action(node, verified, prefix, closure, reason)
+        if action is None:
+            return
+        self.actions.append(action)
+        self.fingerprints[f"record:{node.hash}"] = record_fingerprint(record)
+        self.fingerprints[f"path:{prefix}"] = "absent"
+
+    def _install_action(
+        self,
+        node: SpecNode,
+        verified: VerifiedSpec,
+        prefix: str,
+        closure: frozenset[str],
+        reason: str,
+    ) -> InstallAction | None:
+        """Staging ``node`` at ``prefix`` from its verified tarball; None (and an error)
+        when its signer is not pinned."""
         fetched = verified.fetched
         assert fetched.document.tarball_sha256 is not None
         mirror = next(m for m in self.observed.mirrors if m.name == verified.mirror)
         unpinned = self._unpinned_signer(node, mirror, fetched.signer)
         if unpinned is not None:
             self.errors.append(unpinned)
-            return
-        if record is None:
-            reason = "not installed"
-        else:
-            reason = f"recorded prefix {record.prefix} is missing: reinstall"
+            return None
         allowed = [self.prefixes[h] for h in sorted(closure) if h in self.prefixes]
         allowed += [self.externals[h] for h in sorted(closure) if h in self.externals]
-        action = InstallAction(
+        self.fingerprints[f"metadata:{node.hash}"] = fetched.metadata_sha256
+        self.fingerprints[f"tarball:{node.hash}"] = str(verified.tarball_bytes)
+        return InstallAction(
             hash=node.hash,
             name=node.name,
             version=node.version,
@@ -499,11 +602,6 @@ class _Planner:
             },
             spec=dict(node.raw),
         )
-        self.actions.append(action)
-        self.fingerprints[f"record:{node.hash}"] = record_fingerprint(record)
-        self.fingerprints[f"metadata:{node.hash}"] = fetched.metadata_sha256
-        self.fingerprints[f"tarball:{node.hash}"] = str(verified.tarball_bytes)
-        self.fingerprints[f"path:{prefix}"] = "absent"
 
     def run(self) -> Plan | NeedFacts:
         written = _written_mirrors(self.manifest_file)
@@ -531,11 +629,12 @@ class _Planner:
             manifest_path=str(self.manifest_file.path),
             manifest_digest=self.manifest_file.digest,
             install_root=self.root,
-            actions=(*self.actions, *self.permission_actions, *publishing),
+            actions=(*self.actions, *self.repair_actions, *self.permission_actions, *publishing),
             noops=tuple(sorted(self.noops.values(), key=lambda n: n.resource)),
             fingerprints=dict(sorted(self.fingerprints.items())),
             prefixes=dict(sorted(self.prefixes.items())),
             external_paths=tuple(sorted(set(self.externals.values()))),
+            checked=self.observed.drift_mode,
         )
 
     def _plan_publishing(self) -> tuple[PublishAction, ...]:
@@ -563,6 +662,35 @@ class _Planner:
 
 def _describe(permissions: Mapping[str, str | None]) -> str:
     return ", ".join(f"{k}={v}" for k, v in permissions.items() if v is not None)
+
+
+def _count(items: object, noun: str) -> str:
+    number = len(items)  # type: ignore[arg-type]
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _examples(paths: tuple[str, ...], shown: int = 3) -> str:
+    more = len(paths) - shown
+    return ", ".join(paths[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def _repair_reason(
+    findings: tuple[Finding, ...], prefix: str, mode: str | None, strict: bool
+) -> str:
+    """What differs, a few paths per kind, and how it was found."""
+    by_kind: dict[str, list[str]] = {}
+    for finding in findings:
+        by_kind.setdefault(finding.kind, []).append(relative_to_prefix(finding.path, prefix))
+    parts = []
+    for kind in sorted(by_kind):
+        shown = _examples(tuple(sorted(by_kind[kind])), shown=2)
+        if kind == ADDED_KIND:
+            fate = "removed (install.strict)" if strict else "kept"
+            parts.append(f"added, {fate}: {shown}")
+        else:
+            parts.append(f"{kind}: {shown}")
+    how = "contents hashed" if mode == "contents" else "fast check"
+    return f"differs from its install record ({how}): " + "; ".join(parts)
 
 
 def _differing_parameters(nodes: list[SpecNode]) -> dict[str, str]:

@@ -11,6 +11,7 @@ import cattrs
 
 from reconcile import bounded_json
 from reconcile.errors import ReconcileError
+from reconcile.observe.findings import CheckMode
 from reconcile.plan.codec import (
     action_from_dict,
     action_to_dict,
@@ -31,10 +32,12 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "format_version": plan.format_version,
         "manifest": {"path": plan.manifest_path, "digest": plan.manifest_digest},
         "install_root": plan.install_root,
+        "checked": plan.checked,
         "actions": [action_to_dict(action) for action in plan.actions],
         "noops": [noop_to_dict(noop) for noop in plan.noops],
         "summary": {
             "install": len(plan.installs),
+            "repair": len(plan.repairs),
             "permissions": len(plan.permission_changes),
             "publish": len(plan.publications),
             "sources": len(plan.source_actions),
@@ -77,6 +80,7 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
             fingerprints=dict(data["observed"]["fingerprints"]),
             prefixes=dict(data["prefixes"]),
             external_paths=tuple(data["external_paths"]),
+            checked=_checked(data.get("checked")),
         )
     except (KeyError, TypeError, ValueError, cattrs.BaseValidationError) as exc:
         raise ReconcileError(
@@ -84,6 +88,13 @@ def plan_from_dict(data: Any, *, source: str) -> Plan:
             hint="pass a file written by 'reconcile plan --out'",
             reference="invalid-plan",
         ) from exc
+
+
+def _checked(value: Any) -> CheckMode | None:
+    """How the saved plan compared prefixes (absent from plans of older versions)."""
+    if value is None or value == "fast" or value == "contents":
+        return value  # type: ignore[no-any-return]
+    raise ValueError(f"checked must be 'fast', 'contents' or null, got {value!r}")
 
 
 def write_plan(plan: Plan, path: Path) -> None:

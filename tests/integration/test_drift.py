@@ -71,7 +71,7 @@ def test_an_overwritten_binary_is_reported(
     code, out = drift(installed, capsys)
     assert code == 2
     assert "modified" in out and "bin/hello-app" in out
-    assert "reinstalled from the verified tarball" in out
+    assert "re-stages the prefix from its verified tarball" in out
     assert findings(installed, capsys) == {("modified", rel(installed, binary))}
 
 

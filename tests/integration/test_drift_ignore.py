@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconcile.drift.ignore import IgnoreRules
+from reconcile.observe.ignore import IgnoreRules
 
 
 @pytest.mark.parametrize(

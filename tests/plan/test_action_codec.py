@@ -20,7 +20,9 @@ from reconcile.plan.planner import make_plan
 from reconcile.plan.serialize import plan_from_dict, plan_to_dict, read_plan
 
 V1 = Path(__file__).parents[1] / "compat" / "v1"
+# plans saved by earlier versions, and by this one for kinds added since
 SAVED = [read_plan(V1 / name) for name in ("plan-install.json", "plan-permissions-publish.json")]
+SAVED += [read_plan(path) for path in sorted((Path(__file__).parent / "saved").glob("*.json"))]
 ALL_ACTIONS = [action for plan in SAVED for action in plan.actions]
 
 

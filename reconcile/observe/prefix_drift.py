@@ -15,9 +15,9 @@ from pathlib import Path
 import attrs
 
 from reconcile.cache.files import open_regular
-from reconcile.drift.findings import CheckMode, Finding
-from reconcile.drift.ignore import IgnoreRules
 from reconcile.hashing import sha256_of_stream
+from reconcile.observe.findings import CheckMode, Finding
+from reconcile.observe.ignore import IgnoreRules
 from reconcile.state.records import InstallRecord, RecordEntry
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from reconcile.observe.ignore import IgnoreRules
-from reconcile.drift.prefixes import compare_prefix
 from support import run_subprocess, write_manifest
 from test_environment_failures import _read_until
 from test_fixture_install import check_hello_works
 from test_lock_loser import paused_apply, wait_paused
 
+from reconcile.observe.ignore import IgnoreRules
+from reconcile.observe.prefix_drift import compare_prefix
 from reconcile.state.lock import lock_holder
 from reconcile.state.records import read_records
 

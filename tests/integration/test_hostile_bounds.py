@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
+import shutil
 import stat
 import subprocess
 import sys
@@ -18,11 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
-from conftest import REPO
+from conftest import HELLO_HASH, REPO, SIGNED_CACHE
 from support import run, snapshot, write_manifest
 from test_hostile_mirror import victim_document
 
+from reconcile.archive.unpack import unpack_package
 from reconcile.buildcache.writer_v2 import (
     spec_json_bytes,
     spec_path,
@@ -30,6 +34,9 @@ from reconcile.buildcache.writer_v2 import (
     write_index_v2,
     write_spec_v2,
 )
+from reconcile.errors import ReconcileError
+from reconcile.relocate.package import relocate_package
+from reconcile.relocate.prefix_map import build_prefix_map
 from reconcile.safe_fs import remove_tree_at
 from reconcile.spack.spec import parse_node
 from reconcile.trust.gnupg import isolated_home
@@ -468,3 +475,80 @@ def test_trickling_mirror_is_abandoned_by_min_transfer_rate(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "min_transfer_rate" in err and spec.rsplit("/", 1)[-1] in err
+
+
+# -- malformed ELF inside a signed tarball ---------------------------------------------------
+
+
+def elf_variants(original: bytes) -> list[tuple[str, bytes]]:
+    """Truncations and bit flips of a real compiled ELF, mostly in its headers (seeded)."""
+    rng = random.Random(14)
+    cuts = {0, 1, 4, 5, 16, 52, 63, 64, 200, 600, 2000, 8000, len(original) - 1}
+    cuts |= {rng.randrange(len(original)) for _ in range(12)}
+    variants = [(f"cut at {n}", original[:n]) for n in sorted(cuts)]
+    for _ in range(120):
+        flipped = bytearray(original)
+        at = rng.randrange(4096 if rng.random() < 0.7 else len(original))
+        flipped[at] ^= 1 << rng.randrange(8)
+        variants.append((f"bit flip at {at}", bytes(flipped)))
+    for _ in range(30):
+        smashed = bytearray(original)
+        at = rng.randrange(16, 4096)
+        smashed[at : at + 8] = b"\xff" * 8
+        variants.append((f"0xff x 8 at {at}", bytes(smashed)))
+    return variants
+
+
+def test_fuzzed_real_elf_is_relocated_or_refused_naming_the_file(tmp_path: Path) -> None:
+    """The relocation of every variant ends in success or a ReconcileError naming the
+    binary; nothing else escapes (no traceback through the CLI)."""
+    (tarball,) = SIGNED_CACHE.glob(f"build_cache/*/*/*/*-{HELLO_HASH}.spack")
+    unpacked = unpack_package(tarball, tmp_path / "base", dag_hash=HELLO_HASH, restore_modes=False)
+    build_info = attrs.evolve(unpacked.build_info, relocate_textfiles=())
+    prefix_map = build_prefix_map(
+        build_info,
+        own_hash=HELLO_HASH,
+        new_prefixes={h: f"/n/{h}" for h in build_info.hash_to_prefix},
+        new_root="/n",
+    )
+    binary = "bin/hello-app"
+    original = (unpacked.prefix_dir / binary).read_bytes()
+    outcomes: dict[str, int] = {"accepted": 0, "refused": 0}
+    for what, data in elf_variants(original):
+        prefix = tmp_path / "variant"
+        if prefix.exists():
+            shutil.rmtree(prefix)
+        shutil.copytree(unpacked.prefix_dir, prefix, symlinks=True)
+        (prefix / binary).write_bytes(data)
+        try:
+            relocate_package(prefix, build_info, prefix_map)
+        except ReconcileError as error:
+            assert str(prefix / binary) in error.message, (what, error.message)
+            assert error.reference in ("bad-elf", "not-elf"), (what, error.reference)
+            outcomes["refused"] += 1
+        else:
+            outcomes["accepted"] += 1
+    assert outcomes["refused"] >= 20 and sum(outcomes.values()) == len(elf_variants(original))
+
+
+@pytest.mark.parametrize("cut", [40, 300, 3000])
+def test_truncated_elf_in_a_signed_tarball_is_a_relocation_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: GpgSigner, cut: int
+) -> None:
+    (tarball,) = SIGNED_CACHE.glob(f"build_cache/*/*/*/*-{HELLO_HASH}.spack")
+    elf = unpack_package(tarball, tmp_path / "elf", dag_hash=HELLO_HASH).prefix_dir
+    damaged = (elf / "bin/hello-app").read_bytes()[:cut]
+    text = hostile.binary_distribution_text().replace(
+        "relocate_binaries: []", "relocate_binaries: [bin/tool]"
+    )
+    members = [
+        *hostile.parent_folders(),
+        *(m for m in hostile.package_body() if not m.name.endswith("bin/tool")),
+        hostile.Member(f"{hostile.PREFIX}/bin/tool", data=damaged, mode=0o755),
+        hostile.binary_distribution(text=text),
+    ]
+    built = hostile.build_tarball(tmp_path / "elf.spack", members)
+    manifest = manifest_for(tmp_path, signer, signed_mirror(tmp_path, signer, built))
+    err = assert_refused(tmp_path, capsys, manifest, "")
+    assert "error[bad-elf]" in err or "error[not-elf]" in err
+    assert "bin/tool" in err

@@ -131,6 +131,7 @@ REFERENCES: Mapping[str, str] = {
     "apply-failed": "applying a plan failed on disk; nothing of that run was committed",
     "apply-running": "`plan` could not judge prefixes a running `apply` is installing",
     "bad-buildpath": "a prefix to publish is not inside the install tree given as its build path",
+    "bad-ed25519-key": "an ed25519 `[[key]]` is not a '<name>:<base64>' public key of 32 bytes",
     "bad-elf": "a file that starts like ELF is damaged, so it cannot be relocated",
     "bad-fingerprint": "a signing key was named by something that is not a 40-digit fingerprint",
     "bad-key-algorithm": "`keys generate` was given a key algorithm it does not know",

@@ -10,6 +10,7 @@ from typing import Protocol
 import attrs
 
 from reconcile.apply.events import Reporter
+from reconcile.buildcache.pinned_keys import ed25519_trusted_key
 from reconcile.cache.store import BlobCache
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.manifest.model import ManifestFile
@@ -17,9 +18,12 @@ from reconcile.plan.model import Plan
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sign import GpgSigner
+from reconcile.trust.signers import StatementSigner
 
 # Gives the signer for a key fingerprint (from the signing keystore) when publishing.
 SignerFor = Callable[[str], GpgSigner]
+# Gives the statement signer for a [[key]] name and its declared public key (ed25519).
+StatementSignerFor = Callable[[str, str], StatementSigner]
 
 
 @attrs.frozen(kw_only=True)
@@ -27,6 +31,7 @@ class ApplySettings:
     jobs: int = 1
     cache: BlobCache | None = None
     signer_for: SignerFor | None = None
+    statement_signer_for: StatementSignerFor | None = None
     trust: TrustPolicy | None = None  # the run's trust policy; None: one made for the syncs
     lock_timeout: float = 0.0  # seconds to wait for another run's install root lock
 
@@ -82,6 +87,21 @@ class RunContext:
         if self.settings.signer_for is None:
             raise ApplyError(f"no signing keystore to {purpose}")
         return self.settings.signer_for(fingerprint)
+
+    def statement_signers(self, names: tuple[str, ...], purpose: str) -> list[StatementSigner]:
+        """The signers of the ed25519 [[key]] entries ``names``, each checked to hold the secret
+        of the public key the manifest declares: looked up before any commit."""
+        if not names:
+            return []
+        if self.settings.statement_signer_for is None:
+            raise ApplyError(f"no ed25519 keystore to {purpose}")
+        keys = {key.name: key for key in self.manifest_file.manifest.keys}
+        return [
+            self.settings.statement_signer_for(
+                name, ed25519_trusted_key(self.manifest_file, keys[name]).material.decode()
+            )
+            for name in names
+        ]
 
 
 class CommitStep(Protocol):

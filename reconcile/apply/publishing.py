@@ -18,6 +18,7 @@ from reconcile.plan.model import PublishAction
 from reconcile.publish.prefix import changed_entries, publish_prefix
 from reconcile.state.records import read_record, scan_prefix
 from reconcile.trust.sign import GpgSigner
+from reconcile.trust.signers import StatementSigner
 
 
 class PublishStep:
@@ -25,6 +26,7 @@ class PublishStep:
         self.run = run
         self.root = run.manifest_file.install_root()
         self.signers: dict[str, GpgSigner | None] = {}
+        self.statement_signers: dict[str, list[StatementSigner]] = {}
 
     def _check_unchanged(self, action: PublishAction) -> None:
         record = read_record(self.root, action.hash)
@@ -54,6 +56,9 @@ class PublishStep:
             self.signers[action.id] = self.run.signer(
                 action.fingerprint, f"sign {action.label} with"
             )
+            self.statement_signers[action.id] = self.run.statement_signers(
+                action.statement_keys, f"sign {action.label} with"
+            )
 
     def commit(self, result: ApplyResult) -> ApplyResult:
         published = []
@@ -67,6 +72,7 @@ class PublishStep:
                 buildpath=action.buildpath,
                 hash_to_prefix=action.hash_to_prefix,
                 signer=self.signers[action.id],
+                statement_signers=self.statement_signers[action.id],
             )
             self.run.reporter.event(f"published {action.label} to mirror '{action.mirror}'")
             published.append(f"{action.label} -> {action.mirror}")

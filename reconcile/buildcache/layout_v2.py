@@ -11,13 +11,14 @@ import attrs
 
 from reconcile.buildcache.database import IndexEntry, database_entries
 from reconcile.buildcache.reads import json_document, read_explained
+from reconcile.buildcache.statements import verify_package
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
 from reconcile.transport.bounds import index_cap
 from reconcile.trust.clearsign import CLEARSIGN_HEADER, unverified_text
-from reconcile.trust.policy import TrustPolicy
+from reconcile.trust.policy import Opened, TrustPolicy
 from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
 from reconcile.trust.verify import normalize_fingerprint
 
@@ -143,6 +144,7 @@ def fetch_spec(
     signed_url = spec_url(mirror_url, node, signed=True)
     plain_url = spec_url(mirror_url, node, signed=False)
     signer: str | None = None
+    opened: Opened | None = None
     if trust is not None:
         url = signed_url
         try:
@@ -150,19 +152,44 @@ def fetch_spec(
             # the rest of it being read
             data = transport.read_bytes(url, expect_prefix=CLEARSIGN_HEADER)
         except NotFoundError:
-            if _exists(transport, plain_url):
+            if not _exists(transport, plain_url):
+                raise _spec_missing(what, signed_url, plain_url) from None
+            if not trust.wants_statement(mirror_name):
                 raise VerificationError(
                     f"{what}: the spec on that mirror is unsigned "
                     f"({mask_credentials(plain_url)}), while the manifest requires signatures",
                     hint=f"set signed = false on {where} to accept unsigned binaries from it",
                 ) from None
-            raise _spec_missing(what, signed_url, plain_url) from None
-        verified = trust.verify_clearsigned(data, mirror=mirror_name, what=what)
-        text, signer = verified.payload, verified.signers[0].identity
+            # Not clear-signed: reconcile's sidecar signatures alone can vouch for it.
+            url, data = plain_url, transport.read_bytes(plain_url)
+            opened = Opened(
+                payload=data,
+                signers=(),
+                problems=(f"no GnuPG signature: {mask_credentials(plain_url)} is not signed",),
+            )
+        if opened is None:
+            opened = trust.open_envelope(data, mirror=mirror_name, what=what)
+        text = opened.payload
     else:
         url, data, text = _fetch_unsigned(transport, signed_url, plain_url, what=what)
     document = _parse_spec(text, mask_credentials(url))
     _check_spec_matches(document, node, what=what)
+    if trust is not None and opened is not None:
+        if trust.wants_statement(mirror_name):
+            verified = verify_package(
+                trust,
+                transport,
+                opened=opened,
+                node=document.root,
+                tarball_sha256=document.tarball_sha256 or "",
+                tarball_size=transport.size(tarball_url(mirror_url, node)),
+                sidecar_url=sidecar_url(mirror_url, node),
+                what=what,
+                mirror=mirror_name,
+            )
+            signer = verified.signers[0].identity
+        else:
+            signer = opened.signers[0].identity
     return FetchedSpec(
         document=document,
         signer=signer,

@@ -38,13 +38,14 @@ from reconcile.buildcache.manifest_v3 import (
     parse_manifest,
 )
 from reconcile.buildcache.reads import json_document, read_explained
+from reconcile.buildcache.statements import verify_package
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
 from reconcile.transport.bounds import index_cap
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
-from reconcile.trust.policy import TrustPolicy
+from reconcile.trust.policy import Opened, TrustPolicy
 from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
 from reconcile.trust.verify import normalize_fingerprint
 
@@ -220,21 +221,46 @@ def fetch_spec_v3(
         "with `spack buildcache update-index <mirror>`, or use another mirror",
     )
     signer: str | None = None
+    opened: Opened | None = None
     if trust is not None:
-        if not starts_clearsigned(data):
+        if starts_clearsigned(data):
+            opened = trust.open_envelope(data, mirror=mirror_name, what=what)
+        elif trust.wants_statement(mirror_name):
+            # Not clear-signed: reconcile's sidecar signatures alone can vouch for it.
+            opened = Opened(
+                payload=data,
+                signers=(),
+                problems=(f"no GnuPG signature: the spec manifest {shown} is not signed",),
+            )
+        else:
             raise VerificationError(
                 f"{what}: the spec manifest {shown} is not signed, while the manifest "
                 "requires signatures",
                 hint=f"set signed = false on {where} to accept unsigned binaries from it",
             )
-        verified = trust.verify_clearsigned(data, mirror=mirror_name, what=what)
-        text, signer = verified.payload, verified.signers[0].identity
+        text = opened.payload
     else:
         text = _signed_text_unverified(data, shown)
     manifest = parse_manifest(text, source=shown)
     tarball = _tarball_record(manifest, shown)
     document = _fetch_spec_document(transport, mirror_url, manifest, shown=shown, what=what)
     _check_spec_matches(document, node, tarball, what=what)
+    if trust is not None and opened is not None:
+        if trust.wants_statement(mirror_name):
+            verified = verify_package(
+                trust,
+                transport,
+                opened=opened,
+                node=document.root,
+                tarball_sha256=tarball.checksum,
+                tarball_size=tarball.content_length,
+                sidecar_url=sidecar_url_v3(mirror_url, node),
+                what=what,
+                mirror=mirror_name,
+            )
+            signer = verified.signers[0].identity
+        else:
+            signer = opened.signers[0].identity
     return FetchedSpecV3(
         document=attrs.evolve(document, tarball_sha256=tarball.checksum),
         signer=signer,

@@ -10,6 +10,7 @@ from reconcile.errors import NotFoundError, VerificationError
 from reconcile.manifest.bounded import MAX_KEY_FILE_BYTES, NotReadableError, read_bounded
 from reconcile.manifest.model import Key, ManifestFile
 from reconcile.redact import mask_credentials
+from reconcile.trust.ed25519 import parse_public_key
 from reconcile.trust.policy import TrustedKey, TrustPolicy
 from reconcile.trust.verify import key_fingerprints, normalize_fingerprint
 
@@ -40,8 +41,11 @@ def load_trusted_keys(
     ``read_url``). Its primary fingerprint must be the pinned one: a mirror can publish any key,
     and only the manifest decides which are trusted.
     """
-    pinned: list[TrustedKey] = []
-    # Other kinds (ed25519, sigstore) are loaded by their own verifiers.
+    pinned: list[TrustedKey] = [
+        ed25519_trusted_key(manifest_file, key)
+        for key in manifest_file.manifest.keys
+        if key.kind == "ed25519"
+    ]
     for key in [k for k in manifest_file.manifest.keys if k.kind == "gpg"]:
         expected = normalize_fingerprint(key.fingerprint)
         origin, armored = _read_key(manifest_file, key, expected, read_url)
@@ -55,6 +59,42 @@ def load_trusted_keys(
             )
         pinned.append(TrustedKey(name=key.name, scheme="gpg", identity=expected, material=armored))
     return pinned
+
+
+def ed25519_trusted_key(manifest_file: ManifestFile, key: Key) -> TrustedKey:
+    """An ed25519 key from ``public_key`` or from ``file`` (``<name>:<base64>``, as
+    ``reconcile keys generate --kind ed25519`` and ``nix key convert-secret-to-public`` write)."""
+    text, origin = key.public_key, "public_key"
+    if text is None:
+        path = manifest_file.resolve(key.file or "")
+        origin = f"file {path}"
+        try:
+            text = read_bounded(path, MAX_KEY_FILE_BYTES).decode("ascii").strip()
+        except FileNotFoundError:
+            raise VerificationError(
+                f"key '{key.name}': key file {path} does not exist",
+                hint="write the key's '<name>:<base64>' public key there (reconcile keys export "
+                f"{key.name}), or fix the path (it is relative to the manifest's folder)",
+                reference="key-file-missing",
+            ) from None
+        except (NotReadableError, OSError, UnicodeDecodeError) as exc:
+            reason = exc.message if isinstance(exc, NotReadableError) else str(exc)
+            raise VerificationError(
+                f"key '{key.name}': key file not read: {reason}",
+                hint="name a file holding one '<name>:<base64>' ed25519 public key",
+                reference="key-file-unreadable",
+            ) from None
+    try:
+        parsed = parse_public_key(text)
+    except ValueError as exc:
+        raise VerificationError(
+            f"key '{key.name}': {origin} is not an ed25519 public key: {exc}",
+            hint="an ed25519 public key is '<name>:<base64 of 32 bytes>', as Nix writes them",
+            reference="bad-ed25519-key",
+        ) from None
+    return TrustedKey(
+        name=key.name, scheme="ed25519", identity=key.identity, material=parsed.text().encode()
+    )
 
 
 def _read_key(

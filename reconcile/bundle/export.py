@@ -11,7 +11,7 @@ import attrs
 
 from reconcile.buildcache.layout_v3 import blob_url, is_v3
 from reconcile.buildcache.manifest_v3 import check_blob, parse_manifest
-from reconcile.buildcache.pinned_keys import load_pinned_keys
+from reconcile.buildcache.pinned_keys import load_trusted_keys
 from reconcile.buildcache.writer_v2 import write_index_v2
 from reconcile.buildcache.writer_v3 import write_index_v3
 from reconcile.bundle.archive import write_archive
@@ -29,7 +29,6 @@ from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.bounds import Cap, signed_size_cap
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.clearsign import unverified_text
-from reconcile.trust.verify import normalize_fingerprint
 
 
 @attrs.frozen(kw_only=True)
@@ -127,9 +126,10 @@ def _fill(loaded: ManifestFile, pool: TransportPool, staging: Path) -> ExportSum
         url = source_url(source.url, loaded.folder)
         data = pool.read_bytes(url)
         _copy_tarball(data, source.sha256, url, mirror_root, source_paths(source).archive)
-    pinned = load_pinned_keys(loaded, read_url=pool.read_bytes)
+    # Each key's checked material: a gpg key's armored block, an ed25519 key's text.
+    material = {k.name: k.material for k in load_trusted_keys(loaded, read_url=pool.read_bytes)}
     for key in loaded.manifest.keys:
-        _write(staging, key_member(key.name), pinned[normalize_fingerprint(key.fingerprint)])
+        _write(staging, key_member(key.name), material[key.name])
     mirrors = loaded.manifest.mirrors
     name = (
         next(iter(names)) if len(names) == 1 else mirrors[0].name if len(mirrors) == 1 else "bundle"
@@ -138,7 +138,7 @@ def _fill(loaded: ManifestFile, pool: TransportPool, staging: Path) -> ExportSum
     (staging / MANIFEST_NAME).write_text(text, encoding="utf-8")
     verify_bundle_tree(staging)
     return ExportSummary(
-        out=staging, specs=len(installs), sources=len(loaded.manifest.sources), keys=len(pinned)
+        out=staging, specs=len(installs), sources=len(loaded.manifest.sources), keys=len(material)
     )
 
 

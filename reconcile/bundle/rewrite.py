@@ -27,14 +27,10 @@ def rewritten_manifest(loaded: ManifestFile, *, mirror_name: str, layout: int, s
     keys = []
     for key in loaded.manifest.keys:
         table = tomlkit.table()
-        table.update(
-            {
-                "name": key.name,
-                "kind": key.kind,
-                "fingerprint": key.fingerprint,
-                "file": key_member(key.name),
-            }
-        )
+        table.update({"name": key.name, "kind": key.kind})
+        if key.kind == "gpg":
+            table["fingerprint"] = key.fingerprint
+        table["file"] = key_member(key.name)
         keys.append(table)
     if keys:
         document["key"] = AoT(keys)

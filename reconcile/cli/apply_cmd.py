@@ -24,6 +24,7 @@ from reconcile.manifest.load import load_manifest
 from reconcile.plan.serialize import read_plan, stale_resources
 from reconcile.state.lock import wait_until_free
 from reconcile.transport.registry import TransportPool, endpoints_of
+from reconcile.trust.ed25519_keys import ed25519_signer
 from reconcile.trust.keystore import signer_from_keystore
 
 # how many times apply plans again after waiting for another apply's lock
@@ -99,6 +100,7 @@ def apply(
                             jobs=jobs,
                             cache=cache,
                             signer_for=signer_from_keystore,
+                            statement_signer_for=ed25519_signer,
                             trust=trust,
                             lock_timeout=lock_timeout,
                         ),

@@ -15,6 +15,7 @@ from typing import Any
 
 import tomlkit
 
+from reconcile.cli import keys_ed25519
 from reconcile.errors import ManifestError, ReconcileError
 from reconcile.manifest.checks import check_name
 from reconcile.manifest.load import load_manifest
@@ -177,7 +178,7 @@ def _check_kind(kind: str) -> None:
     if kind not in SUPPORTED_KEY_KINDS:
         raise ReconcileError(
             f"unsupported key kind {kind!r}: expected one of {', '.join(SUPPORTED_KEY_KINDS)}",
-            hint="use --kind gpg",
+            hint="use --kind gpg or --kind ed25519",
             reference="unsupported-key-kind",
         )
 
@@ -199,6 +200,12 @@ def _generate(args: argparse.Namespace, manifest: Path) -> int:
             hint="choose another name, or remove that entry first if the key is retired",
             reference="signing-key-exists",
         )
+    if args.kind == "ed25519":
+        target = loaded.path if loaded is not None else manifest.absolute()
+        entry = keys_ed25519.generate(args.name, home=args.home, loaded=loaded)
+        _note(f"Add this entry to {target}:\n")
+        print(entry)
+        return EXIT_OK
     public_out = (
         expand_user(args.public_out).absolute()
         if args.public_out is not None
@@ -283,8 +290,14 @@ def _list(args: argparse.Namespace, manifest: Path) -> int:
         (home, list_signing_keys(home) if home.explicit or home.path.exists() else None)
         for home in homes
     ]
+    ed25519 = keys_ed25519.listed(args.home, manifest_keys)
     available = {key.fingerprint for _, keys in listings for key in keys or ()}
-    unmatched = [k for k in manifest_keys if normalize_fingerprint(k.fingerprint) not in available]
+    available |= {identity for item in ed25519 for identity in item["manifest_keys"]}
+    unmatched = [
+        k
+        for k in manifest_keys
+        if (normalize_fingerprint(k.fingerprint) if k.kind == "gpg" else k.name) not in available
+    ]
     if args.json:
         document = {
             "manifest": str(loaded.path) if loaded is not None else None,
@@ -297,8 +310,11 @@ def _list(args: argparse.Namespace, manifest: Path) -> int:
                 }
                 for home, keys in listings
             ],
+            "ed25519_keys": ed25519,
             "manifest_keys_without_secret": [
                 {"name": k.name, "fingerprint": normalize_fingerprint(k.fingerprint)}
+                if k.kind == "gpg"
+                else {"name": k.name, "scheme": k.kind, "public_key": k.public_key}
                 for k in unmatched
             ],
         }
@@ -312,19 +328,28 @@ def _list(args: argparse.Namespace, manifest: Path) -> int:
         lines.append(f"{home.describe()}:" if keys else f"{home.describe()}: no secret keys")
         for key in keys:
             lines.extend(_render_key(key, manifest_keys, has_manifest=loaded is not None))
+    if ed25519:
+        lines.append("ed25519 secret keys:")
+        lines.extend(keys_ed25519.render(ed25519))
     if loaded is None:
         lines.append(f"(no manifest at {manifest}: keys not matched against [[key]] entries)")
     elif unmatched:
         lines.append(
             "Pinned by the manifest, with no secret key here (they can verify, not sign): "
-            + ", ".join(f"'{k.name}' {normalize_fingerprint(k.fingerprint)}" for k in unmatched)
+            + ", ".join(f"'{k.name}' {_shown_identity(k)}" for k in unmatched)
         )
-    count = len(available)
+    count = len({key.fingerprint for _, keys in listings for key in keys or ()}) + len(ed25519)
     lines.append(f"{count} signing key{'s' if count != 1 else ''}.")
     if count == 0:
         lines.append("Make one with: reconcile keys generate NAME")
     print("\n".join(lines))
     return EXIT_OK
+
+
+def _shown_identity(key: Key) -> str:
+    if key.kind == "gpg":
+        return normalize_fingerprint(key.fingerprint)
+    return f"{key.kind} {key.public_key or key.file}"
 
 
 # --- export -----------------------------------------------------------------------------------
@@ -342,6 +367,8 @@ def _export(args: argparse.Namespace, manifest: Path) -> int:
     out: Path | None = expand_user(args.out).absolute() if args.out is not None else None
     if args.secret and out is not None:
         refuse_inside_mirror(out, manifest_file=loaded, what="the secret key file")
+    if keys_ed25519.export(args.key, home=args.home, secret=args.secret, out=out, loaded=loaded):
+        return EXIT_OK
     require_gpg()
     found = find_signing_key(
         args.key,

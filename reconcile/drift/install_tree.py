@@ -157,7 +157,7 @@ def audit_install_tree(
     root = manifest_file.install_root()
     records = read_records(root)
     status = declared_status(records, install.specs)
-    pinned = {key.fingerprint.upper() for key in manifest_file.manifest.keys}
+    pinned = {key.identity.upper() for key in manifest_file.manifest.keys}
     missing = missing_dependencies(records, status)
     ignore = IgnoreRules(ignore_patterns)
 

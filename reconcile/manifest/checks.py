@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import posixpath
 import re
@@ -14,6 +16,8 @@ from reconcile.spack.consumers import SPACK_RELEASES
 # Patterns are used with fullmatch: '$' would also match before a final newline.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 FINGERPRINT_PATTERN = re.compile(r"[0-9A-F]{40}")
+# Nix key names (what reconcile.trust.ed25519 accepts too).
+ED25519_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 SOURCE_PATTERN = re.compile(r"mirror:(?P<mirror>[A-Za-z0-9_.-]+)")
 # [user[:password]@]host[:port], host being a name or a bracketed IPv6 address.
 AUTHORITY_PATTERN = re.compile(r"([^\[\]]*@)?(\[[^\]/?#@]*\]|[^/?#@:\[\]]+)(:(?P<port>[0-9]*))?")
@@ -237,6 +241,20 @@ def check_fingerprint(text: str) -> str | None:
 def check_key_kind(kind: str) -> str | None:
     if kind not in SUPPORTED_KEY_KINDS:
         return f"unsupported key kind {kind!r} (supported: {', '.join(SUPPORTED_KEY_KINDS)})"
+    return None
+
+
+def check_ed25519_public_key(text: str) -> str | None:
+    """``<name>:<base64 of 32 bytes>``, as Nix writes public keys."""
+    name, colon, encoded = text.partition(":")
+    if not colon or not ED25519_NAME_PATTERN.fullmatch(name):
+        return f"expected an ed25519 public key as '<name>:<base64>', got {text[:80]!r}"
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return f"the part after '{name}:' is not base64"
+    if len(raw) != 32:
+        return f"an ed25519 public key is 32 bytes, this one is {len(raw)}"
     return None
 
 

@@ -84,6 +84,10 @@ def _references(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str, str]]:
                 yield (table, index, "mirror"), "mirror", entry["mirror"]
             if table == "publish" and isinstance(entry.get("key"), str):
                 yield (table, index, "key"), "key", entry["key"]
+            elif table == "publish" and isinstance(entry.get("key"), list):
+                for number, name in enumerate(entry["key"]):
+                    if isinstance(name, str):
+                        yield (table, index, "key", number), "key", name
 
 
 def _undeclared_references(data: dict[str, Any]) -> Iterator[Finding]:

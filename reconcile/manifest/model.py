@@ -20,10 +20,12 @@ DEFAULT_EXTERNALS = ("/usr",)
 
 ReadScope = Literal["world", "group", "user"]
 WriteScope = Literal["user", "group", "world"]
-KeyKind = Literal["gpg"]
+KeyKind = Literal["gpg", "ed25519"]
 
 SUPPORTED_SCHEMES = ("file", "http", "https", "s3")
-SUPPORTED_KEY_KINDS: tuple[str, ...] = ("gpg",)
+SUPPORTED_KEY_KINDS: tuple[str, ...] = ("gpg", "ed25519")
+# What an ed25519 signer's identity starts with (gpg identities are bare fingerprints).
+ED25519_IDENTITY_PREFIX = "ed25519:"
 
 
 @attrs.frozen(kw_only=True)
@@ -85,7 +87,9 @@ class Publish:
 
     specs: tuple[str, ...]  # selectors of installed specs (their run-time closures go too)
     mirror: str
-    key: str | None = None  # the [[key]] whose secret key signs; None publishes unsigned
+    # The [[key]] names whose secret keys sign (TOML: one name or an array): at most one gpg
+    # key clear-signs Spack's metadata, each ed25519 key signs the sidecar. () is unsigned.
+    key: tuple[str, ...] = ()
     # Every published prefix must be at least this long (a consumer relocates into it).
     min_prefix_length: int | None = None
     # Installable by this Spack release's default tree ("0.23" or "1.x"), padded to
@@ -105,13 +109,23 @@ class CacheRoot:
 
 @attrs.frozen(kw_only=True)
 class Key:
-    """A trusted key. Exactly one of ``file`` and ``source`` is set."""
+    """A trusted key. gpg: ``fingerprint`` and exactly one of ``file`` and ``source``;
+    ed25519: exactly one of ``public_key`` and ``file``."""
 
     name: str
     kind: KeyKind = "gpg"
-    fingerprint: str  # 40 upper-case hex digits for gpg
-    file: str | None = None  # path to an armored public key
-    source: str | None = None  # "mirror:<name>": take it from that mirror's published keys
+    fingerprint: str = ""  # gpg: 40 upper-case hex digits
+    file: str | None = None  # gpg: an armored public key; ed25519: a "name:base64" key
+    source: str | None = None  # gpg: "mirror:<name>", take it from that mirror's published keys
+    public_key: str | None = None  # ed25519: "name:base64", as Nix writes public keys
+
+    @property
+    def identity(self) -> str:
+        """What a valid signature by this key is recorded as: a gpg key's fingerprint, an
+        ed25519 key's manifest name (prefixed, so it never looks like a fingerprint)."""
+        if self.kind == "ed25519":
+            return ED25519_IDENTITY_PREFIX + self.name
+        return self.fingerprint
 
 
 @attrs.frozen(kw_only=True)

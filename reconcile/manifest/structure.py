@@ -185,6 +185,29 @@ def _ignore_globs(value: Any, _: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _key_names(value: Any, _: Any) -> tuple[str, ...]:
+    """``key = "a"`` or ``key = ["a", "b"]``: the [[key]] names, each once."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names:
+        raise _InvalidValueError(
+            f"expected a key name or a non-empty array of key names, got "
+            f"{checks.describe_type(value)}"
+        )
+    errors: list[tuple[KeyPath, Exception]] = []
+    for index, item in enumerate(names):
+        try:
+            problem = checks.check_name(_string(item), "key")
+            if problem is None and names.index(item) != index:
+                problem = f"key {item!r} is named twice"
+            if problem is not None:
+                raise _InvalidValueError(problem)
+        except _InvalidValueError as exc:
+            errors.append(((index,) if names is value else (), exc))
+    if errors:
+        raise _ProblemGroupError(errors)
+    return tuple(names)
+
+
 def _cache_prefixes(value: Any, _: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise _InvalidValueError(
@@ -245,6 +268,37 @@ def _require(*names: str) -> Callable[[dict[str, Any]], Iterable[_InvalidValueEr
     return lambda table: [
         _InvalidValueError(f"missing required key {n!r}") for n in names if n not in table
     ]
+
+
+def _key_fields(table: dict[str, Any]) -> Iterable[_InvalidValueError]:
+    """Which fields each kind of key takes."""
+    if table.get("kind") != "ed25519":
+        yield from _require("fingerprint")(table)
+        if "public_key" in table:
+            yield _InvalidValueError(
+                'public_key is for kind = "ed25519" keys (a gpg key takes fingerprint and '
+                "file or source)",
+                subpath=("public_key",),
+                anchor="key",
+            )
+        yield from _file_or_source(table)
+        return
+    for name in ("fingerprint", "source"):
+        if name in table:
+            yield _InvalidValueError(
+                f"{name} is for gpg keys (an ed25519 key takes public_key or file)",
+                subpath=(name,),
+                anchor="key",
+            )
+    if "file" in table and "public_key" in table:
+        yield _InvalidValueError(
+            "'file' and 'public_key' are both set (expected exactly one)", subpath=("public_key",)
+        )
+    elif "file" not in table and "public_key" not in table:
+        yield _InvalidValueError(
+            "missing 'public_key' or 'file' (expected exactly one: public_key = "
+            '"<name>:<base64>" or file = "keys/site.ed25519.pub")'
+        )
 
 
 def _file_or_source(table: dict[str, Any]) -> Iterable[_InvalidValueError]:
@@ -369,7 +423,7 @@ def make_converter() -> cattrs.Converter:
         Publish,
         specs=_specs,
         mirror=_checked(_string, lambda name: checks.check_name(name, "mirror")),
-        key=_checked(_string, lambda name: checks.check_name(name, "key")),
+        key=_key_names,
         min_prefix_length=_checked(_integer, checks.check_prefix_length),
         for_spack=_checked(_string, checks.check_spack_release),
         consumer_padded_length=_checked(_integer, checks.check_padded_length),
@@ -388,8 +442,9 @@ def make_converter() -> cattrs.Converter:
         fingerprint=_fingerprint,
         file=_not_empty("the path of an armored public key"),
         source=_checked(_string, checks.check_key_source),
+        public_key=_checked(_string, checks.check_ed25519_public_key),
     )
-    converter.register_structure_hook(Key, _table_hook(Key, key, before=_file_or_source))
+    converter.register_structure_hook(Key, _table_hook(Key, key, before=_key_fields))
     drift = generated(DriftSettings, ignore=_ignore_globs)
     converter.register_structure_hook(DriftSettings, _table_hook(DriftSettings, drift))
     limit = _checked(_integer, checks.check_limit)

@@ -227,11 +227,12 @@ class PublishAction(_OfSpec):
     mirror: str
     mirror_url: str  # credentials masked
     layout: int
-    key: str | None  # the [[key]] that signs; None publishes unsigned
+    key: str | None  # the gpg [[key]] that clear-signs Spack's metadata; None: not clear-signed
     fingerprint: str | None
     buildpath: str  # the install root the prefix lives under (recorded for relocation)
     hash_to_prefix: dict[str, str]  # this spec and its run-time closure: DAG hash -> prefix
     reason: str
+    statement_keys: tuple[str, ...] = ()  # ed25519 [[key]] names that sign the sidecar
 
     kind: ClassVar[Literal["publish"]] = "publish"
     phase: ClassVar[Phase] = "publish"

@@ -515,7 +515,7 @@ class _Planner:
         however gathered installs a spec of a signed mirror without a pinned signer."""
         if not mirror.signed:
             return None
-        pinned = {key.fingerprint for key in self.manifest_file.manifest.keys}
+        pinned = {key.identity for key in self.manifest_file.manifest.keys}
         if signer is not None and signer in pinned:
             return None
         return (

@@ -47,9 +47,19 @@ def plan_publishing(
     noops: dict[str, NoOp] = {}
     errors: list[str] = []
     fingerprints = {key.name: key.fingerprint for key in manifest.keys}
+    kinds = {key.name: key.kind for key in manifest.keys}
     views = {view.name: view for view in mirrors}
     for number, entry in enumerate(manifest.publish):
         view = views[entry.mirror]
+        gpg_keys = [name for name in entry.key if kinds.get(name) == "gpg"]
+        statement_keys = tuple(name for name in entry.key if kinds.get(name) == "ed25519")
+        if len(gpg_keys) > 1:
+            errors.append(
+                f"publish[{number}]: names the gpg keys {', '.join(gpg_keys)}; Spack's metadata "
+                "carries one GnuPG signature, so name at most one gpg key (and any ed25519 keys)"
+            )
+            continue
+        gpg_key = gpg_keys[0] if gpg_keys else None
         roots: list[str] = []
         for text in entry.specs:
             selector = parse_selector(text)
@@ -91,8 +101,9 @@ def plan_publishing(
                     mirror=entry.mirror,
                     mirror_url=mask_credentials(view.url),
                     layout=_layout_of(manifest, entry.mirror),
-                    key=entry.key,
-                    fingerprint=fingerprints.get(entry.key) if entry.key else None,
+                    key=gpg_key,
+                    fingerprint=fingerprints.get(gpg_key) if gpg_key else None,
+                    statement_keys=statement_keys,
                     buildpath=buildpath,
                     hash_to_prefix=hash_to_prefix,
                     reason=f"mirror '{entry.mirror}' does not have it"

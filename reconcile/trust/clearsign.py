@@ -1,7 +1,8 @@
 """The shape of an OpenPGP clear-signed document (RFC 4880, section 7), without verifying it.
 
-Verified text always comes from gpg's own output; ``unverified_text`` exists only for mirrors
-the manifest declares unsigned, where the signature is deliberately ignored.
+Verified text always comes from gpg's own output; ``unverified_text`` exists for mirrors the
+manifest declares unsigned, where the signature is deliberately ignored, and for metadata whose
+trust rests on reconcile's signed statement instead (``TrustPolicy.open_envelope``).
 """
 
 from __future__ import annotations

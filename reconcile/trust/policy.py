@@ -16,6 +16,8 @@ from types import TracebackType
 import attrs
 
 from reconcile.errors import VerificationError
+from reconcile.trust.clearsign import starts_clearsigned, unverified_text
+from reconcile.trust.ed25519 import Ed25519Verifier, parse_public_key
 from reconcile.trust.signers import EnvelopeScheme, SignatureScheme, Signer
 from reconcile.trust.verify import GpgVerifier, normalize_fingerprint
 
@@ -25,9 +27,13 @@ class TrustedKey:
     """A key the manifest declares, with the material its scheme verifies with."""
 
     name: str  # the manifest's [[key]] name
-    scheme: str  # "gpg"
-    identity: str  # what a ``Signer`` by this key reports (gpg: primary fingerprint)
-    material: bytes  # gpg: the armored public key, already checked to carry ``identity``
+    scheme: str  # "gpg" or "ed25519"
+    # What a ``Signer`` by this key reports: gpg, the primary fingerprint; ed25519,
+    # "ed25519:<[[key]] name>" (``manifest.model.Key.identity``).
+    identity: str
+    # gpg: the armored public key, already checked to carry ``identity``;
+    # ed25519: the checked "<name>:<base64>" public key text.
+    material: bytes
 
 
 @attrs.frozen(kw_only=True)
@@ -36,6 +42,16 @@ class MirrorTrust:
 
     keys: frozenset[str] | None = None  # key names; None: every declared key
     require: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class Opened:
+    """Spack's signed metadata, opened: its payload, the envelope's signer if it counted, and
+    why it did not otherwise. Not yet a decision: ``verify_statement`` makes it."""
+
+    payload: bytes
+    signers: tuple[Signer, ...]
+    problems: tuple[str, ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -48,8 +64,17 @@ def _gpg_scheme(keys: Sequence[TrustedKey]) -> SignatureScheme:
     return GpgVerifier(pinned={key.identity: key.material for key in keys})
 
 
+def _ed25519_scheme(keys: Sequence[TrustedKey]) -> SignatureScheme:
+    return Ed25519Verifier(
+        keys={key.identity: parse_public_key(key.material.decode("ascii")) for key in keys}
+    )
+
+
 # Scheme name -> how to build its verifier from the keys of that scheme.
-SCHEMES: Mapping[str, Callable[[Sequence[TrustedKey]], SignatureScheme]] = {"gpg": _gpg_scheme}
+SCHEMES: Mapping[str, Callable[[Sequence[TrustedKey]], SignatureScheme]] = {
+    "gpg": _gpg_scheme,
+    "ed25519": _ed25519_scheme,
+}
 # The scheme whose documents carry their own signature (Spack's signed spec metadata).
 ENVELOPE_SCHEME = "gpg"
 
@@ -148,6 +173,69 @@ class TrustPolicy:
         payload, signer = scheme.open(document, what=what)
         return Verified(payload=payload, signers=self._enforce([signer], mirror, what=what))
 
+    def wants_statement(self, mirror: str | None) -> bool:
+        """Whether a key of a detached scheme (ed25519) counts for ``mirror``: then readers
+        fetch the package's sidecar and check its statement (``verify_statement``)."""
+        return any(key.scheme != ENVELOPE_SCHEME for key in self.counting_keys(mirror))
+
+    def open_envelope(self, document: bytes, *, what: str, mirror: str | None = None) -> Opened:
+        """Open Spack's clear-signed ``document``. When only GnuPG keys count for ``mirror``
+        this is the whole decision (as ``verify_clearsigned``); otherwise a signature GnuPG
+        does not accept is noted, and the statement's signatures decide."""
+        if not self.wants_statement(mirror):
+            verified = self.verify_clearsigned(document, what=what, mirror=mirror)
+            return Opened(payload=verified.payload, signers=verified.signers, problems=())
+        if not any(key.scheme == ENVELOPE_SCHEME for key in self.counting_keys(mirror)):
+            problem = f"GnuPG signature not checked: no gpg key counts for {_where(mirror)}"
+            return Opened(payload=_text(document, what), signers=(), problems=(problem,))
+        scheme = self._scheme(ENVELOPE_SCHEME)
+        assert isinstance(scheme, EnvelopeScheme), "the envelope scheme must open documents"
+        try:
+            payload, signer = scheme.open(document, what=what)
+        except VerificationError as exc:
+            problem = f"GnuPG signature ({ENVELOPE_SCHEME}): {exc.message}"
+            return Opened(payload=_text(document, what), signers=(), problems=(problem,))
+        return Opened(payload=payload, signers=(signer,), problems=())
+
+    def verify_statement(
+        self,
+        statement: bytes,
+        signatures: Sequence[tuple[str, bytes]],
+        *,
+        opened: Opened,
+        what: str,
+        mirror: str | None = None,
+        problems: Sequence[str] = (),
+    ) -> Verified:
+        """The signers of an opened package: its envelope's and those of the ``(scheme,
+        signature)`` pairs over ``statement`` that verify, if they satisfy the policy for
+        ``mirror``. The refusal lists each signature found and why each failed."""
+        signers, refused = self._check_detached(statement, signatures, what=what, start=2)
+        return Verified(
+            payload=opened.payload,
+            signers=self._enforce(
+                [*opened.signers, *signers],
+                mirror,
+                what=what,
+                refused=[*opened.problems, *problems, *refused],
+            ),
+        )
+
+    def _check_detached(
+        self, message: bytes, signatures: Sequence[tuple[str, bytes]], *, what: str, start: int
+    ) -> tuple[list[Signer], list[str]]:
+        signers: list[Signer] = []
+        refused: list[str] = []
+        for number, (name, signature) in enumerate(signatures, start=start):
+            if name not in SCHEMES or name == ENVELOPE_SCHEME:
+                refused.append(f"signature {number} ({name[:40]}): no such detached scheme")
+                continue
+            try:
+                signers.append(self._scheme(name).verify(message, signature, what=what))
+            except VerificationError as exc:
+                refused.append(f"signature {number} ({name}): {exc.message}")
+        return signers, refused
+
     def verify_detached(
         self,
         message: bytes,
@@ -158,16 +246,7 @@ class TrustPolicy:
     ) -> Verified:
         """``message`` with the signers of those ``(scheme, signature)`` pairs that verify, if
         they satisfy the policy for ``mirror``. The refusal lists every signature's fate."""
-        signers: list[Signer] = []
-        refused: list[str] = []
-        for number, (name, signature) in enumerate(signatures, start=1):
-            if name not in SCHEMES:
-                refused.append(f"signature {number} ({name}): no such signature scheme")
-                continue
-            try:
-                signers.append(self._scheme(name).verify(message, signature, what=what))
-            except VerificationError as exc:
-                refused.append(f"signature {number} ({name}): {exc.message}")
+        signers, refused = self._check_detached(message, signatures, what=what, start=1)
         return Verified(
             payload=message, signers=self._enforce(signers, mirror, what=what, refused=refused)
         )
@@ -205,6 +284,21 @@ class TrustPolicy:
             + "".join(f"\n  {problem}" for problem in problems),
             hint="the mirror's owner must sign with the keys the manifest trusts for it",
         )
+
+
+def _text(document: bytes, what: str) -> bytes:
+    """The signed text of a clear-signed document, unverified (other signatures decide), or
+    the document itself when it is not clear-signed (a plain spec)."""
+    if not starts_clearsigned(document):
+        return document
+    try:
+        return unverified_text(document)
+    except ValueError as exc:
+        raise VerificationError(
+            f"{what}: not a clear-signed document ({exc})",
+            hint="the mirror serves a damaged file; fetch it again or use another mirror",
+            reference="malformed-metadata",
+        ) from None
 
 
 def _where(mirror: str | None) -> str:

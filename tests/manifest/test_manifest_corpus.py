@@ -280,7 +280,7 @@ def test_publishing_tables_load_to_the_expected_model() -> None:
         ),
     )
     assert manifest.publish == (
-        Publish(specs=("hello-app@3.0",), mirror="team", key="team-gpg"),
+        Publish(specs=("hello-app@3.0",), mirror="team", key=("team-gpg",)),
         Publish(specs=("greetlib",), mirror="sources"),
     )
 

@@ -215,7 +215,9 @@ def manifests(draw: st.DrawFn) -> Manifest:
         Publish(
             specs=tuple(draw(st.lists(selectors, min_size=1, max_size=3))),
             mirror=draw(st.sampled_from(writable)),
-            key=draw(st.none() | st.sampled_from(key_names)) if key_names else None,
+            key=tuple(draw(st.lists(st.sampled_from(key_names), max_size=2, unique=True)))
+            if key_names
+            else (),
         )
         for _ in range(draw(st.integers(min_value=0, max_value=2) if writable else st.just(0)))
     )

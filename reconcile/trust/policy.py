@@ -227,8 +227,8 @@ class TrustPolicy:
         signers: list[Signer] = []
         refused: list[str] = []
         for number, (name, signature) in enumerate(signatures, start=start):
-            if name not in SCHEMES or name == ENVELOPE_SCHEME:
-                refused.append(f"signature {number} ({name[:40]}): no such detached scheme")
+            if name not in SCHEMES:
+                refused.append(f"signature {number} ({name[:40]}): no such signature scheme")
                 continue
             try:
                 signers.append(self._scheme(name).verify(message, signature, what=what))

@@ -50,7 +50,7 @@ from reconcile.plan.model import SyncAction
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
-from reconcile.transport.bounds import signed_size_cap
+from reconcile.transport.bounds import Cap, signed_size_cap
 from reconcile.transport.registry import TransportPool
 from reconcile.transport.store import MirrorStore
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
@@ -94,15 +94,17 @@ def fetch_verified_copy(
             transport, source_url, node, trust=verify_with, mirror_name=action.source
         )
         fetched, tarball = fetched_v3, fetched_v3.tarball_url
+        cap: Cap | None = signed_size_cap(fetched_v3.tarball_size)
     else:
         fetched = fetch_spec(
             transport, source_url, node, trust=verify_with, mirror_name=action.source
         )
         tarball = tarball_url(source_url, fetched.document.root)
+        cap = None  # layout 2 signs no size: the checksum below decides
     expected = fetched.document.tarball_sha256
     assert expected is not None
     local = workdir / f"{action.hash}.spack"
-    transport.download(tarball, local)
+    transport.download(tarball, local, cap=cap)
     actual = sha256_of(local)
     if actual != expected:
         raise VerificationError(

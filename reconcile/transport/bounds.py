@@ -42,6 +42,10 @@ class Cap:
     setting: str
 
 
+# For files whose size nothing signed gives and whose checksum decides (source archives).
+UNCAPPED = Cap(1 << 62, "no cap")
+
+
 def metadata_cap(limits: Limits) -> Cap:
     return Cap(limits.max_metadata_bytes, "[limits] max_metadata_bytes")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from reconcile.errors import NotFoundError
 from reconcile.redact import mask_credentials
+from reconcile.transport.bounds import index_cap
 from reconcile.transport.s3 import S3Location, S3Transport, parse_s3_url
 from reconcile.transport.store import MirrorStore, check_key, copy_hashed, link_source
 
@@ -49,7 +50,10 @@ class S3MirrorStore(MirrorStore):
 
     def read_bytes(self, key: str) -> bytes | None:
         try:
-            return self.transport.read_bytes(self._where(key).url)
+            # the mirror reconcile writes: its own index is read back, so the index's cap
+            return self.transport.read_bytes(
+                self._where(key).url, cap=index_cap(self.transport.limits)
+            )
         except NotFoundError:
             return None
 

@@ -5,8 +5,10 @@ Nothing is unpacked from a file whose sha256 differs from the signed value. A ca
 is re-checked on every use; a bad one is evicted (and the run says so) and fetched again.
 
 The file checked is the file unpacked, and nobody else can write it: a cache hit is copied
-(hashed while copying) into a new private file in the run's own work folder, and a
-download is written to one; only after the unpack is a download copied into a cache root.
+(hashed while copying) into a new private file in the run's own work folder, and so is a
+download once its partial file (kept for the next run if this one is interrupted,
+``cache/partial.py``) is complete; only after the unpack is a download copied into a cache
+root.
 A co-tenant rewriting the cached blob after the check changes nothing that is installed.
 """
 
@@ -17,14 +19,13 @@ from pathlib import Path
 import attrs
 
 from reconcile.apply.events import Reporter
-from reconcile.cache.files import create_private
+from reconcile.cache.partial import PartialPlace, cache_place, download_resumable
 from reconcile.cache.store import BlobCache
 from reconcile.errors import (
     MirrorUnreachableError,
     TransportError,
     VerificationError,
 )
-from reconcile.hashing import sha256_of
 from reconcile.pause import pause_point
 from reconcile.plan.model import InstallAction
 from reconcile.transport.bounds import Cap
@@ -58,23 +59,36 @@ def _download_verified(
     dest: Path,
     pool: TransportPool,
     reporter: Reporter,
+    place: PartialPlace | None,
 ) -> int:
+    """Download (resuming what an interrupted run kept in ``place``, ``cache/partial.py``)
+    into the private ``dest`` and check the whole file; the bytes fetched."""
     real_url = pool.unmask(mirror, url)
-    dest.unlink(missing_ok=True)  # what an earlier mirror left
-    create_private(dest).close()  # the transport writes into it, keeping its 0600 mode
     reporter.download_started(action.label, action.tarball_bytes, source=mirror)
-    size = pool.for_url(real_url).download(
+    got = download_resumable(
+        pool.for_url(real_url),
         real_url,
         dest,
+        sha256=action.tarball_sha256,
+        expected_size=action.tarball_bytes or None,
+        place=place,
         progress=lambda n: reporter.download_progress(action.label, n),
+        restarted=lambda kept: reporter.event(
+            f"the {kept} bytes kept from an interrupted download of {action.label} do not "
+            "make its signed sha256; fetching it again from the start"
+        ),
         # one byte more than planned proves it is not the signed tarball: stop there
         cap=Cap(action.tarball_bytes, "the size the plan recorded for it"),
     )
-    actual = sha256_of(dest)
-    if actual != action.tarball_sha256:
+    if got.resumed_from:
+        reporter.event(
+            f"resumed the download of {action.label}: {got.resumed_from} bytes were kept "
+            f"from an interrupted run, {got.received} fetched"
+        )
+    if got.sha256 != action.tarball_sha256:
         dest.unlink(missing_ok=True)
-        raise checksum_error(action, mirror, url, actual)
-    return size
+        raise checksum_error(action, mirror, url, got.sha256)
+    return got.received
 
 
 def _from_cache(
@@ -107,8 +121,10 @@ def obtain_tarball(
     pool: TransportPool,
     cache: BlobCache | None,
     reporter: Reporter,
+    partials: PartialPlace | None = None,
 ) -> Obtained:
-    """A verified local copy of ``action``'s tarball (see the module docstring)."""
+    """A verified local copy of ``action``'s tarball (see the module docstring); an
+    interrupted download is kept in the cache root the URL selects, else in ``partials``."""
     if cache is not None:
         hit = _from_cache(action, workdir, cache, reporter)
         if hit is not None:
@@ -118,7 +134,8 @@ def obtain_tarball(
     first_mismatch: VerificationError | None = None
     for mirror, url in ((action.mirror, action.tarball_url), *action.alternates):
         try:
-            got = _fetch_from(action, mirror, url, workdir, pool, reporter)
+            place = _partial_place(cache, url) or partials
+            got = _fetch_from(action, mirror, url, workdir, pool, reporter, place)
         except MirrorUnreachableError as exc:
             if pool.mark_unreachable(mirror, exc):
                 reporter.event(f"mirror '{mirror}' is not answering; skipping it: {exc.message}")
@@ -153,12 +170,18 @@ def _fetch_from(
     workdir: Path,
     pool: TransportPool,
     reporter: Reporter,
+    place: PartialPlace | None,
 ) -> Obtained:
     """Download into the private work folder and verify (``keep_in_cache`` copies it into a
     cache root once it is unpacked)."""
     dest = workdir / f"{action.hash}.spack"
-    size = _download_verified(action, mirror, url, dest, pool, reporter)
+    size = _download_verified(action, mirror, url, dest, pool, reporter, place)
     return Obtained(path=dest, mirror=mirror, from_cache=False, downloaded=size, url=url)
+
+
+def _partial_place(cache: BlobCache | None, url: str) -> PartialPlace | None:
+    root = cache.root_for(url) if cache is not None else None
+    return cache_place(root.path) if root is not None else None
 
 
 def keep_in_cache(action: InstallAction, obtained: Obtained, cache: BlobCache | None) -> None:

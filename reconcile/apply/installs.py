@@ -28,6 +28,7 @@ from reconcile.apply.faults import crash_point
 from reconcile.apply.fetch import Obtained, keep_in_cache, obtain_tarball
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
+from reconcile.cache.partial import state_place
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.folders import folder_mode, make_folders
 from reconcile.manifest.model import Permissions
@@ -36,6 +37,7 @@ from reconcile.permissions import apply_permissions, describe_permissions, resol
 from reconcile.plan.model import InstallAction
 from reconcile.relocate.package import relocate_package
 from reconcile.relocate.prefix_map import build_prefix_map
+from reconcile.state.lock import state_dir
 from reconcile.state.records import (
     InstallRecord,
     read_record,
@@ -77,7 +79,14 @@ def stage_from_tarball(
     workdir.mkdir()
     cache = run.settings.cache
     try:
-        obtained = obtain_tarball(action, workdir, run.pool, cache, run.reporter)
+        obtained = obtain_tarball(
+            action,
+            workdir,
+            run.pool,
+            cache,
+            run.reporter,
+            partials=state_place(state_dir(run.manifest_file.install_root())),
+        )
         crash_point("after-download")
         staged = _stage(run, action, obtained, workdir / "unpack", permissions, gid)
     except ReconcileError as exc:

@@ -23,11 +23,12 @@ from pathlib import Path
 import attrs
 
 from reconcile.apply.events import Reporter
+from reconcile.cache.partial import Downloaded, PartialPlace, download_resumable
 from reconcile.errors import ApplyError, ReconcileError, TransportError, VerificationError
 from reconcile.plan.model import SourceAction
 from reconcile.sources import digest
 from reconcile.sources.folders import make_folders
-from reconcile.state.sources import VerificationRecord, record_verified
+from reconcile.state.sources import PARTIAL_FOLDER, VerificationRecord, record_verified
 from reconcile.transport.registry import TransportPool
 from reconcile.transport.store import LocalMirrorStore
 
@@ -94,33 +95,49 @@ def _checksum_error(action: SourceAction, actual: str) -> VerificationError:
     )
 
 
-def _download(action: SourceAction, dest: Path, run: _Run) -> int:
-    """Fetch ``action.url`` into ``dest``. The transports resume a cut transfer within one
-    call (HTTP ranges); a ``file://`` copy simply starts over."""
+def _download(action: SourceAction, dest: Path, run: _Run) -> Downloaded:
+    """Fetch ``action.url`` into the private ``dest``, resuming what an interrupted run
+    kept in the mirror's ``PARTIAL_FOLDER`` (``cache/partial.py``); HTTP asks for the rest
+    with a range, other transports start over."""
+    root = Path(action.mirror_root)
+    place = PartialPlace(root=root, folder=root / PARTIAL_FOLDER) if root.is_dir() else None
+    label = f"source {action.label}"
     try:
         transport = run.pool.for_url(action.url)
         total = transport.size(action.url)
-        run.reporter.download_started(f"source {action.label}", total, source=action.shown_url)
-        return transport.download(
+        run.reporter.download_started(label, total, source=action.shown_url)
+        got = download_resumable(
+            transport,
             action.url,
             dest,
-            progress=lambda received: run.reporter.download_progress(
-                f"source {action.label}", received
+            sha256=action.sha256,
+            expected_size=total,
+            place=place,
+            progress=lambda received: run.reporter.download_progress(label, received),
+            restarted=lambda kept: run.reporter.event(
+                f"the {kept} bytes kept from an interrupted download of {label} do not make "
+                "its sha256; fetching it again from the start"
             ),
         )
     except ReconcileError as exc:
         raise _fetch_error(action, exc) from None
+    if got.resumed_from:
+        run.reporter.event(
+            f"resumed the download of {label}: {got.resumed_from} bytes were kept from an "
+            f"interrupted run, {got.received} fetched"
+        )
+    return got
 
 
 def _download_verified(action: SourceAction, workdir: Path, run: _Run) -> Path:
     """Phase 1 of a fetch: the archive in a private file, its sha256 checked."""
     staged = workdir / f"{action.sha256}.part"
-    size = _download(action, staged, run)
-    actual = digest.sha256_file(staged)
-    if actual != action.sha256:
-        raise _checksum_error(action, actual)
+    got = _download(action, staged, run)
+    if got.sha256 != action.sha256:
+        staged.unlink(missing_ok=True)
+        raise _checksum_error(action, got.sha256)
     run.staged[action.archive] = staged
-    run.fetched_bytes[action.archive] = size
+    run.fetched_bytes[action.archive] = got.received
     return staged
 
 

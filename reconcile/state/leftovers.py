@@ -1,12 +1,14 @@
 """Owner-tagged names for what a run writes before it is finished, so that a later run can
 tell whether the writer is gone.
 
-Temporary files are named ``.<name>.<host>-<boot>-<pid>-<random>.tmp`` and staging folders
-``run-<host>-<boot>-<pid>-<random>``: ``host`` is this machine's name (reduced to letters,
-digits and ``_``), ``boot`` the first 8 hex digits of the kernel's boot id, ``pid`` the
-writer's process id. The writer is gone when the name is from this host and either from an
-earlier boot or its pid is no longer a process. A name from another host (a shared
-filesystem) or without a tag is never judged gone: reconcile cannot see that process.
+Temporary files are named ``.<name>.<host>-<boot>-<pid>-<random>.tmp``, staging folders
+``run-<host>-<boot>-<pid>-<random>`` and resumable partial downloads
+``<sha256>.<host>-<boot>-<pid>-<random>.partial``: ``host`` is this machine's name
+(reduced to letters, digits and ``_``), ``boot`` the first 8 hex digits of the kernel's
+boot id, ``pid`` the writer's process id. The writer is gone when the name is from this
+host and either from an earlier boot or its pid is no longer a process. A name from
+another host (a shared filesystem) or without a tag is never judged gone: reconcile cannot
+see that process.
 
 A process whose pid was reused keeps its name alive: a leftover is then kept until that
 process ends, which is the safe side.
@@ -25,13 +27,14 @@ import attrs
 
 TEMP_SUFFIX = ".tmp"
 RUN_PREFIX = "run-"
-# Partial downloads that a later run may resume are kept by every sweep. reconcile does not
-# write any yet; the name is reserved so that a sweep can never remove one by mistake.
+# Partial downloads that a later run may resume (``cache/partial.py``) are kept by every
+# sweep: their owner tag only says whether a live run is still writing one.
 RESUMABLE_SUFFIX = ".partial"
 
 _TAG = r"(?P<host>[A-Za-z0-9_]{1,32})-(?P<boot>[0-9a-f]{8})-(?P<pid>[0-9]{1,10})-[0-9a-f]{8}"
 _TEMP_NAME = re.compile(r"\..+\." + _TAG + re.escape(TEMP_SUFFIX))
 _RUN_NAME = re.compile(re.escape(RUN_PREFIX) + _TAG)
+_RESUMABLE_NAME = re.compile(r"(?P<key>[0-9a-f]{64})\." + _TAG + re.escape(RESUMABLE_SUFFIX))
 
 
 @attrs.frozen(kw_only=True)
@@ -66,14 +69,28 @@ def temp_name(name: str) -> str:
     return f".{name}.{_tag()}{TEMP_SUFFIX}"
 
 
+def resumable_name(sha256: str) -> str:
+    """The name of this run's partial download of the file whose sha256 is ``sha256``."""
+    return f"{sha256}.{_tag()}{RESUMABLE_SUFFIX}"
+
+
+def resumable_key(name: str) -> str | None:
+    """The sha256 a partial download's name is for; None for any other name."""
+    found = _RESUMABLE_NAME.fullmatch(name)
+    return found["key"] if found is not None else None
+
+
 def run_folder_name() -> str:
     """The name of one run's staging folder."""
     return f"{RUN_PREFIX}{_tag()}"
 
 
 def owner_of(name: str) -> Owner | None:
-    """Whose temporary file or staging folder ``name`` is; None when it carries no tag."""
-    found = _TEMP_NAME.fullmatch(name) or _RUN_NAME.fullmatch(name)
+    """Whose temporary file, staging folder or partial download ``name`` is; None when it
+    carries no tag."""
+    found = (
+        _TEMP_NAME.fullmatch(name) or _RUN_NAME.fullmatch(name) or _RESUMABLE_NAME.fullmatch(name)
+    )
     if found is None:
         return None
     return Owner(host=found["host"], boot=found["boot"], pid=int(found["pid"]))

@@ -25,6 +25,8 @@ from reconcile.atomic_write import atomic_write_bytes
 SOURCE_CACHE = "_source-cache"
 STATE_FILE = f"{SOURCE_CACHE}/.reconcile-verified.json"
 LOCK_FILE = f"{SOURCE_CACHE}/.reconcile-verified.lock"
+# Interrupted downloads of archives, kept for the next run to resume (cache/partial.py).
+PARTIAL_FOLDER = f"{SOURCE_CACHE}/.reconcile-partial"
 STATE_FORMAT = 1
 
 

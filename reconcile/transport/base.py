@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from reconcile.limits import DEFAULT_LIMITS, Limits
 from reconcile.transport.bounds import Cap, metadata_cap
@@ -58,6 +59,21 @@ class Transport(abc.ABC):
         """Write the file to ``dest`` (the caller owns atomicity); returns the byte count.
         A transport that can resume an interrupted transfer does so before giving up.
         ``cap`` (default: none) bounds the size, as in ``read_bytes``."""
+
+    @abc.abstractmethod
+    def download_into(
+        self,
+        url: str,
+        sink: BinaryIO,
+        *,
+        offset: int = 0,
+        progress: ProgressCallback | None = None,
+        cap: Cap | None = None,
+    ) -> int:
+        """Write the file into ``sink``, an open file whose first ``offset`` bytes an earlier,
+        interrupted run received: a transport that can ask for a range fetches only the rest
+        (the caller hashes the whole file afterwards), the others start over. Returns the
+        file's size; ``sink`` then holds exactly the file. ``cap`` as in ``download``."""
 
     def read_revalidated(self, url: str, local_copy: Path, *, cap: Cap | None = None) -> bytes:
         """The file, using ``local_copy`` (and its validators, kept beside it) to avoid

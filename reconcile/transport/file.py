@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -73,6 +74,40 @@ class FileTransport(Transport):
                 if progress is not None:
                     progress(len(chunk))
             return target.tell()
+
+    def download_into(
+        self,
+        url: str,
+        sink: BinaryIO,
+        *,
+        offset: int = 0,
+        progress: ProgressCallback | None = None,
+        cap: Cap | None = None,
+    ) -> int:
+        """As ``download``, resuming at ``offset`` by seeking (from 0 if the file is now
+        shorter than that)."""
+        path = url_to_path(url)
+        bound = ByteCap(url, cap)
+        try:
+            source = path.open("rb")
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"{url}: no such file") from exc
+        except OSError as exc:
+            raise TransportError(f"{url}: cannot read: {exc.strerror}") from exc
+        with source, _local_write(Path(str(sink.name))):
+            if offset > os.fstat(source.fileno()).st_size:
+                offset = 0  # the file shrank: what was kept is not a part of it
+            source.seek(offset)
+            sink.seek(offset)
+            sink.truncate()
+            while chunk := _read_chunk(source, url):
+                bound.check(sink.tell() + len(chunk))
+                sink.write(chunk)
+                self.bytes_received += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+            sink.flush()
+            return sink.tell()
 
     def size(self, url: str) -> int:
         path = url_to_path(url)

@@ -86,6 +86,10 @@ class _Transfer:
     validators: Validators = attrs.Factory(Validators)
     failures: int = 0
     head: bytes = b""  # the first bytes, while they are compared with an expected prefix
+    # ``written`` bytes came from an earlier run: neither the size nor the validators of
+    # what they are a part of are known, so the first range is asked without ``If-Range``
+    # (the caller hashes the whole file)
+    carried: bool = False
 
     def restart(self, sink: BinaryIO) -> None:
         sink.seek(0)
@@ -94,8 +98,11 @@ class _Transfer:
         self.total = None
         self.validators = Validators()
         self.head = b""
+        self.carried = False
 
     def resumable(self) -> bool:
+        if self.written > 0 and self.carried:
+            return True
         return (
             self.written > 0 and self.total is not None and self.validators.if_range() is not None
         )
@@ -200,10 +207,26 @@ class HttpTransport(Transport):
             with dest.open("wb") as sink:
                 return self._fetch(url, sink, progress=progress, bounds=bounds).written
         except OSError as exc:
-            raise TransportError(
-                f"cannot write {dest} while downloading {mask_credentials(url)}: {exc.strerror}",
-                hint="check that the folder exists, is writable and has free space",
-            ) from None
+            raise _cannot_write(dest, url, exc) from None
+
+    def download_into(
+        self,
+        url: str,
+        sink: BinaryIO,
+        *,
+        offset: int = 0,
+        progress: ProgressCallback | None = None,
+        cap: Cap | None = None,
+    ) -> int:
+        bounds = self._bounds(url, cap)
+        try:
+            sink.seek(offset)
+            sink.truncate()
+            fetched = self._fetch(url, sink, progress=progress, bounds=bounds, offset=offset)
+            sink.flush()
+        except OSError as exc:
+            raise _cannot_write(Path(str(sink.name)), url, exc) from None
+        return fetched.written
 
     def size(self, url: str) -> int:
         response = self._request("HEAD", url)
@@ -318,16 +341,19 @@ class HttpTransport(Transport):
         headers: Mapping[str, str] | None = None,
         progress: ProgressCallback | None = None,
         bounds: _Bounds,
+        offset: int = 0,
     ) -> _Fetched:
-        """GET ``url`` into ``sink``, resuming a cut transfer where the server allows it;
-        ``bounds`` stop it early (``TransportError``, never retried)."""
-        transfer = _Transfer()
+        """GET ``url`` into ``sink``, resuming a cut transfer where the server allows it
+        (and, from ``offset``, one an earlier run began); ``bounds`` stop it early
+        (``TransportError``, never retried)."""
+        transfer = _Transfer(written=offset, carried=offset > 0)
         while True:
             request_headers = {"Accept-Encoding": "identity"}
             resuming = transfer.resumable()
             if resuming:
                 request_headers["Range"] = f"bytes={transfer.written}-"
-                request_headers["If-Range"] = transfer.validators.if_range() or ""
+                if not transfer.carried:
+                    request_headers["If-Range"] = transfer.validators.if_range() or ""
             else:
                 if transfer.written:
                     transfer.restart(sink)  # cut, and no safe way to resume: start over
@@ -343,6 +369,11 @@ class HttpTransport(Transport):
                     self._count_failure(url, transfer, "the server sent a different range")
                     transfer.restart(sink)
                     continue
+                try:
+                    bounds.cap.check_announced(transfer.total)
+                except TransportError:
+                    response.close()
+                    raise
             elif status == 200:
                 if transfer.written:
                     transfer.restart(sink)  # the file changed, or ranges are not supported
@@ -370,6 +401,11 @@ class HttpTransport(Transport):
         if content_range is None:
             return False
         start, _end, total = content_range
+        if transfer.carried and start == transfer.written:
+            transfer.total = total  # now known, with validators for any later resumption
+            transfer.validators = _validators_of(response)
+            transfer.carried = False
+            return True
         return start == transfer.written and total == transfer.total
 
     def _receive(
@@ -502,6 +538,13 @@ def _wrong_prefix(transfer: _Transfer, piece: bytes, prefix: bytes) -> bool:
         return False
     transfer.head += piece[: len(prefix) - len(transfer.head)]
     return not prefix.startswith(transfer.head)
+
+
+def _cannot_write(dest: Path, url: str, exc: OSError) -> TransportError:
+    return TransportError(
+        f"cannot write {dest} while downloading {mask_credentials(url)}: {exc.strerror}",
+        hint="check that the folder exists, is writable and has free space",
+    )
 
 
 def _finish(response: requests.Response, *, body_read: bool) -> None:

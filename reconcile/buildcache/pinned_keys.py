@@ -11,16 +11,24 @@ from reconcile.manifest.bounded import MAX_KEY_FILE_BYTES, NotReadableError, rea
 from reconcile.manifest.model import Key, ManifestFile
 from reconcile.redact import mask_credentials
 from reconcile.trust.ed25519 import parse_public_key
-from reconcile.trust.policy import TrustedKey, TrustPolicy
+from reconcile.trust.policy import MirrorTrust, TrustedKey, TrustPolicy
 from reconcile.trust.verify import key_fingerprints, normalize_fingerprint
 
 MIRROR_SOURCE_PREFIX = "mirror:"
 
 
 def trust_policy(manifest_file: ManifestFile, *, read_url: Callable[[str], bytes]) -> TrustPolicy:
-    """The run's trust policy: every declared key counts for every signed mirror, one valid
-    signature is enough. Keys are read (with ``read_url``) when the policy is first used."""
-    return TrustPolicy(lambda: load_trusted_keys(manifest_file, read_url=read_url))
+    """The run's trust policy: for each mirror the keys its ``trust`` names (default: every
+    declared key) and the ``require``d number of distinct signers. Keys are read (with
+    ``read_url``) when the policy is first used."""
+    mirrors = {
+        mirror.name: MirrorTrust(
+            keys=frozenset(mirror.trust) if mirror.trust is not None else None,
+            require=mirror.require,
+        )
+        for mirror in manifest_file.manifest.mirrors
+    }
+    return TrustPolicy(lambda: load_trusted_keys(manifest_file, read_url=read_url), mirrors=mirrors)
 
 
 def load_pinned_keys(

@@ -287,6 +287,12 @@ def check_write_within_read(read: str, write: str) -> str | None:
     return None
 
 
+def check_require(count: int) -> str | None:
+    if count < 1:
+        return f"require is {count}: expected at least 1 distinct trusted signature"
+    return None
+
+
 def check_layout(layout: int) -> str | None:
     if layout not in MIRROR_LAYOUTS:
         return f"unsupported binary cache layout {layout} (expected 2 or 3)"

@@ -78,6 +78,10 @@ def _references(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str, str]]:
     for index, entry in _named_entries(data, "mirror"):
         if isinstance(entry.get("sign_with"), str):
             yield ("mirror", index, "sign_with"), "key", entry["sign_with"]
+        if isinstance(entry.get("trust"), list):
+            for number, name in enumerate(entry["trust"]):
+                if isinstance(name, str):
+                    yield ("mirror", index, "trust", number), "key", name
     for table in ("source", "publish"):
         for index, entry in _named_entries(data, table):
             if isinstance(entry.get("mirror"), str):
@@ -185,6 +189,28 @@ def _duplicate_cache_roots(data: dict[str, Any]) -> Iterator[Finding]:
             first_use[folded] = index
 
 
+def _unreachable_requirements(data: dict[str, Any]) -> Iterator[Finding]:
+    """``require`` can be met only by that many distinct keys counting for the mirror."""
+    declared = _declared(data, "key")
+    for index, entry in _named_entries(data, "mirror"):
+        require = entry.get("require")
+        if not isinstance(require, int) or isinstance(require, bool) or require < 1:
+            continue
+        trust = entry.get("trust")
+        counting = (
+            {name for name in trust if isinstance(name, str)}
+            if isinstance(trust, list)
+            else set(declared)
+        )
+        if require > len(counting):
+            which = "keys in its trust list" if isinstance(trust, list) else "declared keys"
+            yield at_value(
+                ("mirror", index, "require"),
+                f"require = {require}, but only {len(counting)} {which} can sign for this "
+                f"mirror (expected at most {len(counting)})",
+            )
+
+
 def cross_check(data: dict[str, Any]) -> list[Finding]:
     return [
         *_duplicate_names(data, "mirror", "mirror"),
@@ -194,4 +220,5 @@ def cross_check(data: dict[str, Any]) -> list[Finding]:
         *_undeclared_references(data),
         *_duplicate_sources(data),
         *_writes_to_read_only_mirrors(data),
+        *_unreachable_requirements(data),
     ]

@@ -66,6 +66,10 @@ class Mirror:
     layout: int = 3  # the binary cache layout reconcile writes here (2 or 3); reading detects it
     specs: tuple[str, ...] = ()  # selectors whose closures this mirror must hold (synced)
     sign_with: str | None = None  # [[key]] name to sign with when metadata must be re-signed
+    # [[key]] names whose signatures count for this mirror (None: every declared key), and
+    # how many distinct ones a spec needs, across schemes.
+    trust: tuple[str, ...] | None = None
+    require: int = 1
     permissions: Permissions | None = None  # enforced on every file and folder it holds
     drift_ignore: tuple[str, ...] = ()  # globs of paths in the mirror that drift leaves out
 

@@ -208,6 +208,15 @@ def _key_names(value: Any, _: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _trusted_key_names(value: Any, _: Any) -> tuple[str, ...]:
+    """``trust = ["a", "b"]``: an array (a single name reads like a typo of ``sign_with``)."""
+    if not isinstance(value, list):
+        raise _InvalidValueError(
+            f"expected an array of key names, got {checks.describe_type(value)}"
+        )
+    return _key_names(value, None)
+
+
 def _cache_prefixes(value: Any, _: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise _InvalidValueError(
@@ -406,6 +415,8 @@ def make_converter() -> cattrs.Converter:
         layout=_checked(_integer, checks.check_layout),
         specs=_specs,
         sign_with=_checked(_string, lambda name: checks.check_name(name, "key")),
+        trust=_trusted_key_names,
+        require=_checked(_integer, checks.check_require),
         permissions=lambda value, _: converter.structure(value, Permissions),
         drift_ignore=_ignore_globs,
     )

@@ -124,7 +124,7 @@ def test_a_mirror_signed_with_ed25519_installs_with_only_that_key(
 
 
 @pytest.fixture(scope="module")
-def published_v2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def published_v2(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     """A layout-2 mirror signed by gpg and ed25519 (built once for the refusal tests)."""
     base = tmp_path_factory.mktemp("published")
     home = base / "signing"
@@ -166,7 +166,11 @@ key = ["publisher", "site"]
 """
         manifest = write_manifest(folder, padded_length=128, extra=extra)
         assert run(manifest, "apply", "--yes") == 0
-    return folder / "published", entry
+    gpg_entry = (
+        f'[[key]]\nname = "publisher"\nkind = "gpg"\nfingerprint = "{fingerprint}"\n'
+        f'file = "{public}"\n'
+    )
+    return folder / "published", entry, gpg_entry
 
 
 def copy_mirror(source: Path, target: Path) -> Path:
@@ -189,9 +193,9 @@ def refused(manifest: Path, capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_another_ed25519_key_is_refused_naming_each_signature_and_key(
-    tmp_path: Path, published_v2: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, published_v2: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    mirror, _ = published_v2
+    mirror, _, _ = published_v2
     impostor = Ed25519SecretKey.generate("site").public_key().text()
     other = Ed25519SecretKey.generate("other").public_key().text()
     entry = (
@@ -208,9 +212,9 @@ def test_another_ed25519_key_is_refused_naming_each_signature_and_key(
 
 
 def test_a_tampered_sidecar_signature_is_refused(
-    tmp_path: Path, published_v2: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, published_v2: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source, entry = published_v2
+    source, entry, _ = published_v2
     mirror = copy_mirror(source, tmp_path / "m")
     sidecar = next(mirror.rglob(HELLO_SIDECAR))
     document = json.loads(sidecar.read_text())
@@ -225,11 +229,11 @@ def test_a_tampered_sidecar_signature_is_refused(
 
 
 def test_a_tampered_statement_is_refused(
-    tmp_path: Path, published_v2: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, published_v2: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The metadata names another tarball checksum (its GnuPG signature is not trusted
     here): the statement rebuilt from it is not what the ed25519 key signed."""
-    source, entry = published_v2
+    source, entry, _ = published_v2
     mirror = copy_mirror(source, tmp_path / "m")
     spec = next(mirror.rglob("*hello-app-3.0-*.spec.json.sig"))
     text = spec.read_text()
@@ -242,10 +246,56 @@ def test_a_tampered_statement_is_refused(
 
 
 def test_a_missing_sidecar_is_refused(
-    tmp_path: Path, published_v2: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, published_v2: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source, entry = published_v2
+    source, entry, _ = published_v2
     mirror = copy_mirror(source, tmp_path / "m")
     next(mirror.rglob(HELLO_SIDECAR)).unlink()
     text = refused(consumer(tmp_path / "c", mirror, entry), capsys)
     assert "no sidecar signatures" in text
+
+
+def policy_consumer(folder: Path, mirror: Path, keys: str, policy: str) -> Path:
+    """A consumer declaring ``keys`` with ``policy`` lines in its [[mirror]]."""
+    path = consumer(folder, mirror, keys)
+    text = path.read_text().replace(f'url = "{mirror}"\n', f'url = "{mirror}"\n{policy}\n', 1)
+    path.write_text(text)
+    return path
+
+
+def test_require_two_installs_with_both_signatures_and_refuses_one(
+    tmp_path: Path, published_v2: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, ed25519_entry, gpg_entry = published_v2
+    keys = gpg_entry + "\n" + ed25519_entry
+    both = policy_consumer(tmp_path / "both", source, keys, "require = 2")
+    assert run(both, "apply", "--yes") == 0, capsys.readouterr().err
+    check_hello_works(tmp_path / "both" / "opt")
+
+    # The same policy on a copy without the ed25519 sidecar: one valid signature is not two.
+    mirror = copy_mirror(source, tmp_path / "m")
+    next(mirror.rglob(HELLO_SIDECAR)).unlink()
+    one = policy_consumer(tmp_path / "one", mirror, keys, "require = 2")
+    text = refused(one, capsys)
+    assert "requires 2 distinct trusted signatures, found 1" in text
+    assert "(valid by: publisher; missing: site)" in text
+    assert "no sidecar signatures" in text
+
+
+def test_trust_selects_the_keys_that_count(
+    tmp_path: Path, published_v2: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, ed25519_entry, gpg_entry = published_v2
+    keys = gpg_entry + "\n" + ed25519_entry
+    mirror = copy_mirror(source, tmp_path / "m")
+    next(mirror.rglob(HELLO_SIDECAR)).unlink()
+    # Only the ed25519 key counts: the GnuPG signature by a declared key is not even checked.
+    manifest = policy_consumer(tmp_path / "c", mirror, keys, 'trust = ["site"]')
+    text = refused(manifest, capsys)
+    assert "found 0 (valid by: none; missing: site)" in text
+    assert "GnuPG signature not checked: no gpg key counts for mirror 'published'" in text
+    # With the sidecar, it installs, and the record names the ed25519 signer.
+    good = policy_consumer(tmp_path / "g", source, keys, 'trust = ["site"]')
+    assert run(good, "apply", "--yes") == 0, capsys.readouterr().err
+    records = (tmp_path / "g" / "opt" / ".reconcile" / "records").glob("*.json")
+    assert {json.loads(r.read_text())["signer"] for r in records} == {"ed25519:site"}

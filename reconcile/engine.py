@@ -91,6 +91,7 @@ def observe_and_plan(
     cache: BlobCache | None = None,
     check_contents: bool = False,
     trust: TrustPolicy | None = None,
+    force: bool = False,
 ) -> Plan:
     """Observe the install tree and the mirrors, fetching and verifying spec metadata as the
     planner asks for it, and return the plan. ``trust`` is the run's trust policy; without
@@ -130,7 +131,7 @@ def observe_and_plan(
     policy = trust or trust_policy(manifest_file, read_url=pool.read_bytes)
     try:
         for _ in range(MAX_ROUNDS):
-            result = make_plan(manifest_file, observed)
+            result = make_plan(manifest_file, observed, force=force)
             if isinstance(result, Plan):
                 return result
             if any(m.signed for m in observed.mirrors) and result.specs:

@@ -191,6 +191,7 @@ REFERENCES: Mapping[str, str] = {
     "read-only-filesystem": "a path reconcile must write is on a read-only filesystem",
     "reconcile-error": "any other failure reported to the user",
     "relocation-impossible": "a prefix cannot be relocated to its new place",
+    "removal-refused": "a prefix to remove changed since the plan (its files, or its record)",
     "secret-in-mirror": "a signing home or secret key file would lie inside a mirror",
     "secret-out-required": "`keys export --secret` without `--out FILE`",
     "signing-failed": "gpg could not sign with the chosen key",

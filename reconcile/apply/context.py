@@ -52,6 +52,7 @@ class ApplyResult:
     bytes_fetched: int  # tarball bytes downloaded from mirrors
     repaired: tuple[str, ...] = ()  # labels of drifted prefixes brought back to their records
     permissions_changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()  # labels of prefixes removed (install.prune)
     published: tuple[str, ...] = ()  # "label -> mirror"
     mirrors_fixed: tuple[str, ...] = ()  # mirrors whose permissions were enforced
     synced: tuple[str, ...] = ()  # "label -> mirror"

@@ -40,6 +40,7 @@ from reconcile.apply.leftovers import (
 )
 from reconcile.apply.mirror_permissions import MirrorPermissionsStep
 from reconcile.apply.publishing import PublishStep
+from reconcile.apply.removals import RemoveStep
 from reconcile.apply.repairs import RepairStep
 from reconcile.apply.sources import SourceStep, combined_failure
 from reconcile.apply.sync import SyncStep
@@ -81,6 +82,7 @@ STEPS: dict[Phase, Callable[[RunContext], CommitStep]] = {
     "install": InstallStep,
     "repair": RepairStep,
     "permissions": PermissionsStep,
+    "remove": RemoveStep,
     "publish": PublishStep,
     "sync": SyncStep,
     "source": _SourcesStep,

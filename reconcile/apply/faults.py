@@ -18,6 +18,7 @@ CRASH_POINTS = (
     "repair-journaled",
     "repair-swapped",
     "repair-aside",
+    "removal-aside",
 )
 
 

@@ -40,6 +40,7 @@ from reconcile.relocate.prefix_map import build_prefix_map
 from reconcile.state.lock import state_dir
 from reconcile.state.records import (
     InstallRecord,
+    owner_name,
     read_record,
     scan_prefix,
     utc_timestamp,
@@ -64,6 +65,14 @@ def install_permissions(run: RunContext) -> tuple[Permissions | None, int | None
     permissions = install.permissions if install is not None else None
     group = permissions.group if permissions else None
     return permissions, resolve_group(group) if group else None
+
+
+def manifest_owner(run: RunContext) -> str:
+    """The owner this run's records name (``state/records.py:owner_name``)."""
+    manifest_file = run.manifest_file
+    install = manifest_file.manifest.install
+    explicit = install.owner if install is not None else None
+    return owner_name(explicit, manifest_file.path, manifest_file.install_root())
 
 
 def stage_from_tarball(
@@ -149,6 +158,7 @@ def _stage(
         installed_at=utc_timestamp(),
         permissions=describe_permissions(permissions, gid),
         externals=action.externals,
+        owner=manifest_owner(run),
         entries=scan_prefix(unpacked.prefix_dir),
     )
     return Staged(action=action, prefix_dir=unpacked.prefix_dir, record=record, obtained=obtained)

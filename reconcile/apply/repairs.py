@@ -107,7 +107,10 @@ class RepairStep:
         return attrs.evolve(result, repaired=tuple(repaired))
 
     def _swap(self, repair: RepairAction, record: InstallRecord, staged: Staged) -> None:
-        new_record = attrs.evolve(staged.record, installed_at=record.installed_at)
+        # still the same install: who installed it and when stay as they were
+        new_record = attrs.evolve(
+            staged.record, installed_at=record.installed_at, owner=record.owner
+        )
         st = os.lstat(staged.prefix_dir)
         swap_in(
             self.root,

@@ -73,7 +73,8 @@ def exchange(first: Path, second: Path) -> bool:
     raise OSError(code, os.strerror(code), str(first), None, str(second))
 
 
-def _remove(path: Path) -> None:
+def remove_folder(path: Path) -> None:
+    """Delete ``path`` and all it holds, never following a link."""
     fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         remove_tree_at(fd, path.name)
@@ -105,7 +106,7 @@ def swap_in(root: Path, entry_hash: str, entry: SwapEntry) -> None:
         staged.rename(prefix)
         old = aside
     write_record(root, entry.record)
-    _remove(old)
+    remove_folder(old)
     remove_entry(journal)
 
 
@@ -135,10 +136,10 @@ def finish_swaps(root: Path) -> list[Path]:
             write_record(root, entry.record)
             for old in (staged, aside):
                 if _identity(old) is not None:
-                    _remove(old)
+                    remove_folder(old)
             done.append(prefix)
         elif _identity(staged) is not None:
-            _remove(staged)  # never swapped: the drifted prefix is still there
+            remove_folder(staged)  # never swapped: the drifted prefix is still there
             done.append(prefix)
         remove_entry(path)
     return done

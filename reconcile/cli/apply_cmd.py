@@ -50,6 +50,7 @@ def apply(
     jobs: int = 1,
     check_contents: bool = False,
     lock_timeout: float = 0.0,
+    force: bool = False,
 ) -> int:
     loaded = load_manifest(manifest)
     saved_plan = read_plan(saved) if saved is not None else None
@@ -67,7 +68,12 @@ def apply(
         cache = open_blob_cache(loaded)
         for attempt in range(PLAN_ATTEMPTS):
             fresh = observe_and_plan(
-                loaded, pool, cache=cache, check_contents=check_contents, trust=trust
+                loaded,
+                pool,
+                cache=cache,
+                check_contents=check_contents,
+                trust=trust,
+                force=force,
             )
             if saved_plan is not None:
                 changes = stale_resources(saved_plan, fresh)
@@ -136,6 +142,7 @@ def render_apply_summary(result: ApplyResult) -> str:
         )
     cached_specs = sum(1 for s in result.sources if s.from_cache)
     changed = f", {len(result.repaired)} repaired" if result.repaired else ""
+    changed += f", {len(result.removed)} removed" if result.removed else ""
     changed += (
         f", {len(result.permissions_changed)} permissions changed"
         if result.permissions_changed
@@ -165,6 +172,7 @@ def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict
     return {
         "installed": list(result.installed),
         "repaired": list(result.repaired),
+        "removed": list(result.removed),
         "permissions_changed": list(result.permissions_changed),
         "published": list(result.published),
         "sources_fetched": result.sources_fetched,

@@ -44,6 +44,7 @@ def plan(
     out: Path | None,
     verbose: bool,
     check_contents: bool = False,
+    force: bool = False,
 ) -> int:
     loaded = load_manifest(manifest)
     if out is not None and not out.absolute().parent.is_dir():
@@ -58,7 +59,11 @@ def plan(
     try:
         with TransportPool(endpoints_of(loaded), limits=loaded.manifest.limits) as pool:
             result = observe_and_plan(
-                loaded, pool, cache=open_blob_cache(loaded), check_contents=check_contents
+                loaded,
+                pool,
+                cache=open_blob_cache(loaded),
+                check_contents=check_contents,
+                force=force,
             )
     except PlanError as exc:
         if running is None:

@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="hash every source archive in the source mirrors, not only changed ones",
     )
 
+    plan.add_argument(
+        "--force",
+        action="store_true",
+        help="with install.prune: also remove undeclared prefixes whose files differ from "
+        "their install records",
+    )
+
     apply = sub.add_parser(
         "apply",
         help="make the install tree match the manifest",
@@ -155,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--check-contents",
         action="store_true",
         help="hash every source archive in the source mirrors, not only changed ones",
+    )
+    apply.add_argument(
+        "--force",
+        action="store_true",
+        help="with install.prune: also remove undeclared prefixes whose files differ from "
+        "their install records",
     )
     apply.add_argument(
         "-j",
@@ -230,6 +243,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 out=args.out,
                 verbose=args.verbose,
                 check_contents=args.check_contents,
+                force=args.force,
             )
         if args.command == "apply":
             from reconcile.cli.apply_cmd import apply
@@ -242,6 +256,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 jobs=args.jobs,
                 check_contents=args.check_contents,
                 lock_timeout=args.lock_timeout,
+                force=args.force,
             )
         if args.command == "list":
             from reconcile.cli.list_cmd import run_list

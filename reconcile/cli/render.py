@@ -27,6 +27,10 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         lines.append(f"    at {repair.prefix}")
         how = "re-staged from its verified tarball" if repair.restage else "fixed in place"
         lines.append(f"    because it {repair.reason}; {how}")
+    for removal in plan.removals:
+        lines.append(f"- remove {removal.label}")
+        lines.append(f"    at {removal.prefix}")
+        lines.append(f"    because {removal.reason}")
     for publication in plan.publications:
         signed = f"signed by {publication.key}" if publication.key else "unsigned"
         lines.append(
@@ -99,6 +103,8 @@ def summary_line(plan: Plan) -> str:
     changes = f"{len(plan.installs)} to install"
     if plan.repairs:
         changes += f", {len(plan.repairs)} to repair"
+    if plan.removals:
+        changes += f", {len(plan.removals)} to remove"
     if plan.permission_changes:
         changes += f", {len(plan.permission_changes)} to change"
     if plan.publications:

@@ -95,8 +95,8 @@ def _audit_record(
         fix = _ADDED
     if "undeclared" in kinds and fix is None:
         fix = (
-            "add it to install.specs if it is still wanted; otherwise remove the prefix and "
-            f"its record (.reconcile/records/{record.hash}.json under the install root)"
+            "add it to install.specs if it is still wanted; otherwise set install.prune = "
+            "true and run 'reconcile apply', which removes it (if this manifest installed it)"
         )
     if "unpinned-signer" in kinds and fix is None:
         fix = (

@@ -23,6 +23,7 @@ from reconcile.plan.model import (
     NoOp,
     PermissionsAction,
     PublishAction,
+    RemoveAction,
     RepairAction,
     SourceAction,
     SyncAction,
@@ -34,6 +35,7 @@ from reconcile.sources.layout import source_paths
 ACTION_CLASSES: dict[ActionKind, tuple[type[Action], dict[str, str]]] = {
     "install": (InstallAction, {}),
     "repair": (RepairAction, {}),
+    "remove": (RemoveAction, {}),
     "permissions": (PermissionsAction, {}),
     "publish": (PublishAction, {}),
     "sync": (SyncAction, {}),

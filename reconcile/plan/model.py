@@ -22,6 +22,7 @@ ActionKind = Literal[
     "install",
     "repair",
     "permissions",
+    "remove",
     "publish",
     "sync",
     "source-fetch",
@@ -36,6 +37,7 @@ Phase = Literal[
     "install",
     "repair",
     "permissions",
+    "remove",
     "publish",
     "sync",
     "source",
@@ -45,6 +47,7 @@ COMMIT_ORDER: tuple[Phase, ...] = (
     "install",  # all-or-nothing: every prefix staged and checked before the first rename
     "repair",  # drifted prefixes: re-staged and swapped in, or modes and group re-applied
     "permissions",  # installed prefixes whose [install.permissions] changed
+    "remove",  # prefixes no declared closure needs (install.prune): after the installs
     "publish",  # installed (and re-verified) prefixes packed into mirrors
     "sync",  # verified specs copied between mirrors
     "source",  # verified source archives and their links
@@ -214,6 +217,36 @@ class PermissionsAction(_OfSpec):
     @property
     def inputs(self) -> tuple[str, ...]:
         return (f"record:{self.hash}",)
+
+
+@attrs.frozen(kw_only=True)
+class RemoveAction(_OfSpec):
+    """Remove a prefix this manifest installed that no declared closure needs any more
+    (``[install] prune = true``): renamed into the trash, logged, its record deleted."""
+
+    hash: str
+    name: str
+    version: str
+    prefix: str
+    owner: str  # the manifest its record names (this one)
+    prefix_present: bool  # False: the prefix is gone already, only the record is removed
+    force: bool  # planned with --force: removed even if its files differ from the record
+    reason: str
+
+    kind: ClassVar[Literal["remove"]] = "remove"
+    phase: ClassVar[Phase] = "remove"
+
+    @property
+    def id(self) -> str:
+        return f"remove:{self.hash}"
+
+    @property
+    def resource(self) -> str:
+        return self.spec_resource
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (f"record:{self.hash}", f"drift:{self.hash}")
 
 
 @attrs.frozen(kw_only=True)
@@ -388,6 +421,7 @@ def source_url(url: str, folder: Path | None = None) -> str:
 Action = (
     InstallAction
     | RepairAction
+    | RemoveAction
     | PermissionsAction
     | PublishAction
     | SyncAction
@@ -446,6 +480,10 @@ class Plan:
     @property
     def repairs(self) -> tuple[RepairAction, ...]:
         return tuple(a for a in self.actions if isinstance(a, RepairAction))
+
+    @property
+    def removals(self) -> tuple[RemoveAction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, RemoveAction))
 
     @property
     def differing(self) -> tuple[NoOp, ...]:

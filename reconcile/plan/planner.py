@@ -34,6 +34,7 @@ from reconcile.plan.model import (
     PermissionsAction,
     Plan,
     PublishAction,
+    RemoveAction,
     RepairAction,
     SourceAction,
 )
@@ -44,7 +45,7 @@ from reconcile.redact import mask_credentials
 from reconcile.spack.projection import format_projection, pad_root
 from reconcile.spack.selector import SpecSelector, compilers_of, parse_selector
 from reconcile.spack.spec import SpecNode, parse_node
-from reconcile.state.records import InstallRecord, record_fingerprint
+from reconcile.state.records import InstallRecord, owner_name, record_fingerprint
 from reconcile.transport.base import join_url
 
 # How many spec names a "no spec matches" error lists.
@@ -94,8 +95,15 @@ def record_node(record: InstallRecord) -> SpecNode:
 
 
 class _Planner:
-    def __init__(self, manifest_file: ManifestFile, observed: Observed) -> None:
+    def __init__(
+        self, manifest_file: ManifestFile, observed: Observed, *, force: bool = False
+    ) -> None:
         self.manifest_file = manifest_file
+        self.force = force  # remove prefixes whose files differ from their records, too
+        self.removals: list[RemoveAction] = []
+        self.owner = owner_name(
+            _install(manifest_file).owner, manifest_file.path, observed.install_root
+        )
         self.settings = _install(manifest_file)
         self.observed = observed
         # the root as observed (resolved by the observer): planning itself touches no disk
@@ -624,12 +632,19 @@ class _Planner:
             self._raise_errors()
         if self.need_specs or self.need_paths:
             return NeedFacts(specs=dict(self.need_specs), paths=frozenset(self.need_paths))
+        self._plan_removals()
         publishing = self._plan_publishing()
         return Plan(
             manifest_path=str(self.manifest_file.path),
             manifest_digest=self.manifest_file.digest,
             install_root=self.root,
-            actions=(*self.actions, *self.repair_actions, *self.permission_actions, *publishing),
+            actions=(
+                *self.actions,
+                *self.repair_actions,
+                *self.permission_actions,
+                *self.removals,
+                *publishing,
+            ),
             noops=tuple(sorted(self.noops.values(), key=lambda n: n.resource)),
             fingerprints=dict(sorted(self.fingerprints.items())),
             prefixes=dict(sorted(self.prefixes.items())),
@@ -637,14 +652,94 @@ class _Planner:
             checked=self.observed.drift_mode,
         )
 
+    # -- removal ------------------------------------------------------------------------------
+    def _plan_removals(self) -> None:
+        """Installed prefixes no declared closure needs: removed with ``install.prune``,
+        else listed as undeclared and kept. Kept whatever ``prune`` says: a prefix whose
+        record names no manifest or another one, whose files differ from its record (unless
+        ``--force``), and everything a kept prefix needs at run time."""
+        records = self.observed.records
+        needed = set(self.prefixes)  # the declared closures, installed or planned
+        kept: dict[str, str] = {}
+        removable: list[str] = []
+        for dag_hash in sorted(set(records) - needed):
+            why = self._why_kept(records[dag_hash])
+            if why is None:
+                removable.append(dag_hash)
+            else:
+                kept[dag_hash] = why
+        pending = list(kept)
+        while pending:
+            dag_hash = pending.pop()
+            for dependency in self.record_nodes[dag_hash].runtime_dependencies():
+                if dependency.hash in records and dependency.hash not in needed | set(kept):
+                    kept[dependency.hash] = (
+                        f"needed at run time by {self.record_nodes[dag_hash].short()}, "
+                        "which is kept"
+                    )
+                    pending.append(dependency.hash)
+        for dag_hash, why in kept.items():
+            node = self.record_nodes[dag_hash]
+            self.noops[spec_resource(node)] = NoOp(
+                resource=spec_resource(node),
+                reason=f"undeclared, kept: {why} ({records[dag_hash].prefix})",
+                differs=True,
+            )
+        for dag_hash in removable:
+            if dag_hash not in kept:
+                self._plan_removal(records[dag_hash])
+
+    def _why_kept(self, record: InstallRecord) -> str | None:
+        """Why an undeclared prefix must stay; None when it may be removed."""
+        if record.owner is None:
+            return "its install record names no manifest (written before records had owners)"
+        if record.owner != self.owner:
+            return f"installed by another manifest ({record.owner})"
+        if not self.settings.prune:
+            return "no declared spec needs it; install.prune is false"
+        findings = self.observed.drift.get(record.hash, ())
+        if findings and not self.force:
+            first = findings[0]
+            return (
+                f"{len(findings)} path(s) differ from its install record, for example "
+                f"{first.kind} {first.path}; remove it anyway with --force"
+            )
+        if record.hash in self.observed.present and self.observed.drift_mode is None:
+            return "its files were not compared with its record"
+        return None
+
+    def _plan_removal(self, record: InstallRecord) -> None:
+        present = record.hash in self.observed.present
+        self.fingerprints[f"record:{record.hash}"] = record_fingerprint(record)
+        findings = self.observed.drift.get(record.hash, ())
+        self.fingerprints[f"drift:{record.hash}"] = drift_fingerprint(findings)
+        reason = "no longer declared"
+        if not present:
+            reason += "; its prefix is gone already, so only its install record is removed"
+        elif findings:
+            reason += f"; {len(findings)} path(s) differ from its record (--force)"
+        self.removals.append(
+            RemoveAction(
+                hash=record.hash,
+                name=record.name,
+                version=record.version,
+                prefix=record.prefix,
+                owner=self.owner,
+                prefix_present=present,
+                force=self.force,
+                reason=reason,
+            )
+        )
+
     def _plan_publishing(self) -> tuple[PublishAction, ...]:
         manifest = self.manifest_file.manifest
         if not manifest.publish:
             return ()
+        removed = {r.hash for r in self.removals}
         available = {
             h: Publishable(node=self.record_nodes[h], prefix=r.prefix, installed=True)
             for h, r in self.observed.records.items()
-            if h in self.observed.present
+            if h in self.observed.present and h not in removed
         }
         for action in self.actions:
             available[action.hash] = Publishable(
@@ -736,8 +831,11 @@ def _hint_for(errors: list[str]) -> str | None:
     return None
 
 
-def make_plan(manifest_file: ManifestFile, observed: Observed) -> Plan | NeedFacts:
-    """The plan for ``manifest_file`` given ``observed``, or the facts still needed."""
+def make_plan(
+    manifest_file: ManifestFile, observed: Observed, *, force: bool = False
+) -> Plan | NeedFacts:
+    """The plan for ``manifest_file`` given ``observed``, or the facts still needed.
+    ``force`` removes undeclared prefixes (with ``install.prune``) even if they drifted."""
     actions, noops, fingerprints = _plan_source_mirrors(manifest_file, observed)
     if manifest_file.manifest.install is None:
         result = Plan(
@@ -750,7 +848,7 @@ def make_plan(manifest_file: ManifestFile, observed: Observed) -> Plan | NeedFac
             prefixes={},
         )
     else:
-        planned = _Planner(manifest_file, observed).run()
+        planned = _Planner(manifest_file, observed, force=force).run()
         if isinstance(planned, NeedFacts):
             return planned
         result = planned

@@ -38,6 +38,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "summary": {
             "install": len(plan.installs),
             "repair": len(plan.repairs),
+            "remove": len(plan.removals),
             "permissions": len(plan.permission_changes),
             "publish": len(plan.publications),
             "sources": len(plan.source_actions),

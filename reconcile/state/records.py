@@ -162,6 +162,10 @@ class InstallRecord:
     # DAG hash -> path of the externals among the run-time dependencies (glibc at /usr, ...),
     # so that an installed closure can be planned without reading any mirror
     externals: dict[str, str] = attrs.field(factory=dict, converter=_str_dict, hash=False)
+    # the manifest that installed it (``[install] owner``, or the manifest's path relative to
+    # the install root): removal keeps every prefix another manifest owns. None in records
+    # written before owners were kept: such a prefix is never removed.
+    owner: str | None = None
     entries: tuple[RecordEntry, ...] = attrs.field(
         converter=_sorted_entries, validator=_check_unique_paths
     )
@@ -207,6 +211,11 @@ def _make_converter() -> cattrs.Converter:
             target=override(omit_if_default=True),
             mtime_ns=override(omit_if_default=True),
         ),
+    )
+    # Records without an owner keep the form (and the fingerprint) they always had.
+    converter.register_unstructure_hook(
+        InstallRecord,
+        make_dict_unstructure_fn(InstallRecord, converter, owner=override(omit_if_default=True)),
     )
     return converter
 
@@ -254,6 +263,12 @@ CONVERTER = _make_converter()
 CONVERTER.register_structure_hook_func(
     lambda kind: kind == tuple[RecordEntry, ...], _structure_entries
 )
+
+
+def owner_name(explicit: str | None, manifest_path: Path, install_root: Path | str) -> str:
+    """Who owns the records a manifest writes: its ``[install] owner``, else its path
+    relative to the install root (so that moving both together keeps the owner)."""
+    return explicit or os.path.relpath(manifest_path, install_root)
 
 
 def record_to_dict(record: InstallRecord) -> dict[str, Any]:

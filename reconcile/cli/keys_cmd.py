@@ -15,7 +15,7 @@ from typing import Any
 
 import tomlkit
 
-from reconcile.cli import keys_ed25519
+from reconcile.cli import keys_ed25519, keys_usage
 from reconcile.errors import ManifestError, ReconcileError
 from reconcile.manifest.checks import check_name
 from reconcile.manifest.load import load_manifest
@@ -311,6 +311,7 @@ def _list(args: argparse.Namespace, manifest: Path) -> int:
                 for home, keys in listings
             ],
             "ed25519_keys": ed25519,
+            "declared_keys": keys_usage.declared_keys(loaded) if loaded is not None else [],
             "manifest_keys_without_secret": [
                 {"name": k.name, "fingerprint": normalize_fingerprint(k.fingerprint)}
                 if k.kind == "gpg"
@@ -331,6 +332,8 @@ def _list(args: argparse.Namespace, manifest: Path) -> int:
     if ed25519:
         lines.append("ed25519 secret keys:")
         lines.extend(keys_ed25519.render(ed25519))
+    if loaded is not None:
+        lines.extend(keys_usage.render(keys_usage.declared_keys(loaded)))
     if loaded is None:
         lines.append(f"(no manifest at {manifest}: keys not matched against [[key]] entries)")
     elif unmatched:

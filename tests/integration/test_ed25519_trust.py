@@ -121,6 +121,18 @@ def test_a_mirror_signed_with_ed25519_installs_with_only_that_key(
     records = list((tmp_path / "consumer" / "opt" / ".reconcile" / "records").glob("*.json"))
     assert {json.loads(r.read_text())["signer"] for r in records} == {"ed25519:site"}
     assert run(manifest, "drift") == 0, capsys.readouterr().out
+    capsys.readouterr()
+    # keys list: the declared key's scheme, the mirrors it counts for, the installs it signed
+    assert run(manifest, "keys", "list", "--json") == 0
+    (declared,) = json.loads(capsys.readouterr().out)["declared_keys"]
+    assert declared["name"] == "site" and declared["scheme"] == "ed25519"
+    assert declared["identity"].startswith("site:")
+    assert declared["mirrors"] == ["published"]
+    assert len(declared["installs"]) == 3
+    assert any(label.startswith("hello-app@3.0/") for label in declared["installs"])
+    assert run(manifest, "keys", "list") == 0
+    listing = capsys.readouterr().out
+    assert "counts for mirrors: 'published'" in listing and "3 installs signed by it" in listing
 
 
 @pytest.fixture(scope="module")

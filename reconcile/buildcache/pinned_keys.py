@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 
 from reconcile.buildcache.layout_v2 import key_url
@@ -28,7 +29,16 @@ def trust_policy(manifest_file: ManifestFile, *, read_url: Callable[[str], bytes
         )
         for mirror in manifest_file.manifest.mirrors
     }
-    return TrustPolicy(lambda: load_trusted_keys(manifest_file, read_url=read_url), mirrors=mirrors)
+    return TrustPolicy(lambda: _unrevoked(manifest_file, read_url), mirrors=mirrors)
+
+
+def _unrevoked(manifest_file: ManifestFile, read_url: Callable[[str], bytes]) -> list[TrustedKey]:
+    """The declared keys that may verify now: a key revoked (``revoked = true``, or past its
+    ``revoked_after``) verifies nothing new, as if it were not declared."""
+    now = datetime.datetime.now(datetime.UTC)
+    revoked = {key.name for key in manifest_file.manifest.keys if key.revoked_for(now)}
+    keys = load_trusted_keys(manifest_file, read_url=read_url)
+    return [key for key in keys if key.name not in revoked]
 
 
 def load_pinned_keys(

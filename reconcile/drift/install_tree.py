@@ -15,6 +15,7 @@ from reconcile.drift.declared import (
     unmatched_selectors,
 )
 from reconcile.drift.findings import ResourceAudit, sorted_findings
+from reconcile.drift.revoked import RevokedInstall, revoked_installs
 from reconcile.manifest.model import ManifestFile
 from reconcile.observe.findings import (
     ADDED_KIND,
@@ -53,6 +54,7 @@ def _audit_record(
     undeclared: bool,
     unpinned: bool,
     missing_deps: list[str],
+    revoked: RevokedInstall | None = None,
 ) -> ResourceAudit:
     comparison = compare_prefix(record, mode=mode, ignore=ignore)
     findings = list(comparison.findings)
@@ -72,6 +74,15 @@ def _audit_record(
                 kind="unpinned-signer",
                 path=record.prefix,
                 detail=f"signed by {record.signer}, a key the manifest no longer pins",
+            )
+        )
+    if revoked is not None:
+        findings.append(
+            Finding(
+                severity="error",
+                kind="revoked-signer",
+                path=record.prefix,
+                detail=revoked.describe(),
             )
         )
     for dependency in missing_deps:
@@ -97,6 +108,11 @@ def _audit_record(
         fix = (
             "add it to install.specs if it is still wanted; otherwise set install.prune = "
             "true and run 'reconcile apply', which removes it (if this manifest installed it)"
+        )
+    if "revoked-signer" in kinds and fix is None:
+        fix = (
+            "reinstall it from a mirror signed by a key that still counts: remove the prefix "
+            "and its record, then run 'reconcile apply'"
         )
     if "unpinned-signer" in kinds and fix is None:
         fix = (
@@ -160,6 +176,7 @@ def audit_install_tree(
     pinned = {key.identity.upper() for key in manifest_file.manifest.keys}
     missing = missing_dependencies(records, status)
     ignore = IgnoreRules(ignore_patterns)
+    revoked = {item.record.hash: item for item in revoked_installs(manifest_file, records)}
 
     def audit(record: InstallRecord) -> ResourceAudit:
         return _audit_record(
@@ -169,6 +186,7 @@ def audit_install_tree(
             undeclared=status[record.hash] == UNDECLARED,
             unpinned=record.signer is not None and record.signer.upper() not in pinned,
             missing_deps=missing.get(record.hash, []),
+            revoked=revoked.get(record.hash),
         )
 
     ordered = [records[h] for h in sorted(records)]

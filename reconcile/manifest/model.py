@@ -7,6 +7,7 @@ written; ``ManifestFile.resolve`` makes them absolute against the manifest's fol
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -122,6 +123,17 @@ class Key:
     file: str | None = None  # gpg: an armored public key; ed25519: a "name:base64" key
     source: str | None = None  # gpg: "mirror:<name>", take it from that mirror's published keys
     public_key: str | None = None  # ed25519: "name:base64", as Nix writes public keys
+    # Revocation: ``revoked`` alone refuses every signature by the key; ``revoked_after``
+    # (UTC) refuses those reconcile verifies from then on and keeps installs verified before.
+    revoked: bool = False
+    revoked_after: datetime.datetime | None = None
+
+    def revoked_for(self, verified_at: datetime.datetime) -> bool:
+        """Whether a signature by this key, verified (by reconcile) at ``verified_at``, no
+        longer counts."""
+        if self.revoked_after is not None:
+            return verified_at >= self.revoked_after
+        return self.revoked
 
     @property
     def identity(self) -> str:

@@ -8,6 +8,7 @@ with the attribute or index it happened at. ``findings`` turns that tree of exce
 
 from __future__ import annotations
 
+import datetime
 import difflib
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
@@ -183,6 +184,22 @@ def _ignore_globs(value: Any, _: Any) -> tuple[str, ...]:
     if errors:
         raise _ProblemGroupError(errors)
     return tuple(value)
+
+
+def _moment(value: Any, _: Any) -> datetime.datetime:
+    """A TOML offset date-time, or a date (midnight UTC); as a UTC datetime."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise _InvalidValueError(
+                "expected a date-time with its offset (2026-05-01T00:00:00Z) or a date "
+                "(2026-05-01), got a local date-time"
+            )
+        return value.astimezone(datetime.UTC)
+    if isinstance(value, datetime.date):
+        return datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.UTC)
+    raise _InvalidValueError(
+        f"expected a TOML date (2026-05-01) or date-time, got {checks.describe_type(value)}"
+    )
 
 
 def _key_names(value: Any, _: Any) -> tuple[str, ...]:
@@ -454,6 +471,8 @@ def make_converter() -> cattrs.Converter:
         file=_not_empty("the path of an armored public key"),
         source=_checked(_string, checks.check_key_source),
         public_key=_checked(_string, checks.check_ed25519_public_key),
+        revoked=_boolean,
+        revoked_after=_moment,
     )
     converter.register_structure_hook(Key, _table_hook(Key, key, before=_key_fields))
     drift = generated(DriftSettings, ignore=_ignore_globs)

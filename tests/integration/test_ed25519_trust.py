@@ -311,3 +311,35 @@ def test_trust_selects_the_keys_that_count(
     assert run(good, "apply", "--yes") == 0, capsys.readouterr().err
     records = (tmp_path / "g" / "opt" / ".reconcile" / "records").glob("*.json")
     assert {json.loads(r.read_text())["signer"] for r in records} == {"ed25519:site"}
+
+
+def test_revoking_the_key_is_reported_by_plan_and_drift_and_refuses_new_installs(
+    tmp_path: Path, published_v2: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, entry, _ = published_v2
+    manifest = consumer(tmp_path / "c", source, entry)
+    assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err
+    capsys.readouterr()
+    original = manifest.read_text()
+
+    # Revoked from a date still to come: the key counts, nothing is reported.
+    manifest.write_text(original + "revoked_after = 2999-01-01\n")
+    assert run(manifest, "plan") == 0
+    assert "revoked" not in capsys.readouterr().err
+    assert run(manifest, "drift") == 0
+    capsys.readouterr()
+
+    for revocation in ("revoked = true\n", "revoked_after = 2001-01-01T00:00:00Z\n"):
+        manifest.write_text(original + revocation)
+        assert run(manifest, "plan") == 0
+        err = capsys.readouterr().err
+        assert err.count("only by key 'site', which is revoked") == 3, err
+        assert "hello-app@3.0/d7r6xmz was verified" in err
+        assert run(manifest, "drift", "--json") != 0
+        report = json.loads(capsys.readouterr().out)
+        kinds = {f["kind"] for r in report["resources"] for f in r["findings"]}
+        assert "revoked-signer" in kinds
+        # A new install from the same mirror is refused: the revoked key verifies nothing.
+        fresh = consumer(tmp_path / f"fresh-{len(revocation)}", source, entry + revocation)
+        text = refused(fresh, capsys)
+        assert "error[verification-failed]" in text

@@ -20,8 +20,19 @@ from typing import Any
 import attrs
 
 from reconcile.apply.context import ApplyResult, RunContext
-from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, spec_url, tarball_url
-from reconcile.buildcache.layout_v3 import blob_url, fetch_spec_v3, spec_manifest_url
+from reconcile.buildcache.layout_v2 import (
+    FetchedSpec,
+    fetch_spec,
+    sidecar_url,
+    spec_url,
+    tarball_url,
+)
+from reconcile.buildcache.layout_v3 import (
+    blob_url,
+    fetch_spec_v3,
+    sidecar_url_v3,
+    spec_manifest_url,
+)
 from reconcile.buildcache.manifest_v3 import (
     TARBALL_MEDIA_TYPE,
     BlobRecord,
@@ -44,9 +55,10 @@ from reconcile.buildcache.writer_v3 import (
     write_index_v3,
     write_spec_v3,
 )
-from reconcile.errors import VerificationError
+from reconcile.errors import NotFoundError, VerificationError
 from reconcile.hashing import sha256_of
 from reconcile.plan.model import SyncAction
+from reconcile.publish.sidecars import sidecar_key
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
@@ -69,6 +81,9 @@ class VerifiedCopy:
     raw_metadata: bytes | None = None
     # a verbatim layout 3 copy: each blob of the manifest with its bytes (None: the tarball)
     blobs: tuple[tuple[BlobRecord, bytes | None], ...] = ()
+    # reconcile's sidecar signatures, if the source has them: the statement they sign (DAG
+    # hash, tarball sha256 and size, dependencies) is the same in the target, whatever layout
+    sidecar: bytes | None = None
 
     @property
     def nodes(self) -> list[SpecNode]:
@@ -113,7 +128,12 @@ def fetch_verified_copy(
             hint="the source mirror's copy is corrupt or was tampered with; nothing was copied",
             reference="checksum-mismatch",
         )
-    copy = VerifiedCopy(action=action, fetched=fetched, tarball=local)
+    copy = VerifiedCopy(
+        action=action,
+        fetched=fetched,
+        tarball=local,
+        sidecar=_source_sidecar(transport, source_url, action, fetched.document.root),
+    )
     if action.sign_with is not None or action.layout != action.source_layout:
         return copy  # written anew by the target layout's writer
     root = fetched.document.root
@@ -145,6 +165,22 @@ def _fetch_blobs(
     return tuple(blobs)
 
 
+def _source_sidecar(
+    transport: Transport, source_url: str, action: SyncAction, root: SpecNode
+) -> bytes | None:
+    """The source's sidecar, unverified: consumers check it against the statement they
+    rebuild, so a copy can add no trust, and one that is missing is simply not copied."""
+    url = (
+        sidecar_url(source_url, root)
+        if action.source_layout == 2
+        else sidecar_url_v3(source_url, root)
+    )
+    try:
+        return transport.read_bytes(url)
+    except NotFoundError:
+        return None
+
+
 def write_copy(copy: VerifiedCopy, *, store: MirrorStore, signer: GpgSigner | None) -> None:
     """Write one verified copy into the target mirror (through its write seam)."""
     action, document = copy.action, copy.fetched.document
@@ -164,6 +200,8 @@ def write_copy(copy: VerifiedCopy, *, store: MirrorStore, signer: GpgSigner | No
         spec_only: dict[str, Any] = {"spec": dict(document.raw)["spec"]}
         writer = write_spec_v2 if action.layout == 2 else write_spec_v3
         writer(store, spec_document=spec_only, tarball=copy.tarball, signer=signer)
+    if copy.sidecar is not None:
+        store.put_bytes(sidecar_key(document.root, layout=action.layout), copy.sidecar)
 
 
 def _check_unchanged(action: SyncAction, raw: bytes, fetched: FetchedSpec) -> None:

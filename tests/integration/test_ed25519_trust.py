@@ -343,3 +343,23 @@ def test_revoking_the_key_is_reported_by_plan_and_drift_and_refuses_new_installs
         fresh = consumer(tmp_path / f"fresh-{len(revocation)}", source, entry + revocation)
         text = refused(fresh, capsys)
         assert "error[verification-failed]" in text
+
+
+def test_a_synced_mirror_keeps_the_sidecars(
+    tmp_path: Path, published_v2: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Mirror sync (verbatim, layout 2) copies each sidecar: a consumer trusting only the
+    ed25519 key installs from the copy."""
+    source, entry, _ = published_v2
+    syncer = tmp_path / "syncer" / "reconcile.toml"
+    syncer.parent.mkdir()
+    syncer.write_text(
+        f'version = 1\n\n[[mirror]]\nname = "published"\nurl = "{source}"\n\n'
+        f'[[mirror]]\nname = "copy"\nurl = "copy"\nlayout = 2\nspecs = ["hello-app"]\n\n{entry}'
+    )
+    assert run(syncer, "apply", "--yes") == 0, capsys.readouterr().err
+    copy = tmp_path / "syncer" / "copy"
+    assert len(sidecars(copy)) == 3
+    manifest = consumer(tmp_path / "c", copy, entry)
+    assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err
+    check_hello_works(tmp_path / "c" / "opt")

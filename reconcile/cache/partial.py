@@ -47,6 +47,9 @@ class PartialPlace:
 
     root: Path
     folder: Path
+    # remove the folder once it is empty: not in a shared cache root, where another run may
+    # be about to write into it
+    tidy: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -181,6 +184,8 @@ def download_resumable(
             size, actual = _copy_hashing(stream, dest)
             received, kept = received + size, 0
         folder.unlink(name)  # used (or, when its sha256 is wrong, worth nothing)
+    if place is not None and place.tidy:
+        _remove_if_empty(place)
     return Downloaded(size=size, sha256=actual, received=received, resumed_from=kept)
 
 
@@ -199,10 +204,18 @@ def _download_whole(
     return Downloaded(size=size, sha256=actual, received=size, resumed_from=0)
 
 
+def _remove_if_empty(place: PartialPlace) -> None:
+    with (
+        contextlib.suppress(OSError),
+        folder_at(place.root, place.folder.parent, create=False) as parent,
+    ):
+        os.rmdir(place.folder.name, dir_fd=parent.fd)
+
+
 def cache_place(cache_root: Path) -> PartialPlace:
     return PartialPlace(root=cache_root, folder=cache_root / PARTIAL_FOLDER)
 
 
 def state_place(state_folder: Path) -> PartialPlace:
     """Beside a run's staging area (``<root>/.reconcile/partial``)."""
-    return PartialPlace(root=state_folder.parent, folder=state_folder / PARTIAL_FOLDER)
+    return PartialPlace(root=state_folder.parent, folder=state_folder / PARTIAL_FOLDER, tidy=True)

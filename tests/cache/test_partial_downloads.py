@@ -127,6 +127,22 @@ def test_a_partial_longer_than_the_file_or_rewritten_is_fetched_again(tmp_path: 
             assert thrown_away == [len(kept)]
 
 
+def test_the_install_roots_partial_folder_is_removed_once_empty(tmp_path: Path) -> None:
+    place = state_place(state_dir(tmp_path / "opt"))
+    place.folder.mkdir(parents=True)
+    (place.folder / _dead_name()).write_bytes(DATA[:1000])
+    got = download_resumable(
+        FileTransport(),
+        _served(tmp_path),
+        tmp_path / "private",
+        sha256=SHA256,
+        expected_size=len(DATA),
+        place=place,
+    )
+    assert got.resumed_from == 1000
+    assert not place.folder.exists() and place.folder.parent.is_dir()
+
+
 def test_without_a_usable_folder_the_download_goes_straight_to_the_private_file(
     tmp_path: Path,
 ) -> None:

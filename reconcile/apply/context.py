@@ -49,7 +49,7 @@ class SpecSource:
 @attrs.frozen(kw_only=True)
 class ApplyResult:
     installed: tuple[str, ...]  # labels, in commit order
-    bytes_fetched: int  # tarball bytes downloaded from mirrors
+    bytes_fetched: int  # bytes downloaded: tarballs from mirrors, and source archives
     repaired: tuple[str, ...] = ()  # labels of drifted prefixes brought back to their records
     permissions_changed: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()  # labels of prefixes removed (install.prune)
@@ -58,6 +58,8 @@ class ApplyResult:
     synced: tuple[str, ...] = ()  # "label -> mirror"
     sources_fetched: int = 0  # source archives downloaded into source mirrors
     sources_linked: int = 0
+    sources_recorded: int = 0  # archives already there, hashed and recorded as verified
+    source_bytes_fetched: int = 0  # of the bytes_fetched, those of source archives
     sources: tuple[SpecSource, ...] = ()
     # bytes received from each mirror by the pool (metadata included: plan and apply), and
     # tarball bytes each mirror did not have to send because a cache root had them

@@ -74,6 +74,8 @@ class _SourcesStep:
             result,
             sources_fetched=done.fetched,
             sources_linked=done.linked,
+            sources_recorded=done.recorded,
+            source_bytes_fetched=done.bytes_fetched,
             bytes_fetched=result.bytes_fetched + done.bytes_fetched,
         )
 

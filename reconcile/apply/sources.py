@@ -100,7 +100,9 @@ def _download(action: SourceAction, dest: Path, run: _Run) -> Downloaded:
     kept in the mirror's ``PARTIAL_FOLDER`` (``cache/partial.py``); HTTP asks for the rest
     with a range, other transports start over."""
     root = Path(action.mirror_root)
-    place = PartialPlace(root=root, folder=root / PARTIAL_FOLDER) if root.is_dir() else None
+    place = (
+        PartialPlace(root=root, folder=root / PARTIAL_FOLDER, tidy=True) if root.is_dir() else None
+    )
     label = f"source {action.label}"
     try:
         transport = run.pool.for_url(action.url)
@@ -162,7 +164,8 @@ def _fetch(action: SourceAction, run: _Run) -> None:
     if written != action.sha256:  # the private download changed under us: never keep it
         _store(action).delete(action.archive)
         raise _checksum_error(action, written)
-    # The reporter's "mirror" is where the bytes came from: here, the source's URL.
+    # The reporter's "mirror" is where the bytes came from: here, the source's URL
+    # (shown as a URL, never called a mirror).
     run.reporter.download_finished(
         f"source {action.label}", source="mirror", mirror=action.shown_url
     )

@@ -155,13 +155,19 @@ def render_apply_summary(result: ApplyResult) -> str:
         changed += f", {len(result.synced)} synced"
     if result.mirrors_fixed:
         changed += f", permissions set on {len(result.mirrors_fixed)} mirror(s)"
-    if result.sources_fetched or result.sources_linked:
+    if result.sources_fetched or result.sources_linked or result.sources_recorded:
         changed += (
             f", {result.sources_fetched} source archive(s) fetched, {result.sources_linked} linked"
         )
+        if result.sources_recorded:  # adopted: already there, now with a verification record
+            changed += f", {result.sources_recorded} verification record(s) written"
+    tarball_bytes = result.bytes_fetched - result.source_bytes_fetched
+    fetched = f"{human_bytes(tarball_bytes)} of tarballs"
+    if result.source_bytes_fetched:
+        fetched += f" and {human_bytes(result.source_bytes_fetched)} of source archives"
     lines.append(
         f"Apply complete: {len(result.installed)} installed{from_cache}{changed}, "
-        f"{human_bytes(result.bytes_fetched)} of tarballs fetched."
+        f"{fetched} fetched."
     )
     return "\n".join(lines)
 

@@ -20,6 +20,16 @@ from rich.table import Column
 from reconcile.apply.events import Reporter, Source
 
 
+def fetched_from(source: Source, mirror: str) -> str:
+    """Where fetched bytes came from: a cache root, a mirror by name, or (for a source
+    archive) its own upstream URL, which is not a mirror."""
+    if source == "cache":
+        return "from a cache root"
+    if "://" in mirror:
+        return f"from {mirror}"
+    return f"from mirror '{mirror}'"
+
+
 class PlainReporter:
     """One line per event, for CI logs: no carriage returns, no colours."""
 
@@ -44,8 +54,7 @@ class PlainReporter:
         return None
 
     def download_finished(self, label: str, *, source: Source, mirror: str) -> None:
-        how = "from a cache root" if source == "cache" else f"from mirror '{mirror}'"
-        self._line(f"fetched {label} {how} (sha256 verified)")
+        self._line(f"fetched {label} {fetched_from(source, mirror)} (sha256 verified)")
 
     def event(self, text: str) -> None:
         self._line(text)
@@ -93,9 +102,7 @@ class LiveReporter:
         task = self._tasks.get(label)
         if task is not None:
             self._progress.update(task, completed=self._progress.tasks[task].total, visible=False)
-        self._say(
-            f"fetched {label} " + ("from a cache root" if source == "cache" else f"from {mirror}")
-        )
+        self._say(f"fetched {label} {fetched_from(source, mirror)}")
 
     def event(self, text: str) -> None:
         self._say(text)

@@ -84,12 +84,35 @@ def _how_checked(plan: Plan) -> str:
     return ""
 
 
+def _what_matches(plan: Plan) -> str:
+    """What "no changes" is about: the install tree only when the plan looked at one."""
+    if any(noop.resource.startswith("spec:") for noop in plan.noops):
+        return "the install tree matches the manifest"
+    return "everything the manifest declares is in place"
+
+
+def _unchanged(plan: Plan) -> str:
+    """How many resources need nothing, and (for externals, which are never installed) why
+    they count: the quickstart's glibc is one."""
+    externals = sum(1 for noop in plan.noops if noop.reason.startswith("external at "))
+    why = f", {externals} of them external" if externals else ""
+    return f"{len(plan.noops)} unchanged{why}; plan -v lists them"
+
+
+def _to_fetch(plan: Plan) -> str:
+    """Tarball bytes are known from signed metadata; source archives' sizes are not
+    asked for while planning, so they are counted, not sized."""
+    fetches = sum(1 for action in plan.source_actions if action.operation == "fetch")
+    sources = f" and {fetches} source archive(s)" if fetches else ""
+    return f"{human_bytes(plan.bytes_to_fetch)} of tarballs{sources} to fetch"
+
+
 def summary_line(plan: Plan) -> str:
     differing = len(plan.differing)
     if plan.is_empty and not differing:
         up_to_date = len(plan.noops)
         return (
-            f"No changes: the install tree matches the manifest "
+            f"No changes: {_what_matches(plan)} "
             f"({up_to_date} resource{'s' if up_to_date != 1 else ''} up to date"
             f"{_how_checked(plan)})."
         )
@@ -116,7 +139,4 @@ def summary_line(plan: Plan) -> str:
     if plan.source_actions:
         changes += f", {len(plan.source_actions)} source mirror change(s)"
     kept = f" ({differing} differ and are kept)" if differing else ""
-    return (
-        f"Plan: {changes}, {human_bytes(plan.bytes_to_fetch)} to fetch; "
-        f"{len(plan.noops)} unchanged{kept}{_how_checked(plan)}."
-    )
+    return f"Plan: {changes}, {_to_fetch(plan)}; {_unchanged(plan)}{kept}{_how_checked(plan)}."

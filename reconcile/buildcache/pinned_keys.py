@@ -29,7 +29,15 @@ def trust_policy(manifest_file: ManifestFile, *, read_url: Callable[[str], bytes
         )
         for mirror in manifest_file.manifest.mirrors
     }
-    return TrustPolicy(lambda: _unrevoked(manifest_file, read_url), mirrors=mirrors)
+    now = datetime.datetime.now(datetime.UTC)
+    notes = [
+        f"key '{key.name}' is revoked in the manifest"
+        + (f" (after {key.revoked_after.isoformat()})" if key.revoked_after else "")
+        + ": its signatures do not count"
+        for key in manifest_file.manifest.keys
+        if key.revoked_for(now)
+    ]
+    return TrustPolicy(lambda: _unrevoked(manifest_file, read_url), mirrors=mirrors, notes=notes)
 
 
 def _unrevoked(manifest_file: ManifestFile, read_url: Callable[[str], bytes]) -> list[TrustedKey]:

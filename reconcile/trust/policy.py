@@ -87,9 +87,12 @@ class TrustPolicy:
         load_keys: Callable[[], Sequence[TrustedKey]],
         *,
         mirrors: Mapping[str, MirrorTrust] | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
+        """``notes``: what a refusal must also say about keys left out (revoked ones)."""
         self._load_keys = load_keys
         self._mirrors = dict(mirrors or {})
+        self._notes = tuple(notes)
         self._lock = threading.Lock()
         self._keys: tuple[TrustedKey, ...] | None = None
         self._schemes: dict[str, SignatureScheme] = {}
@@ -170,7 +173,13 @@ class TrustPolicy:
         policy for ``mirror``; ``VerificationError`` otherwise."""
         scheme = self._scheme(ENVELOPE_SCHEME)
         assert isinstance(scheme, EnvelopeScheme), "the envelope scheme must open documents"
-        payload, signer = scheme.open(document, what=what)
+        try:
+            payload, signer = scheme.open(document, what=what)
+        except VerificationError as exc:
+            if self._notes:
+                exc.message += "".join(f"\n  {note}" for note in self._notes)
+                exc.args = (exc.message,)
+            raise
         return Verified(payload=payload, signers=self._enforce([signer], mirror, what=what))
 
     def wants_statement(self, mirror: str | None) -> bool:
@@ -263,7 +272,7 @@ class TrustPolicy:
         trust = self._mirrors.get(mirror or "", MirrorTrust())
         counting = {(k.scheme, k.identity): k.name for k in self.counting_keys(mirror)}
         counted: dict[str, Signer] = {}
-        problems = list(refused)
+        problems = [*refused, *self._notes]
         for signer in signers:
             name = counting.get((signer.scheme, signer.identity))
             if name is None:

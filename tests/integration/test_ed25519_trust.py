@@ -343,6 +343,7 @@ def test_revoking_the_key_is_reported_by_plan_and_drift_and_refuses_new_installs
         fresh = consumer(tmp_path / f"fresh-{len(revocation)}", source, entry + revocation)
         text = refused(fresh, capsys)
         assert "error[verification-failed]" in text
+        assert "key 'site' is revoked in the manifest" in text
 
 
 def test_a_synced_mirror_keeps_the_sidecars(

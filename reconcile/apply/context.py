@@ -34,6 +34,9 @@ class ApplySettings:
     statement_signer_for: StatementSignerFor | None = None
     trust: TrustPolicy | None = None  # the run's trust policy; None: one made for the syncs
     lock_timeout: float = 0.0  # seconds to wait for another run's install root lock
+    # a saved (or confirmed) plan is checked again, holding the lock, by this: it returns the
+    # plan to run (its actions that are not done yet) or raises StalePlanError
+    recheck: Callable[[Plan], Plan] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -51,6 +54,7 @@ class ApplyResult:
     installed: tuple[str, ...]  # labels, in commit order
     bytes_fetched: int  # bytes downloaded: tarballs from mirrors, and source archives
     repaired: tuple[str, ...] = ()  # labels of drifted prefixes brought back to their records
+    skipped: tuple[str, ...] = ()  # labels of a saved plan's actions found done already
     permissions_changed: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()  # labels of prefixes removed (install.prune)
     published: tuple[str, ...] = ()  # "label -> mirror"

@@ -147,6 +147,8 @@ def apply_plan(
     if not plan.touches_install_tree:
         # The install root's lock is not needed; when it is free, clear what crashes left.
         clear_leftovers_when_idle(manifest_file, settings.cache)
+        if settings.recheck is not None:
+            plan = settings.recheck(plan)  # the subset of a plan that needs no lock needs none
     if plan.is_empty:
         return ApplyResult(installed=(), bytes_fetched=0)
     run = RunContext(
@@ -160,7 +162,7 @@ def apply_plan(
     # Only the lock's folder is made before the lock is held; every removal happens under it,
     # so a run that loses the lock never touches the state of the run that holds it.
     with install_root_lock(root, timeout=settings.lock_timeout, waiting=reporter.event) as held:
-        if held.waited:
+        if held.waited and settings.recheck is None:
             raise LockWaitedError(
                 f"another run held the lock on {root} while this one waited, so its plan may "
                 "be out of date",
@@ -169,6 +171,15 @@ def apply_plan(
         cleared = clear_leftovers(root, settings.cache)
         if cleared:
             reporter.event(f"removed {len(cleared)} leftover(s) of interrupted runs")
+        if settings.recheck is not None:
+            # observed again under the lock, after what crashed runs left was cleared
+            try:
+                plan = run.plan = settings.recheck(plan)
+            except BaseException:
+                held.remove_unused_state(created)
+                raise
+            if plan.is_empty:
+                return ApplyResult(installed=(), bytes_fetched=0)
         run.recovered = frozenset(str(p) for p in cleared) & {a.prefix for a in plan.installs}
         run_dir = state_dir(root) / "staging" / run_folder_name()
         # Made without following a link below the root; private: its tarball copies are.

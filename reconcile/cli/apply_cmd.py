@@ -6,26 +6,34 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from reconcile.apply.events import Reporter, SilentReporter
 from reconcile.apply.executor import ApplyResult, ApplySettings, apply_plan
 from reconcile.apply.leftovers import clear_leftovers_when_idle
 from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.cache.open import open_blob_cache
+from reconcile.cache.store import BlobCache
 from reconcile.cli.commands import EXIT_OK, confirm
 from reconcile.cli.progress import LiveReporter, PlainReporter
 from reconcile.cli.render import human_bytes, render_plan
 from reconcile.engine import observe_and_plan
 from reconcile.errors import LockWaitedError, StalePlanError
 from reconcile.manifest.load import load_manifest
-from reconcile.plan.serialize import read_plan, stale_resources
+from reconcile.manifest.model import ManifestFile
+from reconcile.plan.binding import bind_saved_plan
+from reconcile.plan.model import Action, Plan
+from reconcile.plan.serialize import read_plan
 from reconcile.state.lock import wait_until_free
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.ed25519_keys import ed25519_signer
 from reconcile.trust.keystore import signer_from_keystore
+from reconcile.trust.policy import TrustPolicy
 
 # how many times apply plans again after waiting for another apply's lock
 PLAN_ATTEMPTS = 5
@@ -53,7 +61,15 @@ def apply(
     force: bool = False,
 ) -> int:
     loaded = load_manifest(manifest)
-    saved_plan = read_plan(saved) if saved is not None else None
+    if saved is not None:
+        return _apply_saved(
+            loaded,
+            saved,
+            as_json=as_json,
+            jobs=jobs,
+            check_contents=check_contents,
+            lock_timeout=lock_timeout,
+        )
     if loaded.manifest.install is not None and lock_timeout > 0:
         # Planning while another apply commits would see its prefixes half made: wait first.
         wait_until_free(
@@ -75,15 +91,7 @@ def apply(
                 trust=trust,
                 force=force,
             )
-            if saved_plan is not None:
-                changes = stale_resources(saved_plan, fresh)
-                if changes:
-                    raise StalePlanError(
-                        f"the saved plan {saved} is stale:\n"
-                        + "\n".join(f"  {c}" for c in changes),
-                        hint="run 'reconcile plan --out PLAN' again and review the new plan",
-                    )
-            elif not as_json:
+            if not as_json:
                 print(render_plan(fresh))
             if fresh.is_empty:
                 clear_leftovers_when_idle(loaded, cache)  # what a killed run left after commit
@@ -91,9 +99,17 @@ def apply(
                     empty = ApplyResult(installed=(), bytes_fetched=0)
                     print(json.dumps(result_to_dict(empty, pool.bytes_by_mirror())))
                 return EXIT_OK
-            if saved_plan is None and not assume_yes and not confirm(fresh):
+            if not assume_yes and not confirm(fresh):
                 print("Apply cancelled; nothing was changed.")
                 return EXIT_OK
+            # a confirmed plan is what runs: re-checked under the lock like a saved one
+            recheck = (
+                None
+                if assume_yes
+                else _rechecker(
+                    loaded, pool, cache, trust, check_contents, "plan you confirmed", []
+                )
+            )
             reporter, display = _reporter(as_json, fresh.bytes_to_fetch)
             try:
                 with display:
@@ -109,12 +125,13 @@ def apply(
                             statement_signer_for=ed25519_signer,
                             trust=trust,
                             lock_timeout=lock_timeout,
+                            recheck=recheck,
                         ),
                     )
                 break
             except LockWaitedError:
                 # Another apply ran while this one waited for the lock: plan again from what
-                # it left. A saved plan is re-checked the same way and refused if it is stale.
+                # it left (a saved or confirmed plan is re-checked under the lock instead).
                 if attempt + 1 == PLAN_ATTEMPTS:
                     raise
                 print(
@@ -124,6 +141,95 @@ def apply(
             raise AssertionError("unreachable")
     if as_json:
         print(json.dumps(result_to_dict(result, result.bytes_by_mirror)))
+    else:
+        print(render_apply_summary(result))
+    return EXIT_OK
+
+
+def _rechecker(
+    loaded: ManifestFile,
+    pool: TransportPool,
+    cache: BlobCache | None,
+    trust: TrustPolicy,
+    check_contents: bool,
+    source: str,
+    done: list[Action],
+) -> Callable[[Plan], Plan]:
+    """What the executor calls holding the lock: observe again and bind ``plan`` to what is
+    there now (``plan/binding.py``); the actions found done are added to ``done``."""
+
+    def recheck(plan: Plan) -> Plan:
+        fresh = observe_and_plan(
+            loaded,
+            pool,
+            cache=cache,
+            check_contents=check_contents or plan.checked == "contents",
+            trust=trust,
+            force=any(r.force for r in plan.removals),
+        )
+        bound = bind_saved_plan(plan, fresh, source=source)
+        done.extend(bound.done)
+        return bound.plan
+
+    return recheck
+
+
+def _apply_saved(
+    loaded: ManifestFile,
+    saved: Path,
+    *,
+    as_json: bool,
+    jobs: int,
+    check_contents: bool,
+    lock_timeout: float,
+) -> int:
+    """``apply PLAN``: exactly the saved actions, re-checked under the lock
+    (``plan/binding.py``): those done are skipped, any other change refuses the plan."""
+    saved_plan = read_plan(saved)
+    if saved_plan.manifest_digest != loaded.digest:
+        raise StalePlanError(
+            f"the saved plan {saved} is stale:\n  manifest {loaded.path} changed since the "
+            "plan was made",
+            hint="nothing was changed; run 'reconcile plan --out PLAN' again and review the "
+            "new plan",
+        )
+    done: list[Action] = []
+    with (
+        TransportPool(endpoints_of(loaded), limits=loaded.manifest.limits) as pool,
+        trust_policy(loaded, read_url=pool.read_bytes) as trust,
+    ):
+        cache = open_blob_cache(loaded)
+
+        recheck = _rechecker(
+            loaded, pool, cache, trust, check_contents, f"saved plan {saved}", done
+        )
+        reporter, display = _reporter(as_json, saved_plan.bytes_to_fetch)
+        with display:
+            result = apply_plan(
+                saved_plan,
+                loaded,
+                pool,
+                reporter,
+                ApplySettings(
+                    jobs=jobs,
+                    cache=cache,
+                    signer_for=signer_from_keystore,
+                    statement_signer_for=ed25519_signer,
+                    trust=trust,
+                    lock_timeout=lock_timeout,
+                    recheck=recheck,
+                ),
+            )
+    result = attrs.evolve(result, skipped=tuple(a.label for a in done))
+    if as_json:
+        print(json.dumps(result_to_dict(result, result.bytes_by_mirror)))
+    elif saved_plan.actions and len(done) == len(saved_plan.actions):
+        print(
+            f"The saved plan {saved} is already applied: its {len(done)} action(s) are done; "
+            "nothing was changed."
+        )
+    elif not saved_plan.actions:
+        print(f"The saved plan {saved} has no actions, and nothing it relied on changed.")
     else:
         print(render_apply_summary(result))
     return EXIT_OK
@@ -142,6 +248,7 @@ def render_apply_summary(result: ApplyResult) -> str:
         )
     cached_specs = sum(1 for s in result.sources if s.from_cache)
     changed = f", {len(result.repaired)} repaired" if result.repaired else ""
+    changed += f", {len(result.skipped)} already done (skipped)" if result.skipped else ""
     changed += f", {len(result.removed)} removed" if result.removed else ""
     changed += (
         f", {len(result.permissions_changed)} permissions changed"
@@ -177,6 +284,7 @@ def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict
     mirrors = sorted(set(bytes_by_mirror) | set(result.cache_bytes_by_mirror))
     return {
         "installed": list(result.installed),
+        "skipped": list(result.skipped),
         "repaired": list(result.repaired),
         "removed": list(result.removed),
         "permissions_changed": list(result.permissions_changed),

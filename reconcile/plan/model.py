@@ -279,8 +279,13 @@ class PublishAction(_OfSpec):
         return f"publish:{self.mirror}/{self.name}@{self.version}/{self.hash}"
 
     @property
+    def target(self) -> str:
+        """The fingerprint key of what the mirror holds of this spec (``absent`` when planned)."""
+        return f"target:{self.mirror}/{self.hash}"
+
+    @property
     def inputs(self) -> tuple[str, ...]:
-        return (f"record:{self.hash}",)
+        return (f"record:{self.hash}", self.target)
 
 
 @attrs.frozen(kw_only=True)
@@ -347,8 +352,13 @@ class SyncAction(_OfSpec):
         return f"sync:{self.mirror}/{self.name}@{self.version}/{self.hash}"
 
     @property
+    def target(self) -> str:
+        """The fingerprint key of what the mirror holds of this spec (``absent`` when planned)."""
+        return f"target:{self.mirror}/{self.hash}"
+
+    @property
     def inputs(self) -> tuple[str, ...]:
-        return ()  # the source is verified afresh when copied
+        return (self.target,)  # the source is verified afresh when copied
 
 
 SourceOperation = Literal["fetch", "record", "link"]

@@ -859,6 +859,13 @@ def make_plan(
         result,
         actions=(*result.actions, *synced.actions),
         noops=(*result.noops, *synced.noops),
+        # what a mirror lacks is the state a publish or sync starts from: a saved plan whose
+        # target got the spec meanwhile skips it, one whose target changed otherwise is stale
+        fingerprints={
+            **result.fingerprints,
+            **{a.target: "absent" for a in result.publications},
+            **{a.target: "absent" for a in synced.actions},
+        },
     )
     written = (
         {a.mirror for a in actions}

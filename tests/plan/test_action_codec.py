@@ -125,6 +125,13 @@ def test_every_input_of_an_action_is_fingerprinted(name: str, plan: Plan) -> Non
     """``inputs`` name what a saved plan's staleness check compares: each one must be among
     the fingerprints the planner recorded, or a change to it would go unnoticed."""
     assert plan.actions or name.startswith("golden/")
+    # Fingerprints added after format 1 plans were saved: an old plan has none, so applying
+    # it compares "not observed" with what is there now, and it is refused as stale.
+    added_later = ("target:", "drift:") if name.startswith("compat/") else ()
     for action in plan.actions:
-        missing = [key for key in action.inputs if key not in plan.fingerprints]
+        missing = [
+            key
+            for key in action.inputs
+            if key not in plan.fingerprints and not key.startswith(added_later or ("\0",))
+        ]
         assert missing == [], f"{name}: {action.id} relies on unrecorded {missing}"

@@ -97,7 +97,7 @@ def apply(
                 clear_leftovers_when_idle(loaded, cache)  # what a killed run left after commit
                 if as_json:
                     empty = ApplyResult(installed=(), bytes_fetched=0)
-                    print(json.dumps(result_to_dict(empty, pool.bytes_by_mirror())))
+                    print(result_json(result_to_dict(empty, pool.bytes_by_mirror())))
                 return EXIT_OK
             if not assume_yes and not confirm(fresh):
                 print("Apply cancelled; nothing was changed.")
@@ -140,7 +140,7 @@ def apply(
         else:  # pragma: no cover - the loop returns or raises
             raise AssertionError("unreachable")
     if as_json:
-        print(json.dumps(result_to_dict(result, result.bytes_by_mirror)))
+        print(result_json(result_to_dict(result, result.bytes_by_mirror)))
     else:
         print(render_apply_summary(result))
     return EXIT_OK
@@ -279,6 +279,11 @@ def render_apply_summary(result: ApplyResult) -> str:
     return "\n".join(lines)
 
 
+def result_json(document: dict[str, Any]) -> str:
+    """One line for programs reading a pipe; indented when a person reads it on a terminal."""
+    return json.dumps(document, indent=1 if sys.stdout.isatty() else None)
+
+
 def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict[str, Any]:
     """The JSON form of an apply's result (``apply --json``)."""
     mirrors = sorted(set(bytes_by_mirror) | set(result.cache_bytes_by_mirror))
@@ -291,6 +296,8 @@ def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict
         "published": list(result.published),
         "sources_fetched": result.sources_fetched,
         "sources_linked": result.sources_linked,
+        "sources_recorded": result.sources_recorded,
+        "source_bytes_fetched": result.source_bytes_fetched,
         "mirror_permissions": list(result.mirrors_fixed),
         "synced": list(result.synced),
         "bytes_fetched": result.bytes_fetched,

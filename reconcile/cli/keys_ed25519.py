@@ -37,7 +37,14 @@ def generate(name: str, *, home: Path | None, loaded: ManifestFile | None) -> st
     """Make the key, store its secret privately, and return its ``[[key]]`` entry."""
     signing_home = generation_home(home)
     refuse_inside_mirror(signing_home.path, manifest_file=loaded, what="the key home")
-    key = Ed25519SecretKey.generate(name)
+    try:
+        key = Ed25519SecretKey.generate(name)
+    except ValueError as exc:
+        raise ReconcileError(
+            f"{exc}: an ed25519 key name is 1 to 128 letters, digits and . _ + -",
+            hint="choose a shorter name",
+            reference="bad-key-name",
+        ) from None
     path = store_secret_key(signing_home, name, key)
     public = key.public_key().text()
     _note(f"Generated the ed25519 signing key {public}; its secret key is in {path} (mode 0600).")

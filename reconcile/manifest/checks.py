@@ -17,7 +17,7 @@ from reconcile.spack.consumers import SPACK_RELEASES
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 FINGERPRINT_PATTERN = re.compile(r"[0-9A-F]{40}")
 # Nix key names (what reconcile.trust.ed25519 accepts too).
-ED25519_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+ED25519_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.+-]{1,128}")
 SOURCE_PATTERN = re.compile(r"mirror:(?P<mirror>[A-Za-z0-9_.-]+)")
 # [user[:password]@]host[:port], host being a name or a bracketed IPv6 address.
 AUTHORITY_PATTERN = re.compile(r"([^\[\]]*@)?(\[[^\]/?#@]*\]|[^/?#@:\[\]]+)(:(?P<port>[0-9]*))?")

@@ -26,7 +26,7 @@ PUBLIC_KEY_BYTES = 32
 SECRET_KEY_BYTES = 64
 SIGNATURE_BYTES = 64
 # Nix key names: what ``nix-store --generate-binary-cache-key`` accepts in practice.
-_KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+_KEY_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,128}")
 
 TAMPER_HINT = (
     "the package or its sidecar changed after it was signed, or the signature was made with "
@@ -47,7 +47,7 @@ def _split(text: str, *, what: str, size: int) -> tuple[str, bytes]:
     name, colon, encoded = text.strip().partition(":")
     if not colon or not _KEY_NAME.fullmatch(name):
         raise ValueError(
-            f"expected {what} as '<name>:<base64>', with a name of letters, digits, . _ + -"
+            f"expected {what} as '<name>:<base64>', with a name of letters, digits and . _ + -"
         )
     try:
         raw = base64.b64decode(encoded, validate=True)

@@ -66,3 +66,15 @@ def test_unsupported_kind_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert run(manifest, "keys", "generate", "--kind", "sigstore", "ci") == 1
     err = capsys.readouterr().err
     assert "unsupported key kind 'sigstore'" in err and "--kind ed25519" in err
+
+
+def test_names_the_manifest_accepts_make_keys_and_too_long_ones_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RECONCILE_SIGNING_HOME", str(tmp_path / "keys"))
+    manifest = tmp_path / "reconcile.toml"
+    assert run(manifest, "keys", "generate", "--kind", "ed25519", "site_ci.2026-1") == 0
+    assert 'public_key = "site_ci.2026-1:' in capsys.readouterr().out
+    assert run(manifest, "keys", "generate", "--kind", "ed25519", "k" * 129) == 1
+    err = capsys.readouterr().err
+    assert "error[bad-key-name]" in err and "Traceback" not in err

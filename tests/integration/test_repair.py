@@ -182,3 +182,44 @@ def test_a_crash_during_the_swap_is_finished_or_undone(
     done = run_subprocess(installed, "drift", "--check-contents", "--json")
     kinds = {f["kind"] for r in json.loads(done.stdout)["resources"] for f in r["findings"]}
     assert kinds == {"added"}  # notes.txt, kept
+
+
+def test_a_repair_is_verified_like_an_install(
+    tmp_path: Path, signed_cache_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mirror whose tarball no longer matches the signed checksum repairs nothing."""
+    manifest = write_manifest(tmp_path, mirror=signed_cache_copy)
+    assert run(manifest, "apply", "--yes") == 0
+    prefix = app(manifest)
+    (prefix / "bin" / "hello-app").write_bytes(b"garbage")
+    tarball = next(signed_cache_copy.rglob("*-hello-app-3.0-*.spack"))
+    data = bytearray(tarball.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tarball.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert run(manifest, "apply", "--yes") == 1
+    err = capsys.readouterr().err
+    assert "error[checksum-mismatch]" in err and "cannot repair hello-app@3.0" in err
+    assert (prefix / "bin" / "hello-app").read_bytes() == b"garbage"  # untouched
+
+
+def test_a_prefix_whose_record_went_away_is_not_repaired(installed: Path) -> None:
+    from reconcile.apply.events import SilentReporter
+    from reconcile.apply.executor import apply_plan
+    from reconcile.engine import observe_and_plan
+    from reconcile.errors import ApplyError
+    from reconcile.manifest.load import load_manifest
+    from reconcile.transport.registry import TransportPool, endpoints_of
+
+    prefix = app(installed)
+    (prefix / "bin" / "hello-app").write_bytes(b"garbage")
+    loaded = load_manifest(installed)
+    with TransportPool(endpoints_of(loaded)) as pool:
+        plan = observe_and_plan(loaded, pool)
+        assert [a.kind for a in plan.actions] == ["repair"]
+        for record in (installed.parent / "opt/.reconcile/records").glob("*.json"):
+            if json.loads(record.read_text())["name"] == "hello-app":
+                record.unlink()
+        with pytest.raises(ApplyError, match="its install record is gone"):
+            apply_plan(plan, loaded, pool, SilentReporter())
+    assert (prefix / "bin" / "hello-app").read_bytes() == b"garbage"

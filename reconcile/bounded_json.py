@@ -9,8 +9,19 @@ files, indexes and manifests, and reconcile's plans, nest fewer than a dozen lev
 from __future__ import annotations
 
 import json
+import reprlib
 
 MAX_DEPTH = 64
+
+
+# Values from others quoted in messages: a few elements and characters, never all of them.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, shortened: a hostile value may be megabytes long."""
+    return _SHORT.repr(value)
 
 
 class TooDeepError(ValueError):

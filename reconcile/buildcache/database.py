@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from reconcile.bounded_json import shown
 from reconcile.errors import VerificationError
 from reconcile.spack.database_node import database_node
 from reconcile.spack.spec import RUNTIME_DEPTYPES, SpecNode, parse_node
@@ -45,7 +46,8 @@ def database_entries(document: object, *, source: str) -> dict[str, IndexEntry]:
         raw_spec: Mapping[str, Any] = record["spec"]
         if raw_spec.get("hash", dag_hash) != dag_hash:
             raise malformed_index(
-                source, f"installs entry {dag_hash!r} holds a spec with hash {raw_spec['hash']!r}"
+                source,
+                f"installs entry {dag_hash!r} holds a spec with hash {shown(raw_spec['hash'])}",
             )
         try:
             node = parse_node({**raw_spec, "hash": dag_hash})

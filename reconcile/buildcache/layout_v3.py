@@ -16,6 +16,7 @@ from pathlib import Path
 
 import attrs
 
+from reconcile.bounded_json import shown as shown_value
 from reconcile.buildcache.database import IndexEntry, database_entries
 from reconcile.buildcache.layout_v2 import (
     NO_INDEX_HINT,
@@ -316,7 +317,8 @@ def _fetch_spec_document(
     if not isinstance(layout, int) or isinstance(layout, bool) or layout > MAX_SPEC_LAYOUT_VERSION:
         raise malformed(
             shown_blob,
-            f"buildcache_layout_version is {layout!r}, expected at most {MAX_SPEC_LAYOUT_VERSION}",
+            f"buildcache_layout_version is {shown_value(layout)}, expected at most "
+            f"{MAX_SPEC_LAYOUT_VERSION}",
         )
     try:
         return parse_spec_document(raw)

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from reconcile import bounded_json
+from reconcile.bounded_json import shown
 from reconcile.errors import VerificationError
 
 MANIFEST_VERSION = 3
@@ -122,7 +123,7 @@ def parse_manifest(text: bytes, *, source: str) -> BuildcacheManifest:
     version = raw["version"]
     if type(version) is not int or version != MANIFEST_VERSION:
         raise VerificationError(
-            f"{source}: manifest layout version is {version!r}, expected {MANIFEST_VERSION}",
+            f"{source}: manifest layout version is {shown(version)}, expected {MANIFEST_VERSION}",
             hint="this reader understands binary cache layout v3 (Spack 1.x); the file was "
             "written by another Spack version or is damaged",
             reference="unsupported-layout",
@@ -143,17 +144,19 @@ def _record(item: object, index: int, source: str) -> BlobRecord:
         raise malformed(source, f"{where} lacks {', '.join(missing)}")
     length = item["contentLength"]
     if not isinstance(length, int) or isinstance(length, bool) or length < 0:
-        raise malformed(source, f"{where}.contentLength is {length!r}, expected a byte count")
+        raise malformed(source, f"{where}.contentLength is {shown(length)}, expected a byte count")
     media_type, compression = item["mediaType"], item["compression"]
     if not isinstance(media_type, str):
-        raise malformed(source, f"{where}.mediaType is {media_type!r}, expected a string")
+        raise malformed(source, f"{where}.mediaType is {shown(media_type)}, expected a string")
     if compression not in COMPRESSIONS:
         raise malformed(
-            source, f"{where}.compression is {compression!r}, expected 'gzip' or 'none'"
+            source, f"{where}.compression is {shown(compression)}, expected 'gzip' or 'none'"
         )
     algorithm, checksum = item["checksumAlgorithm"], item["checksum"]
     if algorithm != SHA256:
-        raise malformed(source, f"{where}.checksumAlgorithm is {algorithm!r}, expected 'sha256'")
+        raise malformed(
+            source, f"{where}.checksumAlgorithm is {shown(algorithm)}, expected 'sha256'"
+        )
     if not isinstance(checksum, str) or not _SHA256_HEX.fullmatch(checksum):
         raise malformed(
             source,

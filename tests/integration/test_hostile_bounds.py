@@ -27,6 +27,7 @@ from support import run, snapshot, write_manifest
 from test_hostile_mirror import victim_document
 
 from reconcile.archive.unpack import unpack_package
+from reconcile.buildcache.manifest_v3 import parse_manifest
 from reconcile.buildcache.writer_v2 import (
     spec_json_bytes,
     spec_path,
@@ -34,7 +35,7 @@ from reconcile.buildcache.writer_v2 import (
     write_index_v2,
     write_spec_v2,
 )
-from reconcile.errors import ReconcileError
+from reconcile.errors import ReconcileError, VerificationError
 from reconcile.relocate.package import relocate_package
 from reconcile.relocate.prefix_map import build_prefix_map
 from reconcile.safe_fs import remove_tree_at
@@ -552,3 +553,25 @@ def test_truncated_elf_in_a_signed_tarball_is_a_relocation_error(
     err = assert_refused(tmp_path, capsys, manifest, "")
     assert "error[bad-elf]" in err or "error[not-elf]" in err
     assert "bin/tool" in err
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"contentLength": list(range(100_000))},
+        {"contentLength": 1, "mediaType": {"k": "v" * 100_000}},
+        {"contentLength": 1, "mediaType": "t", "compression": "z" * 100_000},
+    ],
+)
+def test_untrusted_manifest_values_are_quoted_shortened(item: dict[str, Any]) -> None:
+    record = {
+        "contentLength": 1,
+        "mediaType": "application/vnd.spack.install.v2.tar+gzip",
+        "compression": "gzip",
+        "checksumAlgorithm": "sha256",
+        "checksum": "0" * 64,
+    } | item
+    text = json.dumps({"version": 3, "data": [record]}).encode()
+    with pytest.raises(VerificationError) as caught:
+        parse_manifest(text, source="mirror 'm': x.spec.manifest.json")
+    assert len(caught.value.message) < 500

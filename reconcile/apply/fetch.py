@@ -65,8 +65,17 @@ def _download_verified(
     into the private ``dest`` and check the whole file; the bytes fetched."""
     real_url = pool.unmask(mirror, url)
     reporter.download_started(action.label, action.tarball_bytes, source=mirror)
+    transport = pool.for_url(real_url)
+    # One byte more than planned proves it is not the signed tarball: stop there. A size
+    # the plan took from a cache root's copy (which turned out bad, or it would have been
+    # used) says nothing about the mirror's file: ask the mirror then.
+    cap = (
+        Cap(transport.size(real_url), "the size the mirror gives for it")
+        if action.cached
+        else Cap(action.tarball_bytes, "the size the plan recorded for it")
+    )
     got = download_resumable(
-        pool.for_url(real_url),
+        transport,
         real_url,
         dest,
         sha256=action.tarball_sha256,
@@ -77,8 +86,7 @@ def _download_verified(
             f"the {kept} bytes kept from an interrupted download of {action.label} do not "
             "make its signed sha256; fetching it again from the start"
         ),
-        # one byte more than planned proves it is not the signed tarball: stop there
-        cap=Cap(action.tarball_bytes, "the size the plan recorded for it"),
+        cap=cap,
     )
     if got.resumed_from:
         reporter.event(

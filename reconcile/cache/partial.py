@@ -29,6 +29,8 @@ import attrs
 
 from reconcile.cache.files import create_private
 from reconcile.cache.layout import SHA256_PATTERN
+from reconcile.errors import TransportError
+from reconcile.folders import folder_mode
 from reconcile.safe_fs import Folder, folder_at
 from reconcile.state.leftovers import owner_is_gone, owner_of, resumable_key, resumable_name
 from reconcile.transport.base import ProgressCallback, Transport
@@ -133,7 +135,8 @@ def _copy_hashing(stream: BinaryIO, dest: Path) -> tuple[int, str]:
 
 @contextlib.contextmanager
 def _partial_file(place: PartialPlace, sha256: str) -> Iterator[tuple[Folder, str, BinaryIO]]:
-    with folder_at(place.root, place.folder) as folder:
+    # never group- or world-writable, whatever the umask (folders.py)
+    with folder_at(place.root, place.folder, mode=folder_mode()) as folder:
         name, stream = _claim(folder, sha256)
         with stream:
             yield folder, name, stream
@@ -174,19 +177,37 @@ def download_resumable(
         if kept and progress is not None:
             progress(kept)
         if expected_size is None or kept < expected_size:
-            transport.download_into(url, stream, offset=kept, progress=progress, cap=cap)
+            _download_into(transport, url, stream, kept, progress, cap, (folder, name))
         size, actual = _copy_hashing(stream, dest)
         received = size - kept
         if actual != sha256 and kept:
             if restarted is not None:
                 restarted(kept)
-            transport.download_into(url, stream, offset=0, progress=progress, cap=cap)
+            _download_into(transport, url, stream, 0, progress, cap, (folder, name))
             size, actual = _copy_hashing(stream, dest)
             received, kept = received + size, 0
         folder.unlink(name)  # used (or, when its sha256 is wrong, worth nothing)
     if place is not None and place.tidy:
         _remove_if_empty(place)
     return Downloaded(size=size, sha256=actual, received=received, resumed_from=kept)
+
+
+def _download_into(
+    transport: Transport,
+    url: str,
+    stream: BinaryIO,
+    offset: int,
+    progress: ProgressCallback | None,
+    cap: Cap | None,
+    partial: tuple[Folder, str],
+) -> None:
+    try:
+        transport.download_into(url, stream, offset=offset, progress=progress, cap=cap)
+    except TransportError as exc:
+        if exc.reference == "transfer-too-large":
+            folder, name = partial
+            folder.unlink(name)  # more than the file has: nothing of it is worth resuming
+        raise
 
 
 def _download_whole(

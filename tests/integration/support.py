@@ -78,7 +78,8 @@ def run_subprocess(
 
 def snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
     """Every path under ``root`` with its type, mode and content/target, ignoring the lock
-    file and the (emptied) staging folder that an apply may leave."""
+    file and the (emptied) staging and partial-download folders that an apply may leave (their
+    contents, if any, are still compared)."""
     result: dict[str, tuple[str, int, str]] = {}
     if not root.exists():
         return result
@@ -86,7 +87,7 @@ def snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
         for name in dirnames + filenames:
             path = Path(dirpath, name)
             rel = str(path.relative_to(root))
-            if rel in (".reconcile", ".reconcile/lock", ".reconcile/staging"):
+            if rel in (".reconcile", ".reconcile/lock", ".reconcile/staging", ".reconcile/partial"):
                 continue
             st = path.lstat()
             if path.is_symlink():

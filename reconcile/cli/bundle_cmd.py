@@ -4,12 +4,15 @@ to a machine without network access."""
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
 from reconcile.bundle.export import export_bundle
 from reconcile.bundle.importer import import_bundle
+from reconcile.errors import ReconcileError
 
 EXIT_OK = 0
 
@@ -26,7 +29,10 @@ def add_bundle_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         "plan fetches (signed spec metadata and tarballs, in the mirror's layout), the "
         "[[source]] archives and the pinned keys into OUT, with a manifest that uses them.",
     )
-    export.add_argument("out", metavar="OUT.tar", type=Path, help="the archive to write")
+    export.add_argument("--out", type=Path, metavar="FILE", help="the archive to write (.tar)")
+    # the old spelling, a positional OUT.tar, kept working with a warning
+    export.add_argument("out_positional", nargs="?", type=Path, help=argparse.SUPPRESS)
+    export.add_argument("--json", action="store_true", help="print the result as JSON")
     importing = actions.add_parser(
         "import",
         help="verify a bundle and unpack it into a new folder",
@@ -36,11 +42,22 @@ def add_bundle_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     importing.add_argument("bundle", metavar="BUNDLE.tar", type=Path)
     importing.add_argument("dest", metavar="DEST_DIR", type=Path)
+    importing.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run_bundle(args: argparse.Namespace, manifest: Path) -> int:
     if args.bundle_command == "export":
-        summary = export_bundle(manifest, args.out)
+        summary = export_bundle(manifest, _export_target(args))
+        if args.json:
+            _print_json(
+                {
+                    "out": str(summary.out),
+                    "specs": summary.specs,
+                    "sources": summary.sources,
+                    "keys": summary.keys,
+                }
+            )
+            return EXIT_OK
         print(
             f"Wrote {summary.out}: {summary.specs} specs, {summary.sources} sources, "
             f"{summary.keys} keys."
@@ -49,6 +66,18 @@ def run_bundle(args: argparse.Namespace, manifest: Path) -> int:
     if args.bundle_command == "import":
         imported = import_bundle(args.bundle, args.dest)
         check = imported.check
+        if args.json:
+            _print_json(
+                {
+                    "dest": str(imported.dest),
+                    "files": imported.files,
+                    "manifest": str(imported.manifest),
+                    "signed": check.signed,
+                    "specs": check.specs,
+                    "fingerprints": list(check.fingerprints),
+                }
+            )
+            return EXIT_OK
         print(f"Imported {imported.files} files into {imported.dest}.")
         if check.signed:
             print(
@@ -64,3 +93,27 @@ def run_bundle(args: argparse.Namespace, manifest: Path) -> int:
         print(f"Next: reconcile -m {shlex.quote(str(imported.manifest))} apply")
         return EXIT_OK
     raise AssertionError(args.bundle_command)
+
+
+def _export_target(args: argparse.Namespace) -> Path:
+    """``--out FILE``, or the old positional ``OUT.tar`` (with a warning)."""
+    if args.out is not None and args.out_positional is not None:
+        raise ReconcileError(
+            "bundle export got both --out and a positional archive name: expected one",
+            hint="pass only --out FILE",
+            reference="usage",
+        )
+    if args.out_positional is not None:
+        print("warning: 'bundle export OUT.tar' is deprecated; use --out FILE", file=sys.stderr)
+        return Path(args.out_positional)
+    if args.out is None:
+        raise ReconcileError(
+            "bundle export needs --out FILE: the archive to write",
+            hint="for example: reconcile bundle export --out site.tar",
+            reference="usage",
+        )
+    return Path(args.out)
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=1))

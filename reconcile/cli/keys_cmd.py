@@ -7,6 +7,8 @@ or a manifest; what goes into the manifest is the public part, as a ``[[key]]`` 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -78,10 +80,18 @@ def add_keys_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="ed25519 (default, fast) or rsa4096 (what 'spack gpg create' makes)",
     )
     generate.add_argument(
-        "--public-out",
+        "--out",
+        dest="public_out",
         type=Path,
         metavar="FILE",
         help="where to write the public key (default: keys/NAME.pub next to the manifest)",
+    )
+    # the old spelling, kept working with a warning
+    generate.add_argument(
+        "--public-out", dest="public_out_deprecated", type=Path, help=argparse.SUPPRESS
+    )
+    generate.add_argument(
+        "--json", action="store_true", help="print the key and its [[key]] entry as JSON"
     )
 
     listing = actions.add_parser(
@@ -104,6 +114,7 @@ def add_keys_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     export.add_argument("--home", type=Path, help=HOME_HELP)
     export.add_argument("--secret", action="store_true", help="export the secret key (needs --out)")
     export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
+    export.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run_keys(args: argparse.Namespace, manifest: Path) -> int:
@@ -183,7 +194,14 @@ def _check_kind(kind: str) -> None:
         )
 
 
+def _print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=1))
+
+
 def _generate(args: argparse.Namespace, manifest: Path) -> int:
+    if args.public_out_deprecated is not None:
+        _note("warning: --public-out is deprecated; use --out FILE")
+        args.public_out = args.public_out or args.public_out_deprecated
     _check_kind(args.kind)
     problem = check_name(args.name, "key")
     if problem is not None:
@@ -203,6 +221,9 @@ def _generate(args: argparse.Namespace, manifest: Path) -> int:
     if args.kind == "ed25519":
         target = loaded.path if loaded is not None else manifest.absolute()
         entry = keys_ed25519.generate(args.name, home=args.home, loaded=loaded)
+        if args.json:
+            _print_json({"name": args.name, "kind": "ed25519", "entry": entry})
+            return EXIT_OK
         _note(f"Add this entry to {target}:\n")
         print(entry)
         return EXIT_OK
@@ -242,6 +263,19 @@ def _generate(args: argparse.Namespace, manifest: Path) -> int:
         fingerprint=key.fingerprint,
         file=_manifest_relative(public_out, folder),
     )
+    if args.json:
+        _print_json(
+            {
+                "name": args.name,
+                "kind": "gpg",
+                "fingerprint": key.fingerprint,
+                "algorithm": key.algorithm,
+                "public_key_file": str(public_out),
+                "home": str(home.path),
+                "entry": entry,
+            }
+        )
+        return EXIT_OK
     print(entry)
     return EXIT_OK
 
@@ -359,6 +393,20 @@ def _shown_identity(key: Key) -> str:
 
 
 def _export(args: argparse.Namespace, manifest: Path) -> int:
+    if not args.json:
+        return _export_key(args, manifest)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        _export_key(args, manifest)
+    if args.out is not None:
+        out = str(expand_user(args.out).absolute())
+        _print_json({"key": args.key, "secret": args.secret, "out": out})
+    else:
+        _print_json({"key": args.key, "secret": False, "public_key": printed.getvalue()})
+    return EXIT_OK
+
+
+def _export_key(args: argparse.Namespace, manifest: Path) -> int:
     if args.secret and args.out is None:
         raise ReconcileError(
             "--secret needs --out FILE: a secret key is never printed to standard output",

@@ -10,9 +10,9 @@ elsewhere than the checkout, so the tests find the shared fixtures through
 ``RECONCILE_SHARED`` (set here to the ``../shared`` of this checkout).
 
 Prints killed / survived / other counts per area, lists every survivor, and writes
-WORKDIR/summary.json. ``--survivors`` tests again only the last run's survivors (after adding
-tests); ``--fresh`` starts an area over. ``mutmut show NAME`` in WORKDIR/AREA shows a
-survivor's diff.
+WORKDIR/summary.json. ``--survivors`` tests again only the last run's survivors and the
+mutants not tested yet (after adding tests); ``--fresh`` starts an area over.
+``mutmut show NAME`` in WORKDIR/AREA shows a survivor's diff.
 """
 
 from __future__ import annotations
@@ -129,10 +129,12 @@ def _mutmut(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 _STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", None: "untested"}
 
 
-def _tally(folder: Path, area: Area) -> tuple[dict[str, int], list[str]]:
-    """Counts per status of the area's mutants, and the names of the survivors."""
+def _tally(folder: Path, area: Area) -> tuple[dict[str, int], list[str], list[str]]:
+    """Counts per status of the area's mutants, the names of the survivors, and of those not
+    tested yet (new, or in code that changed since they were)."""
     stats: dict[str, int] = {}
     survivors = []
+    untested = []
     patterns = area.only
     for source in area.files:
         meta = folder / "mutants" / f"{source}.meta"
@@ -146,7 +148,9 @@ def _tally(folder: Path, area: Area) -> tuple[dict[str, int], list[str]]:
             stats[status] = stats.get(status, 0) + 1
             if status == "survived":
                 survivors.append(name)
-    return stats, survivors
+            elif status == "untested":
+                untested.append(name)
+    return stats, survivors, untested
 
 
 def run_area(
@@ -154,8 +158,9 @@ def run_area(
 ) -> dict[str, object]:
     folder = workdir / area
     if survivors and not fresh and (folder / "mutants").is_dir():
-        # after adding tests: test again only what survived last time
-        mutants = tuple(_tally(folder, AREAS[area])[1])
+        # after adding tests: test again what survived last time, and what is not tested yet
+        _, survived, untested = _tally(folder, AREAS[area])
+        mutants = (*survived, *untested)
         if not mutants:
             return {**json.loads((workdir / "summary.json").read_text())[area], "seconds": 0}
     _prepare(area, folder, fresh)
@@ -167,7 +172,7 @@ def run_area(
         sys.stderr.write(run.stdout[-4000:] + run.stderr[-4000:])
         raise SystemExit(f"mutmut run failed in {folder}")
     # the whole area: a run of a few named mutants updates their verdicts among the rest
-    stats, survived = _tally(folder, AREAS[area])
+    stats, survived, _ = _tally(folder, AREAS[area])
     return {
         "files": list(AREAS[area].files),
         "tests": list(AREAS[area].tests),
@@ -187,7 +192,9 @@ def main() -> None:
         "--mutants", nargs="+", default=(), help="test only these mutant names (fnmatch)"
     )
     parser.add_argument(
-        "--survivors", action="store_true", help="test again only the last run's survivors"
+        "--survivors",
+        action="store_true",
+        help="test again only the last run's survivors and the mutants not tested yet",
     )
     options = parser.parse_args()
     unknown = set(options.areas) - set(AREAS)

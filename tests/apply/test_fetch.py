@@ -203,3 +203,12 @@ def test_a_download_is_kept_in_the_cache_root_its_url_selects(tmp_path: Path) ->
     got, _ = obtain(tmp_path, action(url), cache)
     keep_in_cache(action(url), got, cache)
     assert cache.copies(SHA) == [blob_path(tmp_path / "chosen", SHA)]
+
+
+def test_a_tarball_larger_than_planned_is_stopped_at_the_planned_size(tmp_path: Path) -> None:
+    planned = action(mirror(tmp_path, "a", GOOD + b"\0" * 100_000))
+    with pytest.raises(TransportError) as failed:
+        obtain(tmp_path, planned)
+    assert f"expected at most {len(GOOD)} bytes (the size the plan recorded for it)" in (
+        failed.value.message
+    )

@@ -256,7 +256,8 @@ def shared_tmp() -> Iterator[Path]:
     """A folder that the user nobody can reach (pytest's tmp_path is private to root)."""
     if os.geteuid() != 0:
         pytest.skip("needs root to act as another user")
-    folder = Path(tempfile.mkdtemp(prefix="reconcile-perms-"))
+    # /tmp itself, not $TMPDIR: the test session points TMPDIR into pytest's private folder
+    folder = Path(tempfile.mkdtemp(prefix="reconcile-perms-", dir="/tmp"))
     folder.chmod(0o755)
     yield folder
     shutil.rmtree(folder)

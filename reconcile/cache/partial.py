@@ -129,8 +129,13 @@ def _hash_stream(stream: BinaryIO, writer: BinaryIO | None = None) -> tuple[int,
 def _copy_hashing(stream: BinaryIO, dest: Path) -> tuple[int, str]:
     """Copy ``stream``'s bytes into a new private ``dest``; their size and sha256."""
     dest.unlink(missing_ok=True)
-    with create_private(dest) as writer:
-        return _hash_stream(stream, writer)
+    try:
+        with create_private(dest) as writer:
+            return _hash_stream(stream, writer)
+    except OSError as exc:
+        if exc.filename is None:  # write() on a full disk names no file: say which
+            exc.filename = str(dest)
+        raise
 
 
 @contextlib.contextmanager
@@ -203,6 +208,11 @@ def _download_into(
 ) -> None:
     try:
         transport.download_into(url, stream, offset=offset, progress=progress, cap=cap)
+    except OSError as exc:
+        if exc.filename is None or str(exc.filename).isdigit():  # only a descriptor was known
+            folder, name = partial
+            exc.filename = str(folder.path / name)
+        raise
     except TransportError as exc:
         if exc.reference == "transfer-too-large":
             folder, name = partial

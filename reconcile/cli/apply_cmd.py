@@ -23,13 +23,14 @@ from reconcile.cli.commands import EXIT_OK, confirm
 from reconcile.cli.progress import LiveReporter, PlainReporter
 from reconcile.cli.render import human_bytes, render_plan
 from reconcile.engine import observe_and_plan
-from reconcile.errors import LockWaitedError, StalePlanError
+from reconcile.errors import LockWaitedError, PlanError, StalePlanError
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
 from reconcile.plan.binding import bind_saved_plan
 from reconcile.plan.model import Action, Plan
 from reconcile.plan.serialize import read_plan
-from reconcile.state.lock import wait_until_free
+from reconcile.state.lock import LockOwner, lock_holder, wait_until_free
+from reconcile.state.records import records_dir
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.ed25519_keys import ed25519_signer
 from reconcile.trust.keystore import signer_from_keystore
@@ -47,6 +48,23 @@ def _reporter(as_json: bool, total_bytes: int) -> tuple[Reporter, AbstractContex
         live = LiveReporter(total_bytes)
         return live, live
     return PlainReporter(), nullcontext()
+
+
+def _tell(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _tree_state(loaded: ManifestFile) -> tuple[frozenset[str], LockOwner | None]:
+    """The install records' names and who holds the lock: what changes when another apply
+    commits (plan is not atomic against it)."""
+    if loaded.manifest.install is None:
+        return frozenset(), None
+    root = loaded.install_root()
+    try:
+        names = frozenset(p.name for p in records_dir(root).iterdir())
+    except OSError:
+        names = frozenset()
+    return names, lock_holder(root)
 
 
 def apply(
@@ -83,14 +101,25 @@ def apply(
     ):
         cache = open_blob_cache(loaded)
         for attempt in range(PLAN_ATTEMPTS):
-            fresh = observe_and_plan(
-                loaded,
-                pool,
-                cache=cache,
-                check_contents=check_contents,
-                trust=trust,
-                force=force,
-            )
+            before = _tree_state(loaded)
+            try:
+                fresh = observe_and_plan(
+                    loaded,
+                    pool,
+                    cache=cache,
+                    check_contents=check_contents,
+                    trust=trust,
+                    force=force,
+                )
+            except PlanError:
+                # Another apply committed while this one observed (its prefixes appeared
+                # after their records were read): wait for it, then plan from what it left.
+                if lock_timeout <= 0 or attempt + 1 == PLAN_ATTEMPTS:
+                    raise
+                if _tree_state(loaded) == before and before[1] is None:
+                    raise
+                wait_until_free(loaded.install_root(), timeout=lock_timeout, waiting=_tell)
+                continue
             if not as_json:
                 print(render_plan(fresh))
             if fresh.is_empty:

@@ -162,7 +162,10 @@ def install_root_lock(
     seconds (0: fail at once), telling ``waiting`` once who holds it."""
     path = lock_path(root)
     if path in _HELD:
-        raise ApplyError(f"this process already holds the lock on {root}")
+        # Already held by this process (apply plans and executes under one lock): a second
+        # descriptor would drop the lock when closed, so the outer holder keeps it.
+        yield HeldLock(root)
+        return
     fd = _open_lock_file(root)
     try:
         pause_point("before-lock")

@@ -164,7 +164,10 @@ def test_stopped_at_random_moments_the_tree_converges(tmp_path: Path) -> None:
     reason="about 10 minutes; run with RECONCILE_SLOW=1 python3 -m pytest -s -m slow "
     "tests/integration/test_signals.py",
 )
-def test_stopped_at_sixty_random_moments(tmp_path: Path) -> None:
-    tally = _stop_at_random_moments(tmp_path, 60)
+def test_stopped_at_ninety_random_moments(tmp_path: Path) -> None:
+    # About a third of the runs finish before their random moment comes (measured: 60 runs,
+    # 22 SIGKILL + 17 SIGTERM mid-run, 21 finished first, all 60 converged): run 90 so that
+    # at least 50 are really stopped.
+    tally = _stop_at_random_moments(tmp_path, 90)
     assert tally["kills"] + tally["terms"] >= 50
-    assert tally["converged"] == 60
+    assert tally["converged"] == 90

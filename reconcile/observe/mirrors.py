@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
+from reconcile.buildcache.database import IndexEntry
 from reconcile.buildcache.layout_v2 import (
     BUILD_CACHE,
     INDEX,
@@ -21,6 +22,8 @@ from reconcile.buildcache.layout_v2 import (
     tarball_url,
 )
 from reconcile.buildcache.layout_v3 import (
+    LAYOUT_FOLDER,
+    LAYOUT_JSON,
     fetch_spec_v3,
     index_manifest_url,
     is_v3,
@@ -38,7 +41,7 @@ from reconcile.manifest.model import ManifestFile
 from reconcile.observe.facts import MirrorView, VerifiedSpec
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode
-from reconcile.transport.base import join_url
+from reconcile.transport.base import Transport, join_url
 from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.policy import TrustPolicy
@@ -80,7 +83,7 @@ def observe_mirrors(
                 index = read_index_v3(transport, url, local_copy=copy)
             else:
                 copy = index_copy(join_url(url, BUILD_CACHE, INDEX))
-                index = read_index(transport, url, local_copy=copy)
+                index = _read_index_v2(transport, url, copy, declared=mirror.layout)
             problem = None
         except MirrorUnreachableError as exc:
             pool.mark_unreachable(mirror.name, exc)
@@ -101,6 +104,25 @@ def observe_mirrors(
             )
         )
     return tuple(views)
+
+
+def _read_index_v2(
+    transport: Transport, url: str, copy: Path | None, *, declared: int
+) -> dict[str, IndexEntry]:
+    """The layout-2 index of a mirror without ``v3/layout.json``. When neither layout's
+    index is there and the manifest says the mirror is layout 3 (the default), the mirror
+    is empty in the layout it was declared with: saying "no layout v2 index" would send
+    the reader looking for the wrong files."""
+    try:
+        return read_index(transport, url, local_copy=copy)
+    except NotFoundError as exc:
+        if declared != 3:
+            raise
+        raise NotFoundError(
+            f"{mask_credentials(url)}: the mirror is empty (layout v3): it has no "
+            f"{LAYOUT_FOLDER}/{LAYOUT_JSON}, and no layout-v2 {BUILD_CACHE}/{INDEX} either",
+            hint=exc.hint,
+        ) from exc
 
 
 def _root_problem(url: str) -> tuple[str, bool] | None:

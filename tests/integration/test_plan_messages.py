@@ -60,3 +60,22 @@ def test_empty_publish_target_is_called_empty(
     out = capsys.readouterr().out
     assert f"mirror:out: empty: apply creates it in layout {layout}" in out
     assert "cannot be read" not in out
+
+
+@pytest.mark.parametrize(
+    ("layout", "expected"),
+    [
+        (3, "the mirror is empty (layout v3): it has no v3/layout.json"),
+        (2, "build_cache/index.json: the mirror has no binary cache index (layout v2)"),
+    ],
+)
+def test_empty_mirror_is_named_in_its_declared_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: int, expected: str
+) -> None:
+    (tmp_path / "empty-mirror").mkdir()
+    manifest = write_manifest(tmp_path, mirror="empty-mirror")
+    text = manifest.read_text().replace("signed = true", f"signed = true\nlayout = {layout}")
+    manifest.write_text(text)
+    err = _plan_error(manifest, capsys)
+    assert expected in err
+    assert f"(layout v{5 - layout})" not in err

@@ -22,7 +22,7 @@ class ImportSummary:
     check: BundleCheck
 
 
-def _check_destination(dest: Path) -> None:
+def check_destination(dest: Path) -> None:
     if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
         raise BundleError(
             f"{dest} exists and is not a folder", hint="choose a new folder to import into"
@@ -36,14 +36,14 @@ def _check_destination(dest: Path) -> None:
 
 def import_bundle(bundle: Path, dest: Path) -> ImportSummary:
     dest = dest.absolute()
-    _check_destination(dest)
+    check_destination(dest)
     listed = scan_archive(bundle)  # nothing is written before every member is checked
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.import-", dir=dest.parent))
     try:
         unpack_archive(bundle, staging, listed)
         check = verify_bundle_tree(staging)
-        _check_destination(dest)
+        check_destination(dest)
         staging.chmod(0o755)
         # renaming a folder onto an empty one replaces it; a non-empty one makes this fail
         staging.rename(dest)

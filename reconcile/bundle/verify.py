@@ -8,15 +8,19 @@ from pathlib import Path
 
 import attrs
 
+from reconcile.buildcache.database import IndexEntry
 from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, read_index, tarball_url
-from reconcile.buildcache.layout_v3 import fetch_spec_v3, is_v3, read_index_v3
+from reconcile.buildcache.layout_v3 import blob_url, fetch_spec_v3, is_v3, read_index_v3
+from reconcile.buildcache.manifest_v3 import parse_manifest
 from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.bundle.errors import BundleError
 from reconcile.hashing import digest_file
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
 from reconcile.sources.layout import source_paths
+from reconcile.spack.spec import SpecNode
 from reconcile.transport.file import FileTransport, url_to_path
+from reconcile.trust.clearsign import unverified_text
 from reconcile.trust.policy import TrustPolicy
 
 MANIFEST_NAME = "reconcile.toml"
@@ -59,9 +63,26 @@ def _check_tarball(path: Path, expected: str, what: str) -> None:
         )
 
 
-def _verify_specs(transport: FileTransport, url: str, trust: TrustPolicy | None) -> int:
+@attrs.frozen(kw_only=True)
+class BundledSpec:
+    """One verified spec's files, as keys relative to the bundle's mirror folder: what a
+    destination writes for it (``content`` first, then the signed ``metadata``)."""
+
+    node: SpecNode
+    metadata: str  # the signed spec file (layout 2) or spec manifest (layout 3)
+    content: tuple[str, ...]  # the tarball (layout 2), or every blob the manifest names
+
+
+def _key(path: Path, mirror_root: Path) -> str:
+    return path.relative_to(mirror_root).as_posix()
+
+
+def _verify_specs(
+    transport: FileTransport, mirror_root: Path, trust: TrustPolicy | None
+) -> tuple[int, tuple[IndexEntry, ...], tuple[BundledSpec, ...]]:
     """Every spec the bundle's index lists: metadata verified, tarball checksum checked."""
-    count = 0
+    url = mirror_root.as_uri()
+    bundled: list[BundledSpec] = []
     v3 = is_v3(transport, url)
     index = read_index_v3(transport, url) if v3 else read_index(transport, url)
     for entry in sorted(index.values(), key=lambda e: e.node.hash):
@@ -71,13 +92,23 @@ def _verify_specs(transport: FileTransport, url: str, trust: TrustPolicy | None)
         if v3:
             fetched_v3 = fetch_spec_v3(transport, url, entry.node, trust=trust)
             tarball, expected = url_to_path(fetched_v3.tarball_url), fetched_v3.tarball_sha256
+            metadata = url_to_path(fetched_v3.url)
+            records = parse_manifest(unverified_text(metadata.read_bytes()), source=what).records
+            content = tuple(
+                _key(url_to_path(blob_url(url, record)), mirror_root) for record in records
+            )
         else:
             fetched: FetchedSpec = fetch_spec(transport, url, entry.node, trust=trust)
             tarball = url_to_path(tarball_url(url, entry.node))
             expected = fetched.document.tarball_sha256 or ""
+            metadata = url_to_path(fetched.url)
+            content = (_key(tarball, mirror_root),)
         _check_tarball(tarball, expected, what)
-        count += 1
-    return count
+        bundled.append(
+            BundledSpec(node=entry.node, metadata=_key(metadata, mirror_root), content=content)
+        )
+    entries = tuple(sorted(index.values(), key=lambda e: e.node.hash))
+    return 3 if v3 else 2, entries, tuple(bundled)
 
 
 @attrs.frozen(kw_only=True)
@@ -85,6 +116,10 @@ class BundleCheck:
     specs: int  # how many specs were verified
     signed: bool  # False: the bundle's manifest declares its mirror unsigned (checksums only)
     fingerprints: tuple[str, ...]  # the keys its manifest pins, to compare out of band
+    layout: int = 2  # the binary cache layout of the bundle's mirror
+    mirror_root: Path | None = None  # the verified mirror folder (inside the unpacked bundle)
+    index: tuple[IndexEntry, ...] = ()  # the bundle index's entries, externals included
+    bundled: tuple[BundledSpec, ...] = ()  # every verified spec and its files
 
 
 def verify_bundle_tree(root: Path) -> BundleCheck:
@@ -92,7 +127,6 @@ def verify_bundle_tree(root: Path) -> BundleCheck:
     loaded = load_manifest(root / MANIFEST_NAME)
     mirror_root = _check_layout(loaded, root)
     mirror = loaded.manifest.mirrors[0]
-    url = mirror_root.as_uri()
     transport = FileTransport()
     with trust_policy(loaded, read_url=transport.read_bytes) as trust:
         pinned = trust.public_keys("gpg")
@@ -100,7 +134,9 @@ def verify_bundle_tree(root: Path) -> BundleCheck:
             raise BundleError(
                 f"{loaded.path}: the mirror is signed but the manifest pins no key", hint=_HINT
             )
-        count = _verify_specs(transport, url, trust if mirror.signed else None)
+        layout, index, bundled = _verify_specs(
+            transport, mirror_root, trust if mirror.signed else None
+        )
     for source in loaded.manifest.sources:
         archive = mirror_root / source_paths(source).archive
         actual = digest_file(archive).sha256 if archive.is_file() else "missing"
@@ -110,4 +146,12 @@ def verify_bundle_tree(root: Path) -> BundleCheck:
                 f"expected {source.sha256}",
                 hint=_HINT,
             )
-    return BundleCheck(specs=count, signed=mirror.signed, fingerprints=tuple(sorted(pinned)))
+    return BundleCheck(
+        specs=len(bundled),
+        signed=mirror.signed,
+        fingerprints=tuple(sorted(pinned)),
+        layout=layout,
+        mirror_root=mirror_root,
+        index=index,
+        bundled=bundled,
+    )

@@ -12,7 +12,10 @@ from typing import Any
 
 from reconcile.bundle.export import export_bundle
 from reconcile.bundle.importer import import_bundle
+from reconcile.bundle.into_mirror import import_into_mirror, store_destination
+from reconcile.bundle.verify import BundleCheck
 from reconcile.errors import ReconcileError
+from reconcile.transport.registry import MirrorEndpoint, TransportPool
 
 EXIT_OK = 0
 
@@ -35,13 +38,26 @@ def add_bundle_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     export.add_argument("--json", action="store_true", help="print the result as JSON")
     importing = actions.add_parser(
         "import",
-        help="verify a bundle and unpack it into a new folder",
-        description="Check every member of the bundle against its bundle.json, unpack it beside "
-        "DEST_DIR, verify every signature with the keys its manifest pins, then move it to "
-        "DEST_DIR (which must not exist or be empty).",
+        help="verify a bundle and unpack it into a new folder, or write it into a mirror",
+        description="Check every member of the bundle against its bundle.json, unpack it, "
+        "verify every signature with the keys its manifest pins, then move it to DEST (a "
+        "folder that must not exist or be empty). When DEST is a mirror URL (s3://bucket/prefix "
+        "or file:///path), the verified tarballs, then their signed metadata, then the index "
+        "entries are written into that mirror instead; --out DIR receives a manifest and keys "
+        "that read it.",
     )
     importing.add_argument("bundle", metavar="BUNDLE.tar", type=Path)
-    importing.add_argument("dest", metavar="DEST_DIR", type=Path)
+    importing.add_argument("dest", metavar="DEST", help="a new folder, or a mirror URL")
+    importing.add_argument(
+        "--endpoint-url", metavar="URL", help="s3 only: an S3-compatible service (MinIO, Ceph)"
+    )
+    importing.add_argument("--profile", metavar="NAME", help="s3 only: the AWS profile to use")
+    importing.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="with a mirror URL: a new folder for the bundle's manifest and keys, reading it",
+    )
     importing.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -64,7 +80,16 @@ def run_bundle(args: argparse.Namespace, manifest: Path) -> int:
         )
         return EXIT_OK
     if args.bundle_command == "import":
-        imported = import_bundle(args.bundle, args.dest)
+        if "://" in args.dest:
+            return _import_into_mirror(args)
+        if args.out is not None or args.endpoint_url is not None or args.profile is not None:
+            raise ReconcileError(
+                "bundle import: --out, --endpoint-url and --profile go with a mirror URL, "
+                f"not with the folder {args.dest}",
+                hint="a folder import writes the manifest into the folder itself",
+                reference="usage",
+            )
+        imported = import_bundle(args.bundle, Path(args.dest))
         check = imported.check
         if args.json:
             _print_json(
@@ -79,20 +104,42 @@ def run_bundle(args: argparse.Namespace, manifest: Path) -> int:
             )
             return EXIT_OK
         print(f"Imported {imported.files} files into {imported.dest}.")
-        if check.signed:
-            print(
-                f"Verified {check.specs} specs signed by pinned keys: "
-                + ", ".join(check.fingerprints)
-                + " (compare these fingerprints with the sender's)."
-            )
-        else:
-            print(
-                f"warning: the bundle declares its mirror unsigned: {check.specs} specs were "
-                "checked against their checksums only, not signatures."
-            )
+        _print_check(check)
         print(f"Next: reconcile -m {shlex.quote(str(imported.manifest))} apply")
         return EXIT_OK
     raise AssertionError(args.bundle_command)
+
+
+def _import_into_mirror(args: argparse.Namespace) -> int:
+    endpoint = MirrorEndpoint(
+        name="destination", url=args.dest, endpoint_url=args.endpoint_url, profile=args.profile
+    )
+    with TransportPool([endpoint]) as pool:
+        destination = store_destination(
+            pool, args.dest, endpoint_url=args.endpoint_url, profile=args.profile
+        )
+        imported = import_into_mirror(args.bundle, destination, manifest_out=args.out)
+    check = imported.check
+    if args.json:
+        _print_json(
+            {
+                "dest": imported.destination,
+                "files": imported.files,
+                "manifest": str(imported.manifest) if imported.manifest else None,
+                "signed": check.signed,
+                "specs": check.specs,
+                "fingerprints": list(check.fingerprints),
+            }
+        )
+        return EXIT_OK
+    print(
+        f"Imported {check.specs} specs ({imported.files} files) into {imported.destination}, "
+        "and added them to its index."
+    )
+    _print_check(check)
+    if imported.manifest is not None:
+        print(f"Next: reconcile -m {shlex.quote(str(imported.manifest))} apply")
+    return EXIT_OK
 
 
 def _export_target(args: argparse.Namespace) -> Path:
@@ -113,6 +160,20 @@ def _export_target(args: argparse.Namespace) -> Path:
             reference="usage",
         )
     return Path(args.out)
+
+
+def _print_check(check: BundleCheck) -> None:
+    if check.signed:
+        print(
+            f"Verified {check.specs} specs signed by pinned keys: "
+            + ", ".join(check.fingerprints)
+            + " (compare these fingerprints with the sender's)."
+        )
+    else:
+        print(
+            f"warning: the bundle declares its mirror unsigned: {check.specs} specs were "
+            "checked against their checksums only, not signatures."
+        )
 
 
 def _print_json(document: dict[str, Any]) -> None:

@@ -20,47 +20,6 @@ from reconcile.transport.registry import MirrorEndpoint, TransportPool
 EXIT_OK = 0
 
 
-def add_bundle_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
-    bundle = subparsers.add_parser(
-        "bundle", help="export or import an air-gapped bundle of everything the manifest needs"
-    )
-    actions = bundle.add_subparsers(dest="bundle_command", required=True, metavar="ACTION")
-    export = actions.add_parser(
-        "export",
-        help="write one tar archive with the closure, sources, keys and a manifest for them",
-        description="Plan the manifest against an empty install root and write everything the "
-        "plan fetches (signed spec metadata and tarballs, in the mirror's layout), the "
-        "[[source]] archives and the pinned keys into OUT, with a manifest that uses them.",
-    )
-    export.add_argument("--out", type=Path, metavar="FILE", help="the archive to write (.tar)")
-    # the old spelling, a positional OUT.tar, kept working with a warning
-    export.add_argument("out_positional", nargs="?", type=Path, help=argparse.SUPPRESS)
-    export.add_argument("--json", action="store_true", help="print the result as JSON")
-    importing = actions.add_parser(
-        "import",
-        help="verify a bundle and unpack it into a new folder, or write it into a mirror",
-        description="Check every member of the bundle against its bundle.json, unpack it, "
-        "verify every signature with the keys its manifest pins, then move it to DEST (a "
-        "folder that must not exist or be empty). When DEST is a mirror URL (s3://bucket/prefix "
-        "or file:///path), the verified tarballs, then their signed metadata, then the index "
-        "entries are written into that mirror instead; --out DIR receives a manifest and keys "
-        "that read it.",
-    )
-    importing.add_argument("bundle", metavar="BUNDLE.tar", type=Path)
-    importing.add_argument("dest", metavar="DEST", help="a new folder, or a mirror URL")
-    importing.add_argument(
-        "--endpoint-url", metavar="URL", help="s3 only: an S3-compatible service (MinIO, Ceph)"
-    )
-    importing.add_argument("--profile", metavar="NAME", help="s3 only: the AWS profile to use")
-    importing.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="with a mirror URL: a new folder for the bundle's manifest and keys, reading it",
-    )
-    importing.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
 def run_bundle(args: argparse.Namespace, manifest: Path) -> int:
     if args.bundle_command == "export":
         summary = export_bundle(manifest, _export_target(args))

@@ -28,35 +28,6 @@ EXIT_OK, EXIT_ERROR = 0, 1
 SHORT_SHA = 12
 
 
-def add_cache_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
-    cache = subparsers.add_parser(
-        "cache", help="list or clean the cache roots of downloaded tarballs"
-    )
-    actions = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    listing = actions.add_parser(
-        "list",
-        help="show each cache root with its blobs",
-        description="Show each [[cache]] root of the manifest: its URL prefixes, how many "
-        "blobs it holds, their size, and when each was last used. Reads only.",
-    )
-    listing.add_argument("--json", action="store_true", help="print the listing as JSON")
-    collect = actions.add_parser(
-        "gc",
-        help="remove blobs the manifest does not need, least recently used first",
-        description="Remove blobs unused for longer than --older-than, then the least "
-        "recently used ones until the roots hold at most --max-size. Blobs the manifest still "
-        "needs (what its plan would install, what its installed specs came from) are kept.",
-    )
-    collect.add_argument(
-        "--max-size", metavar="SIZE", help="keep at most this much: 1234, 500M, 10GiB, 2GB"
-    )
-    collect.add_argument(
-        "--older-than", metavar="AGE", help="remove blobs unused for this long: 30m, 12h, 7d"
-    )
-    collect.add_argument("--dry-run", action="store_true", help="only say what would go")
-    collect.add_argument("--json", action="store_true", help="print the report as JSON")
-
-
 def run_cache(args: argparse.Namespace, manifest: Path) -> int:
     loaded = load_manifest(manifest)
     if args.cache_command == "list":

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from reconcile.atomic_write import atomic_write_bytes
 from reconcile.drift.audit import audit
@@ -16,35 +15,6 @@ from reconcile.drift.render import render_junit, render_text, report_document
 from reconcile.manifest.load import load_manifest
 
 EXIT_CLEAN, EXIT_DRIFT = 0, 2
-
-
-def add_drift_parser(
-    subparsers: argparse._SubParsersAction[Any], jobs_type: Any, jobs: int
-) -> None:
-    drift = subparsers.add_parser(
-        "drift",
-        help="audit the install tree against what reconcile recorded (read-only)",
-        description="Compare every prefix reconcile installed with its install record (files "
-        "modified, missing or added, modes, owner group, link targets), and the records with "
-        "the manifest (declared specs missing, installs no longer declared, signers no longer "
-        "pinned), and report leftovers of interrupted runs. Reads only and takes no lock, so "
-        "it never blocks an apply. Exits 0 when nothing drifted, 2 when something did, 1 on "
-        "error.",
-    )
-    drift.add_argument(
-        "--check-contents",
-        action="store_true",
-        help="hash every file (default: hash only files whose size or mtime changed)",
-    )
-    drift.add_argument("--json", action="store_true", help="print the report as JSON")
-    drift.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML to FILE")
-    drift.add_argument(
-        "-j",
-        "--jobs",
-        type=jobs_type,
-        default=jobs,
-        help="check up to N prefixes at once (default: the number of CPUs, at most 8)",
-    )
 
 
 def run_drift(args: argparse.Namespace, manifest: Path) -> int:

@@ -14,7 +14,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from reconcile.buildcache.layout_v2 import BUILD_CACHE, KEYS_FOLDER, key_url
 from reconcile.buildcache.layout_v3 import read_key_index_v3, read_mirror_key_v3
@@ -28,30 +27,6 @@ from reconcile.trust.verify import key_fingerprints, normalize_fingerprint
 from reconcile.userpath import expand_user
 
 MIRROR_NAME = "upstream"
-
-
-def add_init_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
-    init = subparsers.add_parser(
-        "init",
-        help="write a starting manifest for a binary cache",
-        description="Write a manifest (the -m path, default ./reconcile.toml) that installs "
-        "specs from the mirror at --mirror into --root. The keys the mirror publishes are "
-        "listed with their fingerprints: check each with its owner, then pass it with "
-        "--trust to write its [[key]] active (otherwise the entry is written commented out). "
-        "An existing manifest is never overwritten.",
-    )
-    init.add_argument("--mirror", required=True, metavar="URL", help="the binary cache")
-    init.add_argument(
-        "--spec", action="append", default=[], metavar="SELECTOR", help="a spec to install"
-    )
-    init.add_argument(
-        "--trust",
-        action="append",
-        default=[],
-        metavar="FINGERPRINT",
-        help="a published key's fingerprint, checked out of band",
-    )
-    init.add_argument("--root", default="opt", help="the install root (default: opt)")
 
 
 def _toml_string(text: str) -> str:

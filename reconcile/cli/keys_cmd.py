@@ -27,7 +27,7 @@ from reconcile.trust.key_files import (
     write_public_key,
     write_secret_key,
 )
-from reconcile.trust.keygen import ALGORITHMS, create_signing_key, default_email
+from reconcile.trust.keygen import create_signing_key, default_email
 from reconcile.trust.keystore import (
     ORIGIN_OPTION,
     generation_home,
@@ -48,73 +48,6 @@ from reconcile.trust.verify import normalize_fingerprint
 from reconcile.userpath import expand_user
 
 EXIT_OK = 0
-HOME_HELP = (
-    "the GnuPG home holding the signing keys (default: $RECONCILE_SIGNING_HOME, else "
-    "reconcile's key folder and then $GNUPGHOME or ~/.gnupg)"
-)
-
-
-def add_keys_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
-    keys = subparsers.add_parser("keys", help="make, list and export the keys that sign caches")
-    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-
-    generate = actions.add_parser(
-        "generate",
-        help="make a signing key and print its [[key]] entry for the manifest",
-        description="Make a signing key without a passphrase in a private GnuPG home (default: "
-        "$RECONCILE_SIGNING_HOME, else $XDG_DATA_HOME/reconcile/keys, i.e. "
-        "~/.local/share/reconcile/keys), write its public key next to the manifest and print "
-        "the [[key]] entry that pins it. The entry goes to standard output, notes to standard "
-        "error, so 'reconcile keys generate NAME >> reconcile.toml' works.",
-    )
-    generate.add_argument("name", metavar="NAME", help="the key's name in the manifest")
-    generate.add_argument(
-        "--kind", default="gpg", help=f"the key kind: {', '.join(SUPPORTED_KEY_KINDS)}"
-    )
-    generate.add_argument("--email", help="the user id's address (default: user@host)")
-    generate.add_argument("--home", type=Path, help="the GnuPG home to make the key in")
-    generate.add_argument(
-        "--algorithm",
-        choices=ALGORITHMS,
-        default="ed25519",
-        help="ed25519 (default, fast) or rsa4096 (what 'spack gpg create' makes)",
-    )
-    generate.add_argument(
-        "--out",
-        dest="public_out",
-        type=Path,
-        metavar="FILE",
-        help="where to write the public key (default: keys/NAME.pub next to the manifest)",
-    )
-    # the old spelling, kept working with a warning
-    generate.add_argument(
-        "--public-out", dest="public_out_deprecated", type=Path, help=argparse.SUPPRESS
-    )
-    generate.add_argument(
-        "--json", action="store_true", help="print the key and its [[key]] entry as JSON"
-    )
-
-    listing = actions.add_parser(
-        "list",
-        help="show the signing keys and the [[key]] they match",
-        description="Show the secret keys in reconcile's private keystore, with their "
-        "fingerprints and the manifest's [[key]] entries that pin them.",
-    )
-    listing.add_argument("--home", type=Path, help=HOME_HELP)
-    listing.add_argument("--json", action="store_true", help="print the listing as JSON")
-
-    export = actions.add_parser(
-        "export",
-        help="print a signing key's public key, or back up its secret key",
-        description="Print the armored public key of a signing key (named by the manifest's "
-        "[[key]] name, a fingerprint, or its user id), or with --secret write its secret key "
-        "to a new file of mode 0600 for a backup.",
-    )
-    export.add_argument("key", metavar="NAME|FINGERPRINT")
-    export.add_argument("--home", type=Path, help=HOME_HELP)
-    export.add_argument("--secret", action="store_true", help="export the secret key (needs --out)")
-    export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
-    export.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run_keys(args: argparse.Namespace, manifest: Path) -> int:

@@ -5,25 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from reconcile.errors import ReconcileError
 from reconcile.manifest.load import load_manifest
 from reconcile.state.lock import lock_holder, lock_path
-
-
-def add_locks_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
-    locks = subparsers.add_parser(
-        "locks",
-        help="show who holds the install root's lock",
-        description="Show whether a run holds the install root's lock and who it is (host, "
-        "pid, user, start time, command), without taking the lock: plan and drift never "
-        "block an apply, and this works for a user who may only read the tree. Exits 0 when "
-        "the lock is free, 2 when it is held.",
-    )
-    locks.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
 def run_locks(args: argparse.Namespace, manifest: Path) -> int:

@@ -12,200 +12,22 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING
 
-from reconcile import __version__
-from reconcile.cli import commands
-from reconcile.cli.bundle_cmd import add_bundle_parser, run_bundle
-from reconcile.cli.cache_cmd import add_cache_parser, run_cache
-from reconcile.cli.completion import add_completion_parser, completion_script
-from reconcile.cli.drift_cmd import add_drift_parser, run_drift
-from reconcile.cli.failures import environment_failure, input_closed
-from reconcile.cli.init_cmd import add_init_parser, run_init
-from reconcile.cli.keys_cmd import add_keys_parser, run_keys
-from reconcile.cli.locks_cmd import add_locks_parser, run_locks
-from reconcile.cli.mirror_cmd import add_mirror_parser, run_mirror
-from reconcile.cli.signals import PromptInterrupted, Terminated, terminate_like_interrupt
-from reconcile.errors import ManifestError, ReconcileError
+# Only the parser is imported up front: `--version`, `--help` and usage errors stay fast, and
+# each verb imports its own code below, once chosen (tests/structure/test_startup_imports.py).
+from reconcile.cli.parser import EXIT_ERROR, EXIT_OK, build_parser
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
+if TYPE_CHECKING:
+    from reconcile.errors import ReconcileError
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error exits 1 (2 means "changes pending" here)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 <= value <= 86_400 * 7:
-        raise argparse.ArgumentTypeError(f"expected 0 to 604800 seconds, got {text!r}")
-    return value
-
-
-def _default_jobs() -> int:
-    return min(8, os.cpu_count() or 1)
-
-
-_MANIFEST_HELP = "the manifest (default: ./reconcile.toml, or $RECONCILE_MANIFEST)"
-_EXIT_CODES = (
-    "exit codes: 0 success, nothing to do; 1 error; 2 changes pending (with --detailed-exitcode)"
-)
-
-
-def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
-    """Every parser below ``parser``, at any depth (``cache gc``, ``keys list``, ...)."""
-    found: list[argparse.ArgumentParser] = []
-    pending = [parser]
-    while pending:
-        current = pending.pop()
-        for action in current._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                children = list(dict.fromkeys(action.choices.values()))
-                found.extend(children)
-                pending.extend(children)
-    return found
-
-
-def _accept_manifest_anywhere(parser: argparse.ArgumentParser) -> None:
-    """``reconcile plan -m FILE`` works like ``reconcile -m FILE plan``: users put options
-    after the verb. SUPPRESS keeps the global value when the verb's own option is absent."""
-    for sub in _subparsers(parser):
-        sub.add_argument(
-            "-m", "--manifest", type=Path, default=argparse.SUPPRESS, help=_MANIFEST_HELP
-        )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="reconcile",
-        description="Make install trees and mirrors match a declarative manifest.",
-    )
-    parser.add_argument("--version", action="version", version=f"reconcile {__version__}")
-    parser.add_argument(
-        "-m",
-        "--manifest",
-        type=Path,
-        default=Path(os.environ.get("RECONCILE_MANIFEST", "reconcile.toml")),
-        help=_MANIFEST_HELP,
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    validate = sub.add_parser(
-        "validate",
-        help="check the manifest and report every problem",
-        description="Check the manifest without reading any mirror or the install tree: "
-        "every problem is reported at once, with its file, line and column. Exits 0 when the "
-        "manifest is valid, 1 otherwise.",
-    )
-    validate.add_argument("--json", action="store_true", help="print the result as JSON")
-
-    plan = sub.add_parser(
-        "plan",
-        help="show what apply would do",
-        description="Compare the manifest with the install tree and the mirrors, and print "
-        "every action apply would take, with a reason for each. Nothing is changed.",
-        epilog=_EXIT_CODES,
-    )
-    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
-    plan.add_argument(
-        "--detailed-exitcode",
-        action="store_true",
-        help="exit 2 when there are changes to apply (0 when there are none)",
-    )
-    plan.add_argument("--out", type=Path, help="save the plan for 'reconcile apply PLAN'")
-    plan.add_argument("-v", "--verbose", action="store_true", help="also list the no-ops")
-    plan.add_argument(
-        "--check-contents",
-        action="store_true",
-        help="hash every source archive in the source mirrors, not only changed ones",
-    )
-
-    plan.add_argument(
-        "--force",
-        action="store_true",
-        help="with install.prune: also remove undeclared prefixes whose files differ from "
-        "their install records",
-    )
-
-    apply = sub.add_parser(
-        "apply",
-        help="make the install tree match the manifest",
-        description="Plan afresh (or take a plan saved by 'plan --out'), show it, ask for "
-        "confirmation (unless --yes), then fetch, verify, unpack, relocate and commit. Nothing "
-        "is committed unless every check of the whole plan passes. Exits 0 on success, 1 on "
-        "error.",
-    )
-    apply.add_argument("plan", nargs="?", type=Path, help="a plan saved by 'plan --out'")
-    apply.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    apply.add_argument("--json", action="store_true", help="print the result as JSON")
-    apply.add_argument(
-        "--check-contents",
-        action="store_true",
-        help="hash every source archive in the source mirrors, not only changed ones",
-    )
-    apply.add_argument(
-        "--force",
-        action="store_true",
-        help="with install.prune: also remove undeclared prefixes whose files differ from "
-        "their install records",
-    )
-    apply.add_argument(
-        "-j",
-        "--jobs",
-        type=_positive_int,
-        default=_default_jobs(),
-        help="fetch and stage up to N specs at once (default: the number of CPUs, at most 8)",
-    )
-    apply.add_argument(
-        "--lock-timeout",
-        type=_seconds,
-        default=600.0,
-        metavar="SECONDS",
-        help="wait up to SECONDS for another run's lock on the install root (default 600; 0 "
-        "fails at once)",
-    )
-    listing = sub.add_parser(
-        "list",
-        help="show what is installed under the install root",
-        description="List the specs reconcile installed under the manifest's root, from its "
-        "install records: whether the manifest declares each (or needs it as a dependency), "
-        "its size, when it was installed, the mirror and key it came from. Reads only.",
-    )
-    listing.add_argument("--json", action="store_true", help="print the list as JSON")
-    add_drift_parser(sub, _positive_int, _default_jobs())
-    add_locks_parser(sub)
-    add_init_parser(sub)
-    add_completion_parser(sub)
-    add_mirror_parser(sub)
-    add_cache_parser(sub)
-    add_keys_parser(sub)
-    add_bundle_parser(sub)
-    _accept_manifest_anywhere(parser)
-    return parser
+__all__ = ["build_parser", "main"]
 
 
 def error_document(exc: ReconcileError) -> dict[str, object]:
     """An error as data: its reference, message and hint, and located problems if any."""
+    from reconcile.errors import ManifestError
+
     document: dict[str, object] = {
         "reference": exc.reference,
         "message": exc.message,
@@ -227,15 +49,25 @@ def error_document(exc: ReconcileError) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from reconcile.cli.signals import terminate_like_interrupt
+
     with terminate_like_interrupt():
         return _dispatch(args)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from reconcile.cli.failures import environment_failure, input_closed
+    from reconcile.cli.signals import PromptInterrupted, Terminated
+    from reconcile.errors import ReconcileError
+
     try:
         if args.command == "validate":
+            from reconcile.cli import commands
+
             return commands.validate(args.manifest, as_json=args.json)
         if args.command == "plan":
+            from reconcile.cli import commands
+
             return commands.plan(
                 args.manifest,
                 as_json=args.json,
@@ -263,21 +95,37 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             return run_list(args.manifest, as_json=args.json)
         if args.command == "drift":
+            from reconcile.cli.drift_cmd import run_drift
+
             return run_drift(args, args.manifest)
         if args.command == "locks":
+            from reconcile.cli.locks_cmd import run_locks
+
             return run_locks(args, args.manifest)
         if args.command == "completion":
+            from reconcile.cli.completion import completion_script
+
             print(completion_script(args.shell, build_parser()), end="")
             return EXIT_OK
         if args.command == "init":
+            from reconcile.cli.init_cmd import run_init
+
             return run_init(args, args.manifest)
         if args.command == "mirror":
+            from reconcile.cli.mirror_cmd import run_mirror
+
             return run_mirror(args, args.manifest)
         if args.command == "cache":
+            from reconcile.cli.cache_cmd import run_cache
+
             return run_cache(args, args.manifest)
         if args.command == "keys":
+            from reconcile.cli.keys_cmd import run_keys
+
             return run_keys(args, args.manifest)
         if args.command == "bundle":
+            from reconcile.cli.bundle_cmd import run_bundle
+
             return run_bundle(args, args.manifest)
         raise AssertionError(args.command)
     except ReconcileError as exc:

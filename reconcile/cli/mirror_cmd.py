@@ -20,21 +20,6 @@ from reconcile.spack.selector import compilers_of, parse_selector
 from reconcile.transport.registry import TransportPool, endpoints_of
 
 
-def add_mirror_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
-    mirror = subparsers.add_parser("mirror", help="look into the manifest's mirrors")
-    actions = mirror.add_subparsers(dest="mirror_command", required=True, metavar="ACTION")
-    listing = actions.add_parser(
-        "list",
-        help="show the specs a mirror offers",
-        description="List the specs in a declared mirror's index (binary packages only, not "
-        "externals), optionally those matching a selector in Spack's syntax. The index is not "
-        "signed: what is installed from it is verified spec by spec.",
-    )
-    listing.add_argument("name", help="a [[mirror]] name from the manifest")
-    listing.add_argument("selector", nargs="?", help="only specs matching this selector")
-    listing.add_argument("--json", action="store_true", help="print the list as JSON")
-
-
 def run_mirror(args: argparse.Namespace, manifest: Path) -> int:
     loaded = load_manifest(manifest)
     names = [m.name for m in loaded.manifest.mirrors]

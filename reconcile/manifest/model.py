@@ -14,6 +14,7 @@ from typing import Literal
 import attrs
 
 from reconcile.limits import DEFAULT_LIMITS, Limits
+from reconcile.manifest.kinds import SUPPORTED_KEY_KINDS as SUPPORTED_KEY_KINDS
 from reconcile.userpath import expand_user
 
 DEFAULT_PROJECTION = "{name}-{version}-{hash}"
@@ -24,7 +25,6 @@ WriteScope = Literal["user", "group", "world"]
 KeyKind = Literal["gpg", "ed25519"]
 
 SUPPORTED_SCHEMES = ("file", "http", "https", "s3")
-SUPPORTED_KEY_KINDS: tuple[str, ...] = ("gpg", "ed25519")
 # What an ed25519 signer's identity starts with (gpg identities are bare fingerprints).
 ED25519_IDENTITY_PREFIX = "ed25519:"
 

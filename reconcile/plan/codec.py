@@ -9,6 +9,7 @@ plan is loaded; nothing here dispatches by hand on the class of an action.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import cattrs
@@ -45,6 +46,13 @@ ACTION_CLASSES: dict[ActionKind, tuple[type[Action], dict[str, str]]] = {
     "mirror-permissions": (MirrorPermissionsAction, {}),
 }
 
+
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """Built on first use: a plan that is neither saved nor printed as JSON never needs it."""
+    return make_converter()
+
+
 # Per class: how a field differs from its name and type in ``details`` (both directions).
 _FIELDS: dict[type[Action], dict[str, Any]] = {
     InstallAction: {
@@ -60,10 +68,10 @@ _FIELDS: dict[type[Action], dict[str, Any]] = {
             unstruct_hook=lambda install: (
                 None
                 if install is None
-                else {**_CONVERTER.unstructure(install, InstallAction), "reason": install.reason}
+                else {**_converter().unstructure(install, InstallAction), "reason": install.reason}
             ),
             struct_hook=lambda data, _: (
-                None if data is None else _CONVERTER.structure(data, InstallAction)
+                None if data is None else _converter().structure(data, InstallAction)
             ),
         ),
     },
@@ -119,16 +127,13 @@ def make_converter() -> cattrs.Converter:
     return converter
 
 
-_CONVERTER: cattrs.Converter = make_converter()
-
-
 def action_to_dict(action: Action) -> dict[str, Any]:
     return {
         "id": action.id,
         "action": action.kind,
         "resource": action.resource,
         "reason": action.reason,
-        "details": _CONVERTER.unstructure(action, type(action)),
+        "details": _converter().unstructure(action, type(action)),
     }
 
 
@@ -141,17 +146,17 @@ def action_from_dict(item: Any) -> Action:
     fields = {**item["details"], **tagged, "reason": item["reason"]}
     if kind is SourceAction:
         fields = _source_link_target(fields)
-    action: Action = _CONVERTER.structure(fields, kind)
+    action: Action = _converter().structure(fields, kind)
     return action
 
 
 def noop_to_dict(noop: NoOp) -> dict[str, Any]:
-    result: dict[str, Any] = _CONVERTER.unstructure(noop)
+    result: dict[str, Any] = _converter().unstructure(noop)
     return result
 
 
 def noop_from_dict(item: Any) -> NoOp:
-    return _CONVERTER.structure(item, NoOp)
+    return _converter().structure(item, NoOp)
 
 
 def describe_error(exc: Exception) -> str:

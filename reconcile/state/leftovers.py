@@ -20,7 +20,6 @@ import functools
 import os
 import re
 import secrets
-import socket
 from pathlib import Path
 
 import attrs
@@ -46,7 +45,7 @@ class Owner:
 
 @functools.cache
 def this_host() -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
+    return re.sub(r"[^A-Za-z0-9_]", "_", os.uname().nodename)[:32] or "host"
 
 
 @functools.cache

@@ -26,7 +26,6 @@ import fcntl
 import getpass
 import json
 import os
-import socket
 import struct
 import sys
 import time
@@ -86,7 +85,7 @@ def _me() -> LockOwner:
         user = str(os.getuid())
     moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     return LockOwner(
-        host=socket.gethostname(),
+        host=os.uname().nodename,  # gethostname(), without importing socket
         pid=os.getpid(),
         user=user,
         started=moment.isoformat().replace("+00:00", "Z"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -24,7 +23,8 @@ def url_to_path(url: str) -> Path:
             f"file URL names a host: {url}",
             hint="write file:///absolute/path, or a plain path relative to the manifest",
         )
-    return Path(urllib.request.url2pathname(parts.path))
+    # what urllib.request.url2pathname does on POSIX, without importing http, email and ssl
+    return Path(urllib.parse.unquote(parts.path))
 
 
 CHUNK = 1 << 20

@@ -14,9 +14,6 @@ import re
 from collections.abc import Mapping
 
 import attrs
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from reconcile.errors import VerificationError
 from reconcile.trust.signers import Signer
@@ -72,6 +69,11 @@ def parse_signature(text: str) -> tuple[str, bytes]:
 def verifies(key: bytes, message: bytes, signature: bytes) -> bool:
     """Whether ``signature`` is a valid ed25519 signature by the 32-byte ``key`` over
     ``message``."""
+    # imported here, not at the top: most runs verify no ed25519 signature, and importing
+    # cryptography takes tens of milliseconds (tests/structure/test_startup_imports.py)
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
     except (InvalidSignature, ValueError):
@@ -126,6 +128,8 @@ class Ed25519SecretKey:
     def generate(cls, name: str) -> Ed25519SecretKey:
         if not _KEY_NAME.fullmatch(name):
             raise ValueError(f"not an ed25519 key name: {name!r}")
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         private = Ed25519PrivateKey.generate()
         return cls(name=name, seed=private.private_bytes_raw())
 
@@ -144,6 +148,9 @@ class Ed25519SecretKey:
         return f"{self.name}:{base64.b64encode(raw).decode()}"
 
     def public_key(self) -> Ed25519PublicKeyText:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
         public = Ed25519PrivateKey.from_private_bytes(self.seed).public_key()
         raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
         return Ed25519PublicKeyText(name=self.name, raw=raw)
@@ -162,5 +169,7 @@ class Ed25519StatementSigner:
         return self._key.name
 
     def sign_statement(self, statement: bytes) -> str:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         signature = Ed25519PrivateKey.from_private_bytes(self._key.seed).sign(statement)
         return f"{self._key.name}:{base64.b64encode(signature).decode()}"

@@ -7,6 +7,7 @@ import socket
 
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import ManifestFile
+from reconcile.trust.key_algorithms import ALGORITHMS as ALGORITHMS
 from reconcile.trust.keystore import (
     prepare_private_home,
     refuse_inside_mirror,
@@ -16,8 +17,6 @@ from reconcile.trust.keystore import (
 from reconcile.trust.secret_keys import SigningKey, list_signing_keys, uid_name
 from reconcile.trust.sign import generate_key
 from reconcile.trust.signing_home import SigningHome
-
-ALGORITHMS = ("ed25519", "rsa4096")
 
 
 def default_email() -> str:

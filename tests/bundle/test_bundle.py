@@ -22,7 +22,8 @@ from reconcile.bundle.errors import BundleError
 from reconcile.bundle.export import export_bundle
 from reconcile.bundle.importer import import_bundle
 from reconcile.bundle.listing import LISTING_NAME, listing_bytes
-from reconcile.cli.bundle_cmd import add_bundle_parser, run_bundle
+from reconcile.cli.bundle_cmd import run_bundle
+from reconcile.cli.verb_parsers import add_bundle_parser
 from reconcile.errors import ReconcileError, VerificationError
 from reconcile.hashing import digest_file
 from reconcile.trust.clearsign import unverified_text

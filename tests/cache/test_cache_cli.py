@@ -21,7 +21,8 @@ from conftest import FIXTURE_FPR, FIXTURE_KEY, SIGNED_CACHE
 
 from reconcile.cache.roots import cache_roots_of
 from reconcile.cache.store import BlobCache
-from reconcile.cli.cache_cmd import add_cache_parser, run_cache
+from reconcile.cli.cache_cmd import run_cache
+from reconcile.cli.verb_parsers import add_cache_parser
 from reconcile.errors import ReconcileError
 from reconcile.manifest.load import load_manifest
 

@@ -19,8 +19,9 @@ import pytest
 from conftest import FIXTURE_FPR, FIXTURE_KEY
 
 from reconcile.buildcache.pinned_keys import load_pinned_keys
-from reconcile.cli.keys_cmd import add_keys_parser, run_keys
+from reconcile.cli.keys_cmd import run_keys
 from reconcile.cli.main import main
+from reconcile.cli.verb_parsers import add_keys_parser
 from reconcile.errors import ReconcileError
 from reconcile.manifest.load import load_manifest
 from reconcile.trust.gnupg import isolated_home, remove_isolated_home, run_gpg

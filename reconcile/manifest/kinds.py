@@ -1,0 +1,6 @@
+"""The key kinds a manifest may pin: its own module so that the command line's parser can
+name them without importing the manifest model."""
+
+from __future__ import annotations
+
+SUPPORTED_KEY_KINDS: tuple[str, ...] = ("gpg", "ed25519")

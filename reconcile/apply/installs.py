@@ -24,12 +24,12 @@ import attrs
 
 from reconcile import safe_fs
 from reconcile.apply.context import ApplyResult, RunContext, SpecSource
-from reconcile.apply.faults import crash_point
 from reconcile.apply.fetch import Obtained, keep_in_cache, obtain_tarball
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
 from reconcile.cache.partial import state_place
 from reconcile.errors import ApplyError, ReconcileError
+from reconcile.faults import crash_point
 from reconcile.folders import folder_mode, make_folders
 from reconcile.manifest.model import Permissions
 from reconcile.pause import pause_point
@@ -137,6 +137,7 @@ def _stage(
         new_root=plan.install_root,
     )
     relocate_package(unpacked.prefix_dir, unpacked.build_info, prefix_map)
+    crash_point("after-relocate")
     check_symlinks(
         unpacked.prefix_dir,
         final_prefix=action.prefix,

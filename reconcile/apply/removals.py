@@ -17,9 +17,9 @@ from pathlib import Path
 import attrs
 
 from reconcile.apply.context import ApplyResult, RunContext
-from reconcile.apply.faults import crash_point
 from reconcile.apply.swap import aside_path, remove_folder
 from reconcile.errors import ApplyError
+from reconcile.faults import crash_point
 from reconcile.observe.ignore import IgnoreRules
 from reconcile.observe.prefix_drift import compare_prefix
 from reconcile.state.records import InstallRecord, delete_record, read_record, record_fingerprint

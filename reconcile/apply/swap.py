@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconcile.apply.faults import crash_point
+from reconcile.faults import crash_point
 from reconcile.safe_fs import remove_tree_at
 from reconcile.state.journal import SwapEntry, read_entries, remove_entry, write_entry
 from reconcile.state.leftovers import temp_name

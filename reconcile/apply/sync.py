@@ -56,6 +56,7 @@ from reconcile.buildcache.writer_v3 import (
     write_spec_v3,
 )
 from reconcile.errors import NotFoundError, VerificationError
+from reconcile.faults import crash_point
 from reconcile.hashing import sha256_of
 from reconcile.plan.model import SyncAction
 from reconcile.publish.sidecars import sidecar_key
@@ -272,6 +273,7 @@ class SyncStep:
                 )
                 copied.append(f"{copy.action.label} -> {mirror}")
             layout = copies[0].action.layout
+            crash_point("sync-before-index")
             write_index(store, layout, nodes, copied={c.action.hash for c in copies})
             keys = [signer.public_key()] if signer is not None else list(self.pinned.values())
             for armored in keys:

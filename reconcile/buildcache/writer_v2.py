@@ -34,6 +34,7 @@ from reconcile.buildcache.layout_v2 import (
 )
 from reconcile.buildcache.pack import binary_distribution_yaml, scan_relocation, write_tarball
 from reconcile.errors import ReconcileError
+from reconcile.faults import crash_point
 from reconcile.hashing import sha256_of
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.store import LocalMirrorStore, MirrorStore, as_store
@@ -143,6 +144,7 @@ def write_spec_v2(
             checksum = sha256_of(tarball)
         else:
             checksum = store.put_file(target, tarball)  # the sha256 of the bytes written
+    crash_point("publish-tarball-written")
     metadata = {
         key: value
         for key, value in spec_document.items()
@@ -327,6 +329,7 @@ def write_package_v2(
             store, spec_document=spec_document, tarball=tarball, signer=signer
         )
     externals = [node for node in document.nodes if node.is_external]
+    crash_point("publish-before-index")
     write_index_v2(store, [*externals, root])
     if signer is not None and publish_key:
         publish_key_v2(store, signer.public_key())

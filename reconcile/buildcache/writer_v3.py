@@ -61,6 +61,7 @@ from reconcile.buildcache.writer_v2 import (
     single_key_fingerprint,
 )
 from reconcile.errors import ReconcileError, VerificationError
+from reconcile.faults import crash_point
 from reconcile.hashing import digest_file, sha256_of
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.store import LocalMirrorStore, MirrorStore, as_store
@@ -154,6 +155,7 @@ def write_spec_v3(
     store = as_store(mirror)
     with _v3_errors(store):
         tarball_record = _store_file_blob(store, tarball)
+        crash_point("publish-tarball-written")
         spec_blob = spec_blob_bytes(spec_document)
         spec_record = record_for(
             spec_blob, media_type=media_type_for_spec(spec_document), compression=GZIP
@@ -276,6 +278,7 @@ def write_package_v3(
         published = write_spec_v3(
             store, spec_document=spec_document, tarball=tarball, signer=signer
         )
+    crash_point("publish-before-index")
     write_index_v3(store, document.nodes, in_buildcache={root.hash})
     if signer is not None and publish_key:
         publish_key_v3(store, signer.public_key())

@@ -19,7 +19,8 @@ def final_prefixes(root: Path) -> list[Path]:
 
 
 @pytest.mark.parametrize(
-    "crash_at", ["after-download", "mid-unpack", "before-rename", "after-first-rename"]
+    "crash_at",
+    ["after-download", "after-relocate", "mid-unpack", "before-rename", "after-first-rename"],
 )
 def test_killed_apply_converges(tmp_path: Path, crash_at: str) -> None:
     manifest = write_manifest(tmp_path)

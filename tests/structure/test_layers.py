@@ -15,6 +15,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "atomic_write",
         "hashing",
         "pause",
+        "faults",
         "safe_fs",
         "limits",
         "bounded_json",

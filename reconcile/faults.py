@@ -12,6 +12,7 @@ import signal
 
 CRASH_POINTS = (
     "after-download",
+    "after-relocate",
     "mid-unpack",
     "before-rename",
     "after-first-rename",
@@ -19,6 +20,9 @@ CRASH_POINTS = (
     "repair-swapped",
     "repair-aside",
     "removal-aside",
+    "publish-tarball-written",  # a published tarball is in the mirror, its metadata is not
+    "publish-before-index",  # tarball and signed metadata written, the index not updated
+    "sync-before-index",  # every spec copied into the target mirror, its index not updated
 )
 
 

@@ -1,5 +1,8 @@
 """``reconcile apply``: kept apart from plan and validate so that those do not load the
-executor (archives, relocation, ELF parsing) or the progress display."""
+executor (archives, relocation, ELF parsing) or the progress display.
+
+apply itself loads them only once it has something to do: a no-op apply costs what a no-op
+plan costs (tests/structure/test_startup_imports.py)."""
 
 from __future__ import annotations
 
@@ -9,32 +12,29 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from reconcile.apply.context import ApplyResult, ApplySettings
 from reconcile.apply.events import Reporter, SilentReporter
-from reconcile.apply.executor import ApplyResult, ApplySettings, apply_plan
 from reconcile.apply.leftovers import clear_leftovers_when_idle
 from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.cache.open import open_blob_cache
 from reconcile.cache.store import BlobCache
 from reconcile.cli.commands import EXIT_OK, confirm
-from reconcile.cli.progress import LiveReporter, PlainReporter
 from reconcile.cli.render import human_bytes, render_plan
 from reconcile.engine import observe_and_plan
 from reconcile.errors import LockWaitedError, PlanError, StalePlanError
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
-from reconcile.plan.binding import bind_saved_plan
 from reconcile.plan.model import Action, Plan
-from reconcile.plan.serialize import read_plan
 from reconcile.state.lock import LockOwner, lock_holder, wait_until_free
 from reconcile.state.records import records_dir
 from reconcile.transport.registry import TransportPool, endpoints_of
-from reconcile.trust.ed25519_keys import ed25519_signer
-from reconcile.trust.keystore import signer_from_keystore
-from reconcile.trust.policy import TrustPolicy
+
+if TYPE_CHECKING:
+    from reconcile.trust.policy import TrustPolicy
 
 # how many times apply plans again after waiting for another apply's lock
 PLAN_ATTEMPTS = 5
@@ -44,6 +44,8 @@ def _reporter(as_json: bool, total_bytes: int) -> tuple[Reporter, AbstractContex
     """Silent for JSON, a live display on a terminal, plain lines otherwise (CI logs)."""
     if as_json:
         return SilentReporter(), nullcontext()
+    from reconcile.cli.progress import LiveReporter, PlainReporter
+
     if sys.stdout.isatty() and os.environ.get("CI") is None:
         live = LiveReporter(total_bytes)
         return live, live
@@ -65,6 +67,26 @@ def _tree_state(loaded: ManifestFile) -> tuple[frozenset[str], LockOwner | None]
     except OSError:
         names = frozenset()
     return names, lock_holder(root)
+
+
+def _execute(
+    plan: Plan, loaded: ManifestFile, pool: TransportPool, reporter: Reporter, **settings: Any
+) -> ApplyResult:
+    """``apply_plan`` with the signers publishing uses: the executor (archives, relocation,
+    ELF parsing) and the signers are imported here, once there is something to do."""
+    from reconcile.apply.executor import apply_plan
+    from reconcile.trust.ed25519_keys import ed25519_signer
+    from reconcile.trust.keystore import signer_from_keystore
+
+    return apply_plan(
+        plan,
+        loaded,
+        pool,
+        reporter,
+        ApplySettings(
+            signer_for=signer_from_keystore, statement_signer_for=ed25519_signer, **settings
+        ),
+    )
 
 
 def apply(
@@ -142,20 +164,16 @@ def apply(
             reporter, display = _reporter(as_json, fresh.bytes_to_fetch)
             try:
                 with display:
-                    result = apply_plan(
+                    result = _execute(
                         fresh,
                         loaded,
                         pool,
                         reporter,
-                        ApplySettings(
-                            jobs=jobs,
-                            cache=cache,
-                            signer_for=signer_from_keystore,
-                            statement_signer_for=ed25519_signer,
-                            trust=trust,
-                            lock_timeout=lock_timeout,
-                            recheck=recheck,
-                        ),
+                        jobs=jobs,
+                        cache=cache,
+                        trust=trust,
+                        lock_timeout=lock_timeout,
+                        recheck=recheck,
                     )
                 break
             except LockWaitedError:
@@ -187,6 +205,8 @@ def _rechecker(
     """What the executor calls holding the lock: observe again and bind ``plan`` to what is
     there now (``plan/binding.py``); the actions found done are added to ``done``."""
 
+    from reconcile.plan.binding import bind_saved_plan
+
     def recheck(plan: Plan) -> Plan:
         fresh = observe_and_plan(
             loaded,
@@ -214,6 +234,8 @@ def _apply_saved(
 ) -> int:
     """``apply PLAN``: exactly the saved actions, re-checked under the lock
     (``plan/binding.py``): those done are skipped, any other change refuses the plan."""
+    from reconcile.plan.serialize import read_plan
+
     saved_plan = read_plan(saved)
     if saved_plan.manifest_digest != loaded.digest:
         raise StalePlanError(
@@ -234,20 +256,16 @@ def _apply_saved(
         )
         reporter, display = _reporter(as_json, saved_plan.bytes_to_fetch)
         with display:
-            result = apply_plan(
+            result = _execute(
                 saved_plan,
                 loaded,
                 pool,
                 reporter,
-                ApplySettings(
-                    jobs=jobs,
-                    cache=cache,
-                    signer_for=signer_from_keystore,
-                    statement_signer_for=ed25519_signer,
-                    trust=trust,
-                    lock_timeout=lock_timeout,
-                    recheck=recheck,
-                ),
+                jobs=jobs,
+                cache=cache,
+                trust=trust,
+                lock_timeout=lock_timeout,
+                recheck=recheck,
             )
     result = attrs.evolve(result, skipped=tuple(a.label for a in done))
     if as_json:

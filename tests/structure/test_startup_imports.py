@@ -44,6 +44,15 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "reconcile.publish",
     "reconcile.bundle",
 )
+# A no-op apply plans, finds nothing to do, sweeps leftovers under the lock, and stops: the
+# executor, archives, relocation and the progress display are for when there is work.
+NEVER_FOR_A_NO_OP_APPLY = (
+    *(name for name in NEVER_FOR_A_LOCAL_PLAN if name != "reconcile.apply"),
+    "reconcile.apply.executor",
+    "reconcile.apply.installs",
+    "reconcile.cli.progress",
+    "reconcile.trust.keystore",
+)
 # ``--version`` builds the parser and nothing else.
 NEVER_FOR_VERSION = (*NEVER_FOR_A_LOCAL_PLAN, "attr", "attrs", "cattrs", "tomlkit")
 VERSION_MAY_IMPORT = {
@@ -143,6 +152,12 @@ def test_a_local_no_op_plan_imports_nothing_it_does_not_use(
     if argv[0] == "plan":
         assert output.startswith("No changes"), output
     assert _loaded(modules, NEVER_FOR_A_LOCAL_PLAN) == []
+
+
+def test_a_no_op_apply_loads_nothing_a_no_op_plan_does_not(quickstart: Path) -> None:
+    modules, output = _modules_after(["apply", "--yes"], quickstart)
+    assert output.startswith("No changes"), output
+    assert _loaded(modules, NEVER_FOR_A_NO_OP_APPLY) == []
 
 
 def test_the_probe_sees_an_eager_import(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from reconcile.manifest.model import ManifestFile, Source
 from reconcile.observe.facts import MirrorPermissionFacts, Observed
 from reconcile.observe.findings import CheckMode
 from reconcile.observe.install_tree import observe_install_tree, observe_prefix_drift
-from reconcile.observe.mirrors import fetch_verified_spec, observe_mirrors
+from reconcile.observe.mirrors import fetch_verified_spec, find_valid_signature, observe_mirrors
 from reconcile.permissions import permission_changes, resolve_group
 from reconcile.plan.model import Plan
 from reconcile.plan.planner import make_plan
@@ -134,7 +134,7 @@ def observe_and_plan(
             result = make_plan(manifest_file, observed, force=force)
             if isinstance(result, Plan):
                 return result
-            if any(m.signed for m in observed.mirrors) and result.specs:
+            if any(m.signed for m in observed.mirrors) and (result.specs or result.reverify):
                 policy.load()  # a bad [[key]] fails the run here, not per mirror in a worker
             verified = dict(observed.verified)
             wanted = with_index_closure(result.specs, observed)
@@ -151,10 +151,24 @@ def observe_and_plan(
                     wanted.values(),
                 )
                 verified.update(zip(wanted, fetched, strict=True))
+                reverified = dict(observed.reverified)
+                found = workers.map(
+                    partial(
+                        find_valid_signature,
+                        mirrors=observed.mirrors,
+                        pool=pool,
+                        trust=policy,
+                        cache=cache,
+                    ),
+                    result.reverify.values(),
+                )
+                reverified.update(zip(result.reverify, found, strict=True))
             exists = dict(observed.path_exists)
             for path in result.paths:
                 exists[path] = Path(path).exists() or Path(path).is_symlink()
-            observed = attrs.evolve(observed, verified=verified, path_exists=exists)
+            observed = attrs.evolve(
+                observed, verified=verified, path_exists=exists, reverified=reverified
+            )
     finally:
         if own_trust:
             policy.close()

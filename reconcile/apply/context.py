@@ -56,6 +56,8 @@ class ApplyResult:
     repaired: tuple[str, ...] = ()  # labels of drifted prefixes brought back to their records
     skipped: tuple[str, ...] = ()  # labels of a saved plan's actions found done already
     permissions_changed: tuple[str, ...] = ()
+    # labels of installs whose records now name a signer that counts (the old one did not)
+    reverified: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()  # labels of prefixes removed (install.prune)
     published: tuple[str, ...] = ()  # "label -> mirror"
     mirrors_fixed: tuple[str, ...] = ()  # mirrors whose permissions were enforced

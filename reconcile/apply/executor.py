@@ -42,6 +42,7 @@ from reconcile.apply.mirror_permissions import MirrorPermissionsStep
 from reconcile.apply.publishing import PublishStep
 from reconcile.apply.removals import RemoveStep
 from reconcile.apply.repairs import RepairStep
+from reconcile.apply.reverify import ReverifyStep
 from reconcile.apply.sources import SourceStep, combined_failure
 from reconcile.apply.sync import SyncStep
 from reconcile.errors import ApplyError, LockWaitedError, ReconcileError
@@ -84,6 +85,7 @@ STEPS: dict[Phase, Callable[[RunContext], CommitStep]] = {
     "install": InstallStep,
     "repair": RepairStep,
     "permissions": PermissionsStep,
+    "reverify": ReverifyStep,
     "remove": RemoveStep,
     "publish": PublishStep,
     "sync": SyncStep,

@@ -297,6 +297,7 @@ def render_apply_summary(result: ApplyResult) -> str:
     changed = f", {len(result.repaired)} repaired" if result.repaired else ""
     changed += f", {len(result.skipped)} already done (skipped)" if result.skipped else ""
     changed += f", {len(result.removed)} removed" if result.removed else ""
+    changed += f", {len(result.reverified)} re-verified" if result.reverified else ""
     changed += (
         f", {len(result.permissions_changed)} permissions changed"
         if result.permissions_changed
@@ -340,6 +341,7 @@ def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict
         "repaired": list(result.repaired),
         "removed": list(result.removed),
         "permissions_changed": list(result.permissions_changed),
+        "reverified": list(result.reverified),
         "published": list(result.published),
         "sources_fetched": result.sources_fetched,
         "sources_linked": result.sources_linked,

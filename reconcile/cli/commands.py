@@ -9,15 +9,12 @@ from pathlib import Path
 from reconcile.cache.open import open_blob_cache
 from reconcile.cli.render import render_plan
 from reconcile.cli.signals import PromptInterrupted
-from reconcile.drift.revoked import RevokedInstall, revoked_installs
 from reconcile.engine import observe_and_plan
 from reconcile.errors import PlanError, ReconcileError
 from reconcile.manifest.load import load_manifest
-from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import Plan
 from reconcile.plan.serialize import plan_to_dict, write_plan
 from reconcile.state.lock import lock_holder
-from reconcile.state.records import read_records
 from reconcile.transport.registry import TransportPool, endpoints_of
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -91,26 +88,9 @@ def plan(
         print(json.dumps(plan_to_dict(result), indent=1))
     else:
         print(render_plan(result, verbose=verbose))
-        for item in _revoked(loaded):
-            print(
-                f"note: {item.describe()}; reinstall it from a mirror signed by a key that "
-                "still counts (remove the prefix and its record, then apply)",
-                file=sys.stderr,
-            )
         if out is not None:
             print(f"Saved the plan to {out}; run 'reconcile apply {out}' to carry it out.")
     return EXIT_CHANGES if detailed_exitcode and not result.is_empty else EXIT_OK
-
-
-def _revoked(loaded: ManifestFile) -> list[RevokedInstall]:
-    """Installs whose only recorded signer the manifest has revoked (``drift`` reports them
-    too)."""
-    if loaded.manifest.install is None:
-        return []
-    try:
-        return revoked_installs(loaded, read_records(loaded.install_root()))
-    except (ReconcileError, OSError):
-        return []
 
 
 def confirm(fresh: Plan) -> bool:

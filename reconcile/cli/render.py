@@ -27,6 +27,10 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         lines.append(f"    at {repair.prefix}")
         how = "re-staged from its verified tarball" if repair.restage else "fixed in place"
         lines.append(f"    because it {repair.reason}; {how}")
+    for check in plan.reverifications:
+        lines.append(f"~ reverify {check.label} (from {check.mirror}, signed by {check.signer})")
+        lines.append(f"    at {check.prefix} (left as it is)")
+        lines.append(f"    because {check.reason}")
     for removal in plan.removals:
         lines.append(f"- remove {removal.label}")
         lines.append(f"    at {removal.prefix}")
@@ -126,6 +130,8 @@ def summary_line(plan: Plan) -> str:
     changes = f"{len(plan.installs)} to install"
     if plan.repairs:
         changes += f", {len(plan.repairs)} to repair"
+    if plan.reverifications:
+        changes += f", {len(plan.reverifications)} to re-verify"
     if plan.removals:
         changes += f", {len(plan.removals)} to remove"
     if plan.permission_changes:

@@ -15,7 +15,7 @@ from reconcile.drift.declared import (
     unmatched_selectors,
 )
 from reconcile.drift.findings import ResourceAudit, sorted_findings
-from reconcile.drift.revoked import RevokedInstall, revoked_installs
+from reconcile.drift.revoked import revoked_installs
 from reconcile.manifest.model import ManifestFile
 from reconcile.observe.findings import (
     ADDED_KIND,
@@ -27,6 +27,7 @@ from reconcile.observe.findings import (
 from reconcile.observe.ignore import IgnoreRules
 from reconcile.observe.prefix_drift import compare_prefix
 from reconcile.state.records import InstallRecord, read_records, records_dir
+from reconcile.trust.revocation import GoneSigner
 
 STATE_FOLDER = ".reconcile"
 
@@ -54,7 +55,7 @@ def _audit_record(
     undeclared: bool,
     unpinned: bool,
     missing_deps: list[str],
-    revoked: RevokedInstall | None = None,
+    revoked: GoneSigner | None = None,
 ) -> ResourceAudit:
     comparison = compare_prefix(record, mode=mode, ignore=ignore)
     findings = list(comparison.findings)
@@ -111,8 +112,8 @@ def _audit_record(
         )
     if "revoked-signer" in kinds and fix is None:
         fix = (
-            "reinstall it from a mirror signed by a key that still counts: remove the prefix "
-            "and its record, then run 'reconcile apply'"
+            "run 'reconcile apply': it re-verifies the install from a mirror whose signature "
+            "by a key that still counts vouches for the same tarball, or reinstalls it"
         )
     if "unpinned-signer" in kinds and fix is None:
         fix = (

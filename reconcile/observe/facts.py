@@ -37,6 +37,15 @@ class VerifiedSpec:
 
 
 @attrs.frozen(kw_only=True)
+class Reverification:
+    """An installed spec whose recorded signer no longer counts, looked up again on every
+    mirror that lists it (manifest order), under the keys that count now."""
+
+    verified: VerifiedSpec | None  # the first mirror whose signatures satisfy the policy
+    tried: tuple[str, ...] = ()  # every other mirror that lists it, and why it did not
+
+
+@attrs.frozen(kw_only=True)
 class MirrorPermissionFacts:
     root: str  # the mirror's folder
     exists: bool
@@ -51,6 +60,8 @@ class Observed:
     mirrors: tuple[MirrorView, ...]
     verified: Mapping[str, VerifiedSpec] = attrs.field(factory=dict)
     path_exists: Mapping[str, bool] = attrs.field(factory=dict)
+    # installed specs whose recorded signer no longer counts, looked up again (hash -> facts)
+    reverified: Mapping[str, Reverification] = attrs.field(factory=dict)
     # the source mirrors the manifest's [[source]] entries fill, by mirror name
     source_mirrors: Mapping[str, SourceMirrorFacts] = attrs.field(factory=dict)
     # mirrors with [mirror.permissions]: what differs on disk now, by mirror name

@@ -38,7 +38,7 @@ from reconcile.errors import (
     VerificationError,
 )
 from reconcile.manifest.model import ManifestFile
-from reconcile.observe.facts import MirrorView, VerifiedSpec
+from reconcile.observe.facts import MirrorView, Reverification, VerifiedSpec
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.base import Transport, join_url
@@ -163,6 +163,40 @@ def _cached_size(cache: BlobCache | None, sha256: str | None) -> int | None:
     return None
 
 
+def verified_from_mirror(
+    node: SpecNode,
+    mirror: MirrorView,
+    pool: TransportPool,
+    trust: TrustPolicy,
+    cache: BlobCache | None,
+) -> VerifiedSpec:
+    """``node``'s metadata from ``mirror``, fetched fresh and verified (transport and
+    verification errors raised as they are)."""
+    transport = pool.for_url(mirror.url)
+    verify_with = trust if mirror.signed else None
+    if mirror.layout == 3:
+        fetched_v3 = fetch_spec_v3(
+            transport, mirror.url, node, trust=verify_with, mirror_name=mirror.name
+        )
+        fetched: FetchedSpec = fetched_v3
+        url, size = fetched_v3.tarball_url, fetched_v3.tarball_size
+        cached = _cached_size(cache, fetched.document.tarball_sha256)
+    else:
+        fetched = fetch_spec(
+            transport, mirror.url, node, trust=verify_with, mirror_name=mirror.name
+        )
+        url = tarball_url(mirror.url, fetched.document.root)
+        cached = _cached_size(cache, fetched.document.tarball_sha256)
+        size = cached if cached is not None else transport.size(url)
+    return VerifiedSpec(
+        fetched=fetched,
+        mirror=mirror.name,
+        tarball_url=url,
+        tarball_bytes=size,
+        cached=cached is not None,
+    )
+
+
 def fetch_verified_spec(
     node: SpecNode,
     mirrors: tuple[MirrorView, ...],
@@ -179,23 +213,7 @@ def fetch_verified_spec(
         if entry is None or not entry.in_buildcache:
             continue
         try:
-            transport = pool.for_url(mirror.url)
-            verify_with = trust if mirror.signed else None
-            cached = None
-            if mirror.layout == 3:
-                fetched_v3 = fetch_spec_v3(
-                    transport, mirror.url, node, trust=verify_with, mirror_name=mirror.name
-                )
-                fetched: FetchedSpec = fetched_v3
-                url, size = fetched_v3.tarball_url, fetched_v3.tarball_size
-                cached = _cached_size(cache, fetched.document.tarball_sha256)
-            else:
-                fetched = fetch_spec(
-                    transport, mirror.url, node, trust=verify_with, mirror_name=mirror.name
-                )
-                url = tarball_url(mirror.url, fetched.document.root)
-                cached = _cached_size(cache, fetched.document.tarball_sha256)
-                size = cached if cached is not None else transport.size(url)
+            return verified_from_mirror(node, mirror, pool, trust, cache)
         except MirrorUnreachableError as exc:
             pool.mark_unreachable(mirror.name, exc)
             tried.append(f"mirror '{mirror.name}': {exc.message}")
@@ -205,15 +223,40 @@ def fetch_verified_spec(
         except TransportError as exc:  # NotFoundError included: the next mirror may have it
             tried.append(f"mirror '{mirror.name}': {exc.message}")
             continue
-        return VerifiedSpec(
-            fetched=fetched,
-            mirror=mirror.name,
-            tarball_url=url,
-            tarball_bytes=size,
-            cached=cached is not None,
-        )
     detail = "\n".join(f"    {t}" for t in tried) or "    no mirror's index lists it"
     raise PlanError(
         f"cannot fetch {node.short()}:\n{detail}",
         hint="check that the mirrors are reachable and complete (spec metadata and tarball)",
     )
+
+
+def find_valid_signature(
+    node: SpecNode,
+    mirrors: tuple[MirrorView, ...],
+    pool: TransportPool,
+    trust: TrustPolicy,
+    cache: BlobCache | None = None,
+) -> Reverification:
+    """An installed spec whose recorded signer no longer counts: its metadata from the first
+    signed mirror (manifest order) listing it whose signatures satisfy the policy now. Unlike
+    an install, a mirror that fails verification is not final here: the install is already
+    there, and another mirror may carry a signature by a key that still counts."""
+    tried = []
+    for mirror in mirrors:
+        entry = mirror.index.get(node.hash)
+        if entry is None or not entry.in_buildcache:
+            continue
+        if not mirror.signed:
+            tried.append(f"mirror '{mirror.name}': declared unsigned (signed = false)")
+            continue
+        try:
+            return Reverification(
+                verified=verified_from_mirror(node, mirror, pool, trust, cache), tried=tuple(tried)
+            )
+        except MirrorUnreachableError as exc:
+            pool.mark_unreachable(mirror.name, exc)
+            tried.append(f"mirror '{mirror.name}': {exc.message}")
+        except (TransportError, VerificationError) as exc:
+            lines = exc.message.splitlines()
+            tried.append(f"mirror '{mirror.name}': " + "\n      ".join(lines))
+    return Reverification(verified=None, tried=tuple(tried))

@@ -26,6 +26,7 @@ from reconcile.plan.model import (
     PublishAction,
     RemoveAction,
     RepairAction,
+    ReverifyAction,
     SourceAction,
     SyncAction,
 )
@@ -36,6 +37,7 @@ from reconcile.sources.layout import source_paths
 ACTION_CLASSES: dict[ActionKind, tuple[type[Action], dict[str, str]]] = {
     "install": (InstallAction, {}),
     "repair": (RepairAction, {}),
+    "reverify": (ReverifyAction, {}),
     "remove": (RemoveAction, {}),
     "permissions": (PermissionsAction, {}),
     "publish": (PublishAction, {}),

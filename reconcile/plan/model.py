@@ -21,6 +21,7 @@ FORMAT_VERSION = 1
 ActionKind = Literal[
     "install",
     "repair",
+    "reverify",
     "permissions",
     "remove",
     "publish",
@@ -37,6 +38,7 @@ Phase = Literal[
     "install",
     "repair",
     "permissions",
+    "reverify",
     "remove",
     "publish",
     "sync",
@@ -47,6 +49,7 @@ COMMIT_ORDER: tuple[Phase, ...] = (
     "install",  # all-or-nothing: every prefix staged and checked before the first rename
     "repair",  # drifted prefixes: re-staged and swapped in, or modes and group re-applied
     "permissions",  # installed prefixes whose [install.permissions] changed
+    "reverify",  # installs whose signer no longer counts: their records name a signer that does
     "remove",  # prefixes no declared closure needs (install.prune): after the installs
     "publish",  # installed (and re-verified) prefixes packed into mirrors
     "sync",  # verified specs copied between mirrors
@@ -190,6 +193,42 @@ class RepairAction(_OfSpec):
         h = self.hash
         staged = (f"metadata:{h}", f"tarball:{h}") if self.restage is not None else ()
         return (f"record:{h}", f"drift:{h}", *staged)
+
+
+@attrs.frozen(kw_only=True)
+class ReverifyAction(_OfSpec):
+    """An installed spec whose recorded signer no longer counts (its key was revoked or is no
+    longer declared), while a mirror carries signed metadata for the same tarball that does
+    count: verified again from that mirror, and its install record made to name the new
+    signer. The prefix is not touched."""
+
+    hash: str
+    name: str
+    version: str
+    prefix: str
+    mirror: str  # where the signature that counts was found
+    mirror_url: str  # credentials masked
+    layout: int  # that mirror's binary cache layout
+    spec_url: str  # credentials masked
+    tarball_sha256: str  # the recorded tarball, which the signed metadata names too
+    old_signer: str  # what the record names now
+    signer: str  # the signer that counts, recorded once verified again
+    reason: str
+
+    kind: ClassVar[Literal["reverify"]] = "reverify"
+    phase: ClassVar[Phase] = "reverify"
+
+    @property
+    def id(self) -> str:
+        return f"reverify:{self.hash}"
+
+    @property
+    def resource(self) -> str:
+        return self.spec_resource
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (f"record:{self.hash}", f"metadata:{self.hash}")
 
 
 @attrs.frozen(kw_only=True)
@@ -431,6 +470,7 @@ def source_url(url: str, folder: Path | None = None) -> str:
 Action = (
     InstallAction
     | RepairAction
+    | ReverifyAction
     | RemoveAction
     | PermissionsAction
     | PublishAction
@@ -492,6 +532,10 @@ class Plan:
         return tuple(a for a in self.actions if isinstance(a, RepairAction))
 
     @property
+    def reverifications(self) -> tuple[ReverifyAction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, ReverifyAction))
+
+    @property
     def removals(self) -> tuple[RemoveAction, ...]:
         return tuple(a for a in self.actions if isinstance(a, RemoveAction))
 
@@ -518,7 +562,13 @@ class Plan:
 
     @property
     def touches_install_tree(self) -> bool:
-        return bool(self.installs or self.repairs or self.permission_changes or self.publications)
+        return bool(
+            self.installs
+            or self.repairs
+            or self.reverifications
+            or self.permission_changes
+            or self.publications
+        )
 
     @property
     def bytes_to_fetch(self) -> int:

@@ -36,6 +36,7 @@ from reconcile.plan.model import (
     PublishAction,
     RemoveAction,
     RepairAction,
+    ReverifyAction,
     SourceAction,
 )
 from reconcile.plan.publishing import Publishable, plan_publishing
@@ -47,6 +48,7 @@ from reconcile.spack.selector import SpecSelector, compilers_of, parse_selector
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.state.records import InstallRecord, owner_name, record_fingerprint
 from reconcile.transport.base import join_url
+from reconcile.trust.revocation import gone_signer
 
 # How many spec names a "no spec matches" error lists.
 _OFFERED_SHOWN = 12
@@ -65,6 +67,9 @@ class _Visit:
 class NeedFacts:
     specs: Mapping[str, SpecNode]  # hash -> node (enough to find its metadata on a mirror)
     paths: frozenset[str]  # paths whose existence the plan depends on
+    # installed specs whose recorded signer no longer counts: look for a signature that does
+    # on every mirror that lists them (``Observed.reverified``)
+    reverify: Mapping[str, SpecNode] = attrs.field(factory=dict)
 
 
 def padded_install_root(settings: InstallSettings, root: str) -> str:
@@ -111,6 +116,8 @@ class _Planner:
         self.errors: list[str] = []
         self.need_specs: dict[str, SpecNode] = {}
         self.need_paths: set[str] = set()
+        self.need_reverify: dict[str, SpecNode] = {}
+        self.reverify_actions: list[ReverifyAction] = []
         self.actions: list[InstallAction] = []
         self.permission_actions: list[PermissionsAction] = []
         self.repair_actions: list[RepairAction] = []
@@ -143,6 +150,14 @@ class _Planner:
         prefix, identity = "prefix" in self.refusals, "identity" in self.refusals
         external = "external" in self.refusals
         cycle = "cycle" in self.refusals
+        signer = "signer" in self.refusals
+        if signer and not (cycle or prefix or identity or external):
+            hint = (
+                "sign these specs with a key the manifest trusts (a [[publish]] naming the new "
+                "key signs what it published again), or declare the key again if it was removed "
+                "by mistake; reconcile never keeps an install vouched for by a key that does not "
+                "count"
+            )
         if cycle:
             hint = (
                 "do not use this mirror until its owner fixes it: Spack never builds a spec "
@@ -171,7 +186,11 @@ class _Planner:
             else "prefix-claimed-twice"
             if prefix
             else (
-                "identity-mismatch" if identity else ("external-not-allowed" if external else None)
+                "identity-mismatch"
+                if identity
+                else (
+                    "external-not-allowed" if external else ("no-valid-signer" if signer else None)
+                )
             ),
         )
 
@@ -396,7 +415,90 @@ class _Planner:
         if complete:
             self.closures[node.hash] = self._closure_of(node)
             self._check_drift(node, record)
+            self._check_signer(node, record)
         return complete
+
+    def _check_signer(self, node: SpecNode, record: InstallRecord) -> None:
+        """An install whose recorded signer no longer counts: verified again from a mirror
+        whose signature that does count vouches for the same tarball (``reverify``), else
+        re-staged from one that vouches for another tarball (a repair), else refused."""
+        gone = gone_signer(record, self.manifest_file.manifest.keys)
+        if gone is None:
+            return
+        found = self.observed.reverified.get(node.hash)
+        if found is None:
+            self.need_reverify[node.hash] = node
+            return
+        if found.verified is None:
+            tried = "".join(f"\n    {line}" for line in found.tried) or (
+                "\n    no declared mirror lists it"
+            )
+            self._refuse(
+                "signer",
+                f"{gone.describe()}, and no mirror carries a signature that counts now:{tried}",
+            )
+            return
+        verified = found.verified
+        fetched = verified.fetched
+        assert fetched.signer is not None, "a re-verification is always signed"
+        signer = fetched.signer
+        named = {k.identity.upper(): k.name for k in self.manifest_file.manifest.keys}
+        by = f"key '{named[signer.upper()]}'" if signer.upper() in named else signer
+        resource = spec_resource(node)
+        repair = next((r for r in self.repair_actions if r.hash == node.hash), None)
+        if repair is not None and repair.restage is not None:
+            return  # re-staged from metadata verified now: its new record names that signer
+        self.fingerprints[f"metadata:{node.hash}"] = fetched.metadata_sha256
+        self.noops.pop(resource, None)
+        if fetched.document.tarball_sha256 == record.tarball_sha256:
+            view = next(m for m in self.observed.mirrors if m.name == verified.mirror)
+            self.reverify_actions.append(
+                ReverifyAction(
+                    hash=node.hash,
+                    name=node.name,
+                    version=node.version,
+                    prefix=record.prefix,
+                    mirror=verified.mirror,
+                    mirror_url=mask_credentials(view.url),
+                    layout=view.layout,
+                    spec_url=mask_credentials(fetched.url),
+                    tarball_sha256=record.tarball_sha256,
+                    old_signer=record.signer or "",
+                    signer=signer,
+                    reason=f"it was verified only by {gone.why}; mirror '{verified.mirror}' "
+                    f"carries a signature by {by} over the same tarball",
+                )
+            )
+            return
+        closure = self.closures.get(node.hash, frozenset())
+        reason = (  # shown as "because it <reason>"
+            f"was verified only by {gone.why}; mirror '{verified.mirror}' carries a "
+            f"signature by {by}, but over another tarball: reinstalled"
+        )
+        restage = self._install_action(
+            fetched.document.root, verified, record.prefix, closure, "repair"
+        )
+        if restage is None:
+            return
+        drift = drift_fingerprint(self.observed.drift.get(node.hash, ()))
+        self.fingerprints.setdefault(f"drift:{node.hash}", drift)
+        if repair is not None:
+            self.repair_actions.remove(repair)
+            repair = attrs.evolve(repair, restage=restage, reason=f"{repair.reason}; {reason}")
+        else:
+            repair = RepairAction(
+                hash=node.hash,
+                name=node.name,
+                version=node.version,
+                prefix=record.prefix,
+                differ=(),
+                metadata=(),
+                added=(),
+                keep_added=not self.settings.strict,
+                restage=restage,
+                reason=reason,
+            )
+        self.repair_actions.append(repair)
 
     def _check_drift(self, node: SpecNode, record: InstallRecord) -> None:
         """An installed prefix that differs from its record: plan its repair."""
@@ -630,8 +732,12 @@ class _Planner:
             self.visit(dag_hash, None, None)
         if self.errors:
             self._raise_errors()
-        if self.need_specs or self.need_paths:
-            return NeedFacts(specs=dict(self.need_specs), paths=frozenset(self.need_paths))
+        if self.need_specs or self.need_paths or self.need_reverify:
+            return NeedFacts(
+                specs=dict(self.need_specs),
+                paths=frozenset(self.need_paths),
+                reverify=dict(self.need_reverify),
+            )
         self._plan_removals()
         publishing = self._plan_publishing()
         return Plan(
@@ -641,6 +747,7 @@ class _Planner:
             actions=(
                 *self.actions,
                 *self.repair_actions,
+                *self.reverify_actions,
                 *self.permission_actions,
                 *self.removals,
                 *publishing,

@@ -46,6 +46,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "sync": len(plan.syncs),
             "noop": len(plan.noops),
             "bytes_to_fetch": plan.bytes_to_fetch,
+            # only when there are some: plans without re-verifications read as before
+            **({"reverify": len(plan.reverifications)} if plan.reverifications else {}),
         },
         "observed": {
             "digest": observed_digest(plan.fingerprints),

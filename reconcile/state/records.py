@@ -155,8 +155,15 @@ class InstallRecord:
     # Masked on the way in, so a record never holds a password even if handed one.
     mirror_url: str = attrs.field(converter=mask_credentials)
     tarball_sha256: str = attrs.field(validator=_check_sha256)
-    signer: str | None  # the key fingerprint, or None for an unsigned mirror
+    # who vouched for it: a gpg key's fingerprint, or "<scheme>:<[[key]] name>" for the other
+    # schemes (``manifest.model.Key.identity``); None for an unsigned mirror
+    signer: str | None
     installed_at: str = attrs.field(validator=_check_utc_timestamp)
+    # when reconcile last verified ``signer``'s signature, if after the install (a re-verification
+    # under a new key); None: at ``installed_at``. Revocation dates compare against this.
+    verified_at: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_utc_timestamp)
+    )
     reconcile_version: str = __version__
     permissions: dict[str, Any] | None = attrs.field(default=None, hash=False)  # what was applied
     # DAG hash -> path of the externals among the run-time dependencies (glibc at /usr, ...),
@@ -212,10 +219,16 @@ def _make_converter() -> cattrs.Converter:
             mtime_ns=override(omit_if_default=True),
         ),
     )
-    # Records without an owner keep the form (and the fingerprint) they always had.
+    # Records without an owner (or a re-verification) keep the form (and the fingerprint)
+    # they always had.
     converter.register_unstructure_hook(
         InstallRecord,
-        make_dict_unstructure_fn(InstallRecord, converter, owner=override(omit_if_default=True)),
+        make_dict_unstructure_fn(
+            InstallRecord,
+            converter,
+            owner=override(omit_if_default=True),
+            verified_at=override(omit_if_default=True),
+        ),
     )
     return converter
 

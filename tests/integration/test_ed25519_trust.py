@@ -331,10 +331,15 @@ def test_revoking_the_key_is_reported_by_plan_and_drift_and_refuses_new_installs
 
     for revocation in ("revoked = true\n", "revoked_after = 2001-01-01T00:00:00Z\n"):
         manifest.write_text(original + revocation)
-        assert run(manifest, "plan") == 0
+        # No mirror carries a signature by a key that still counts: the plan refuses,
+        # naming each install and why the mirror did not vouch for it again.
+        assert run(manifest, "plan") == 1
         err = capsys.readouterr().err
+        assert "error[no-valid-signer]" in err
         assert err.count("only by key 'site', which is revoked") == 3, err
         assert "hello-app@3.0/d7r6xmz was verified" in err
+        assert "mirror 'published': spec hello-app@3.0/d7r6xmz" in err
+        assert "Traceback" not in err
         assert run(manifest, "drift", "--json") != 0
         report = json.loads(capsys.readouterr().out)
         kinds = {f["kind"] for r in report["resources"] for f in r["findings"]}

@@ -60,12 +60,13 @@ def _as_json(outcome: Plan | NeedFacts | PlanError) -> dict[str, Any]:
             }
         }
     if isinstance(outcome, NeedFacts):
-        return {
-            "need_facts": {
-                "specs": {h: node.short() for h, node in sorted(outcome.specs.items())},
-                "paths": sorted(outcome.paths),
-            }
+        need: dict[str, Any] = {
+            "specs": {h: node.short() for h, node in sorted(outcome.specs.items())},
+            "paths": sorted(outcome.paths),
         }
+        if outcome.reverify:  # installs whose signer no longer counts, to look up again
+            need["reverify"] = {h: node.short() for h, node in sorted(outcome.reverify.items())}
+        return {"need_facts": need}
     data = plan_to_dict(outcome)
     # What apply reads back shows as the same plan (saved source actions keep masked URLs
     # and no observed sizes: apply re-plans them).

@@ -140,6 +140,7 @@ REFERENCES: Mapping[str, str] = {
     "bad-prefix": "a prefix to pack is not a normalized absolute path",
     "bad-public-key": "a public key to publish holds no key or more than one",
     "bad-relocation-list": "a tarball's list of files to relocate is malformed",
+    "bad-sigstore-root": "a sigstore `[[key]]`'s trusted root is not a Sigstore trusted_root.json",
     "bad-spec": "a spec document to publish is not a concrete spec",
     "bad-tarball": "a tarball to publish is not gzip-compressed",
     "bundle-refused": "a bundle cannot be exported, or is refused on import",

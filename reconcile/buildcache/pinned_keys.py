@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from reconcile.buildcache.layout_v2 import key_url
 from reconcile.buildcache.layout_v3 import read_mirror_key_v3
+from reconcile.buildcache.sigstore_keys import sigstore_trusted_key
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.manifest.bounded import MAX_KEY_FILE_BYTES, NotReadableError, read_bounded
 from reconcile.manifest.model import Key, ManifestFile
@@ -33,7 +34,11 @@ def trust_policy(manifest_file: ManifestFile, *, read_url: Callable[[str], bytes
     notes = [
         f"key '{key.name}' is revoked in the manifest"
         + (f" (after {key.revoked_after.isoformat()})" if key.revoked_after else "")
-        + ": its signatures do not count"
+        + (
+            ": its signatures logged from then on do not count (Rekor integrated time)"
+            if _judged_by_log_time(key)
+            else ": its signatures do not count"
+        )
         for key in manifest_file.manifest.keys
         if key.revoked_for(now)
     ]
@@ -44,9 +49,19 @@ def _unrevoked(manifest_file: ManifestFile, read_url: Callable[[str], bytes]) ->
     """The declared keys that may verify now: a key revoked (``revoked = true``, or past its
     ``revoked_after``) verifies nothing new, as if it were not declared."""
     now = datetime.datetime.now(datetime.UTC)
-    revoked = {key.name for key in manifest_file.manifest.keys if key.revoked_for(now)}
+    revoked = {
+        key.name
+        for key in manifest_file.manifest.keys
+        if key.revoked_for(now) and not _judged_by_log_time(key)
+    }
     keys = load_trusted_keys(manifest_file, read_url=read_url)
     return [key for key in keys if key.name not in revoked]
+
+
+def _judged_by_log_time(key: Key) -> bool:
+    """A sigstore key revoked after a moment stays loaded: its verifier compares that moment
+    with each signature's transparency-log time, which no signer can choose."""
+    return key.kind == "sigstore" and key.revoked_after is not None
 
 
 def load_pinned_keys(
@@ -72,6 +87,11 @@ def load_trusted_keys(
         for key in manifest_file.manifest.keys
         if key.kind == "ed25519"
     ]
+    pinned.extend(
+        sigstore_trusted_key(manifest_file, key)
+        for key in manifest_file.manifest.keys
+        if key.kind == "sigstore"
+    )
     for key in [k for k in manifest_file.manifest.keys if k.kind == "gpg"]:
         expected = normalize_fingerprint(key.fingerprint)
         origin, armored = _read_key(manifest_file, key, expected, read_url)

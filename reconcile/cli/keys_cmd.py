@@ -21,7 +21,8 @@ from reconcile.cli import keys_ed25519, keys_usage
 from reconcile.errors import ManifestError, ReconcileError
 from reconcile.manifest.checks import check_name
 from reconcile.manifest.load import load_manifest
-from reconcile.manifest.model import SUPPORTED_KEY_KINDS, Key, ManifestFile
+from reconcile.manifest.kinds import GENERATED_KEY_KINDS
+from reconcile.manifest.model import Key, ManifestFile
 from reconcile.trust.key_files import (
     refuse_existing_public_key,
     write_public_key,
@@ -119,9 +120,14 @@ def _manifest_relative(path: Path, folder: Path) -> str:
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in SUPPORTED_KEY_KINDS:
+    if kind not in GENERATED_KEY_KINDS:
         raise ReconcileError(
-            f"unsupported key kind {kind!r}: expected one of {', '.join(SUPPORTED_KEY_KINDS)}",
+            f"unsupported key kind {kind!r}: expected one of {', '.join(GENERATED_KEY_KINDS)}"
+            + (
+                " (a sigstore identity has no secret to generate: declare its identity and issuer)"
+                if kind == "sigstore"
+                else ""
+            ),
             hint="use --kind gpg or --kind ed25519",
             reference="unsupported-key-kind",
         )

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from reconcile.manifest.kinds import SUPPORTED_KEY_KINDS
+from reconcile.manifest.kinds import GENERATED_KEY_KINDS
 from reconcile.trust.key_algorithms import ALGORITHMS
 
 HOME_HELP = (
@@ -155,7 +155,7 @@ def add_keys_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     generate.add_argument("name", metavar="NAME", help="the key's name in the manifest")
     generate.add_argument(
-        "--kind", default="gpg", help=f"the key kind: {', '.join(SUPPORTED_KEY_KINDS)}"
+        "--kind", default="gpg", help=f"the key kind: {', '.join(GENERATED_KEY_KINDS)}"
     )
     generate.add_argument("--email", help="the user id's address (default: user@host)")
     generate.add_argument("--home", type=Path, help="the GnuPG home to make the key in")

@@ -22,11 +22,16 @@ DEFAULT_EXTERNALS = ("/usr",)
 
 ReadScope = Literal["world", "group", "user"]
 WriteScope = Literal["user", "group", "world"]
-KeyKind = Literal["gpg", "ed25519"]
+KeyKind = Literal["gpg", "ed25519", "sigstore"]
+SigstoreInstance = Literal["production", "staging"]
 
 SUPPORTED_SCHEMES = ("file", "http", "https", "s3")
 # What an ed25519 signer's identity starts with (gpg identities are bare fingerprints).
 ED25519_IDENTITY_PREFIX = "ed25519:"
+# Likewise for a sigstore key: "sigstore:<[[key]] name>" (the certificate's SAN may vary
+# within an ``identity_glob``; the key that accepted it does not).
+SIGSTORE_IDENTITY_PREFIX = "sigstore:"
+SIGSTORE_INSTANCES: tuple[str, ...] = ("production", "staging")
 
 
 @attrs.frozen(kw_only=True)
@@ -115,7 +120,9 @@ class CacheRoot:
 @attrs.frozen(kw_only=True)
 class Key:
     """A trusted key. gpg: ``fingerprint`` and exactly one of ``file`` and ``source``;
-    ed25519: exactly one of ``public_key`` and ``file``."""
+    ed25519: exactly one of ``public_key`` and ``file``; sigstore: exactly one of
+    ``san`` (TOML ``identity``) and ``identity_glob``, ``issuer``, and at most one of
+    ``trusted_root`` and ``instance``."""
 
     name: str
     kind: KeyKind = "gpg"
@@ -123,6 +130,16 @@ class Key:
     file: str | None = None  # gpg: an armored public key; ed25519: a "name:base64" key
     source: str | None = None  # gpg: "mirror:<name>", take it from that mirror's published keys
     public_key: str | None = None  # ed25519: "name:base64", as Nix writes public keys
+    # sigstore: the signing certificate's SAN, exactly (TOML ``identity``; the attribute
+    # ``identity`` is what a signer is recorded as), or a pattern (``*`` within one ``/``
+    # segment, ``**`` across them), and the OIDC issuer the certificate must name.
+    san: str | None = None
+    identity_glob: str | None = None
+    issuer: str | None = None
+    # sigstore: a trusted_root.json (relative to the manifest's folder), or the root of the
+    # public instance embedded in the sigstore package (None: production).
+    trusted_root: str | None = None
+    instance: SigstoreInstance | None = None
     # Revocation: ``revoked`` alone refuses every signature by the key; ``revoked_after``
     # (UTC) refuses those reconcile verifies from then on and keeps installs verified before.
     revoked: bool = False
@@ -141,6 +158,8 @@ class Key:
         ed25519 key's manifest name (prefixed, so it never looks like a fingerprint)."""
         if self.kind == "ed25519":
             return ED25519_IDENTITY_PREFIX + self.name
+        if self.kind == "sigstore":
+            return SIGSTORE_IDENTITY_PREFIX + self.name
         return self.fingerprint
 
 

@@ -19,10 +19,11 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from reconcile.limits import SETTINGS, Limits
-from reconcile.manifest import checks
+from reconcile.manifest import checks, sigstore_fields
 from reconcile.manifest.finding import Finding
 from reconcile.manifest.locate import KeyPath
 from reconcile.manifest.model import (
+    SIGSTORE_INSTANCES,
     CacheRoot,
     DriftSettings,
     InstallSettings,
@@ -41,8 +42,12 @@ Hook = Callable[[Any, Any], Any]
 
 # Attribute names that differ from the TOML keys: ``[[mirror]]`` fills ``Manifest.mirrors``.
 TOML_NAMES: dict[type, dict[str, str]] = {
-    Manifest: {"mirrors": "mirror", "keys": "key", "caches": "cache", "sources": "source"}
+    Manifest: {"mirrors": "mirror", "keys": "key", "caches": "cache", "sources": "source"},
+    # ``Key.identity`` is what a signer is recorded as; the TOML ``identity`` is the SAN.
+    Key: {"san": "identity"},
 }
+# Key fields that only a sigstore key takes.
+SIGSTORE_ONLY_KEYS = ("identity", "identity_glob", "issuer", "trusted_root", "instance")
 # Mirror keys that only an s3:// mirror understands.
 S3_ONLY_KEYS = ("endpoint_url", "profile")
 
@@ -298,7 +303,16 @@ def _require(*names: str) -> Callable[[dict[str, Any]], Iterable[_InvalidValueEr
 
 def _key_fields(table: dict[str, Any]) -> Iterable[_InvalidValueError]:
     """Which fields each kind of key takes."""
-    if table.get("kind") != "ed25519":
+    kind = table.get("kind")
+    if kind == "sigstore":
+        yield from _sigstore_fields(table)
+        return
+    for name in SIGSTORE_ONLY_KEYS:
+        if name in table:
+            yield _InvalidValueError(
+                f'{name} is for kind = "sigstore" keys', subpath=(name,), anchor="key"
+            )
+    if kind != "ed25519":
         yield from _require("fingerprint")(table)
         if "public_key" in table:
             yield _InvalidValueError(
@@ -324,6 +338,39 @@ def _key_fields(table: dict[str, Any]) -> Iterable[_InvalidValueError]:
         yield _InvalidValueError(
             "missing 'public_key' or 'file' (expected exactly one: public_key = "
             '"<name>:<base64>" or file = "keys/site.ed25519.pub")'
+        )
+
+
+def _sigstore_fields(table: dict[str, Any]) -> Iterable[_InvalidValueError]:
+    for name in ("fingerprint", "source", "public_key", "file"):
+        if name in table:
+            yield _InvalidValueError(
+                f'{name} is not for kind = "sigstore" keys (a sigstore key takes identity or '
+                "identity_glob, issuer, and optionally trusted_root or instance)",
+                subpath=(name,),
+                anchor="key",
+            )
+    if "identity" in table and "identity_glob" in table:
+        yield _InvalidValueError(
+            "'identity' and 'identity_glob' are both set (expected exactly one)",
+            subpath=("identity_glob",),
+        )
+    elif "identity" not in table and "identity_glob" not in table:
+        yield _InvalidValueError(
+            "missing 'identity' or 'identity_glob' (the certificate identity that must have "
+            'signed, e.g. identity = "https://github.com/org/repo/.github/workflows/'
+            'release.yml@refs/heads/main")'
+        )
+    if "issuer" not in table:
+        yield _InvalidValueError(
+            "missing required key 'issuer' (the OIDC issuer of the identity, e.g. "
+            '"https://token.actions.githubusercontent.com")'
+        )
+    if "trusted_root" in table and "instance" in table:
+        yield _InvalidValueError(
+            "'trusted_root' and 'instance' are both set (expected at most one: a root file, "
+            "or a public instance's embedded root)",
+            subpath=("instance",),
         )
 
 
@@ -471,6 +518,13 @@ def make_converter() -> cattrs.Converter:
         file=_not_empty("the path of an armored public key"),
         source=_checked(_string, checks.check_key_source),
         public_key=_checked(_string, checks.check_ed25519_public_key),
+        san=_checked(_string, sigstore_fields.check_identity),
+        identity_glob=_checked(_string, sigstore_fields.check_identity_glob),
+        issuer=_checked(_string, sigstore_fields.check_issuer),
+        trusted_root=_not_empty("the path of a Sigstore trusted_root.json"),
+        instance=_checked(
+            _string, lambda name: sigstore_fields.check_instance(name, SIGSTORE_INSTANCES)
+        ),
         revoked=_boolean,
         revoked_after=_moment,
     )

@@ -59,6 +59,14 @@ def plan_publishing(
                 "carries one GnuPG signature, so name at most one gpg key (and any ed25519 keys)"
             )
             continue
+        sigstore_keys = [name for name in entry.key if kinds.get(name) == "sigstore"]
+        if sigstore_keys:
+            errors.append(
+                f"publish[{number}]: names the sigstore keys {', '.join(sigstore_keys)}; "
+                "publishing does not sign with Sigstore yet (sign with a gpg or ed25519 key, "
+                "and verify Sigstore bundles made elsewhere)"
+            )
+            continue
         gpg_key = gpg_keys[0] if gpg_keys else None
         roots: list[str] = []
         for text in entry.specs:

@@ -19,6 +19,7 @@ from reconcile.errors import VerificationError
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.ed25519 import Ed25519Verifier, parse_public_key
 from reconcile.trust.signers import EnvelopeScheme, SignatureScheme, Signer
+from reconcile.trust.sigstore_key import SigstoreKey
 from reconcile.trust.verify import GpgVerifier, normalize_fingerprint
 
 
@@ -27,12 +28,13 @@ class TrustedKey:
     """A key the manifest declares, with the material its scheme verifies with."""
 
     name: str  # the manifest's [[key]] name
-    scheme: str  # "gpg" or "ed25519"
+    scheme: str  # "gpg", "ed25519" or "sigstore"
     # What a ``Signer`` by this key reports: gpg, the primary fingerprint; ed25519,
     # "ed25519:<[[key]] name>" (``manifest.model.Key.identity``).
     identity: str
     # gpg: the armored public key, already checked to carry ``identity``;
-    # ed25519: the checked "<name>:<base64>" public key text.
+    # ed25519: the checked "<name>:<base64>" public key text; sigstore: a ``SigstoreKey``
+    # as JSON (``SigstoreKey.material``).
     material: bytes
 
 
@@ -70,10 +72,20 @@ def _ed25519_scheme(keys: Sequence[TrustedKey]) -> SignatureScheme:
     )
 
 
+def _sigstore_scheme(keys: Sequence[TrustedKey]) -> SignatureScheme:
+    # sigstore (and pydantic, tuf, requests behind it) only load when a sigstore key counts
+    from reconcile.trust.sigstore import SigstoreVerifier
+
+    return SigstoreVerifier(
+        keys={key.identity: SigstoreKey.from_material(key.material) for key in keys}
+    )
+
+
 # Scheme name -> how to build its verifier from the keys of that scheme.
 SCHEMES: Mapping[str, Callable[[Sequence[TrustedKey]], SignatureScheme]] = {
     "gpg": _gpg_scheme,
     "ed25519": _ed25519_scheme,
+    "sigstore": _sigstore_scheme,
 }
 # The scheme whose documents carry their own signature (Spack's signed spec metadata).
 ENVELOPE_SCHEME = "gpg"

@@ -22,7 +22,8 @@ from reconcile.trust.statement import VERSION
 
 # Far above any real sidecar (a few signatures), far below a memory problem.
 MAX_SIDECAR_BYTES = 1 << 20
-MAX_SIGNATURE_CHARS = 16 << 10
+# A Sigstore bundle (certificate, log entry, proof) is some 6 to 12 KiB of JSON.
+MAX_SIGNATURE_CHARS = 64 << 10
 # Appended to the metadata file's name: ``<stem>.spec.json.reconcile-sig`` (layout 2),
 # ``<name>-<version>-<hash>.spec.manifest.json.reconcile-sig`` (layout 3).
 SUFFIX = ".reconcile-sig"
@@ -30,8 +31,9 @@ SUFFIX = ".reconcile-sig"
 
 @attrs.frozen(kw_only=True)
 class SidecarSignature:
-    scheme: str  # "ed25519"
-    signature: str  # the scheme's text form (ed25519: "<key name>:<base64>")
+    scheme: str  # "ed25519", "sigstore"
+    # the scheme's text form (ed25519: "<key name>:<base64>"; sigstore: the bundle's JSON)
+    signature: str
 
 
 @attrs.frozen(kw_only=True)

@@ -121,7 +121,7 @@ def test_a_refusal_lists_every_signature_and_why_it_failed(alice: Signer, bob: S
         ("gpg", detached(alice, MESSAGE)),
         ("gpg", detached(bob, MESSAGE + b"changed")),
         ("ed25519", b"not a signature"),
-        ("sigstore", b"not yet a scheme"),
+        ("cosign", b"not a scheme"),
     ]
     keys = [trusted("alice", alice), trusted("bob", bob)]
     with (
@@ -133,7 +133,7 @@ def test_a_refusal_lists_every_signature_and_why_it_failed(alice: Signer, bob: S
     assert "found 1 (valid by: alice; missing: bob)" in message
     assert "signature 2 (gpg): " in message and "BAD signature" in message
     assert "signature 3 (ed25519): " in message and "malformed ed25519 signature" in message
-    assert "signature 4 (sigstore): no such signature scheme" in message
+    assert "signature 4 (cosign): no such signature scheme" in message
 
 
 def test_a_detached_signature_over_another_message_is_refused(alice: Signer) -> None:

@@ -20,8 +20,8 @@ import tomlkit
 from reconcile.cli import keys_ed25519, keys_usage
 from reconcile.errors import ManifestError, ReconcileError
 from reconcile.manifest.checks import check_name
-from reconcile.manifest.load import load_manifest
 from reconcile.manifest.kinds import GENERATED_KEY_KINDS
+from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import Key, ManifestFile
 from reconcile.trust.key_files import (
     refuse_existing_public_key,

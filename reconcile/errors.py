@@ -146,6 +146,8 @@ REFERENCES: Mapping[str, str] = {
     "bundle-refused": "a bundle cannot be exported, or is refused on import",
     "cache-gc-unavailable": "`cache gc` cannot tell which tarballs the manifest still needs",
     "cannot-grow-string": "relocation would make a string in a binary longer than its room",
+    "prefix-longer-than-built": "a new prefix is longer than the one its package was built in "
+    "([install] strict_relocation)",
     "checksum-mismatch": "a downloaded file's sha256 differs from its signed metadata",
     "confirmation-needed": "`apply` without a terminal, `--yes` or a saved plan",
     "corrupt-record": "an install record cannot be read (the hint says how to move it aside)",

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from reconcile.cache.open import open_blob_cache
-from reconcile.cli.render import render_plan
+from reconcile.cli.render import render_plan, unknown_relocation_note
 from reconcile.cli.signals import PromptInterrupted
 from reconcile.engine import observe_and_plan
 from reconcile.errors import PlanError, ReconcileError
@@ -88,6 +88,10 @@ def plan(
         print(json.dumps(plan_to_dict(result), indent=1))
     else:
         print(render_plan(result, verbose=verbose))
+        install = loaded.manifest.install
+        note = unknown_relocation_note(result)
+        if install is not None and install.strict_relocation and note is not None:
+            print(note, file=sys.stderr)
         if out is not None:
             print(f"Saved the plan to {out}; run 'reconcile apply {out}' to carry it out.")
     return EXIT_CHANGES if detailed_exitcode and not result.is_empty else EXIT_OK

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from reconcile.plan.model import Plan
+from reconcile.plan.model import InstallAction, Plan
+from reconcile.plan.relocation import longer_prefix_warning
 
 
 def human_bytes(count: int) -> str:
@@ -22,6 +23,7 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         )
         lines.append(f"    at {action.prefix}")
         lines.append(f"    because {action.reason}")
+        lines.extend(_relocation_lines(action, plan.install_root, verbose=verbose))
     for repair in plan.repairs:
         lines.append(f"~ repair {repair.label} ({_paths(repair.differing)} differ)")
         lines.append(f"    at {repair.prefix}")
@@ -74,6 +76,37 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
             lines.append(f"  {noop.resource}: {noop.reason}")
     lines.append(summary_line(plan))
     return "\n".join(lines)
+
+
+def _relocation_lines(action: InstallAction, install_root: str, *, verbose: bool) -> list[str]:
+    """A warning when the new prefix is longer than the one the package was built in; with
+    ``verbose``, what plan knows of that prefix (never "fits" when it does not know)."""
+    warning = longer_prefix_warning(action, install_root)
+    if warning is not None:
+        return [f"    ! warning: {warning}"]
+    if not verbose:
+        return []
+    if action.built_prefix is None:
+        return [
+            "    built in a prefix known only from its tarball: apply checks that its "
+            "hard-coded strings fit before committing anything"
+        ]
+    return [f"    built in {action.built_prefix} ({len(action.built_prefix)} characters)"]
+
+
+def unknown_relocation_note(plan: Plan) -> str | None:
+    """Under ``strict_relocation``: the specs plan could not check (their tarballs are not
+    in a cache root), which apply checks instead."""
+    unknown = [a for a in plan.installs if a.built_prefix is None]
+    if not unknown:
+        return None
+    return (
+        f"note: strict_relocation: the prefix{'es' if len(unknown) != 1 else ''} "
+        f"{len(unknown)} spec{'s' if len(unknown) != 1 else ''} were built in are recorded "
+        "only inside their tarballs, so plan cannot compare "
+        f"{'them' if len(unknown) != 1 else 'it'} with the new ones; apply checks every "
+        "hard-coded string after download and refuses before committing anything"
+    )
 
 
 def _paths(count: int) -> str:

@@ -57,6 +57,9 @@ class InstallSettings:
     prune: bool = False
     # strict: a repair leaves out the files reconcile did not install
     strict: bool = False
+    # strict_relocation: plan refuses a spec whose new prefix is longer than the one it was
+    # built in (when plan knows that one), instead of only warning
+    strict_relocation: bool = False
     # who owns the records this manifest writes (several manifests may share one root);
     # None: the manifest's path relative to the install root
     owner: str | None = None

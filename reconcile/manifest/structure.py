@@ -464,6 +464,7 @@ def make_converter() -> cattrs.Converter:
         externals=_external_folders,
         prune=_boolean,
         strict=_boolean,
+        strict_relocation=_boolean,
         owner=_checked(_string, lambda name: checks.check_name(name, "owner")),
     )
     converter.register_structure_hook(

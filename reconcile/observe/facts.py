@@ -34,6 +34,9 @@ class VerifiedSpec:
     tarball_url: str
     tarball_bytes: int
     cached: bool = False  # a cache root holds the tarball (verified again when used)
+    # the prefix the package was built in, read from that cached tarball; None: not known
+    # before the tarball is downloaded (neither layout's metadata records it)
+    built_prefix: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -38,6 +38,7 @@ from reconcile.errors import (
     VerificationError,
 )
 from reconcile.manifest.model import ManifestFile
+from reconcile.observe.built_prefix import built_prefix
 from reconcile.observe.facts import MirrorView, Reverification, VerifiedSpec
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode
@@ -163,6 +164,19 @@ def _cached_size(cache: BlobCache | None, sha256: str | None) -> int | None:
     return None
 
 
+def _cached_built_prefix(
+    cache: BlobCache | None, fetched: FetchedSpec, node: SpecNode, pool: TransportPool
+) -> str | None:
+    sha256 = fetched.document.tarball_sha256
+    if cache is None or sha256 is None:
+        return None
+    for copy in cache.copies(sha256):
+        found = built_prefix(copy, sha256=sha256, dag_hash=node.hash, limits=pool.limits)
+        if found is not None:
+            return found
+    return None
+
+
 def verified_from_mirror(
     node: SpecNode,
     mirror: MirrorView,
@@ -194,6 +208,7 @@ def verified_from_mirror(
         tarball_url=url,
         tarball_bytes=size,
         cached=cached is not None,
+        built_prefix=_cached_built_prefix(cache, fetched, node, pool),
     )
 
 
@@ -223,6 +238,7 @@ def fetch_verified_spec(
         except TransportError as exc:  # NotFoundError included: the next mirror may have it
             tried.append(f"mirror '{mirror.name}': {exc.message}")
             continue
+
     detail = "\n".join(f"    {t}" for t in tried) or "    no mirror's index lists it"
     raise PlanError(
         f"cannot fetch {node.short()}:\n{detail}",

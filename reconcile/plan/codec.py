@@ -63,6 +63,8 @@ _FIELDS: dict[type[Action], dict[str, Any]] = {
             unstruct_hook=lambda pairs: [{"mirror": m, "tarball_url": u} for m, u in pairs],
             struct_hook=lambda items, _: tuple((a["mirror"], a["tarball_url"]) for a in items),
         ),
+        # left out when unknown: plans read and print as before
+        "built_prefix": override(omit_if_default=True),
     },
     RepairAction: {
         # the install it re-stages from, with its reason (which the top level holds apart)

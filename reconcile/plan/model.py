@@ -132,6 +132,9 @@ class InstallAction(_OfSpec):
     # The tarball is verified against the same signed checksum whichever mirror serves it.
     alternates: tuple[tuple[str, str], ...] = ()
     cached: bool = False  # a cache root held the tarball when the plan was made
+    # the prefix it was built in, when plan could read it (from a cached tarball); None: known
+    # only once the tarball is downloaded. Not compared between plans: it is advice only.
+    built_prefix: str | None = attrs.field(default=None, eq=False)
     spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the verified node, for the record
 
     kind: ClassVar[Literal["install"]] = "install"

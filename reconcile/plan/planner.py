@@ -40,6 +40,7 @@ from reconcile.plan.model import (
     SourceAction,
 )
 from reconcile.plan.publishing import Publishable, plan_publishing
+from reconcile.plan.relocation import longer_prefix_warning
 from reconcile.plan.sources import plan_sources
 from reconcile.plan.syncing import plan_sync
 from reconcile.redact import mask_credentials
@@ -150,8 +151,9 @@ class _Planner:
         prefix, identity = "prefix" in self.refusals, "identity" in self.refusals
         external = "external" in self.refusals
         cycle = "cycle" in self.refusals
+        relocation = "relocation" in self.refusals
         signer = "signer" in self.refusals
-        if signer and not (cycle or prefix or identity or external):
+        if signer and not (cycle or prefix or identity or external or relocation):
             hint = (
                 "sign these specs with a key the manifest trusts (a [[publish]] naming the new "
                 "key signs what it published again), or declare the key again if it was removed "
@@ -173,6 +175,12 @@ class _Planner:
                 "do not use this mirror until its owner fixes it: a spec's signed metadata is "
                 "what it is, and something else names its hash differently"
             )
+        elif relocation:
+            hint = (
+                "shorten the install root (or lower padded_length, or choose a shorter "
+                "projection) to the length given; or set [install] strict_relocation = false "
+                "to let apply check each package's hard-coded strings"
+            )
         elif external:
             hint = (
                 "list the folder in [install] externals if you trust these specs to link into "
@@ -188,9 +196,13 @@ class _Planner:
             else (
                 "identity-mismatch"
                 if identity
-                else (
-                    "external-not-allowed" if external else ("no-valid-signer" if signer else None)
-                )
+                else "external-not-allowed"
+                if external
+                else "prefix-longer-than-built"
+                if relocation
+                else "no-valid-signer"
+                if signer
+                else None
             ),
         )
 
@@ -663,6 +675,8 @@ class _Planner:
         action = self._install_action(node, verified, prefix, closure, reason)
         if action is None:
             return
+        if self.settings.strict_relocation:
+            self._refuse("relocation", longer_prefix_warning(action, self.root))
         self.actions.append(action)
         self.fingerprints[f"record:{node.hash}"] = record_fingerprint(record)
         self.fingerprints[f"path:{prefix}"] = "absent"
@@ -705,6 +719,7 @@ class _Planner:
             allowed_link_targets=tuple(allowed),
             alternates=self._alternates(node, mirror.name, fetched.document.tarball_sha256),
             cached=verified.cached,
+            built_prefix=verified.built_prefix,
             externals={
                 d.hash: self.externals[d.hash]
                 for d in node.runtime_dependencies()

@@ -1,0 +1,71 @@
+"""The prefix a package was built in, read at plan time from a tarball a cache root holds.
+
+Neither layout's signed metadata records where a package was built: Spack keeps that
+(``buildpath``, ``hash_to_prefix``) in ``.spack/binary_distribution`` inside the tarball. So
+plan can compare the new prefix with the old one only for a tarball it already has: a copy in
+a cache root, read here without unpacking anything. The copy is hashed on the way and used
+only when its sha256 is the one the verified metadata names; anything else (a damaged copy, an
+archive that does not read, a member too large) means "not known", never an error: apply
+unpacks and checks the real tarball anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+from reconcile.buildcache.build_info import parse_build_info
+from reconcile.limits import Limits
+
+BUILD_INFO_SUFFIX = "/.spack/binary_distribution"
+CHUNK = 1 << 20
+
+
+class _Hashing:
+    """A read-only stream that hashes what is read through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.digest.update(data)
+        return data
+
+    def drain(self) -> str:
+        while self.read(CHUNK):
+            pass
+        return self.digest.hexdigest()
+
+
+def built_prefix(tarball: Path, *, sha256: str, dag_hash: str, limits: Limits) -> str | None:
+    """The old prefix of ``dag_hash`` recorded in ``tarball``, or None when it cannot be told."""
+    try:
+        with tarball.open("rb") as raw:
+            stream = _Hashing(raw)
+            text = _build_info_text(stream, limits, tarball.stat().st_size)
+            if stream.drain() != sha256 or text is None:
+                return None
+        return parse_build_info(text, dag_hash=dag_hash).old_prefix
+    except (OSError, EOFError, zlib.error, tarfile.TarError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _build_info_text(stream: _Hashing, limits: Limits, size: int) -> str | None:
+    budget = max(size, 1) * limits.max_unpack_ratio  # the unpack's own bound on expansion
+    expanded = 0
+    with tarfile.open(fileobj=stream, mode="r|gz") as archive:  # type: ignore[call-overload]
+        for member in archive:
+            expanded += member.size
+            if expanded > budget:
+                return None
+            if member.isreg() and ("/" + member.name).endswith(BUILD_INFO_SUFFIX):
+                if member.size > limits.max_metadata_bytes:
+                    return None
+                reader = archive.extractfile(member)
+                return None if reader is None else str(reader.read().decode("utf-8"))
+    return None

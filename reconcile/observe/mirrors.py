@@ -38,7 +38,6 @@ from reconcile.errors import (
     VerificationError,
 )
 from reconcile.manifest.model import ManifestFile
-from reconcile.observe.built_prefix import built_prefix
 from reconcile.observe.facts import MirrorView, Reverification, VerifiedSpec
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode
@@ -167,10 +166,16 @@ def _cached_size(cache: BlobCache | None, sha256: str | None) -> int | None:
 def _cached_built_prefix(
     cache: BlobCache | None, fetched: FetchedSpec, node: SpecNode, pool: TransportPool
 ) -> str | None:
+    """Where the package was built, from a copy of its tarball in a cache root (or None)."""
     sha256 = fetched.document.tarball_sha256
-    if cache is None or sha256 is None:
+    copies = cache.copies(sha256) if cache is not None and sha256 is not None else []
+    if not copies:
         return None
-    for copy in cache.copies(sha256):
+    assert sha256 is not None
+    # imported here: a plan with no cached tarball to read loads no archive or YAML code
+    from reconcile.observe.built_prefix import built_prefix
+
+    for copy in copies:
         found = built_prefix(copy, sha256=sha256, dag_hash=node.hash, limits=pool.limits)
         if found is not None:
             return found

@@ -29,6 +29,7 @@ from tomlkit.items import AoT
 
 from reconcile.buildcache.layout_v2 import BUILD_CACHE, INDEX
 from reconcile.buildcache.layout_v3 import LAYOUT_FOLDER, LAYOUT_JSON
+from reconcile.buildcache.manifest_v3 import BLOBS
 from reconcile.buildcache.writer_v2 import write_index_v2
 from reconcile.buildcache.writer_v3 import write_index_v3
 from reconcile.bundle.archive import scan_archive, unpack_archive
@@ -40,7 +41,6 @@ from reconcile.bundle.verify import MANIFEST_NAME, MIRROR_FOLDER, BundleCheck, v
 from reconcile.transport.registry import TransportPool
 from reconcile.transport.store import MirrorStore
 
-BLOBS = "blobs"  # layout 3's content-addressed files (the bundle's index blob is not copied)
 # The file whose presence marks each layout's mirror (what readers look for first).
 LAYOUT_MARKERS = {2: f"{BUILD_CACHE}/{INDEX}", 3: f"{LAYOUT_FOLDER}/{LAYOUT_JSON}"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -44,3 +45,16 @@ def sha256_of_stream(stream: IO[bytes]) -> str:
 def sha256_of(path: Path) -> str:
     """Hex sha256 of the file at ``path``."""
     return digest_file(path).sha256
+
+
+def sha256_of_fd(fd: int, buffer: bytearray) -> Digest:
+    """sha256 and size of what is left to read from the descriptor ``fd``, read into the
+    caller's ``buffer``: no object per chunk, and no file object per file, which is most of
+    the cost of hashing many small files. hashlib releases the interpreter lock while it
+    hashes a large chunk, so threads hashing different files run in parallel."""
+    digest, size = hashlib.sha256(), 0
+    view = memoryview(buffer)
+    while count := os.readv(fd, (buffer,)):
+        digest.update(view[:count])
+        size += count
+    return Digest(sha256=digest.hexdigest(), size=size)

@@ -4,10 +4,11 @@ pinned keys, in a private GnuPG home. Only ``reconcile.trust.policy`` constructs
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +21,7 @@ from reconcile.trust.gnupg import (
     remove_isolated_home,
     run_gpg,
 )
+from reconcile.trust.gpg_batch import GroupRunner, split_by_file
 from reconcile.trust.gpg_status import ERRSIG_NO_PUBKEY, GpgStatus, StatusLine, parse_status
 from reconcile.trust.signers import Signer
 
@@ -82,6 +84,11 @@ class GpgVerifier:
         self._home: Path | None = create_isolated_home()
         # Removes the keyring even when a caller forgets close() (and at interpreter exit).
         self._finalizer = weakref.finalize(self, remove_isolated_home, self._home)
+        # Documents opened by several threads at once share one gpg process (gpg_batch.py).
+        self._group: GroupRunner[tuple[bytes, str], tuple[bytes, Signer]] = GroupRunner(
+            lambda items: self._open_many([document for document, _ in items]),
+            lambda item: self._open_one(*item),
+        )
         try:
             self._import(pinned)
         except BaseException:
@@ -137,9 +144,52 @@ class GpgVerifier:
                 f"'{CLEARSIGN_HEADER.decode()}')",
                 hint=TAMPER_HINT,
             )
+        return self._group.submit((document, what))
+
+    def _open_one(self, document: bytes, what: str) -> tuple[bytes, Signer]:
+        """One gpg process for ``document``: its judgement and message are final."""
         result, status = self._run(["--output", "-", "--decrypt"], stdin=document)
         signer = self._judge(status, result.returncode, result.stderr, what=what, plaintexts=1)
         return result.stdout, signer
+
+    def _open_many(self, documents: Sequence[bytes]) -> list[tuple[bytes, Signer] | None]:
+        """One ``gpg --decrypt --multifile`` over ``documents``: for each, its signed text
+        and signer when its share of the status stream passes ``_judge`` as a run of its own
+        would (gpg exited 0, so no document had an error); None otherwise (decided alone)."""
+        home = self._require_home()
+        folder = Path(tempfile.mkdtemp(prefix="batch-", dir=home))
+        try:
+            names = []
+            for number, document in enumerate(documents):
+                path = folder / f"d{number}.asc"  # gpg writes the signed text to d<number>
+                path.write_bytes(document)
+                names.append(str(path))
+            status_path = folder / "status"
+            result = run_gpg(
+                home,
+                [
+                    "--trust-model",
+                    "always",
+                    "--status-file",
+                    str(status_path),
+                    "--decrypt",
+                    "--multifile",
+                    *names,
+                ],
+            )
+            sections = split_by_file(status_path.read_text("utf-8", "replace"), names)
+            if result.returncode != 0 or sections is None:
+                return [None] * len(documents)
+            opened: list[tuple[bytes, Signer] | None] = []
+            for name, section in zip(names, sections, strict=True):
+                try:
+                    signer = self._judge(parse_status(section), 0, b"", what="", plaintexts=1)
+                    opened.append((Path(name).with_suffix("").read_bytes(), signer))
+                except (VerificationError, OSError):
+                    opened.append(None)
+            return opened
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def verify(self, message: bytes, signature: bytes, *, what: str) -> Signer:
         """The signer of a detached ``signature`` over ``message``."""

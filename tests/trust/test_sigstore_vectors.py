@@ -291,3 +291,25 @@ def test_garbage_in_place_of_a_bundle_is_refused_without_a_traceback() -> None:
                     (CONFORMANCE / "a.txt").read_bytes(), [("sigstore", signature)], what="a.txt"
                 )
             assert "signature 1 (sigstore)" in refused.value.message
+
+
+def test_a_dsse_bundle_is_not_a_signature_over_the_statement() -> None:
+    """An attestation (DSSE envelope) signs its own payload, never reconcile's statement."""
+    bundle = PYTHON / "a.dsse.staging-rekor-v2.txt.sigstore.json"
+    with pytest.raises(VerificationError, match="holds a DSSE envelope"):
+        verify(
+            (PYTHON / "a.dsse.staging-rekor-v2.txt").read_bytes(),
+            bundle,
+            key("staging", glob="jku@**", issuer=GITHUB_OAUTH),
+        )
+
+
+def test_identity_glob_still_requires_the_issuer() -> None:
+    bundle = CONFORMANCE / "happy-path-v0.3" / "bundle.sigstore.json"
+    pattern = "https://github.com/sigstore-conformance/**"
+    with pytest.raises(VerificationError, match="OIDCIssuer does not match"):
+        verify(
+            (CONFORMANCE / "a.txt").read_bytes(),
+            bundle,
+            key("production", glob=pattern, issuer=GITHUB_OAUTH),
+        )

@@ -17,6 +17,7 @@ from reconcile.observe.facts import MirrorPermissionFacts, Observed
 from reconcile.observe.findings import CheckMode
 from reconcile.observe.install_tree import observe_install_tree, observe_prefix_drift
 from reconcile.observe.mirrors import fetch_verified_spec, find_valid_signature, observe_mirrors
+from reconcile.observe.sidecars import sidecar_fact_key, sidecar_signers
 from reconcile.permissions import permission_changes, resolve_group
 from reconcile.plan.model import Plan
 from reconcile.plan.planner import make_plan
@@ -134,7 +135,9 @@ def observe_and_plan(
             result = make_plan(manifest_file, observed, force=force)
             if isinstance(result, Plan):
                 return result
-            if any(m.signed for m in observed.mirrors) and (result.specs or result.reverify):
+            if any(m.signed for m in observed.mirrors) and (
+                result.specs or result.reverify or result.sidecars
+            ):
                 policy.load()  # a bad [[key]] fails the run here, not per mirror in a worker
             verified = dict(observed.verified)
             wanted = with_index_closure(result.specs, observed)
@@ -163,11 +166,29 @@ def observe_and_plan(
                     result.reverify.values(),
                 )
                 reverified.update(zip(result.reverify, found, strict=True))
+                views = {view.name: view for view in observed.mirrors}
+                wanted_sidecars = sorted(result.sidecars)
+                signers = workers.map(
+                    partial(sidecar_signers, pool=pool, trust=policy),
+                    [views[mirror] for mirror, _ in wanted_sidecars],
+                    [views[mirror].index[h].node for mirror, h in wanted_sidecars],
+                )
+                sidecars = dict(observed.sidecar_signers)
+                sidecars.update(
+                    (sidecar_fact_key(mirror, dag_hash), found_signers)
+                    for (mirror, dag_hash), found_signers in zip(
+                        wanted_sidecars, signers, strict=True
+                    )
+                )
             exists = dict(observed.path_exists)
             for path in result.paths:
                 exists[path] = Path(path).exists() or Path(path).is_symlink()
             observed = attrs.evolve(
-                observed, verified=verified, path_exists=exists, reverified=reverified
+                observed,
+                verified=verified,
+                path_exists=exists,
+                reverified=reverified,
+                sidecar_signers=sidecars,
             )
     finally:
         if own_trust:

@@ -60,6 +60,8 @@ class ApplyResult:
     reverified: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()  # labels of prefixes removed (install.prune)
     published: tuple[str, ...] = ()  # "label -> mirror"
+    # "label -> mirror": published before, signed again by keys added to [[publish]] key
+    resigned: tuple[str, ...] = ()
     mirrors_fixed: tuple[str, ...] = ()  # mirrors whose permissions were enforced
     synced: tuple[str, ...] = ()  # "label -> mirror"
     sources_fetched: int = 0  # source archives downloaded into source mirrors

@@ -42,6 +42,7 @@ from reconcile.apply.mirror_permissions import MirrorPermissionsStep
 from reconcile.apply.publishing import PublishStep
 from reconcile.apply.removals import RemoveStep
 from reconcile.apply.repairs import RepairStep
+from reconcile.apply.resign import ResignStep
 from reconcile.apply.reverify import ReverifyStep
 from reconcile.apply.sources import SourceStep, combined_failure
 from reconcile.apply.sync import SyncStep
@@ -88,6 +89,7 @@ STEPS: dict[Phase, Callable[[RunContext], CommitStep]] = {
     "reverify": ReverifyStep,
     "remove": RemoveStep,
     "publish": PublishStep,
+    "resign": ResignStep,
     "sync": SyncStep,
     "source": _SourcesStep,
     "mirror-permissions": MirrorPermissionsStep,

@@ -306,6 +306,8 @@ def render_apply_summary(result: ApplyResult) -> str:
     from_cache = f" ({cached_specs} from cache roots)" if cached_specs else ""
     if result.published:
         changed += f", {len(result.published)} published"
+    if result.resigned:
+        changed += f", {len(result.resigned)} signed again"
     if result.synced:
         changed += f", {len(result.synced)} synced"
     if result.mirrors_fixed:
@@ -343,6 +345,7 @@ def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict
         "permissions_changed": list(result.permissions_changed),
         "reverified": list(result.reverified),
         "published": list(result.published),
+        "resigned": list(result.resigned),
         "sources_fetched": result.sources_fetched,
         "sources_linked": result.sources_linked,
         "sources_recorded": result.sources_recorded,

@@ -44,6 +44,12 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
             f"(layout {publication.layout}, {signed})"
         )
         lines.append(f"    because {publication.reason}")
+    for resign in plan.resignings:
+        lines.append(
+            f"~ resign {resign.label} in {resign.mirror} (adds {', '.join(resign.keys)}; "
+            "tarball and metadata untouched)"
+        )
+        lines.append(f"    because {resign.reason}")
     for sync in plan.syncs:
         how = f"re-signed by {sync.sign_with}" if sync.sign_with else "signature kept"
         lines.append(f"+ sync {sync.label} to {sync.mirror} (from {sync.source}, {how})")
@@ -171,6 +177,8 @@ def summary_line(plan: Plan) -> str:
         changes += f", {len(plan.permission_changes)} to change"
     if plan.publications:
         changes += f", {len(plan.publications)} to publish"
+    if plan.resignings:
+        changes += f", {len(plan.resignings)} to sign again"
     if plan.syncs:
         changes += f", {len(plan.syncs)} to sync"
     if plan.mirror_permission_changes:

@@ -65,6 +65,9 @@ class Observed:
     path_exists: Mapping[str, bool] = attrs.field(factory=dict)
     # installed specs whose recorded signer no longer counts, looked up again (hash -> facts)
     reverified: Mapping[str, Reverification] = attrs.field(factory=dict)
+    # "<mirror>/<hash>" -> identities of the declared keys whose sidecar signature over that
+    # spec's statement verifies (asked for by publishing with statement keys)
+    sidecar_signers: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
     # the source mirrors the manifest's [[source]] entries fill, by mirror name
     source_mirrors: Mapping[str, SourceMirrorFacts] = attrs.field(factory=dict)
     # mirrors with [mirror.permissions]: what differs on disk now, by mirror name

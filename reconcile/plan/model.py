@@ -25,6 +25,7 @@ ActionKind = Literal[
     "permissions",
     "remove",
     "publish",
+    "resign",
     "sync",
     "source-fetch",
     "source-record",
@@ -41,6 +42,7 @@ Phase = Literal[
     "reverify",
     "remove",
     "publish",
+    "resign",
     "sync",
     "source",
     "mirror-permissions",
@@ -52,6 +54,7 @@ COMMIT_ORDER: tuple[Phase, ...] = (
     "reverify",  # installs whose signer no longer counts: their records name a signer that does
     "remove",  # prefixes no declared closure needs (install.prune): after the installs
     "publish",  # installed (and re-verified) prefixes packed into mirrors
+    "resign",  # specs published before, signed again by keys added to [[publish]] key
     "sync",  # verified specs copied between mirrors
     "source",  # verified source archives and their links
     "mirror-permissions",  # last: what this apply wrote into a mirror gets its modes too
@@ -331,6 +334,44 @@ class PublishAction(_OfSpec):
 
 
 @attrs.frozen(kw_only=True)
+class ResignAction(_OfSpec):
+    """A spec a ``[[publish]]`` entry published before, whose sidecar lacks a signature by a
+    statement key the entry names now (a key added for rotation): its metadata is read and
+    verified under the keys that count, and the statement signed with the new keys, merged
+    into the sidecar. The tarball and Spack's metadata are not touched."""
+
+    hash: str
+    name: str
+    version: str
+    mirror: str
+    mirror_url: str  # credentials masked
+    layout: int
+    keys: tuple[str, ...]  # the [[key]] names whose signatures the sidecar lacks
+    reason: str
+    spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the node, as the index has it
+
+    kind: ClassVar[Literal["resign"]] = "resign"
+    phase: ClassVar[Phase] = "resign"
+
+    @property
+    def id(self) -> str:
+        return f"resign:{self.mirror}/{self.hash}"
+
+    @property
+    def resource(self) -> str:
+        return f"publish:{self.mirror}/{self.name}@{self.version}/{self.hash}"
+
+    @property
+    def target(self) -> str:
+        """The fingerprint key of the signatures the mirror holds for this spec."""
+        return f"sidecar:{self.mirror}/{self.hash}"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.target,)
+
+
+@attrs.frozen(kw_only=True)
 class MirrorPermissionsAction:
     """Give every file and folder of a local mirror its ``[mirror.permissions]``: those that
     differ now, and those this apply writes there."""
@@ -477,6 +518,7 @@ Action = (
     | RemoveAction
     | PermissionsAction
     | PublishAction
+    | ResignAction
     | SyncAction
     | SourceAction
     | MirrorPermissionsAction
@@ -554,6 +596,10 @@ class Plan:
     @property
     def publications(self) -> tuple[PublishAction, ...]:
         return tuple(a for a in self.actions if isinstance(a, PublishAction))
+
+    @property
+    def resignings(self) -> tuple[ResignAction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, ResignAction))
 
     @property
     def mirror_permission_changes(self) -> tuple[MirrorPermissionsAction, ...]:

@@ -36,6 +36,7 @@ from reconcile.plan.model import (
     PublishAction,
     RemoveAction,
     RepairAction,
+    ResignAction,
     ReverifyAction,
     SourceAction,
 )
@@ -71,6 +72,8 @@ class NeedFacts:
     # installed specs whose recorded signer no longer counts: look for a signature that does
     # on every mirror that lists them (``Observed.reverified``)
     reverify: Mapping[str, SpecNode] = attrs.field(factory=dict)
+    # (mirror, hash) of published specs whose sidecar signatures publishing must know
+    sidecars: frozenset[tuple[str, str]] = frozenset()
 
 
 def padded_install_root(settings: InstallSettings, root: str) -> str:
@@ -755,6 +758,8 @@ class _Planner:
             )
         self._plan_removals()
         publishing = self._plan_publishing()
+        if isinstance(publishing, NeedFacts):
+            return publishing
         return Plan(
             manifest_path=str(self.manifest_file.path),
             manifest_digest=self.manifest_file.digest,
@@ -853,7 +858,7 @@ class _Planner:
             )
         )
 
-    def _plan_publishing(self) -> tuple[PublishAction, ...]:
+    def _plan_publishing(self) -> tuple[PublishAction | ResignAction, ...] | NeedFacts:
         manifest = self.manifest_file.manifest
         if not manifest.publish:
             return ()
@@ -868,10 +873,18 @@ class _Planner:
                 node=parse_node(action.spec), prefix=action.prefix, installed=False
             )
         result = plan_publishing(
-            manifest, self.observed.mirrors, available, self.closures, self.root
+            manifest,
+            self.observed.mirrors,
+            available,
+            self.closures,
+            self.root,
+            self.observed.sidecar_signers,
         )
         if result.errors:
             raise PlanError("\n".join(result.errors))
+        if result.need_sidecars:
+            return NeedFacts(specs={}, paths=frozenset(), sidecars=result.need_sidecars)
+        self.fingerprints.update(result.fingerprints)
         for noop in result.noops:
             self.noops[noop.resource] = noop
         return result.actions
@@ -992,6 +1005,7 @@ def make_plan(
     written = (
         {a.mirror for a in actions}
         | {a.mirror for a in result.publications}
+        | {a.mirror for a in result.resignings}
         | {a.mirror for a in synced.actions}
     )
     mirror_actions, mirror_noops, mirror_fingerprints = _plan_mirror_permissions(

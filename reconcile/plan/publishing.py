@@ -12,7 +12,8 @@ import attrs
 
 from reconcile.manifest.model import Manifest, Publish
 from reconcile.observe.facts import MirrorView
-from reconcile.plan.model import NoOp, PublishAction
+from reconcile.observe.sidecars import sidecar_fact_key
+from reconcile.plan.model import NoOp, PublishAction, ResignAction
 from reconcile.redact import mask_credentials
 from reconcile.spack.consumers import SpackRelease, consumer_prefix_length
 from reconcile.spack.selector import parse_selector
@@ -30,9 +31,12 @@ class Publishable:
 
 @attrs.frozen(kw_only=True)
 class PublishingPlan:
-    actions: tuple[PublishAction, ...]
+    actions: tuple[PublishAction | ResignAction, ...]
     noops: tuple[NoOp, ...]
     errors: tuple[str, ...]
+    # (mirror, hash) of published specs whose sidecar signers must be observed first
+    need_sidecars: frozenset[tuple[str, str]] = frozenset()
+    fingerprints: Mapping[str, str] = attrs.field(factory=dict)  # sidecar:<mirror>/<hash>
 
 
 def plan_publishing(
@@ -41,13 +45,20 @@ def plan_publishing(
     available: Mapping[str, Publishable],
     closures: Mapping[str, frozenset[str]],
     buildpath: str,
+    sidecar_signers: Mapping[str, frozenset[str]] | None = None,
 ) -> PublishingPlan:
-    """One publish action per (spec of a selected closure, mirror) the mirror lacks."""
-    actions: dict[tuple[str, str], PublishAction] = {}
+    """One publish action per (spec of a selected closure, mirror) the mirror lacks, and one
+    resign action per spec there whose sidecar lacks a signature by a statement key the
+    entry names (``sidecar_signers``: what the mirror's sidecars carry, observed on demand)."""
+    actions: dict[tuple[str, str], PublishAction | ResignAction] = {}
     noops: dict[str, NoOp] = {}
     errors: list[str] = []
+    need: set[tuple[str, str]] = set()
+    observed: dict[str, str] = {}
+    signed = sidecar_signers or {}
     fingerprints = {key.name: key.fingerprint for key in manifest.keys}
     kinds = {key.name: key.kind for key in manifest.keys}
+    identities = {key.name: key.identity for key in manifest.keys}
     views = {view.name: view for view in mirrors}
     for number, entry in enumerate(manifest.publish):
         view = views[entry.mirror]
@@ -87,9 +98,32 @@ def plan_publishing(
                 resource = f"publish:{entry.mirror}/{dag_hash}"
                 listed = view.index.get(dag_hash)
                 if listed is not None and listed.in_buildcache:
-                    noops[resource] = NoOp(
-                        resource=resource,
-                        reason=f"{item.node.short()} is already in mirror '{entry.mirror}'",
+                    reason = f"{item.node.short()} is already in mirror '{entry.mirror}'"
+                    fact = sidecar_fact_key(entry.mirror, dag_hash)
+                    if statement_keys and fact not in signed:
+                        need.add((entry.mirror, dag_hash))
+                        continue
+                    have = signed.get(fact, frozenset())
+                    missing = tuple(k for k in statement_keys if identities[k] not in have)
+                    if statement_keys:
+                        observed[f"sidecar:{fact}"] = ",".join(sorted(have)) or "none"
+                        reason += f", signed by {', '.join(statement_keys)}"
+                    if not missing:
+                        noops[resource] = NoOp(resource=resource, reason=reason)
+                        continue
+                    have_names = sorted(k for k, i in identities.items() if i in have)
+                    actions[(entry.mirror, dag_hash)] = ResignAction(
+                        hash=dag_hash,
+                        name=item.node.name,
+                        version=item.node.version,
+                        mirror=entry.mirror,
+                        mirror_url=mask_credentials(view.url),
+                        layout=view.layout,
+                        keys=missing,
+                        reason=f"its sidecar in mirror '{entry.mirror}' has no signature by "
+                        f"{', '.join(missing)}, which publish[{number}] signs with (signed "
+                        f"now by: {', '.join(have_names) or 'none'})",
+                        spec=dict(listed.node.raw),
                     )
                     continue
                 too_short = _too_short(entry, number, item, buildpath)
@@ -121,6 +155,8 @@ def plan_publishing(
         actions=tuple(actions.values()),
         noops=tuple(noops.values()),
         errors=tuple(errors),
+        need_sidecars=frozenset(need),
+        fingerprints=observed,
     )
 
 

@@ -48,6 +48,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "bytes_to_fetch": plan.bytes_to_fetch,
             # only when there are some: plans without re-verifications read as before
             **({"reverify": len(plan.reverifications)} if plan.reverifications else {}),
+            **({"resign": len(plan.resignings)} if plan.resignings else {}),
         },
         "observed": {
             "digest": observed_digest(plan.fingerprints),

@@ -66,6 +66,8 @@ def _as_json(outcome: Plan | NeedFacts | PlanError) -> dict[str, Any]:
         }
         if outcome.reverify:  # installs whose signer no longer counts, to look up again
             need["reverify"] = {h: node.short() for h, node in sorted(outcome.reverify.items())}
+        if outcome.sidecars:  # published specs whose sidecar signers publishing must know
+            need["sidecars"] = sorted(f"{mirror}/{h}" for mirror, h in outcome.sidecars)
         return {"need_facts": need}
     data = plan_to_dict(outcome)
     # What apply reads back shows as the same plan (saved source actions keep masked URLs
@@ -98,3 +100,16 @@ def test_golden_plan(case: str, update_golden: bool) -> None:
     saved = _outcome(manifest, _facts(case, "saved-facts.json"))
     assert isinstance(saved, Plan) and isinstance(outcome, Plan), "stale cases compare plans"
     _check(GOLDEN / case / "stale.json", {"stale": stale_resources(saved, outcome)}, update_golden)
+
+
+def test_every_golden_plan_follows_the_plan_schema() -> None:
+    """The schema documents every action kind's saved form (reverify and resign included)."""
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "plan.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    plans = [_facts(case, "plan.json") for case in CASES]
+    checked = [plan for plan in plans if "actions" in plan]
+    assert len(checked) >= 40
+    for plan in checked:
+        validator.validate(plan)

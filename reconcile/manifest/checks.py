@@ -9,7 +9,7 @@ import posixpath
 import re
 from typing import Any
 
-from reconcile.manifest.model import SUPPORTED_KEY_KINDS, SUPPORTED_SCHEMES
+from reconcile.manifest.model import OCI_SCHEMES, SUPPORTED_KEY_KINDS, SUPPORTED_SCHEMES
 from reconcile.redact import mask_credentials
 from reconcile.spack.consumers import SPACK_RELEASES
 
@@ -23,6 +23,9 @@ SOURCE_PATTERN = re.compile(r"mirror:(?P<mirror>[A-Za-z0-9_.-]+)")
 AUTHORITY_PATTERN = re.compile(r"([^\[\]]*@)?(\[[^\]/?#@]*\]|[^/?#@:\[\]]+)(:(?P<port>[0-9]*))?")
 MAX_PORT = 65535
 BUCKET_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
+# An OCI repository (the distribution spec's grammar), after the registry's host and port.
+_OCI_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+OCI_REPOSITORY_PATTERN = re.compile(rf"/{_OCI_COMPONENT}(?:/{_OCI_COMPONENT})*/?")
 ARCH_PATTERN = re.compile(r"[^-\s]+-[^-\s]+-[^-\s]+")
 READ_SCOPES = ("world", "group", "user")
 WRITE_SCOPES = ("user", "group", "world")
@@ -77,8 +80,9 @@ def check_not_empty(text: str, expected: str) -> str | None:
     return f"is empty (expected {expected})" if not text.strip() else None
 
 
-def check_mirror_url(url: str) -> str | None:
+def check_mirror_url(url: str, *, repository: bool = True) -> str | None:
     """A URL with a supported scheme, or a plain path (relative to the manifest's folder).
+    An OCI URL names a repository, unless ``repository`` is False (a cache root's prefix).
 
     The authority is checked with the same grammar as the JSON Schema, a little stricter than
     ``urllib.parse`` (which lets ``http://a[::1]`` through).
@@ -102,7 +106,22 @@ def check_mirror_url(url: str) -> str | None:
         if BUCKET_PATTERN.fullmatch(authority) is None:
             return f"s3 URL {mask_credentials(url)!r} names bucket {authority!r} (expected s3://bucket/prefix)"
         return None
-    return _check_web_authority(url, scheme, authority)
+    problem = _check_web_authority(url, scheme, authority)
+    if problem is None and scheme in OCI_SCHEMES:
+        return _check_oci_repository(url, rest[len(authority) :], repository)
+    return problem
+
+
+def _check_oci_repository(url: str, path: str, required: bool) -> str | None:
+    if not required and path in ("", "/"):
+        return None
+    if OCI_REPOSITORY_PATTERN.fullmatch(path) is None:
+        return (
+            f"OCI URL {mask_credentials(url)!r} does not name a repository (expected "
+            "oci://host[:port]/repository, lower-case letters, digits and . _ - separators, "
+            "without a query)"
+        )
+    return None
 
 
 def _check_file_url(url: str, authority: str, path: str) -> str | None:
@@ -128,7 +147,7 @@ def _check_web_authority(url: str, scheme: str, authority: str) -> str | None:
     if match["port"] and int(match["port"]) > MAX_PORT:
         shown = mask_credentials(url)
         return f"{scheme} URL {shown!r} has port {match['port']} (expected at most {MAX_PORT})"
-    if scheme == "http" and "@" in authority:
+    if scheme in ("http", "oci+http") and "@" in authority:
         return (
             "credentials in a plain http URL would be sent in clear "
             "(expected https, or no 'user:password@')"
@@ -138,6 +157,11 @@ def _check_web_authority(url: str, scheme: str, authority: str) -> str | None:
 
 def check_source_url(url: str) -> str | None:
     """Like a mirror URL, but it must name a file: the mirror names its copy after it."""
+    if "://" in url and url.split("://", 1)[0].lower() in OCI_SCHEMES:
+        return (
+            "is an OCI registry URL (expected the file://, http(s):// or s3:// URL, or the "
+            "path, of an archive: OCI registries hold binaries only)"
+        )
     problem = check_mirror_url(url)
     if problem is not None:
         return problem
@@ -198,7 +222,7 @@ def check_cache_prefix(prefix: str) -> str | None:
     if prefix != prefix.strip():
         return f"{prefix!r} has leading or trailing white space"
     if "://" in prefix:
-        problem = check_mirror_url(prefix)
+        problem = check_mirror_url(prefix, repository=False)
         if problem is not None:
             return problem
         if "@" in _authority(prefix):

@@ -16,7 +16,7 @@ from reconcile.manifest.finding import Finding, at_value
 from reconcile.manifest.locate import KeyPath, format_key_path
 
 # Schemes reconcile reads from but cannot write to yet.
-READ_ONLY_SCHEMES = ("http", "https", "s3")
+READ_ONLY_SCHEMES = ("http", "https", "s3", "oci", "oci+http")
 # Binary mirrors are written through the write seam (transport/store.py): folders and buckets.
 # Source mirrors are observed on disk, so they are folders.
 BINARY_WRITE_SCHEMES = ("s3",)
@@ -211,6 +211,25 @@ def _unreachable_requirements(data: dict[str, Any]) -> Iterator[Finding]:
             )
 
 
+def _signed_oci_mirrors(data: dict[str, Any]) -> Iterator[Finding]:
+    """Spack pushes OCI build caches unsigned, and reconcile has no signatures to check
+    there either: a mirror that would "require" them must say ``signed = false``, so that
+    nobody believes an OCI mirror's binaries are verified by a key."""
+    for index, entry in _named_entries(data, "mirror"):
+        url = entry.get("url")
+        if not isinstance(url, str) or "://" not in url:
+            continue
+        scheme = url.split("://", 1)[0].lower()
+        if scheme in ("oci", "oci+http") and entry.get("signed") is not False:
+            path: KeyPath = ("mirror", index, "signed") if "signed" in entry else ("mirror", index)
+            yield at_value(
+                path,
+                "OCI build caches carry no signatures (Spack pushes them unsigned), so "
+                "signatures cannot be required (expected signed = false on this mirror; "
+                "binaries are then checked against the registry's digests only)",
+            )
+
+
 def cross_check(data: dict[str, Any]) -> list[Finding]:
     return [
         *_duplicate_names(data, "mirror", "mirror"),
@@ -220,5 +239,6 @@ def cross_check(data: dict[str, Any]) -> list[Finding]:
         *_undeclared_references(data),
         *_duplicate_sources(data),
         *_writes_to_read_only_mirrors(data),
+        *_signed_oci_mirrors(data),
         *_unreachable_requirements(data),
     ]

@@ -25,7 +25,9 @@ WriteScope = Literal["user", "group", "world"]
 KeyKind = Literal["gpg", "ed25519", "sigstore"]
 SigstoreInstance = Literal["production", "staging"]
 
-SUPPORTED_SCHEMES = ("file", "http", "https", "s3")
+SUPPORTED_SCHEMES = ("file", "http", "https", "s3", "oci", "oci+http")
+# OCI registries (Spack's oci:// build caches; oci+http:// for a registry without TLS).
+OCI_SCHEMES = ("oci", "oci+http")
 # What an ed25519 signer's identity starts with (gpg identities are bare fingerprints).
 ED25519_IDENTITY_PREFIX = "ed25519:"
 # Likewise for a sigstore key: "sigstore:<[[key]] name>" (the certificate's SAN may vary

@@ -13,6 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconcile.buildcache.database import IndexEntry
+from reconcile.buildcache.layout_oci import (
+    INDEX_TAG,
+    OCI_LAYOUT,
+    fetch_spec_oci,
+    read_index_oci,
+)
+from reconcile.buildcache.layout_oci import manifest_url as oci_manifest_url
 from reconcile.buildcache.layout_v2 import (
     BUILD_CACHE,
     INDEX,
@@ -43,6 +50,7 @@ from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.base import Transport, join_url
 from reconcile.transport.file import url_to_path
+from reconcile.transport.oci_reference import is_oci_url
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.policy import TrustPolicy
 
@@ -77,7 +85,11 @@ def observe_mirrors(
         empty = False
         try:
             transport = pool.for_url(url)
-            if is_v3(transport, url):
+            if is_oci_url(url):
+                layout = OCI_LAYOUT
+                copy = index_copy(oci_manifest_url(url, INDEX_TAG))
+                index = read_index_oci(transport, url, local_copy=copy)
+            elif is_v3(transport, url):
                 layout = 3
                 copy = index_copy(index_manifest_url(url))
                 index = read_index_v3(transport, url, local_copy=copy)
@@ -193,11 +205,16 @@ def verified_from_mirror(
     verification errors raised as they are)."""
     transport = pool.for_url(mirror.url)
     verify_with = trust if mirror.signed else None
-    if mirror.layout == 3:
+    if mirror.layout == OCI_LAYOUT:
+        fetched_v3 = fetch_spec_oci(transport, mirror.url, node, mirror_name=mirror.name)
+        fetched: FetchedSpec = fetched_v3
+        url, size = fetched_v3.tarball_url, fetched_v3.tarball_size
+        cached = _cached_size(cache, fetched.document.tarball_sha256)
+    elif mirror.layout == 3:
         fetched_v3 = fetch_spec_v3(
             transport, mirror.url, node, trust=verify_with, mirror_name=mirror.name
         )
-        fetched: FetchedSpec = fetched_v3
+        fetched = fetched_v3
         url, size = fetched_v3.tarball_url, fetched_v3.tarball_size
         cached = _cached_size(cache, fetched.document.tarball_sha256)
     else:

@@ -13,6 +13,8 @@ from typing import NoReturn
 
 import attrs
 
+from reconcile.buildcache.layout_oci import OCI_LAYOUT
+from reconcile.buildcache.layout_oci import blob_url as oci_blob_url
 from reconcile.buildcache.layout_v2 import tarball_url
 from reconcile.errors import PlanError
 from reconcile.manifest.model import InstallSettings, ManifestFile
@@ -618,7 +620,9 @@ class _Planner:
             entry = mirror.index.get(node.hash)
             if mirror.name == chosen or entry is None or not entry.in_buildcache:
                 continue
-            if mirror.layout == 3:
+            if mirror.layout == OCI_LAYOUT:
+                url = oci_blob_url(mirror.url, sha256)
+            elif mirror.layout == 3:
                 url = join_url(mirror.url, "blobs", "sha256", sha256[:2], sha256)
             else:
                 url = tarball_url(mirror.url, node)

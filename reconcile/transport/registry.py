@@ -47,6 +47,17 @@ def transport_for(
         transport = HttpTransport(
             base_url=base, mirror_name=endpoint.name if endpoint else None, limits=limits
         )
+    elif scheme in ("oci", "oci+http"):
+        from reconcile.transport.oci import OciTransport
+        from reconcile.transport.oci_reference import parse_oci_object
+
+        transport = OciTransport(
+            mirror_url=endpoint.url
+            if endpoint is not None
+            else parse_oci_object(url).repository.mirror_url(),
+            mirror_name=endpoint.name if endpoint else None,
+            limits=limits,
+        )
     elif scheme == "s3":
         from reconcile.transport.s3 import S3Transport
 
@@ -57,7 +68,7 @@ def transport_for(
     else:
         raise TransportError(
             f"mirrors with scheme {scheme!r} are not supported: {mask_credentials(url)}",
-            hint="use a plain path, or a file://, http://, https:// or s3:// URL",
+            hint="use a plain path, or a file://, http://, https://, s3:// or oci:// URL",
         )
     transport.limits = limits
     return transport

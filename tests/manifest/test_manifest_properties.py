@@ -278,6 +278,7 @@ AGREEMENTS: dict[str, tuple[dict[str, Any], Callable[[str], bool], list[str]]] =
         [
             *["http", "https", "HTTPS", "s3", "file", "ftp", "://", "/", "@", ":", "user", "\n"],
             *["host", "localhost", " ", "?", "#", "x", ":8080", ":99999", "[::1]", "[", "]"],
+            *["oci", "oci+http", "OCI", "oci://host/", "team/", "a-b", "A", "__", "."],
         ],
     ),
     "cache prefix": (
@@ -286,6 +287,7 @@ AGREEMENTS: dict[str, tuple[dict[str, Any], Callable[[str], bool], list[str]]] =
         [
             *["http", "https", "s3", "FILE", "file", "ftp", "://", "/", "./", "../", ".", "@"],
             *[":", "user", "host", "localhost", " ", "\n", "?", "#", ":8080", "[::1]", "x"],
+            *["oci", "oci+http", "oci://host/", "team/", "A", "-"],
         ],
     ),
     "endpoint url": (
@@ -393,7 +395,8 @@ def test_manifest_error_lists_every_problem() -> None:
             "'hello-app@3.0')",
             "m.toml:6:8: mirror[0].name: the mirror name is empty (expected letters, digits, "
             "'_', '.' and '-')",
-            "m.toml:7:7: mirror[0].url: unsupported scheme 'ftp' (expected file, http, https, s3)",
+            "m.toml:7:7: mirror[0].url: unsupported scheme 'ftp' (expected file, http, https, s3, "
+            "oci, oci+http)",
         ]
         assert error.diagnostics().startswith("error[invalid-manifest]: 5 problems in the manifest")
     else:

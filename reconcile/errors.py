@@ -148,6 +148,8 @@ REFERENCES: Mapping[str, str] = {
     "bad-tarball": "a tarball to publish is not gzip-compressed",
     "bundle-refused": "a bundle cannot be exported, or is refused on import",
     "cache-gc-unavailable": "`cache gc` cannot tell which tarballs the manifest still needs",
+    "locale-encoding": "a path or message cannot be written in the locale's encoding "
+    "(a strict ASCII locale)",
     "cannot-grow-string": "relocation would make a string in a binary longer than its room",
     "prefix-longer-than-built": "a new prefix is longer than the one its package was built in "
     "([install] strict_relocation)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 
 from reconcile.errors import ReconcileError
 
@@ -71,6 +72,20 @@ def environment_failure(exc: OSError) -> ReconcileError:
         f"the operating system refused: {text}",
         hint=f"fix the cause named above; {_CONSISTENT}",
         reference="os-error",
+    )
+
+
+def locale_failure(exc: UnicodeEncodeError) -> ReconcileError:
+    """Text that the locale's encoding cannot hold: a path or a message with a non-ASCII
+    character under a strict ASCII locale (``LC_ALL=C`` with Python's UTF-8 mode turned off).
+    Under plain ``LC_ALL=C`` Python uses UTF-8 and this does not happen."""
+    encoding = sys.getfilesystemencoding()
+    return ReconcileError(
+        f"cannot write {exc.object[exc.start : exc.end]!r} in this locale's encoding "
+        f"({encoding}): {exc.reason}",
+        hint="run with a UTF-8 locale (LC_ALL=C.UTF-8), or let Python use UTF-8 "
+        "(unset PYTHONUTF8, or set PYTHONUTF8=1)",
+        reference="locale-encoding",
     )
 
 

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from reconcile.cli.failures import environment_failure, input_closed
+    from reconcile.cli.failures import environment_failure, input_closed, locale_failure
     from reconcile.cli.signals import PromptInterrupted, Terminated
     from reconcile.errors import ReconcileError
 
@@ -155,6 +155,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     except OSError as exc:  # the environment failed (full disk, read-only root, ...)
         return _report(environment_failure(exc), args)
+    except UnicodeEncodeError as exc:  # a strict ASCII locale and a non-ASCII path or text
+        return _report(locale_failure(exc), args)
     except EOFError:  # Ctrl-D at a prompt
         print(file=sys.stderr)  # end the prompt's line
         return _report(input_closed(), args)

@@ -182,6 +182,7 @@ REFERENCES: Mapping[str, str] = {
     "no-answer": "the input ended (Ctrl-D) at the confirmation prompt; nothing was changed",
     "no-such-path": "a path, or the folder it should be written into, does not exist",
     "no-valid-signer": "an install's signer was revoked or removed and no mirror signs it anew",
+    "nothing-to-export": "`keys export` was asked for a sigstore key, which has no key material",
     "not-a-prefix": "a path to install into or change is not a plain folder",
     "not-a-spack-prefix": "a prefix to publish lacks Spack's metadata",
     "not-elf": "a file listed for binary relocation is not ELF",

@@ -17,7 +17,7 @@ from typing import Any
 
 import tomlkit
 
-from reconcile.cli import keys_ed25519, keys_usage
+from reconcile.cli import keys_ed25519, keys_sigstore, keys_usage
 from reconcile.errors import ManifestError, ReconcileError
 from reconcile.manifest.checks import check_name
 from reconcile.manifest.kinds import GENERATED_KEY_KINDS
@@ -269,7 +269,8 @@ def _list(args: argparse.Namespace, manifest: Path) -> int:
     unmatched = [
         k
         for k in manifest_keys
-        if (normalize_fingerprint(k.fingerprint) if k.kind == "gpg" else k.name) not in available
+        if k.kind != "sigstore"  # keyless: there is never a secret to find
+        and (normalize_fingerprint(k.fingerprint) if k.kind == "gpg" else k.name) not in available
     ]
     if args.json:
         document = {
@@ -325,6 +326,8 @@ def _list(args: argparse.Namespace, manifest: Path) -> int:
 def _shown_identity(key: Key) -> str:
     if key.kind == "gpg":
         return normalize_fingerprint(key.fingerprint)
+    if key.kind == "sigstore":
+        return f"sigstore {keys_sigstore.identity_text(key)}"
     return f"{key.kind} {key.public_key or key.file}"
 
 
@@ -357,6 +360,7 @@ def _export_key(args: argparse.Namespace, manifest: Path) -> int:
     out: Path | None = expand_user(args.out).absolute() if args.out is not None else None
     if args.secret and out is not None:
         refuse_inside_mirror(out, manifest_file=loaded, what="the secret key file")
+    keys_sigstore.refuse_export(args.key, loaded)
     if keys_ed25519.export(args.key, home=args.home, secret=args.secret, out=out, loaded=loaded):
         return EXIT_OK
     require_gpg()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconcile.cli.keys_sigstore import identity_text
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import Key, ManifestFile
 from reconcile.state.records import InstallRecord, read_records
@@ -13,6 +14,8 @@ from reconcile.state.records import InstallRecord, read_records
 def _identity_text(key: Key) -> str:
     if key.kind == "gpg":
         return key.fingerprint
+    if key.kind == "sigstore":
+        return identity_text(key)
     return key.public_key or f"file {key.file}"
 
 

@@ -87,6 +87,14 @@ def test_installs_trusted_only_through_a_sigstore_identity(
     assert {json.loads(r.read_text())["signer"] for r in records} == {"sigstore:ci"}
     capsys.readouterr()
     assert run(manifest, "drift") == 0, capsys.readouterr().out
+    capsys.readouterr()
+    assert run(manifest, "keys", "list", "--json") == 0
+    (declared,) = json.loads(capsys.readouterr().out)["declared_keys"]
+    assert declared["scheme"] == "sigstore" and declared["mirrors"] == ["published"]
+    assert declared["identity"] == f"{IDENTITY} (issuer {ISSUER}, root {root})"
+    assert len(declared["installs"]) == 3
+    assert run(manifest, "keys", "export", "ci") != 0
+    assert "error[nothing-to-export]: key 'ci' is a sigstore identity" in capsys.readouterr().err
 
 
 def test_identity_glob_over_tags_installs(

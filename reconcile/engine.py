@@ -26,6 +26,7 @@ from reconcile.spack.spec import SpecNode
 from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.policy import TrustPolicy
+from reconcile.views.generations import read_view_state
 
 VERIFY_WORKERS = 8
 # A closure deeper than this many rounds of "fetch what the plan needs" is not a real DAG.
@@ -127,6 +128,9 @@ def observe_and_plan(
         else (),
         source_mirrors=observe_source_mirrors(manifest_file, check_contents=check_contents),
         mirror_permissions=observe_mirror_permissions(manifest_file),
+        views={view.name: read_view_state(manifest_file.view_path(view)) for view in manifest.views}
+        if install
+        else {},
     )
     own_trust = trust is None
     policy = trust or trust_policy(manifest_file, read_url=pool.read_bytes)

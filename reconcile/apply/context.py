@@ -64,6 +64,7 @@ class ApplyResult:
     resigned: tuple[str, ...] = ()
     mirrors_fixed: tuple[str, ...] = ()  # mirrors whose permissions were enforced
     synced: tuple[str, ...] = ()  # "label -> mirror"
+    views: tuple[str, ...] = ()  # "view 'name' switched to generation N"
     sources_fetched: int = 0  # source archives downloaded into source mirrors
     sources_linked: int = 0
     sources_recorded: int = 0  # archives already there, hashed and recorded as verified

@@ -46,6 +46,7 @@ from reconcile.apply.resign import ResignStep
 from reconcile.apply.reverify import ReverifyStep
 from reconcile.apply.sources import SourceStep, combined_failure
 from reconcile.apply.sync import SyncStep
+from reconcile.apply.views import ViewStep
 from reconcile.errors import ApplyError, LockWaitedError, ReconcileError
 from reconcile.folders import folder_mode
 from reconcile.manifest.model import ManifestFile
@@ -88,6 +89,7 @@ STEPS: dict[Phase, Callable[[RunContext], CommitStep]] = {
     "permissions": PermissionsStep,
     "reverify": ReverifyStep,
     "remove": RemoveStep,
+    "view": ViewStep,
     "publish": PublishStep,
     "resign": ResignStep,
     "sync": SyncStep,

@@ -310,6 +310,8 @@ def render_apply_summary(result: ApplyResult) -> str:
         changed += f", {len(result.resigned)} signed again"
     if result.synced:
         changed += f", {len(result.synced)} synced"
+    if result.views:
+        changed += ", " + ", ".join(result.views)
     if result.mirrors_fixed:
         changed += f", permissions set on {len(result.mirrors_fixed)} mirror(s)"
     if result.sources_fetched or result.sources_linked or result.sources_recorded:
@@ -352,6 +354,7 @@ def result_to_dict(result: ApplyResult, bytes_by_mirror: dict[str, int]) -> dict
         "source_bytes_fetched": result.source_bytes_fetched,
         "mirror_permissions": list(result.mirrors_fixed),
         "synced": list(result.synced),
+        "views": list(result.views),
         "bytes_fetched": result.bytes_fetched,
         "mirrors": {
             m: {

@@ -127,6 +127,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             from reconcile.cli.bundle_cmd import run_bundle
 
             return run_bundle(args, args.manifest)
+        if args.command in ("generations", "rollback", "env"):
+            from reconcile.cli import views_cmd
+
+            verbs = {
+                "generations": views_cmd.run_generations,
+                "rollback": views_cmd.run_rollback,
+                "env": views_cmd.run_env,
+            }
+            return verbs[args.command](args, args.manifest)
         raise AssertionError(args.command)
     except ReconcileError as exc:
         return _report(exc, args)

@@ -23,6 +23,7 @@ from reconcile.cli.verb_parsers import (
     add_keys_parser,
     add_locks_parser,
     add_mirror_parser,
+    add_views_parsers,
 )
 
 EXIT_OK = 0
@@ -196,5 +197,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_cache_parser(sub)
     add_keys_parser(sub)
     add_bundle_parser(sub)
+    add_views_parsers(sub, _positive_int)
     _accept_manifest_anywhere(parser)
     return parser

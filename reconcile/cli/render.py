@@ -37,6 +37,14 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         lines.append(f"- remove {removal.label}")
         lines.append(f"    at {removal.prefix}")
         lines.append(f"    because {removal.reason}")
+    for view in plan.views:
+        number = f"generation {view.current}" if view.current is not None else "nothing"
+        lines.append(
+            f"~ view {view.view}: a new generation of {len(view.contents.specs)} spec(s) "
+            f"({view.contents.link}), replacing {number}"
+        )
+        lines.append(f"    at {view.path}")
+        lines.append(f"    because {view.reason}")
     for publication in plan.publications:
         signed = f"signed by {publication.key}" if publication.key else "unsigned"
         lines.append(
@@ -175,6 +183,8 @@ def summary_line(plan: Plan) -> str:
         changes += f", {len(plan.removals)} to remove"
     if plan.permission_changes:
         changes += f", {len(plan.permission_changes)} to change"
+    if plan.views:
+        changes += f", {len(plan.views)} view(s) to switch"
     if plan.publications:
         changes += f", {len(plan.publications)} to publish"
     if plan.resignings:

@@ -1,6 +1,6 @@
 """The parsers of the verbs with sub-verbs or options of their own (bundle, cache, drift,
-init, keys, locks, mirror): argparse only, so that the parser builds without importing what
-the verbs run (see parser.py)."""
+init, keys, locks, mirror, generations, rollback, env): argparse only, so that the parser
+builds without importing what the verbs run (see parser.py)."""
 
 from __future__ import annotations
 
@@ -228,3 +228,38 @@ def add_mirror_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     listing.add_argument("name", help="a [[mirror]] name from the manifest")
     listing.add_argument("selector", nargs="?", help="only specs matching this selector")
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+# The shells 'reconcile env' writes for (views/environment.py renders them).
+ENV_SHELLS = ("sh", "csh", "fish")
+
+
+def add_views_parsers(subparsers: argparse._SubParsersAction[Any], positive: Any) -> None:
+    generations = subparsers.add_parser(
+        "generations",
+        help="list a view's generations",
+        description="List the generations of a [[view]] kept beside it: number, when it was "
+        "built, what it links, and which one the view points at. Reads only.",
+    )
+    generations.add_argument("--view", metavar="NAME", help="the view (default: the first)")
+    generations.add_argument("--json", action="store_true", help="print the list as JSON")
+    rollback = subparsers.add_parser(
+        "rollback",
+        help="switch a view back to an earlier generation",
+        description="Point a [[view]] at an earlier generation (the one before the current, "
+        "or --to N) with one atomic rename: a program reading through the view sees the old "
+        "tree or the new one, never none. The switch is logged beside the generations. The "
+        "next apply builds a new generation again if the manifest asks for other contents.",
+    )
+    rollback.add_argument("--view", metavar="NAME", help="the view (default: the first)")
+    rollback.add_argument("--to", type=positive, metavar="N", help="the generation to switch to")
+    env = subparsers.add_parser(
+        "env",
+        help="print the shell lines that put a view on PATH",
+        description="Print the lines that prepend a view's folders to PATH, MANPATH, "
+        "ACLOCAL_PATH, PKG_CONFIG_PATH and CMAKE_PREFIX_PATH (Spack's defaults for views; "
+        'not LD_LIBRARY_PATH), for eval: eval "$(reconcile env)". Lmod and Tcl module files '
+        "are not written.",
+    )
+    env.add_argument("--view", metavar="NAME", help="the view (default: the first)")
+    env.add_argument("--shell", choices=ENV_SHELLS, default="sh", help="the shell (default: sh)")

@@ -9,7 +9,13 @@ import posixpath
 import re
 from typing import Any
 
-from reconcile.manifest.model import OCI_SCHEMES, SUPPORTED_KEY_KINDS, SUPPORTED_SCHEMES
+from reconcile.manifest.model import (
+    CONFLICT_POLICIES,
+    LINK_KINDS,
+    OCI_SCHEMES,
+    SUPPORTED_KEY_KINDS,
+    SUPPORTED_SCHEMES,
+)
 from reconcile.redact import mask_credentials
 from reconcile.spack.consumers import SPACK_RELEASES
 
@@ -30,6 +36,7 @@ ARCH_PATTERN = re.compile(r"[^-\s]+-[^-\s]+-[^-\s]+")
 READ_SCOPES = ("world", "group", "user")
 WRITE_SCOPES = ("user", "group", "world")
 PADDED_LENGTH_RANGE = (1, 4096)
+VIEW_KEEP_RANGE = (1, 1000)
 MIRROR_LAYOUTS = (2, 3)
 # A source's name and version become file and folder names in the mirror.
 PATH_COMPONENT_PATTERN = re.compile(r"[A-Za-z0-9._+-]+")
@@ -408,4 +415,23 @@ def check_external_folder(path: str) -> str | None:
         )
     if posixpath.normpath(path) != path.rstrip("/") or "//" in path:
         return f"{path!r} is not a normalised path (expected {posixpath.normpath(path)!r})"
+    return None
+
+
+def check_link_kind(kind: str) -> str | None:
+    if kind not in LINK_KINDS:
+        return f"unsupported link {kind!r} (expected {_listing(LINK_KINDS)})"
+    return None
+
+
+def check_conflict_policy(policy: str) -> str | None:
+    if policy not in CONFLICT_POLICIES:
+        return f"unsupported conflict policy {policy!r} (expected {_listing(CONFLICT_POLICIES)})"
+    return None
+
+
+def check_view_keep(keep: int) -> str | None:
+    low, high = VIEW_KEEP_RANGE
+    if not low <= keep <= high:
+        return f"keep = {keep} is out of range (expected {low} to {high} generations)"
     return None

@@ -230,9 +230,23 @@ def _signed_oci_mirrors(data: dict[str, Any]) -> Iterator[Finding]:
             )
 
 
+def _views_without_install(data: dict[str, Any]) -> Iterator[Finding]:
+    """A view links installed prefixes: it needs the [install] table that installs them."""
+    if "install" in data:
+        return
+    for index, _ in _named_entries(data, "view"):
+        yield at_value(
+            ("view", index),
+            "a view links installed specs, but the manifest has no [install] table (expected "
+            "[install] with root and specs)",
+        )
+
+
 def cross_check(data: dict[str, Any]) -> list[Finding]:
     return [
         *_duplicate_names(data, "mirror", "mirror"),
+        *_duplicate_names(data, "view", "view"),
+        *_views_without_install(data),
         *_duplicate_names(data, "key", "key"),
         *_undeclared_key_sources(data),
         *_duplicate_cache_roots(data),

@@ -24,6 +24,11 @@ ReadScope = Literal["world", "group", "user"]
 WriteScope = Literal["user", "group", "world"]
 KeyKind = Literal["gpg", "ed25519", "sigstore"]
 SigstoreInstance = Literal["production", "staging"]
+LinkKind = Literal["symlink", "hardlink", "copy"]
+ConflictPolicy = Literal["error", "first"]
+LINK_KINDS: tuple[str, ...] = ("symlink", "hardlink", "copy")
+CONFLICT_POLICIES: tuple[str, ...] = ("error", "first")
+DEFAULT_VIEW_KEEP = 5
 
 SUPPORTED_SCHEMES = ("file", "http", "https", "s3", "oci", "oci+http")
 # OCI registries (Spack's oci:// build caches; oci+http:// for a registry without TLS).
@@ -169,6 +174,24 @@ class Key:
 
 
 @attrs.frozen(kw_only=True)
+class View:
+    """``[[view]]``: installed prefixes merged into one tree at ``path``, Spack-style, built
+    as numbered generations beside it (``<path>.generations/<N>``) that ``path`` (a symlink)
+    points at; switched atomically, rolled back by ``reconcile rollback``."""
+
+    name: str
+    path: str  # relative to the manifest's folder; a symlink reconcile owns
+    specs: tuple[str, ...] | None = None  # selectors among the declared closures; None: roots
+    run_dependencies: bool = False  # also the run-time closures of the specs
+    link: LinkKind = "symlink"
+    # Spack's view projections: selector (or "all") -> path in the view; none: one merged tree
+    projections: dict[str, str] = attrs.field(factory=dict, hash=False)
+    exclude: tuple[str, ...] = ()  # globs of paths inside each prefix left out of the view
+    conflicts: ConflictPolicy = "error"  # two prefixes with one path: refuse, or the first wins
+    keep: int = DEFAULT_VIEW_KEEP  # generations kept (the current one always is)
+
+
+@attrs.frozen(kw_only=True)
 class DriftSettings:
     """``[drift]``: what ``reconcile drift`` leaves out."""
 
@@ -184,8 +207,15 @@ class Manifest:
     caches: tuple[CacheRoot, ...] = ()  # TOML: [[cache]]
     sources: tuple[Source, ...] = ()  # TOML: [[source]]
     publish: tuple[Publish, ...] = ()  # TOML: [[publish]]
+    views: tuple[View, ...] = ()  # TOML: [[view]]
     drift: DriftSettings = DriftSettings()  # TOML: [drift]
     limits: Limits = DEFAULT_LIMITS  # TOML: [limits]
+
+    def view(self, name: str) -> View:
+        for view in self.views:
+            if view.name == name:
+                return view
+        raise KeyError(name)
 
     def mirror(self, name: str) -> Mirror:
         for mirror in self.mirrors:
@@ -215,6 +245,11 @@ class ManifestFile:
         if "://" in mirror.url:
             return mirror.url.rstrip("/")
         return self.resolve(mirror.url).as_uri()
+
+    def view_path(self, view: View) -> Path:
+        """Where the view's symlink is: its folder resolved, the link itself not followed."""
+        path = self.folder / expand_user(view.path)
+        return path.parent.resolve() / path.name
 
     def install_root(self) -> Path:
         if self.manifest.install is None:

@@ -102,6 +102,7 @@ class _Roots:
         self.install: str | None = None
         self.caches: list[tuple[int, str]] = []
         self.mirrors: list[tuple[int, str, str]] = []  # (index, name, path): local mirrors
+        self.views: list[tuple[int, str]] = []
         install = data.get("install")
         if isinstance(install, dict) and isinstance(install.get("root"), str):
             self.install = self._root(("install", "root"), install["root"], "install root")
@@ -118,6 +119,24 @@ class _Roots:
                 )
                 if path is not None:
                     self.mirrors.append((index, str(entry.get("name", index)), path))
+
+        for index, entry in _entries(data, "view"):
+            if isinstance(entry.get("path"), str) and entry["path"].strip():
+                path = self._view(("view", index, "path"), entry["path"])
+                if path is not None:
+                    self.views.append((index, path))
+
+    def _view(self, key: KeyPath, text: str) -> str | None:
+        """A view's path is a symlink reconcile replaces: its folder is resolved, not it."""
+        written = Path(os.path.normpath(text))
+        name = written.name
+        if name in ("", ".", "..") or text.rstrip().endswith("/"):
+            self.findings.append(
+                at_value(key, f"view path {text!r} names no link (expected a path such as 'view')")
+            )
+            return None
+        folder = self._root(key, str(written.parent), "view folder")
+        return None if folder is None else str(Path(folder) / name)
 
     def _root(self, key: KeyPath, text: str, what: str, *, folder_only: bool = True) -> str | None:
         path, problem = _resolve(text, self.folder)
@@ -202,6 +221,29 @@ def _overlaps(roots: _Roots) -> Iterator[Finding]:
                 )
 
 
+def _view_overlaps(roots: _Roots) -> Iterator[Finding]:
+    """A view (and its generations beside it) inside a folder reconcile manages would be
+    collected, published or pruned with it; two views at one path would take turns."""
+    places = [("the install root", roots.install)] if roots.install is not None else []
+    places += [(f"mirror {name!r}", path) for _, name, path in roots.mirrors]
+    places += [(f"cache[{index}]", path) for index, path in roots.caches]
+    seen: dict[str, int] = {}
+    for index, view in roots.views:
+        for what, folder in places:
+            if is_inside(view, folder) or is_inside(folder, view):
+                yield at_value(
+                    ("view", index, "path"),
+                    f"view {view} overlaps {what} ({folder}) (expected a view path apart from "
+                    "the install root, mirrors and cache roots)",
+                )
+        if view in seen:
+            yield at_value(
+                ("view", index, "path"),
+                f"view {view} is also the path of view[{seen[view]}] (expected one view per path)",
+            )
+        seen.setdefault(view, index)
+
+
 def _room_for_prefixes(data: dict[str, Any], install_root: str | None) -> Iterator[Finding]:
     """The (padded) install root must leave room below it for a prefix's name and files."""
     longest = PATH_MAX - 1 - PREFIX_ROOM
@@ -267,6 +309,7 @@ def path_findings(data: dict[str, Any], folder: Path) -> list[Finding]:
     return [
         *roots.findings,
         *_overlaps(roots),
+        *_view_overlaps(roots),
         *_room_for_prefixes(data, roots.install),
         *_named_files(data, folder),
     ]

@@ -33,6 +33,7 @@ from reconcile.manifest.model import (
     Permissions,
     Publish,
     Source,
+    View,
 )
 from reconcile.spack.projection import validate_projection
 from reconcile.spack.selector import parse_selector
@@ -42,7 +43,13 @@ Hook = Callable[[Any, Any], Any]
 
 # Attribute names that differ from the TOML keys: ``[[mirror]]`` fills ``Manifest.mirrors``.
 TOML_NAMES: dict[type, dict[str, str]] = {
-    Manifest: {"mirrors": "mirror", "keys": "key", "caches": "cache", "sources": "source"},
+    Manifest: {
+        "mirrors": "mirror",
+        "keys": "key",
+        "caches": "cache",
+        "sources": "source",
+        "views": "view",
+    },
     # ``Key.identity`` is what a signer is recorded as; the TOML ``identity`` is the SAN.
     Key: {"san": "identity"},
 }
@@ -262,6 +269,34 @@ def _cache_prefixes(value: Any, _: Any) -> tuple[str, ...]:
     if errors:
         raise _ProblemGroupError(errors)
     return tuple(value)
+
+
+def _view_projections(value: Any, _: Any) -> dict[str, str]:
+    """Spack's view projections: ``all`` or a spec selector -> a path in the view; kept in
+    the order written (the first selector that matches a spec wins, ``all`` last)."""
+    if not isinstance(value, dict):
+        raise _InvalidValueError(
+            f'expected a table of selector = projection (all = "{{name}}-{{version}}"), '
+            f"got {checks.describe_type(value)}"
+        )
+    errors: list[tuple[KeyPath, Exception]] = []
+    for selector, projection in value.items():
+        try:
+            if selector != "all":
+                try:
+                    parse_selector(selector)
+                except ValueError as exc:
+                    raise _InvalidValueError(
+                        f"{exc} (expected 'all' or a spec selector)", anchor="key"
+                    ) from None
+            problem = validate_projection(_string(projection), unique=False)
+            if problem is not None:
+                raise _InvalidValueError(problem)
+        except _InvalidValueError as exc:
+            errors.append(((selector,), exc))
+    if errors:
+        raise _ProblemGroupError(errors)
+    return dict(value)
 
 
 # --- tables ------------------------------------------------------------------------------
@@ -530,6 +565,19 @@ def make_converter() -> cattrs.Converter:
         revoked_after=_moment,
     )
     converter.register_structure_hook(Key, _table_hook(Key, key, before=_key_fields))
+    view = generated(
+        View,
+        name=_checked(_string, lambda name: checks.check_name(name, "view")),
+        path=_not_empty("a path for the view's symlink, relative to the manifest's folder"),
+        specs=_specs,
+        run_dependencies=_boolean,
+        link=_checked(_string, checks.check_link_kind),
+        projections=_view_projections,
+        exclude=_ignore_globs,
+        conflicts=_checked(_string, checks.check_conflict_policy),
+        keep=_checked(_integer, checks.check_view_keep),
+    )
+    converter.register_structure_hook(View, _table_hook(View, view))
     drift = generated(DriftSettings, ignore=_ignore_globs)
     converter.register_structure_hook(DriftSettings, _table_hook(DriftSettings, drift))
     limit = _checked(_integer, checks.check_limit)
@@ -544,6 +592,7 @@ def make_converter() -> cattrs.Converter:
         caches=_array_of_tables(converter, CacheRoot, "cache"),
         sources=_array_of_tables(converter, Source, "source"),
         publish=_array_of_tables(converter, Publish, "publish"),
+        views=_array_of_tables(converter, View, "view"),
         drift=lambda value, _: converter.structure(value, DriftSettings),
         limits=lambda value, _: converter.structure(value, Limits),
     )
@@ -564,6 +613,7 @@ def _register_unstructure(converter: cattrs.Converter) -> None:
         Key,
         Source,
         Publish,
+        View,
         DriftSettings,
         Limits,
         Manifest,

@@ -12,6 +12,7 @@ from reconcile.observe.findings import CheckMode, Finding
 from reconcile.permissions import PermissionChange
 from reconcile.sources.observe import SourceMirrorFacts
 from reconcile.state.records import InstallRecord
+from reconcile.views.generations import ViewState
 
 
 @attrs.frozen(kw_only=True)
@@ -76,3 +77,5 @@ class Observed:
     # matches), and how that was checked; None: the prefixes were not compared
     drift: Mapping[str, tuple[Finding, ...]] = attrs.field(factory=dict)
     drift_mode: CheckMode | None = None
+    # each declared [[view]]'s symlink and generations, by view name
+    views: Mapping[str, ViewState] = attrs.field(factory=dict)

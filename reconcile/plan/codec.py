@@ -30,6 +30,7 @@ from reconcile.plan.model import (
     ReverifyAction,
     SourceAction,
     SyncAction,
+    ViewAction,
 )
 from reconcile.redact import mask_credentials
 from reconcile.sources.layout import source_paths
@@ -48,6 +49,7 @@ ACTION_CLASSES: dict[ActionKind, tuple[type[Action], dict[str, str]]] = {
     "source-record": (SourceAction, {"operation": "record"}),
     "source-link": (SourceAction, {"operation": "link"}),
     "mirror-permissions": (MirrorPermissionsAction, {}),
+    "view": (ViewAction, {}),
 }
 
 

@@ -15,6 +15,7 @@ import attrs
 from reconcile.observe.findings import CheckMode
 from reconcile.redact import mask_credentials
 from reconcile.userpath import expand_user
+from reconcile.views.contents import ViewContents
 
 FORMAT_VERSION = 1
 
@@ -31,6 +32,7 @@ ActionKind = Literal[
     "source-record",
     "source-link",
     "mirror-permissions",
+    "view",
 ]
 
 # The commit steps, in the order the executor runs them once every action's preparation
@@ -41,6 +43,7 @@ Phase = Literal[
     "permissions",
     "reverify",
     "remove",
+    "view",
     "publish",
     "resign",
     "sync",
@@ -53,6 +56,7 @@ COMMIT_ORDER: tuple[Phase, ...] = (
     "permissions",  # installed prefixes whose [install.permissions] changed
     "reverify",  # installs whose signer no longer counts: their records name a signer that does
     "remove",  # prefixes no declared closure needs (install.prune): after the installs
+    "view",  # new view generations, switched to atomically (they link installed prefixes)
     "publish",  # installed (and re-verified) prefixes packed into mirrors
     "resign",  # specs published before, signed again by keys added to [[publish]] key
     "sync",  # verified specs copied between mirrors
@@ -511,6 +515,40 @@ def source_url(url: str, folder: Path | None = None) -> str:
     return Path(os.path.normpath(path)).as_uri()
 
 
+@attrs.frozen(kw_only=True)
+class ViewAction:
+    """Build a new generation of a ``[[view]]`` beside it, switch the view's symlink to it
+    atomically, and remove the generations beyond ``keep``."""
+
+    view: str  # its name
+    path: str  # the view's symlink, absolute
+    contents: ViewContents
+    fingerprint: str  # of ``contents``: what the new generation's metadata records
+    keep: int
+    current: int | None  # the generation the view pointed at when planned
+    install_root: str  # a copy view relocates mentions of it to the view
+    reason: str
+
+    kind: ClassVar[Literal["view"]] = "view"
+    phase: ClassVar[Phase] = "view"
+
+    @property
+    def id(self) -> str:
+        return f"view:{self.view}"
+
+    @property
+    def resource(self) -> str:
+        return f"view:{self.view}"
+
+    @property
+    def label(self) -> str:
+        return f"view '{self.view}'"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (f"view:{self.view}",)
+
+
 Action = (
     InstallAction
     | RepairAction
@@ -522,6 +560,7 @@ Action = (
     | SyncAction
     | SourceAction
     | MirrorPermissionsAction
+    | ViewAction
 )
 
 
@@ -610,13 +649,20 @@ class Plan:
         return tuple(a for a in self.actions if isinstance(a, SyncAction))
 
     @property
+    def views(self) -> tuple[ViewAction, ...]:
+        return tuple(a for a in self.actions if isinstance(a, ViewAction))
+
+    @property
     def touches_install_tree(self) -> bool:
+        """Whether the apply holds the install root's lock (views: so that no prune takes a
+        prefix while a generation links it)."""
         return bool(
             self.installs
             or self.repairs
             or self.reverifications
             or self.permission_changes
             or self.publications
+            or self.views
         )
 
     @property

@@ -41,11 +41,13 @@ from reconcile.plan.model import (
     ResignAction,
     ReverifyAction,
     SourceAction,
+    ViewAction,
 )
 from reconcile.plan.publishing import Publishable, plan_publishing
 from reconcile.plan.relocation import longer_prefix_warning
 from reconcile.plan.sources import plan_sources
 from reconcile.plan.syncing import plan_sync
+from reconcile.plan.views import kept_by_views, plan_views
 from reconcile.redact import mask_credentials
 from reconcile.spack.projection import format_projection, pad_root
 from reconcile.spack.selector import SpecSelector, compilers_of, parse_selector
@@ -760,6 +762,7 @@ class _Planner:
                 paths=frozenset(self.need_paths),
                 reverify=dict(self.need_reverify),
             )
+        views = self._plan_views(roots)
         self._plan_removals()
         publishing = self._plan_publishing()
         if isinstance(publishing, NeedFacts):
@@ -774,6 +777,7 @@ class _Planner:
                 *self.reverify_actions,
                 *self.permission_actions,
                 *self.removals,
+                *views,
                 *publishing,
             ),
             noops=tuple(sorted(self.noops.values(), key=lambda n: n.resource)),
@@ -783,18 +787,38 @@ class _Planner:
             checked=self.observed.drift_mode,
         )
 
+    # -- views ---------------------------------------------------------------------------------
+    def _plan_views(self, roots: list[str]) -> tuple[ViewAction, ...]:
+        nodes = dict(self.known)
+        nodes.update((a.hash, parse_node(a.spec)) for a in self.actions)
+        planned = plan_views(
+            self.manifest_file,
+            self.observed.views,
+            roots=list(dict.fromkeys(roots)),
+            nodes=nodes,
+            prefixes=self.prefixes,
+            closures=self.closures,
+            lookup=nodes.get,
+            install_root=self.root,
+        )
+        self.noops.update((n.resource, n) for n in planned.noops)
+        self.fingerprints.update(planned.fingerprints)
+        return planned.actions
+
     # -- removal ------------------------------------------------------------------------------
     def _plan_removals(self) -> None:
         """Installed prefixes no declared closure needs: removed with ``install.prune``,
         else listed as undeclared and kept. Kept whatever ``prune`` says: a prefix whose
         record names no manifest or another one, whose files differ from its record (unless
-        ``--force``), and everything a kept prefix needs at run time."""
+        ``--force``), one a kept generation of a view links, and everything a kept prefix
+        needs at run time."""
         records = self.observed.records
         needed = set(self.prefixes)  # the declared closures, installed or planned
         kept: dict[str, str] = {}
         removable: list[str] = []
+        linked = kept_by_views(self.manifest_file, self.observed.views)
         for dag_hash in sorted(set(records) - needed):
-            why = self._why_kept(records[dag_hash])
+            why = linked.get(dag_hash) or self._why_kept(records[dag_hash])
             if why is None:
                 removable.append(dag_hash)
             else:

@@ -49,6 +49,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             # only when there are some: plans without re-verifications read as before
             **({"reverify": len(plan.reverifications)} if plan.reverifications else {}),
             **({"resign": len(plan.resignings)} if plan.resignings else {}),
+            **({"view": len(plan.views)} if plan.views else {}),
         },
         "observed": {
             "digest": observed_digest(plan.fingerprints),

@@ -54,6 +54,11 @@ def build_prefix_map(
     return PrefixMap(pairs=_most_specific_first(_normalized(ordered)))
 
 
+def ordered_prefix_map(pairs: Iterable[tuple[str, str]]) -> PrefixMap:
+    """A map of the given (old, new) pairs, the most specific old prefix first."""
+    return PrefixMap(pairs=_most_specific_first(_normalized(pairs)))
+
+
 def _normalized(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Trailing slashes removed, equal pairs dropped, the first mapping of an old prefix kept."""
     seen: set[str] = set()

@@ -80,12 +80,13 @@ def _placeholder(inner: str) -> _Placeholder:
     return _Placeholder(inner)
 
 
-def _check_layout(projection: str, tokens: list[str]) -> None:
+def _check_layout(projection: str, tokens: list[str], *, unique: bool = True) -> None:
     if not projection:
         raise ValueError("the projection is empty (expected for example '{name}-{version}-{hash}')")
     if projection.startswith("/"):
         raise ValueError(
-            f"{projection!r} is absolute (expected a path relative to the install root)"
+            f"{projection!r} is absolute (expected a relative path: below the install root, "
+            "or in the view)"
         )
     if any(char == "\\" or ord(char) < 0x20 or char == "\x7f" for char in projection):
         raise ValueError(
@@ -98,17 +99,18 @@ def _check_layout(projection: str, tokens: list[str]) -> None:
                 f"{projection!r} has an empty, '.' or '..' path component "
                 "(expected components such as '{name}-{version}-{hash}')"
             )
-    if not any(isinstance(t, _Placeholder) and t.startswith("hash") for t in tokens):
+    if unique and not any(isinstance(t, _Placeholder) and t.startswith("hash") for t in tokens):
         raise ValueError(
             f"{projection!r} has no {{hash}} or {{hash:N}} "
             "(expected one, so that every prefix is unique)"
         )
 
 
-def validate_projection(projection: str) -> str | None:
-    """Why ``projection`` cannot be used, or None when it is fine."""
+def validate_projection(projection: str, *, unique: bool = True) -> str | None:
+    """Why ``projection`` cannot be used, or None when it is fine. ``unique``: it must hold
+    the hash (an install tree's prefixes); a view's projections need not."""
     try:
-        _check_layout(projection, _tokens(projection))
+        _check_layout(projection, _tokens(projection), unique=unique)
     except ValueError as exc:
         return str(exc)
     return None
@@ -121,10 +123,11 @@ def _render(token: _Placeholder, node: SpecNode) -> str:
     return _PLACEHOLDERS[token](node)
 
 
-def format_projection(projection: str, node: SpecNode) -> str:
-    """The prefix of ``node`` relative to the install root; ``ValueError`` if it cannot be made."""
+def format_projection(projection: str, node: SpecNode, *, unique: bool = True) -> str:
+    """The prefix of ``node`` relative to the install root (or a view, without ``unique``);
+    ``ValueError`` if it cannot be made."""
     tokens = _tokens(projection)
-    _check_layout(projection, tokens)
+    _check_layout(projection, tokens, unique=unique)
     rendered: list[str] = []
     for token in tokens:
         if not isinstance(token, _Placeholder):

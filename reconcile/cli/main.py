@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 # Only the parser is imported up front: `--version`, `--help` and usage errors stay fast, and
 # each verb imports its own code below, once chosen (tests/structure/test_startup_imports.py).
-from reconcile.cli.parser import EXIT_ERROR, EXIT_OK, build_parser
+from reconcile.cli.parser import EXIT_ERROR, EXIT_OK, build_parser, usage_error_json
 
 if TYPE_CHECKING:
     from reconcile.errors import ReconcileError
@@ -48,7 +48,14 @@ def error_document(exc: ReconcileError) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(words)
+    except SystemExit as exc:
+        document = usage_error_json(words) if exc.code == EXIT_ERROR else None
+        if document is not None:  # a script asked for JSON: it gets the usage error as JSON
+            print(document)
+        raise
     from reconcile.cli.signals import terminate_like_interrupt
 
     with terminate_like_interrupt():

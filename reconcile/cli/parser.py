@@ -8,10 +8,12 @@ once the parser has chosen that verb.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 from reconcile import __version__
 from reconcile.cli.completion import add_completion_parser
@@ -34,9 +36,22 @@ EXIT_CHANGES = 2
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error exits 1 (2 means "changes pending" here)."""
 
+    # the last usage error, for ``main`` to repeat as JSON when ``--json`` was asked for
+    usage_error: ClassVar[tuple[str, str] | None] = None
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
+        _Parser.usage_error = (f"{self.prog}: error: {message}", f"see '{self.prog} --help'")
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def usage_error_json(argv: Sequence[str]) -> str | None:
+    """The usage error just reported, as the JSON error ``--json`` promises (or None)."""
+    if "--json" not in argv or _Parser.usage_error is None:
+        return None
+    message, hint = _Parser.usage_error
+    error = {"reference": "usage", "message": message, "hint": hint}
+    return json.dumps({"error": error}, indent=2)
 
 
 def _positive_int(text: str) -> int:

@@ -51,3 +51,32 @@ def test_success_is_json_too(tmp_path: Path, verb: list[str]) -> None:
     done = run_subprocess(manifest, *verb, "--json")
     assert done.returncode == 0, done.stderr
     assert isinstance(json.loads(done.stdout), dict)
+
+
+@pytest.mark.parametrize(
+    ("argv", "reference"),
+    [
+        (["plan", "--json", "--no-such-option"], "usage"),
+        (["keys", "generate", "--json"], "usage"),  # NAME missing
+        (["mirror", "list", "no-such-mirror", "--json"], "usage"),
+        (["keys", "export", "no-such-key", "--json"], "signing-home-missing"),
+        (["bundle", "import", "/no/such/bundle.tar", "new-folder", "--json"], "bundle-refused"),
+        (["apply", "--yes", "--json"], "plan-failed"),
+    ],
+)
+def test_every_verb_fails_in_json_when_asked(
+    tmp_path: Path, argv: list[str], reference: str
+) -> None:
+    manifest = write_manifest(tmp_path, specs=["no-such-spec"])
+    env = {"RECONCILE_SIGNING_HOME": str(tmp_path / "no-home"), "GNUPGHOME": str(tmp_path)}
+    done = run_subprocess(manifest, *argv, env=env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    error = _json_error(done.stdout)
+    assert error["reference"] == reference, error
+    assert error["message"] and "Traceback" not in done.stderr
+
+
+def test_a_usage_error_without_json_prints_no_json(tmp_path: Path) -> None:
+    done = run_subprocess(write_manifest(tmp_path), "plan", "--no-such-option")
+    assert done.returncode == 1
+    assert done.stdout == "" and "unrecognized arguments" in done.stderr

@@ -12,13 +12,15 @@ import attrs
 from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.cache.store import BlobCache
 from reconcile.errors import PlanError
+from reconcile.manifest.lockfile import lock_path, read_lock
 from reconcile.manifest.model import ManifestFile, Source
-from reconcile.observe.facts import MirrorPermissionFacts, Observed
+from reconcile.observe.facts import MirrorPermissionFacts, MirrorView, Observed, VerifiedSpec
 from reconcile.observe.findings import CheckMode
 from reconcile.observe.install_tree import observe_install_tree, observe_prefix_drift
 from reconcile.observe.mirrors import fetch_verified_spec, find_valid_signature, observe_mirrors
 from reconcile.observe.sidecars import sidecar_fact_key, sidecar_signers
 from reconcile.permissions import permission_changes, resolve_group
+from reconcile.plan.locking import LockUse
 from reconcile.plan.model import Plan
 from reconcile.plan.planner import make_plan
 from reconcile.sources.observe import SourceMirrorFacts, observe_source_mirror
@@ -86,6 +88,30 @@ def with_index_closure(needed: Mapping[str, SpecNode], observed: Observed) -> di
     return wanted
 
 
+def _locked_mirror_first(
+    mirrors: tuple[MirrorView, ...], dag_hash: str, lock: LockUse | None
+) -> tuple[MirrorView, ...]:
+    """The mirrors to fetch ``dag_hash`` from: the one the lock names first (the others
+    still serve it when that one cannot)."""
+    locked = lock.lock.node(dag_hash) if lock is not None and lock.lock is not None else None
+    if locked is None:
+        return mirrors
+    return tuple(sorted(mirrors, key=lambda m: m.name != locked.mirror))
+
+
+def _fetch(
+    node: SpecNode,
+    *,
+    mirrors: tuple[MirrorView, ...],
+    lock: LockUse | None,
+    pool: TransportPool,
+    trust: TrustPolicy,
+    cache: BlobCache | None,
+) -> VerifiedSpec:
+    ordered = _locked_mirror_first(mirrors, node.hash, lock)
+    return fetch_verified_spec(node, mirrors=ordered, pool=pool, trust=trust, cache=cache)
+
+
 def observe_and_plan(
     manifest_file: ManifestFile,
     pool: TransportPool,
@@ -94,10 +120,12 @@ def observe_and_plan(
     check_contents: bool = False,
     trust: TrustPolicy | None = None,
     force: bool = False,
+    lock: LockUse | None = None,
 ) -> Plan:
     """Observe the install tree and the mirrors, fetching and verifying spec metadata as the
     planner asks for it, and return the plan. ``trust`` is the run's trust policy; without
-    one, a policy of the manifest's keys is made for this call."""
+    one, a policy of the manifest's keys is made for this call. ``lock`` is how the lock
+    file is used (None: not at all)."""
     manifest = manifest_file.manifest
     syncs = any(m.specs for m in manifest.mirrors)
     if manifest.install is None and not manifest.sources and not syncs:
@@ -136,7 +164,7 @@ def observe_and_plan(
     policy = trust or trust_policy(manifest_file, read_url=pool.read_bytes)
     try:
         for _ in range(MAX_ROUNDS):
-            result = make_plan(manifest_file, observed, force=force)
+            result = make_plan(manifest_file, observed, force=force, lock=lock)
             if isinstance(result, Plan):
                 return result
             if any(m.signed for m in observed.mirrors) and (
@@ -149,8 +177,9 @@ def observe_and_plan(
             with ThreadPoolExecutor(max_workers=VERIFY_WORKERS) as workers:
                 fetched = workers.map(
                     partial(
-                        fetch_verified_spec,
+                        _fetch,
                         mirrors=observed.mirrors,
+                        lock=lock,
                         pool=pool,
                         trust=policy,
                         cache=cache,
@@ -200,11 +229,21 @@ def observe_and_plan(
     raise PlanError("the dependency graph did not converge; is there a cycle in the specs?")
 
 
+def lock_use(manifest_file: ManifestFile, *, locked: bool) -> LockUse | None:
+    """How plan and apply use the lock file beside the manifest: its locked hashes where it
+    satisfies the manifest (None when there is no lock file), or, ``locked``, nothing else."""
+    path = lock_path(manifest_file.path)
+    lock = read_lock(path)
+    if lock is None and not locked:
+        return None
+    return LockUse(lock=lock, name=path.name, mode="locked" if locked else "use")
+
+
 def needed_blobs(manifest_file: ManifestFile, pool: TransportPool) -> set[str]:
     """sha256 of every tarball the manifest's specs need: those the plan would install and
     those the installed specs of its closures came from (a wiped runner needs them again).
     ``cache gc`` never removes these."""
-    plan = observe_and_plan(manifest_file, pool)
+    plan = observe_and_plan(manifest_file, pool, lock=lock_use(manifest_file, locked=False))
     keep = {action.tarball_sha256 for action in plan.installs}
     records, _ = observe_install_tree(manifest_file.install_root())
     keep |= {records[h].tarball_sha256 for h in plan.prefixes if h in records}

@@ -59,11 +59,21 @@ class ManifestError(ReconcileError):
 
     reference = "invalid-manifest"
 
+    what = "the manifest"
+
     def __init__(self, problems: Sequence[Problem], *, hint: str | None = None):
         self.problems = tuple(problems)
         count = len(self.problems)
-        head = f"{count} problem{'s' if count != 1 else ''} in the manifest"
+        head = f"{count} problem{'s' if count != 1 else ''} in {self.what}"
         super().__init__(head + "\n" + "\n".join(f"  {p}" for p in self.problems), hint=hint)
+
+
+class LockFileError(ManifestError):
+    """The lock file (``reconcile.lock``) is not JSON or not a lock; ``problems`` are located
+    like a manifest's."""
+
+    reference = "invalid-lock"
+    what = "the lock file"
 
 
 class TransportError(ReconcileError):
@@ -165,6 +175,7 @@ REFERENCES: Mapping[str, str] = {
     "identity-mismatch": "what names one spec hash (signed metadata, index, file name) disagrees",
     "install-root-locked": "another run held the install root's lock past `--lock-timeout`",
     "invalid-age": "`cache gc --older-than` is not an age such as `30d`",
+    "invalid-lock": "the lock file is not JSON, or not a lock (problems listed with places)",
     "invalid-manifest": "the manifest is unreadable or invalid (problems listed with places)",
     "invalid-plan": "a saved plan file is missing, unreadable or not a plan",
     "invalid-size": "`cache gc --max-size` is not a size such as `10G`",
@@ -176,6 +187,7 @@ REFERENCES: Mapping[str, str] = {
     "key-file-unwritable": "a public key file cannot be written",
     "key-generation-failed": "gpg did not make the key it was asked for",
     "link-in-root": "a folder or file inside a cache root, state folder or mirror is a symlink",
+    "lock-mismatch": "a mirror serves a tarball under a locked hash that is not the locked one",
     "malformed-metadata": "a mirror serves an index or spec file that is not what it claims",
     "mirror-unreachable": "a mirror did not answer (refused, timed out, DNS); skipped for the run",
     "mirror-unwritable": "a file cannot be written into a mirror",
@@ -189,6 +201,7 @@ REFERENCES: Mapping[str, str] = {
     "not-a-spack-prefix": "a prefix to publish lacks Spack's metadata",
     "not-elf": "a file listed for binary relocation is not ELF",
     "not-found": "the mirror answered, but the file is not there",
+    "not-locked": "`--locked`: the lock file does not satisfy a selector or source (each named)",
     "os-error": "the operating system refused an operation for another reason; the path is named",
     "patchelf-failed": "patchelf could not rewrite a binary",
     "patchelf-missing": "relocation needs patchelf, which is not installed",
@@ -228,6 +241,7 @@ REFERENCES: Mapping[str, str] = {
     "transfer-too-slow": "a transfer fell below `[limits] min_transfer_rate` for 30 seconds",
     "transport-error": "a mirror file cannot be read (credentials, TLS, retries exhausted, ...)",
     "unknown-group": "a `permissions.group` names no group on this system",
+    "unknown-selector": "`lock --update` names a selector the manifest does not declare",
     "unsafe-archive": "a tarball breaks an archive rule (docs/security.md#archive-rules)",
     "unsupported-file-type": "a prefix holds a special file (device, socket, fifo)",
     "unsupported-key-kind": "`keys generate` was asked for a key kind it cannot make",

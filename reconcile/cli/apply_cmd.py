@@ -24,10 +24,11 @@ from reconcile.cache.open import open_blob_cache
 from reconcile.cache.store import BlobCache
 from reconcile.cli.commands import EXIT_OK, confirm
 from reconcile.cli.render import human_bytes, render_plan
-from reconcile.engine import observe_and_plan
+from reconcile.engine import lock_use, observe_and_plan
 from reconcile.errors import LockWaitedError, PlanError, StalePlanError
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
+from reconcile.plan.locking import LockUse, check_saved_against_lock
 from reconcile.plan.model import Action, Plan
 from reconcile.state.lock import LockOwner, lock_holder, wait_until_free
 from reconcile.state.records import records_dir
@@ -99,8 +100,10 @@ def apply(
     check_contents: bool = False,
     lock_timeout: float = 0.0,
     force: bool = False,
+    locked: bool = False,
 ) -> int:
     loaded = load_manifest(manifest)
+    lock = lock_use(loaded, locked=locked)
     if saved is not None:
         return _apply_saved(
             loaded,
@@ -109,6 +112,7 @@ def apply(
             jobs=jobs,
             check_contents=check_contents,
             lock_timeout=lock_timeout,
+            lock=lock,
         )
     if loaded.manifest.install is not None and lock_timeout > 0:
         # Planning while another apply commits would see its prefixes half made: wait first.
@@ -132,6 +136,7 @@ def apply(
                     check_contents=check_contents,
                     trust=trust,
                     force=force,
+                    lock=lock,
                 )
             except PlanError:
                 # Another apply committed while this one observed (its prefixes appeared
@@ -158,7 +163,7 @@ def apply(
                 None
                 if assume_yes
                 else _rechecker(
-                    loaded, pool, cache, trust, check_contents, "plan you confirmed", []
+                    loaded, pool, cache, trust, check_contents, "plan you confirmed", [], lock
                 )
             )
             reporter, display = _reporter(as_json, fresh.bytes_to_fetch)
@@ -201,6 +206,7 @@ def _rechecker(
     check_contents: bool,
     source: str,
     done: list[Action],
+    lock: LockUse | None,
 ) -> Callable[[Plan], Plan]:
     """What the executor calls holding the lock: observe again and bind ``plan`` to what is
     there now (``plan/binding.py``); the actions found done are added to ``done``."""
@@ -215,6 +221,7 @@ def _rechecker(
             check_contents=check_contents or plan.checked == "contents",
             trust=trust,
             force=any(r.force for r in plan.removals),
+            lock=lock,
         )
         bound = bind_saved_plan(plan, fresh, source=source)
         done.extend(bound.done)
@@ -231,12 +238,18 @@ def _apply_saved(
     jobs: int,
     check_contents: bool,
     lock_timeout: float,
+    lock: LockUse | None,
 ) -> int:
     """``apply PLAN``: exactly the saved actions, re-checked under the lock
-    (``plan/binding.py``): those done are skipped, any other change refuses the plan."""
+    (``plan/binding.py``): those done are skipped, any other change refuses the plan. The
+    re-check plans with the lock file as a fresh apply would (with ``--locked``, it fails
+    where the lock file does not satisfy the manifest); with ``--locked``, every install the
+    saved plan holds must also be a node of the lock file, with the locked tarball."""
     from reconcile.plan.serialize import read_plan
 
     saved_plan = read_plan(saved)
+    if lock is not None and lock.mode == "locked":
+        check_saved_against_lock(saved_plan, lock, source=str(saved))
     if saved_plan.manifest_digest != loaded.digest:
         raise StalePlanError(
             f"the saved plan {saved} is stale:\n  manifest {loaded.path} changed since the "
@@ -252,7 +265,7 @@ def _apply_saved(
         cache = open_blob_cache(loaded)
 
         recheck = _rechecker(
-            loaded, pool, cache, trust, check_contents, f"saved plan {saved}", done
+            loaded, pool, cache, trust, check_contents, f"saved plan {saved}", done, lock
         )
         reporter, display = _reporter(as_json, saved_plan.bytes_to_fetch)
         with display:

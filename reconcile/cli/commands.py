@@ -9,7 +9,7 @@ from pathlib import Path
 from reconcile.cache.open import open_blob_cache
 from reconcile.cli.render import render_plan, unknown_relocation_note
 from reconcile.cli.signals import PromptInterrupted
-from reconcile.engine import observe_and_plan
+from reconcile.engine import lock_use, observe_and_plan
 from reconcile.errors import PlanError, ReconcileError
 from reconcile.manifest.load import load_manifest
 from reconcile.plan.model import Plan
@@ -45,8 +45,10 @@ def plan(
     verbose: bool,
     check_contents: bool = False,
     force: bool = False,
+    locked: bool = False,
 ) -> int:
     loaded = load_manifest(manifest)
+    lock = lock_use(loaded, locked=locked)
     if out is not None and not out.absolute().parent.is_dir():
         # found before reading any mirror, not after
         raise ReconcileError(
@@ -64,6 +66,7 @@ def plan(
                 cache=open_blob_cache(loaded),
                 check_contents=check_contents,
                 force=force,
+                lock=lock,
             )
     except PlanError as exc:
         if running is None:

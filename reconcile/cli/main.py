@@ -83,7 +83,12 @@ def _dispatch(args: argparse.Namespace) -> int:
                 verbose=args.verbose,
                 check_contents=args.check_contents,
                 force=args.force,
+                locked=args.locked,
             )
+        if args.command == "lock":
+            from reconcile.cli.lockfile_cmd import run_lock
+
+            return run_lock(args, args.manifest)
         if args.command == "apply":
             from reconcile.cli.apply_cmd import apply
 
@@ -96,6 +101,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 check_contents=args.check_contents,
                 lock_timeout=args.lock_timeout,
                 force=args.force,
+                locked=args.locked,
             )
         if args.command == "list":
             from reconcile.cli.list_cmd import run_list

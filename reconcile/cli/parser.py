@@ -23,6 +23,7 @@ from reconcile.cli.verb_parsers import (
     add_drift_parser,
     add_init_parser,
     add_keys_parser,
+    add_lock_parser,
     add_locks_parser,
     add_mirror_parser,
     add_views_parsers,
@@ -81,6 +82,13 @@ def _default_jobs() -> int:
 _MANIFEST_HELP = "the manifest (default: ./reconcile.toml, or $RECONCILE_MANIFEST)"
 _EXIT_CODES = (
     "exit codes: 0 success, nothing to do; 1 error; 2 changes pending (with --detailed-exitcode)"
+)
+
+
+_LOCKED_HELP = (
+    "resolve every selector to the hash the lock file pins and fail, naming each selector, "
+    "where it does not (for CI); without it a selector the lock no longer satisfies is "
+    "resolved anew, with a note"
 )
 
 
@@ -146,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--out", type=Path, help="save the plan for 'reconcile apply PLAN'")
     plan.add_argument("-v", "--verbose", action="store_true", help="also list the no-ops")
+    plan.add_argument("--locked", action="store_true", help=_LOCKED_HELP)
     plan.add_argument(
         "--check-contents",
         action="store_true",
@@ -169,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("plan", nargs="?", type=Path, help="a plan saved by 'plan --out'")
     apply.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--locked", action="store_true", help=_LOCKED_HELP)
     apply.add_argument("--json", action="store_true", help="print the result as JSON")
     apply.add_argument(
         "--check-contents",
@@ -204,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its size, when it was installed, the mirror and key it came from. Reads only.",
     )
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
+    add_lock_parser(sub)
     add_drift_parser(sub, _positive_int, _default_jobs())
     add_locks_parser(sub)
     add_init_parser(sub)

@@ -1,6 +1,6 @@
 """The parsers of the verbs with sub-verbs or options of their own (bundle, cache, drift,
-init, keys, locks, mirror, generations, rollback, env): argparse only, so that the parser
-builds without importing what the verbs run (see parser.py)."""
+init, keys, lock, locks, mirror, generations, rollback, env): argparse only, so that the
+parser builds without importing what the verbs run (see parser.py)."""
 
 from __future__ import annotations
 
@@ -263,3 +263,31 @@ def add_views_parsers(subparsers: argparse._SubParsersAction[Any], positive: Any
     )
     env.add_argument("--view", metavar="NAME", help="the view (default: the first)")
     env.add_argument("--shell", choices=ENV_SHELLS, default="sh", help="the shell (default: sh)")
+
+
+def add_lock_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+    lock = subparsers.add_parser(
+        "lock",
+        help="pin what each selector resolves to in the lock file",
+        description="Resolve every [install] selector as plan would, verify the signed "
+        "metadata of every node of its closure, and write the lock file beside the manifest "
+        "(reconcile.toml -> reconcile.lock): per selector its DAG hash and closure, per node "
+        "its mirror, tarball sha256 and size and signer, and the sources' URLs and checksums. "
+        "Selectors the lock already satisfies keep their hashes unless --update names them. "
+        "plan and apply then resolve to the locked hashes; --locked refuses anything else.",
+    )
+    lock.add_argument(
+        "--update",
+        nargs="*",
+        metavar="SELECTOR",
+        help="resolve anew the named selectors (as written in the manifest), or every "
+        "selector when none is named",
+    )
+    lock.add_argument(
+        "--pick",
+        choices=("newest",),
+        help="newest: a selector that matches several specs takes the one with the highest "
+        "version (of equal versions, the one from the first mirror in manifest order) "
+        "instead of failing",
+    )
+    lock.add_argument("--json", action="store_true", help="print the new lock as JSON")

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import attrs
 
+from reconcile.manifest.lockfile import LockFile
 from reconcile.observe.findings import CheckMode
 from reconcile.redact import mask_credentials
 from reconcile.userpath import expand_user
@@ -594,6 +595,9 @@ class Plan:
     # no prefix was compared
     checked: CheckMode | None = None
     format_version: int = FORMAT_VERSION
+    # what the selectors resolved to, as a lock file: made only for 'reconcile lock', never
+    # saved with the plan (a saved plan binds by its actions and fingerprints)
+    resolved_lock: LockFile | None = attrs.field(default=None, eq=False)
 
     @property
     def is_empty(self) -> bool:

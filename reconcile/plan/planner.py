@@ -17,6 +17,7 @@ from reconcile.buildcache.layout_oci import OCI_LAYOUT
 from reconcile.buildcache.layout_oci import blob_url as oci_blob_url
 from reconcile.buildcache.layout_v2 import tarball_url
 from reconcile.errors import PlanError
+from reconcile.manifest.lockfile import LockedNode, LockedSigner, LockedSpec, LockFile, make_lock
 from reconcile.manifest.model import InstallSettings, ManifestFile
 from reconcile.observe.facts import MirrorView, Observed, VerifiedSpec
 from reconcile.observe.findings import (
@@ -29,6 +30,7 @@ from reconcile.observe.findings import (
 )
 from reconcile.plan.claims import PrefixClaims, identity_problems, naming_disagreement
 from reconcile.plan.externals import allowed_external, external_refusal
+from reconcile.plan.locking import LockUse, locked_sources, source_findings, stale_note
 from reconcile.plan.model import (
     InstallAction,
     MirrorPermissionsAction,
@@ -50,7 +52,7 @@ from reconcile.plan.syncing import plan_sync
 from reconcile.plan.views import kept_by_views, plan_views
 from reconcile.redact import mask_credentials
 from reconcile.spack.projection import format_projection, pad_root
-from reconcile.spack.selector import SpecSelector, compilers_of, parse_selector
+from reconcile.spack.selector import SpecSelector, compilers_of, parse_selector, version_key
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.state.records import InstallRecord, owner_name, record_fingerprint
 from reconcile.transport.base import join_url
@@ -109,10 +111,19 @@ def record_node(record: InstallRecord) -> SpecNode:
 
 class _Planner:
     def __init__(
-        self, manifest_file: ManifestFile, observed: Observed, *, force: bool = False
+        self,
+        manifest_file: ManifestFile,
+        observed: Observed,
+        *,
+        force: bool = False,
+        lock: LockUse | None = None,
     ) -> None:
         self.manifest_file = manifest_file
         self.force = force  # remove prefixes whose files differ from their records, too
+        self.lock = lock
+        self.lock_roots: dict[str, str] = {}  # selector -> the hash it resolved to (lock)
+        self.locked_specs: list[LockedSpec] = []  # lock entries this plan resolved with
+        self.pinned: set[str] = set()  # hashes whose tarball must be the locked one
         self.removals: list[RemoveAction] = []
         self.owner = owner_name(
             _install(manifest_file).owner, manifest_file.path, observed.install_root
@@ -159,6 +170,21 @@ class _Planner:
         external = "external" in self.refusals
         cycle = "cycle" in self.refusals
         relocation = "relocation" in self.refusals
+        locking = "lock-mismatch" in self.refusals or "not-locked" in self.refusals
+        if locking and not (cycle or identity):
+            mismatch = "lock-mismatch" in self.refusals
+            name = self.lock.name if self.lock is not None else "the lock file"
+            raise PlanError(
+                "\n".join(dict.fromkeys(self.errors)),
+                hint=(
+                    f"a mirror now serves another tarball under a hash {name} pins: use it "
+                    "only if you trust the change, with 'reconcile lock --update SELECTOR'"
+                    if mismatch
+                    else f"run 'reconcile lock' where the manifest changed, review the "
+                    f"change to {name} and commit it with the manifest"
+                ),
+                reference="lock-mismatch" if mismatch else "not-locked",
+            )
         signer = "signer" in self.refusals
         if signer and not (cycle or prefix or identity or external or relocation):
             hint = (
@@ -230,6 +256,18 @@ class _Planner:
 
     # -- selectors --------------------------------------------------------------------------
     def resolve(self, selector: SpecSelector) -> list[str]:
+        locked = self._locked_root(selector)
+        if locked is not None:
+            self.lock_roots[selector.text] = locked
+            return [locked]
+        if self.lock is not None and self.lock.mode == "locked":
+            return []  # refused by _locked_root: nothing is resolved anew
+        resolved = self._resolve_anew(selector)
+        if self.lock is not None and self.lock.mode == "write" and resolved:
+            self.lock_roots[selector.text] = resolved[0]
+        return resolved
+
+    def _resolve_anew(self, selector: SpecSelector) -> list[str]:
         installed = sorted(
             dag_hash
             for dag_hash, node in self.record_nodes.items()
@@ -237,6 +275,10 @@ class _Planner:
             and selector.matches(node, self.known.get)
             and self._arch_ok(node)
         )
+        writing = self.lock is not None and self.lock.mode == "write"
+        if len(installed) > 1 and writing:
+            # a lock names one hash per selector: choose among the installed ones too
+            installed = self._one_of(selector, installed, "installed")
         if installed:
             for dag_hash in installed:
                 record = self.observed.records[dag_hash]
@@ -256,6 +298,13 @@ class _Planner:
         if not candidates:
             self.errors.append(self._no_match(selector))
             return []
+        if len(candidates) > 1 and writing and self.lock is not None and self.lock.pick_newest:
+            order = {m.name: i for i, m in enumerate(self.observed.mirrors)}
+            return [
+                self._newest(
+                    {h: min(order[n] for n in names) for h, (_, names) in candidates.items()}
+                )
+            ]
         if len(candidates) > 1:
             differences = _differing_parameters([node for node, _ in candidates.values()])
             listing = "\n".join(
@@ -269,10 +318,162 @@ class _Planner:
             self.errors.append(
                 f"'{selector.text}' matches {len(candidates)} specs that are not installed:\n"
                 f"{listing}\n  pin one with a hash prefix, for example "
-                f"'{first.name}/{first.hash[:7]}'"
+                f"'{first.name}/{first.hash[:7]}'" + (", or pass --pick newest" if writing else "")
             )
             return []
         return list(candidates)
+
+    def _one_of(self, selector: SpecSelector, installed: list[str], where: str) -> list[str]:
+        """The one installed spec a lock records for ``selector`` (the newest with
+        ``--pick newest``), or none and an error listing them."""
+        assert self.lock is not None
+        order = {m.name: i for i, m in enumerate(self.observed.mirrors)}
+        if self.lock.pick_newest:
+            mirrors = {h: order.get(self.observed.records[h].mirror, len(order)) for h in installed}
+            return [self._newest(mirrors)]
+        nodes = [self.record_nodes[h] for h in installed]
+        differences = _differing_parameters(nodes)
+        listing = "\n".join(
+            f"    {node.short()}  {node.arch}{self._compiler_text(node)}"
+            f"{differences[node.hash]}  ({where} at {self.observed.records[node.hash].prefix})"
+            for node in sorted(nodes, key=lambda n: (n.name, n.version, n.hash))
+        )
+        first = min(nodes, key=lambda n: n.hash)
+        self.errors.append(
+            f"'{selector.text}' matches {len(nodes)} installed specs, and a lock names one:\n"
+            f"{listing}\n  pin one with a hash prefix, for example "
+            f"'{first.name}/{first.hash[:7]}', or pass --pick newest"
+        )
+        return []
+
+    def _newest(self, mirror_rank: Mapping[str, int]) -> str:
+        """The candidate with the highest version; among builds of one version, the one
+        from the first mirror in manifest order, then the first hash (deterministic)."""
+        ordered = sorted(mirror_rank, key=lambda h: (mirror_rank[h], h))
+        # max keeps the first of equal versions
+        return max(ordered, key=lambda h: version_key(self.known[h].version))
+
+    # -- the lock file ----------------------------------------------------------------------
+    def _offered(self, dag_hash: str) -> bool:
+        return any(
+            dag_hash in m.index and m.index[dag_hash].in_buildcache for m in self.observed.mirrors
+        )
+
+    def _lock_problem(self, selector: SpecSelector) -> str | None:
+        """Why the lock does not satisfy ``selector``; None when it does."""
+        assert self.lock is not None
+        if self.lock.lock is None:
+            return f"there is no lock file {self.lock.name}"
+        entry = self.lock.lock.spec(selector.text)
+        if entry is None:
+            return f"{self.lock.name} has no entry for it"
+        installed = entry.hash in self.observed.present and entry.hash in self.observed.records
+        node = self.known.get(entry.hash)
+        locked = self.lock.lock.node(entry.hash)
+        label = locked.short() if locked is not None else f"/{entry.hash[:7]}"
+        if node is None or not (installed or self._offered(entry.hash)):
+            return f"its locked spec {label} is neither installed nor offered by a declared mirror"
+        if not selector.matches(node, self.known.get) or not self._arch_ok(node):
+            return f"its locked spec {label} does not match it"
+        return None
+
+    def _locked_root(self, selector: SpecSelector) -> str | None:
+        """The hash the lock gives ``selector``, when it satisfies it; else None, and a
+        note (``use``), an error (``locked``) or nothing (``write`` resolves anew)."""
+        use = self.lock
+        if use is None or use.resolves_anew(selector.text):
+            return None
+        why = self._lock_problem(selector)
+        resource = f"lock:{selector.text}"
+        if why is None:
+            assert use.lock is not None
+            entry = use.lock.spec(selector.text)
+            assert entry is not None
+            self.locked_specs.append(entry)
+            self.pinned.update(entry.closure)
+            self.noops[resource] = NoOp(
+                resource=resource, reason=f"resolved to {self._label(entry.hash)} by {use.name}"
+            )
+            return entry.hash
+        if use.mode == "locked":
+            self._refuse(
+                "not-locked", f"'{selector.text}': {why}; --locked does not resolve it anew"
+            )
+        elif use.mode == "use":
+            self.noops[resource] = stale_note(resource, f"{why}, so it was resolved anew")
+        return None
+
+    def _check_locked_tarball(self, node: SpecNode, verified: VerifiedSpec) -> bool:
+        """False (and an error) when ``node`` is pinned and its verified tarball is not the
+        locked one."""
+        if self.lock is None or self.lock.lock is None or node.hash not in self.pinned:
+            return True
+        locked = self.lock.lock.node(node.hash)
+        sha256 = verified.fetched.document.tarball_sha256
+        if locked is None:
+            return True  # the closure check names it
+        if (locked.tarball_sha256, locked.tarball_size) == (sha256, verified.tarball_bytes):
+            return True
+        self._refuse(
+            "lock-mismatch",
+            f"{node.short()}: mirror '{verified.mirror}' serves a tarball of "
+            f"{verified.tarball_bytes} bytes with sha256 {sha256}, but {self.lock.name} pins "
+            f"{locked.tarball_size} bytes with sha256 {locked.tarball_sha256}; refused",
+        )
+        return False
+
+    def _check_locked_closures(self) -> None:
+        """A locked selector's closure, as the signed metadata (or the install records)
+        give it, must be the one the lock records."""
+        assert self.lock is not None
+        for entry in self.locked_specs:
+            actual = ({entry.hash} | self.closures.get(entry.hash, frozenset())) - set(
+                self.externals
+            )
+            if actual == set(entry.closure):
+                continue
+            missing = sorted(self._label(h) for h in actual - set(entry.closure))
+            extra = sorted(f"/{h[:7]}" for h in set(entry.closure) - actual)
+            why = (
+                f"the closure {self.lock.name} records differs from the signed metadata "
+                f"(not locked: {', '.join(missing) or 'none'}; locked but not needed: "
+                f"{', '.join(extra) or 'none'})"
+            )
+            if self.lock.mode == "locked":
+                self._refuse("not-locked", f"'{entry.selector}': {why}")
+            elif self.lock.mode == "use":
+                resource = f"lock:{entry.selector}"
+                self.noops[resource] = stale_note(resource, why)
+            else:
+                self.errors.append(f"'{entry.selector}': {why}")
+
+    def _new_lock(self) -> LockFile:
+        """The lock this plan resolved: every node from its freshly verified metadata."""
+        specs: dict[str, LockedSpec] = {}
+        nodes: dict[str, LockedNode] = {}
+        for selector, root in self.lock_roots.items():
+            closure = ({root} | self.closures.get(root, frozenset())) - set(self.externals)
+            specs[selector] = LockedSpec(
+                selector=selector, hash=root, closure=tuple(sorted(closure))
+            )
+            for dag_hash in closure:
+                verified = self.observed.verified[dag_hash]
+                node = verified.fetched.document.root
+                if not self._check_locked_tarball(node, verified):
+                    continue
+                assert verified.fetched.document.tarball_sha256 is not None
+                nodes[dag_hash] = LockedNode(
+                    name=node.name,
+                    version=node.version,
+                    hash=dag_hash,
+                    mirror=verified.mirror,
+                    tarball_sha256=verified.fetched.document.tarball_sha256,
+                    tarball_size=verified.tarball_bytes,
+                    signer=LockedSigner.from_identity(verified.fetched.signer),
+                )
+        return make_lock(
+            specs=specs, nodes=nodes, sources=locked_sources(self.manifest_file.manifest)
+        )
 
     def _compiler_text(self, node: SpecNode) -> str:
         compilers = compilers_of(node, self.known.get)
@@ -428,6 +629,8 @@ class _Planner:
             spec_resource(node),
             NoOp(resource=spec_resource(node), reason=f"already installed at {record.prefix}"),
         )
+        if self.lock is not None and self.lock.mode == "write":
+            self._verify_for_lock(node)
         complete = True
         for dep in node.runtime_dependencies():
             complete = (yield _Visit(dep.hash, None, node.short())) and complete
@@ -518,6 +721,19 @@ class _Planner:
                 reason=reason,
             )
         self.repair_actions.append(repair)
+
+    def _verify_for_lock(self, node: SpecNode) -> None:
+        """A lock names what a fresh install fetches, so an installed spec it records is
+        verified from a mirror like one to install."""
+        if node.hash in self.observed.verified:
+            return
+        if self._offered(node.hash):
+            self.need_specs[node.hash] = node
+        else:
+            self.errors.append(
+                f"{node.short()} is installed, but no declared mirror offers it: a lock must "
+                "name the mirror a fresh install fetches it from"
+            )
 
     def _check_drift(self, node: SpecNode, record: InstallRecord) -> None:
         """An installed prefix that differs from its record: plan its repair."""
@@ -707,6 +923,8 @@ class _Planner:
         if unpinned is not None:
             self.errors.append(unpinned)
             return None
+        if not self._check_locked_tarball(node, verified):
+            return None
         allowed = [self.prefixes[h] for h in sorted(closure) if h in self.prefixes]
         allowed += [self.externals[h] for h in sorted(closure) if h in self.externals]
         self.fingerprints[f"metadata:{node.hash}"] = fetched.metadata_sha256
@@ -751,7 +969,8 @@ class _Planner:
         for text in self.settings.specs:
             roots.extend(self.resolve(parse_selector(text)))
         if self.errors:
-            self._raise_errors(hint=_hint_for(self.errors))
+            writing = self.lock is not None and self.lock.mode == "write"
+            self._raise_errors(hint=_hint_for(self.errors, writing=writing))
         for dag_hash in roots:
             self.visit(dag_hash, None, None)
         if self.errors:
@@ -762,6 +981,13 @@ class _Planner:
                 paths=frozenset(self.need_paths),
                 reverify=dict(self.need_reverify),
             )
+        new_lock = None
+        if self.lock is not None:
+            self._check_locked_closures()
+            if self.lock.mode == "write":
+                new_lock = self._new_lock()
+            if self.errors:
+                self._raise_errors()
         views = self._plan_views(roots)
         self._plan_removals()
         publishing = self._plan_publishing()
@@ -785,6 +1011,7 @@ class _Planner:
             prefixes=dict(sorted(self.prefixes.items())),
             external_paths=tuple(sorted(set(self.externals.values()))),
             checked=self.observed.drift_mode,
+            resolved_lock=new_lock,
         )
 
     # -- views ---------------------------------------------------------------------------------
@@ -983,7 +1210,12 @@ def _written_mirrors(manifest_file: ManifestFile) -> dict[str, int]:
     return {m.name: m.layout for m in manifest.mirrors if m.name in targets}
 
 
-def _hint_for(errors: list[str]) -> str | None:
+def _hint_for(errors: list[str], *, writing: bool = False) -> str | None:
+    if writing and any("matches" in e and " specs" in e for e in errors):
+        return (
+            "make each selector match one spec (add @version or /hashprefix), or let "
+            "'reconcile lock --pick newest' choose"
+        )
     if any("matches" in e and "specs that are not installed" in e for e in errors):
         return "make each selector match one spec: add @version or /hashprefix"
     no_match = [e for e in errors if e.startswith("no spec matches")]
@@ -995,11 +1227,25 @@ def _hint_for(errors: list[str]) -> str | None:
 
 
 def make_plan(
-    manifest_file: ManifestFile, observed: Observed, *, force: bool = False
+    manifest_file: ManifestFile,
+    observed: Observed,
+    *,
+    force: bool = False,
+    lock: LockUse | None = None,
 ) -> Plan | NeedFacts:
     """The plan for ``manifest_file`` given ``observed``, or the facts still needed.
-    ``force`` removes undeclared prefixes (with ``install.prune``) even if they drifted."""
+    ``force`` removes undeclared prefixes (with ``install.prune``) even if they drifted;
+    ``lock`` says how the lock file is used (``plan/locking.py``)."""
     actions, noops, fingerprints = _plan_source_mirrors(manifest_file, observed)
+    if lock is not None:
+        source_errors, source_notes = source_findings(manifest_file.manifest, lock)
+        if source_errors:
+            raise PlanError(
+                "\n".join(source_errors),
+                hint=f"run 'reconcile lock', review the change to {lock.name} and commit it",
+                reference="not-locked",
+            )
+        noops = (*noops, *source_notes)
     if manifest_file.manifest.install is None:
         result = Plan(
             manifest_path=str(manifest_file.path),
@@ -1009,9 +1255,14 @@ def make_plan(
             noops=(),
             fingerprints={},
             prefixes={},
+            resolved_lock=make_lock(
+                specs={}, nodes={}, sources=locked_sources(manifest_file.manifest)
+            )
+            if lock is not None and lock.mode == "write"
+            else None,
         )
     else:
-        planned = _Planner(manifest_file, observed, force=force).run()
+        planned = _Planner(manifest_file, observed, force=force, lock=lock).run()
         if isinstance(planned, NeedFacts):
             return planned
         result = planned

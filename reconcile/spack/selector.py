@@ -51,7 +51,7 @@ def _no_lookup(_hash: str) -> SpecNode | None:
     return None
 
 
-def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     """Order versions component-wise; numbers sort numerically and after words."""
     parts = re.split(r"[.\-_]", version)
     return tuple((1, int(p)) if p.isdigit() else (0, p) for p in parts)
@@ -67,10 +67,10 @@ def version_matches(version: str, wanted: str, *, exact: bool) -> bool:
     if ":" not in wanted:
         return _has_prefix(version, wanted)
     low, high = wanted.split(":", 1)
-    key = _version_key(version)
-    if low and key < _version_key(low):
+    key = version_key(version)
+    if low and key < version_key(low):
         return False
-    return not high or key <= _version_key(high) or _has_prefix(version, high)
+    return not high or key <= version_key(high) or _has_prefix(version, high)
 
 
 @attrs.frozen(kw_only=True)

@@ -44,15 +44,26 @@ class _Hashing:
 
 def built_prefix(tarball: Path, *, sha256: str, dag_hash: str, limits: Limits) -> str | None:
     """The old prefix of ``dag_hash`` recorded in ``tarball``, or None when it cannot be told."""
+    found = built_prefixes(tarball, sha256=sha256, dag_hash=dag_hash, limits=limits)
+    return None if found is None else found.get(dag_hash)
+
+
+def built_prefixes(
+    tarball: Path, *, sha256: str, dag_hash: str, limits: Limits
+) -> dict[str, str] | None:
+    """Every old prefix ``tarball`` records, by DAG hash: the package's own (``dag_hash``)
+    and its dependencies' (``hash_to_prefix``: where they were when it was built). None when
+    the tarball cannot tell."""
     try:
         with tarball.open("rb") as raw:
             stream = _Hashing(raw)
             text = _build_info_text(stream, limits, tarball.stat().st_size)
             if stream.drain() != sha256 or text is None:
                 return None
-        return parse_build_info(text, dag_hash=dag_hash).old_prefix
+        info = parse_build_info(text, dag_hash=dag_hash)
     except (OSError, EOFError, zlib.error, tarfile.TarError, ValueError, UnicodeDecodeError):
         return None
+    return {**info.hash_to_prefix, dag_hash: info.old_prefix}
 
 
 def _build_info_text(stream: _Hashing, limits: Limits, size: int) -> str | None:

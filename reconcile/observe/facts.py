@@ -38,6 +38,9 @@ class VerifiedSpec:
     # the prefix the package was built in, read from that cached tarball; None: not known
     # before the tarball is downloaded (neither layout's metadata records it)
     built_prefix: str | None = None
+    # from the same tarball: where its dependencies were when it was built (hash_to_prefix),
+    # by DAG hash; plan uses them for dependencies whose own tarballs it has not read
+    dependency_prefixes: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)

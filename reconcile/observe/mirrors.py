@@ -175,23 +175,24 @@ def _cached_size(cache: BlobCache | None, sha256: str | None) -> int | None:
     return None
 
 
-def _cached_built_prefix(
+def _cached_built_prefixes(
     cache: BlobCache | None, fetched: FetchedSpec, node: SpecNode, pool: TransportPool
-) -> str | None:
-    """Where the package was built, from a copy of its tarball in a cache root (or None)."""
+) -> dict[str, str]:
+    """Where the package and its dependencies were built, by DAG hash, from a copy of its
+    tarball in a cache root (empty when there is none that tells)."""
     sha256 = fetched.document.tarball_sha256
     copies = cache.copies(sha256) if cache is not None and sha256 is not None else []
     if not copies:
-        return None
+        return {}
     assert sha256 is not None
     # imported here: a plan with no cached tarball to read loads no archive or YAML code
-    from reconcile.observe.built_prefix import built_prefix
+    from reconcile.observe.built_prefix import built_prefixes
 
     for copy in copies:
-        found = built_prefix(copy, sha256=sha256, dag_hash=node.hash, limits=pool.limits)
+        found = built_prefixes(copy, sha256=sha256, dag_hash=node.hash, limits=pool.limits)
         if found is not None:
             return found
-    return None
+    return {}
 
 
 def verified_from_mirror(
@@ -224,13 +225,15 @@ def verified_from_mirror(
         url = tarball_url(mirror.url, fetched.document.root)
         cached = _cached_size(cache, fetched.document.tarball_sha256)
         size = cached if cached is not None else transport.size(url)
+    prefixes = _cached_built_prefixes(cache, fetched, node, pool)
     return VerifiedSpec(
         fetched=fetched,
         mirror=mirror.name,
         tarball_url=url,
         tarball_bytes=size,
         cached=cached is not None,
-        built_prefix=_cached_built_prefix(cache, fetched, node, pool),
+        built_prefix=prefixes.pop(node.hash, None),
+        dependency_prefixes=prefixes,
     )
 
 

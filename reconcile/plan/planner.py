@@ -906,6 +906,17 @@ class _Planner:
         self.fingerprints[f"record:{node.hash}"] = record_fingerprint(record)
         self.fingerprints[f"path:{prefix}"] = "absent"
 
+    def _built_prefix(self, dag_hash: str, verified: VerifiedSpec) -> str | None:
+        """Where the spec was built: read from its own cached tarball, else from a cached
+        dependent's record of where its dependencies were (hash_to_prefix)."""
+        if verified.built_prefix is not None:
+            return verified.built_prefix
+        for _, other in sorted(self.observed.verified.items()):
+            found = other.dependency_prefixes.get(dag_hash)
+            if found is not None:
+                return found
+        return None
+
     def _install_action(
         self,
         node: SpecNode,
@@ -946,7 +957,7 @@ class _Planner:
             allowed_link_targets=tuple(allowed),
             alternates=self._alternates(node, mirror.name, fetched.document.tarball_sha256),
             cached=verified.cached,
-            built_prefix=verified.built_prefix,
+            built_prefix=self._built_prefix(node.hash, verified),
             externals={
                 d.hash: self.externals[d.hash]
                 for d in node.runtime_dependencies()

@@ -8,10 +8,10 @@ import io
 import tarfile
 from pathlib import Path
 
-from conftest import GREETLIB_HASH, SIGNED_CACHE
+from conftest import GREETLIB_HASH, HELLO_HASH, SIGNED_CACHE
 
 from reconcile.limits import DEFAULT_LIMITS
-from reconcile.observe.built_prefix import built_prefix
+from reconcile.observe.built_prefix import built_prefix, built_prefixes
 
 TARBALL = next(SIGNED_CACHE.rglob(f"*-{GREETLIB_HASH}.spack"))
 
@@ -60,3 +60,16 @@ def test_hostile_or_broken_copies_tell_nothing(tmp_path: Path) -> None:
         assert (
             built_prefix(copy, sha256=sha, dag_hash=GREETLIB_HASH, limits=DEFAULT_LIMITS) is None
         ), name
+
+
+def test_a_dependents_tarball_tells_where_its_dependencies_were_built() -> None:
+    tarball = next(SIGNED_CACHE.rglob(f"*-{HELLO_HASH}.spack"))
+    found = built_prefixes(
+        tarball, sha256=_sha256(tarball), dag_hash=HELLO_HASH, limits=DEFAULT_LIMITS
+    )
+    assert found is not None
+    own = built_prefix(
+        TARBALL, sha256=_sha256(TARBALL), dag_hash=GREETLIB_HASH, limits=DEFAULT_LIMITS
+    )
+    assert found[GREETLIB_HASH] == own  # what hello-app recorded is where greetlib was built
+    assert found[HELLO_HASH].endswith(f"/hello-app-3.0-{HELLO_HASH}")

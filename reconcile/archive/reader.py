@@ -8,27 +8,28 @@ blocks only zero padding may follow, up to the end of the gzip stream.
 
 from __future__ import annotations
 
+import io
 import tarfile
-import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
+from reconcile.archive import gunzip
 from reconcile.archive import violation as rules
+from reconcile.archive.gunzip import GunzipStream
 from reconcile.archive.violation import ArchiveRuleError
 
-# Reads of the compressed file: large, so a 10 MB tarball costs a handful of system calls.
-READ_BUFFER = 1 << 20
-# What tarfile decompresses at a time. Small on purpose: tarfile copies what is left of the
-# decompressed chunk on every 512-byte header it reads, so a large chunk costs more than it saves.
+# What tarfile reads of the decompressed stream at a time. Small on purpose: tarfile copies
+# what is left of the chunk on every 512-byte header it reads, so a large chunk costs more
+# than it saves.
 DECOMPRESS_CHUNK = 16 << 10
 
 # PAX keywords that rename a member; in a *global* header they would rename every later one.
 NAME_KEYWORDS = frozenset({"path", "linkpath", "GNU.sparse.name"})
 
 # What a damaged or truncated gzip tar raises while it is read.
-READ_ERRORS = (tarfile.TarError, EOFError, zlib.error)
+READ_ERRORS: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, *gunzip.ERRORS)
 # What the trailer after the end-of-archive blocks is read in.
 TRAILER_CHUNK = 64 << 10
 # tarfile's header errors (not in typeshed): an all-zero block, a damaged or cut one.
@@ -37,7 +38,6 @@ _BAD_HEADER: tuple[type[Exception], ...] = (
     vars(tarfile)["InvalidHeaderError"],
     vars(tarfile)["TruncatedHeaderError"],
 )
-GZIP_TRAILER = 8  # CRC-32 and size of the uncompressed data, after the deflate data
 
 
 class HeaderRecordingTarInfo(tarfile.TarInfo):
@@ -67,13 +67,21 @@ class HeaderRecordingTarInfo(tarfile.TarInfo):
 
 
 @contextmanager
-def open_stream(tarball: Path) -> Iterator[tarfile.TarFile]:
-    """The tarball as a forward-only ``TarFile`` (no seeking back, no member cache reads)."""
-    with Path(tarball).open("rb", buffering=READ_BUFFER) as raw:
+def open_stream(tarball: Path | bytes) -> Iterator[tarfile.TarFile]:
+    """The gzip tarball (a file, or its bytes already read) as a forward-only ``TarFile``
+    (no seeking back, no member cache reads)."""
+    with ExitStack() as stack:
+        if isinstance(tarball, bytes):
+            raw: IO[bytes] = io.BytesIO(tarball)
+        else:
+            raw = stack.enter_context(Path(tarball).open("rb", buffering=0))
         try:
             # Closed by the ``with`` below; only the opening is guarded here.
             archive = tarfile.open(  # noqa: SIM115
-                fileobj=raw, mode="r|gz", bufsize=DECOMPRESS_CHUNK, tarinfo=HeaderRecordingTarInfo
+                fileobj=cast(IO[bytes], GunzipStream(raw)),  # read() is all it uses
+                mode="r|",
+                bufsize=DECOMPRESS_CHUNK,
+                tarinfo=HeaderRecordingTarInfo,
             )
         except READ_ERRORS as exc:
             raise ArchiveRuleError(
@@ -139,26 +147,7 @@ def check_trailer(archive: tarfile.TarFile, charge: Callable[[int], None]) -> No
 
 
 def _check_gzip_end(stream: object) -> None:
-    """The deflate data must end, followed by the 8-byte gzip trailer and nothing else."""
-    decompressor = getattr(stream, "cmp", None)
-    if decompressor is None:
-        return  # not compressed
-    if not decompressor.eof:
-        raise ArchiveRuleError(
-            rules.UNREADABLE_ARCHIVE, "", "the gzip stream is cut short before its end"
-        )
-    trailer = decompressor.unused_data
-    if len(trailer) > GZIP_TRAILER:
-        raise ArchiveRuleError(
-            rules.DATA_AFTER_END,
-            "",
-            f"{len(trailer) - GZIP_TRAILER} bytes follow the end of the gzip stream; "
-            "expected the file to end there",
-        )
-    unpacked = getattr(stream, "pos", None)
-    if len(trailer) < GZIP_TRAILER or (
-        unpacked is not None and int.from_bytes(trailer[4:], "little") != unpacked & 0xFFFFFFFF
-    ):
-        raise ArchiveRuleError(
-            rules.UNREADABLE_ARCHIVE, "", "the gzip trailer is missing or does not match the data"
-        )
+    """The gzip stream must end, its trailer checked, and the file with it."""
+    source = getattr(stream, "fileobj", None)
+    if isinstance(source, GunzipStream):
+        source.check_end()

@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
-import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
+from reconcile.archive.gunzip import ERRORS as GZIP_ERRORS
+from reconcile.archive.gunzip import GunzipStream
 from reconcile.buildcache.build_info import parse_build_info
 from reconcile.limits import Limits
 
 BUILD_INFO_SUFFIX = "/.spack/binary_distribution"
 CHUNK = 1 << 20
+TAR_CHUNK = 16 << 10  # what tarfile reads at a time (see archive/reader.py)
+_UNREADABLE: tuple[type[Exception], ...] = (
+    OSError,
+    EOFError,
+    tarfile.TarError,
+    ValueError,
+    UnicodeDecodeError,
+    *GZIP_ERRORS,
+)
 
 
 class _Hashing:
@@ -61,7 +71,7 @@ def built_prefixes(
             if stream.drain() != sha256 or text is None:
                 return None
         info = parse_build_info(text, dag_hash=dag_hash)
-    except (OSError, EOFError, zlib.error, tarfile.TarError, ValueError, UnicodeDecodeError):
+    except _UNREADABLE:
         return None
     return {**info.hash_to_prefix, dag_hash: info.old_prefix}
 
@@ -69,7 +79,9 @@ def built_prefixes(
 def _build_info_text(stream: _Hashing, limits: Limits, size: int) -> str | None:
     budget = max(size, 1) * limits.max_unpack_ratio  # the unpack's own bound on expansion
     expanded = 0
-    with tarfile.open(fileobj=stream, mode="r|gz") as archive:  # type: ignore[call-overload]
+    # igzip when installed, as the unpack: this reads every cached tarball on a warm apply
+    gunzipped = cast(IO[bytes], GunzipStream(cast(IO[bytes], stream)))
+    with tarfile.open(fileobj=gunzipped, mode="r|", bufsize=TAR_CHUNK) as archive:
         for member in archive:
             expanded += member.size
             if expanded > budget:

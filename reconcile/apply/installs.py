@@ -103,6 +103,12 @@ def stage_from_tarball(
             f"cannot {'repair' if action.reason == 'repair' else 'install'} {action.label} "
             f"from mirror '{action.mirror}' ({action.tarball_url})"
         ) from None
+    except OSError as exc:
+        # A full disk on write() names no file; every write left unnamed by the code below
+        # goes into this run's staging folder, so that is the place to name.
+        if exc.filename is None:
+            exc.filename = str(workdir)
+        raise
     keep_in_cache(action, obtained, cache)
     obtained.path.unlink(missing_ok=True)  # staged (the cache keeps its own copy)
     run.reporter.event(f"staged {action.label} (unpacked, relocated, checked)")

@@ -254,3 +254,24 @@ def test_ctrl_d_at_the_confirmation_prompt(tmp_path: Path) -> None:
     assert "error[no-answer]: " in text, text
     assert "Traceback" not in text
     assert not (tmp_path / "opt").exists()
+
+
+def test_a_full_disk_on_an_unnamed_write_names_the_staging_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """write() on a full disk raises ENOSPC without a file name (relocation rewriting a
+    binary, say): the message still says where, the run's staging folder."""
+    from support import run
+
+    import reconcile.apply.installs as installs
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(installs, "relocate_package", full)
+    manifest = write_manifest(tmp_path)
+    assert run(manifest, "apply", "--yes") == 1
+    err = capsys.readouterr().err
+    assert "error[disk-full]: " in err
+    assert f"{tmp_path}/opt/.reconcile/staging/" in err, err
+    assert prefixes_without_records(tmp_path / "opt") == []

@@ -13,10 +13,14 @@ from pathlib import Path
 import attrs
 
 from reconcile.apply.context import ApplyResult, RunContext
+from reconcile.buildcache.layout_oci import OCI_LAYOUT
+from reconcile.buildcache.writer_oci import update_index_oci
 from reconcile.errors import ApplyError
 from reconcile.plan.model import PublishAction
-from reconcile.publish.prefix import changed_entries, publish_prefix
+from reconcile.publish.prefix import changed_entries, publish_prefix, publish_prefix_oci
+from reconcile.spack.spec import SpecNode
 from reconcile.state.records import read_record, scan_prefix
+from reconcile.transport.oci import OciTransport
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.signers import StatementSigner
 
@@ -62,9 +66,29 @@ class PublishStep:
 
     def commit(self, result: ApplyResult) -> ApplyResult:
         published = []
+        # OCI mirrors: every image first, then each index once (the index tag moves last)
+        indexes: dict[str, tuple[OciTransport, list[SpecNode], set[str]]] = {}
         for action in self.run.plan.publications:
             self._check_unchanged(action)
-            store = self.run.pool.store_for(self.run.pool.unmask(action.mirror, action.mirror_url))
+            url = self.run.pool.unmask(action.mirror, action.mirror_url)
+            if action.layout == OCI_LAYOUT:
+                transport = self.run.pool.for_url(url)
+                assert isinstance(transport, OciTransport)
+                nodes, pushed = publish_prefix_oci(
+                    transport,
+                    prefix=Path(action.prefix),
+                    buildpath=action.buildpath,
+                    hash_to_prefix=action.hash_to_prefix,
+                )
+                _, listed, hashes = indexes.setdefault(url, (transport, [], set()))
+                listed.extend(nodes)
+                hashes.add(action.hash)
+                self.run.reporter.event(
+                    f"pushed {action.label} to mirror '{action.mirror}' as {pushed.tag}"
+                )
+                published.append(f"{action.label} -> {action.mirror}")
+                continue
+            store = self.run.pool.store_for(url)
             publish_prefix(
                 store,
                 prefix=Path(action.prefix),
@@ -76,4 +100,6 @@ class PublishStep:
             )
             self.run.reporter.event(f"published {action.label} to mirror '{action.mirror}'")
             published.append(f"{action.label} -> {action.mirror}")
+        for url, (registry, indexed, hashes) in indexes.items():
+            update_index_oci(registry, url, indexed, in_buildcache=hashes)
         return attrs.evolve(result, published=tuple(published))

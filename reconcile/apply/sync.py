@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from reconcile.apply.context import ApplyResult, RunContext
+from reconcile.buildcache.layout_oci import OCI_LAYOUT, fetch_spec_oci
 from reconcile.buildcache.layout_v2 import (
     FetchedSpec,
     fetch_spec,
@@ -40,6 +41,7 @@ from reconcile.buildcache.manifest_v3 import (
     parse_manifest,
 )
 from reconcile.buildcache.pinned_keys import trust_policy
+from reconcile.buildcache.writer_oci import push_package_oci, update_index_oci
 from reconcile.buildcache.writer_v2 import (
     publish_key_v2,
     spec_key,
@@ -64,6 +66,8 @@ from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
 from reconcile.transport.bounds import Cap, signed_size_cap
+from reconcile.transport.oci import OciTransport
+from reconcile.transport.oci_reference import parse_oci_mirror
 from reconcile.transport.registry import TransportPool
 from reconcile.transport.store import MirrorStore
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
@@ -105,12 +109,17 @@ def fetch_verified_copy(
     node = parse_node(action.spec)
     verify_with = trust if action.source_signed else None
     fetched: FetchedSpec
-    if action.source_layout == 3:
+    cap: Cap | None
+    if action.source_layout == OCI_LAYOUT:
+        fetched_v3 = fetch_spec_oci(transport, source_url, node, mirror_name=action.source)
+        fetched, tarball = fetched_v3, fetched_v3.tarball_url
+        cap = signed_size_cap(fetched_v3.tarball_size)
+    elif action.source_layout == 3:
         fetched_v3 = fetch_spec_v3(
             transport, source_url, node, trust=verify_with, mirror_name=action.source
         )
         fetched, tarball = fetched_v3, fetched_v3.tarball_url
-        cap: Cap | None = signed_size_cap(fetched_v3.tarball_size)
+        cap = signed_size_cap(fetched_v3.tarball_size)
     else:
         fetched = fetch_spec(
             transport, source_url, node, trust=verify_with, mirror_name=action.source
@@ -135,7 +144,8 @@ def fetch_verified_copy(
         tarball=local,
         sidecar=_source_sidecar(transport, source_url, action, fetched.document.root),
     )
-    if action.sign_with is not None or action.layout != action.source_layout:
+    rewritten = action.sign_with is not None or action.layout != action.source_layout
+    if rewritten or action.layout == OCI_LAYOUT:
         return copy  # written anew by the target layout's writer
     root = fetched.document.root
     if action.layout == 2:
@@ -170,7 +180,10 @@ def _source_sidecar(
     transport: Transport, source_url: str, action: SyncAction, root: SpecNode
 ) -> bytes | None:
     """The source's sidecar, unverified: consumers check it against the statement they
-    rebuild, so a copy can add no trust, and one that is missing is simply not copied."""
+    rebuild, so a copy can add no trust, and one that is missing is simply not copied. OCI
+    mirrors hold none."""
+    if OCI_LAYOUT in (action.source_layout, action.layout):
+        return None
     url = (
         sidecar_url(source_url, root)
         if action.source_layout == 2
@@ -261,9 +274,11 @@ class SyncStep:
         copied: list[str] = []
         for mirror, signer in self.signers.items():
             copies = [c for c in self.copies if c.action.mirror == mirror]
-            store = self.run.pool.store_for(
-                manifest_file.mirror_url(manifest_file.manifest.mirror(mirror))
-            )
+            url = manifest_file.mirror_url(manifest_file.manifest.mirror(mirror))
+            if copies and copies[0].action.layout == OCI_LAYOUT:
+                copied += self._push_into_registry(mirror, url, copies)
+                continue
+            store = self.run.pool.store_for(url)
             nodes: list[SpecNode] = []
             for copy in copies:
                 write_copy(copy, store=store, signer=signer)
@@ -279,3 +294,38 @@ class SyncStep:
             for armored in keys:
                 (publish_key_v2 if layout == 2 else publish_key_v3)(store, armored)
         return attrs.evolve(result, synced=tuple(copied))
+
+    def _push_into_registry(self, mirror: str, url: str, copies: list[VerifiedCopy]) -> list[str]:
+        """Every image first (blobs mounted from a source repository of the same registry
+        when possible), then the index."""
+        transport = self.run.pool.for_url(url)
+        assert isinstance(transport, OciTransport)
+        copied, nodes = [], []
+        for copy in copies:
+            action, document = copy.action, copy.fetched.document
+            push_package_oci(
+                transport,
+                spec_document={"spec": dict(document.raw)["spec"]},
+                tarball=copy.tarball,
+                mount_from=self._mountable(transport, action),
+            )
+            nodes += copy.nodes
+            self.run.reporter.event(
+                f"synced {action.label} to mirror '{mirror}' from '{action.source}'"
+            )
+            copied.append(f"{action.label} -> {mirror}")
+        crash_point("sync-before-index")
+        update_index_oci(transport, url, nodes, in_buildcache={c.action.hash for c in copies})
+        return copied
+
+    def _mountable(self, transport: OciTransport, action: SyncAction) -> str | None:
+        """The source repository, when it is on the same registry (a cross-repository
+        mount then copies the tarball without sending it)."""
+        if action.source_layout != OCI_LAYOUT:
+            return None
+        source = parse_oci_mirror(self.run.pool.unmask(action.source, action.source_url))
+        same = (source.scheme, source.host) == (
+            transport.repository.scheme,
+            transport.repository.host,
+        )
+        return source.repository if same else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconcile.buildcache.layout_oci import OCI_LAYOUT
 from reconcile.plan.model import InstallAction, Plan
 from reconcile.plan.relocation import longer_prefix_warning
 
@@ -59,7 +60,14 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         )
         lines.append(f"    because {resign.reason}")
     for sync in plan.syncs:
-        how = f"re-signed by {sync.sign_with}" if sync.sign_with else "signature kept"
+        if sync.sign_with:
+            how = f"re-signed by {sync.sign_with}"
+        elif sync.layout == OCI_LAYOUT:
+            how = "as an unsigned OCI image"
+        elif not sync.source_signed:
+            how = "unsigned"
+        else:
+            how = "signature kept"
         lines.append(f"+ sync {sync.label} to {sync.mirror} (from {sync.source}, {how})")
         lines.append(f"    because {sync.reason}")
     for step in plan.source_actions:

@@ -17,9 +17,10 @@ from reconcile.manifest.locate import KeyPath, format_key_path
 
 # Schemes reconcile reads from but cannot write to yet.
 READ_ONLY_SCHEMES = ("http", "https", "s3", "oci", "oci+http")
-# Binary mirrors are written through the write seam (transport/store.py): folders and buckets.
+# Binary mirrors are written through the write seam (transport/store.py): folders and buckets;
+# OCI registries through their own writer (buildcache/writer_oci.py).
 # Source mirrors are observed on disk, so they are folders.
-BINARY_WRITE_SCHEMES = ("s3",)
+BINARY_WRITE_SCHEMES = ("s3", "oci", "oci+http")
 
 
 def _named_entries(data: dict[str, Any], table: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -137,8 +138,8 @@ def _writes_to_read_only_mirrors(data: dict[str, Any]) -> Iterator[Finding]:
             yield at_value(
                 path,
                 f"mirror {mirror!r} is an {scheme} mirror: reconcile publishes binaries only to "
-                "file and s3 mirrors (expected a mirror whose url is a file:// or s3:// URL or "
-                "a plain path)",
+                "file, s3 and oci mirrors (expected a mirror whose url is a file://, s3:// or "
+                "oci:// URL or a plain path)",
             )
         else:
             yield at_value(

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from reconcile.buildcache.layout_oci import OCI_LAYOUT
 from reconcile.manifest.model import Manifest, Publish
 from reconcile.observe.facts import MirrorView
 from reconcile.observe.sidecars import sidecar_fact_key
@@ -79,6 +80,14 @@ def plan_publishing(
             )
             continue
         gpg_key = gpg_keys[0] if gpg_keys else None
+        oci = view.layout == OCI_LAYOUT
+        if oci and entry.key:
+            errors.append(
+                f"publish[{number}]: mirror '{entry.mirror}' is an OCI registry, whose build "
+                f"caches carry no signatures (Spack pushes them unsigned); remove key = "
+                f"{list(entry.key)} from this entry"
+            )
+            continue
         roots: list[str] = []
         for text in entry.specs:
             selector = parse_selector(text)
@@ -142,7 +151,7 @@ def plan_publishing(
                     prefix=item.prefix,
                     mirror=entry.mirror,
                     mirror_url=mask_credentials(view.url),
-                    layout=_layout_of(manifest, entry.mirror),
+                    layout=OCI_LAYOUT if oci else _layout_of(manifest, entry.mirror),
                     key=gpg_key,
                     fingerprint=fingerprints.get(gpg_key) if gpg_key else None,
                     statement_keys=statement_keys,

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import attrs
 
+from reconcile.buildcache.layout_oci import OCI_LAYOUT
 from reconcile.manifest.model import Manifest, Mirror
 from reconcile.observe.facts import MirrorView
 from reconcile.plan.model import NoOp, SyncAction
 from reconcile.redact import mask_credentials
 from reconcile.spack.selector import parse_selector
 from reconcile.spack.spec import SpecNode
+from reconcile.transport.oci_reference import is_oci_url
 
 
 @attrs.frozen(kw_only=True)
@@ -86,7 +88,7 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
                         version=node.version,
                         mirror=target.name,
                         mirror_url=mask_credentials(view.url),
-                        layout=target.layout,
+                        layout=_layout(target),
                         source=found_in.name,
                         source_url=mask_credentials(found_in.url),
                         source_layout=found_in.layout,
@@ -101,8 +103,16 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
     return SyncPlan(actions=tuple(unique.values()), noops=tuple(noops), errors=tuple(errors))
 
 
+def _layout(target: Mirror) -> int:
+    return OCI_LAYOUT if is_oci_url(target.url) else target.layout
+
+
 def _copy_problem(target: Mirror, source: MirrorView) -> str | None:
     """Why a spec cannot be copied from ``source`` to ``target``, or None."""
+    if is_oci_url(target.url):
+        if target.sign_with is None:
+            return None  # an OCI cache is unsigned: the copy carries no signature
+        return "it is an OCI registry, whose build caches carry no signatures; remove sign_with"
     verbatim = source.layout == target.layout
     if verbatim or target.sign_with is not None or not source.signed:
         return None

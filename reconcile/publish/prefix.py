@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconcile.buildcache.writer_v2 import parse_checked, write_package_v2
+from reconcile.buildcache.writer_oci import PushedImage, push_package_oci
+from reconcile.buildcache.writer_v2 import pack_prefix, parse_checked, write_package_v2
 from reconcile.buildcache.writer_v3 import write_package_v3
 from reconcile.errors import ReconcileError
 from reconcile.publish.sidecars import sign_stored_package
+from reconcile.spack.spec import SpecNode
 from reconcile.state.records import InstallRecord, RecordEntry
+from reconcile.transport.oci import OciTransport
 from reconcile.transport.store import MirrorStore, as_store
 from reconcile.trust.sign import GpgSigner
 from reconcile.trust.signers import StatementSigner
@@ -88,3 +92,25 @@ def publish_prefix(
         tarball_size=size,
         signers=statement_signers,
     )
+
+
+def publish_prefix_oci(
+    transport: OciTransport,
+    *,
+    prefix: Path,
+    buildpath: str,
+    hash_to_prefix: Mapping[str, str],
+) -> tuple[tuple[SpecNode, ...], PushedImage]:
+    """Pack the prefix privately and push it as Spack's OCI image (unsigned: Spack's OCI
+    caches carry no signatures). Returns the spec's nodes (for the index, which the caller
+    updates once every image is in) and what was pushed."""
+    document = spec_document_of(prefix)
+    parsed = parse_checked(document)
+    root = parsed.root
+    with tempfile.TemporaryDirectory(prefix="reconcile-pack-") as private:
+        tarball = Path(private) / f"{root.hash}.spack"
+        pack_prefix(
+            prefix, tarball, own_hash=root.hash, buildpath=buildpath, hash_to_prefix=hash_to_prefix
+        )
+        pushed = push_package_oci(transport, spec_document=document, tarball=tarball)
+    return parsed.nodes, pushed

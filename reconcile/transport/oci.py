@@ -236,6 +236,10 @@ class OciTransport(HttpTransport):
             document = None
         return token_from_answer(document, where)
 
+    def raise_for_answer(self, url: str, response: requests.Response) -> NoReturn:
+        """The error for a final answer that is not a success (uploads use it too)."""
+        self._raise_for_status(url, response)
+
     def _raise_for_status(self, url: str, response: requests.Response) -> NoReturn:
         if response.status_code not in (401, 403):
             super()._raise_for_status(url, response)

@@ -149,6 +149,6 @@ key = "publisher"
     publisher = write_manifest(tmp_path / "publisher", padded_length=128, extra=extra)
     done = run_subprocess(publisher, "apply", "--yes", env={"RECONCILE_SIGNING_HOME": str(home)})
     assert done.returncode == 1
-    assert "publishes binaries only to file and s3 mirrors" in done.stderr
+    assert "publishes binaries only to file, s3 and oci mirrors" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "publisher" / "opt").exists()

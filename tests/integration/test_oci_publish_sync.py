@@ -1,0 +1,173 @@
+"""Publishing installed prefixes into an OCI registry, and syncing into and out of one, against
+Debian's docker-registry: images in Spack's OCI format that reconcile (and Spack) install from,
+blobs uploaded once, cross-repository mounts, and the index tag moved last."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import FIXTURE_FPR, FIXTURE_KEY, SIGNED_CACHE
+from oci_harness import Registry, oci_registry, registry_available
+from support import run, write_manifest
+from test_fixture_install import check_hello_works
+
+pytestmark = pytest.mark.skipif(
+    not registry_available(), reason="docker-registry is not installed (.ci/run installs it)"
+)
+
+KEY = (
+    f'[[key]]\nname = "upstream"\nkind = "gpg"\nfingerprint = "{FIXTURE_FPR}"\n'
+    f'file = "{FIXTURE_KEY}"\n'
+)
+
+
+def _mirror(name: str, url: str | Path, *, signed: bool, extra: str = "") -> str:
+    return f'\n[[mirror]]\nname = "{name}"\nurl = "{url}"\nsigned = {str(signed).lower()}\n{extra}'
+
+
+def _consume(folder: Path, url: str) -> None:
+    """A fresh install root filled from ``url`` alone, and the programs run."""
+    manifest = write_manifest(folder, mirror=url, signed=False, key_file=None)
+    assert run(manifest, "apply", "--yes") == 0
+    check_hello_works(folder / "opt")
+
+
+def _tags(registry: Registry, repository: str) -> list[str]:
+    answer = requests.get(f"{registry.api}{repository}/tags/list", timeout=10)
+    return sorted(answer.json()["tags"])
+
+
+def _blob_puts(registry: Registry, repository: str) -> list[str]:
+    """The digests of the blobs uploaded (PUT) into ``repository``, one per upload."""
+    prefix = f"/v2/{repository}/blobs/uploads/"
+    return [
+        path.split("digest=", 1)[1].replace("%3A", ":")
+        for method, path, status in registry.requests()
+        if method == "PUT" and path.startswith(prefix) and status == 201
+    ]
+
+
+def _layers(registry: Registry, repository: str) -> set[str]:
+    """The tarball digests of the repository's spec images."""
+    base = f"{registry.api}{repository}"
+    found = set()
+    for tag in _tags(registry, repository):
+        if tag != "index.spack":
+            manifest = requests.get(
+                f"{base}/manifests/{tag}",
+                headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+                timeout=10,
+            ).json()
+            found.update(layer["digest"] for layer in manifest["layers"])
+    return found
+
+
+def _index_hashes(registry: Registry, repository: str) -> dict[str, bool]:
+    base = f"{registry.api}{repository}"
+    manifest = requests.get(
+        f"{base}/manifests/index.spack",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=10,
+    ).json()
+    blob = requests.get(f"{base}/blobs/{manifest['layers'][0]['digest']}", timeout=10).json()
+    assert blob["database"]["version"] == "8"
+    return {h: r["in_buildcache"] for h, r in blob["database"]["installs"].items()}
+
+
+@pytest.fixture
+def registry(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with oci_registry(tmp=tmp_path / "registry") as server:
+        yield server
+
+
+def test_publish_into_a_registry_then_install_from_it(
+    tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = registry.mirror_url("team/published")
+    extra = _mirror("registry", url, signed=False)
+    extra += '\n[[publish]]\nspecs = ["hello-app"]\nmirror = "registry"\n'
+    manifest = write_manifest(tmp_path / "publisher", extra=extra)
+    assert run(manifest, "apply", "--yes") == 0
+    tags = _tags(registry, "team/published")
+    assert "index.spack" in tags
+    assert sum(t.startswith(("hello-app-3.0-", "greetlib-2.1-", "gcc-runtime-")) for t in tags) == 3
+    index = _index_hashes(registry, "team/published")
+    assert sum(index.values()) == 3  # the three packages; externals listed, not in the cache
+    uploads = _blob_puts(registry, "team/published")
+    assert len(uploads) == len(set(uploads))  # every blob uploaded once
+
+    # Idempotent: the next plan has nothing to publish, and nothing more is uploaded.
+    assert run(manifest, "plan", "--detailed-exitcode") == 0
+    assert run(manifest, "apply", "--yes") == 0
+    assert _blob_puts(registry, "team/published") == uploads
+
+    _consume(tmp_path / "consumer", url)
+
+
+def test_publishing_with_a_key_into_a_registry_is_refused(
+    tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = _mirror("registry", registry.mirror_url("team/x"), signed=False)
+    extra += '\n[[publish]]\nspecs = ["hello-app"]\nmirror = "registry"\nkey = "team-gpg"\n'
+    manifest = write_manifest(tmp_path, extra=extra)
+    assert run(manifest, "plan") == 1
+    assert "carry no signatures" in capsys.readouterr().err
+    assert _tags_or_none(registry, "team/x") is None
+
+
+def _tags_or_none(registry: Registry, repository: str) -> list[str] | None:
+    answer = requests.get(f"{registry.api}{repository}/tags/list", timeout=10)
+    return None if answer.status_code == 404 else sorted(answer.json()["tags"])
+
+
+def test_sync_into_a_registry_then_between_repositories_with_mounts_then_out(
+    tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 1. into the registry, from the signed layout-2 fixture (signatures are not carried)
+    first = registry.mirror_url("site/first")
+    text = "version = 1\n" + _mirror("upstream", SIGNED_CACHE, signed=True)
+    text += _mirror("first", first, signed=False, extra='specs = ["hello-app"]\n') + KEY
+    (tmp_path / "into").mkdir()
+    (tmp_path / "into" / "reconcile.toml").write_text(text)
+    assert run(tmp_path / "into" / "reconcile.toml", "apply", "--yes") == 0
+    assert "3 synced" in capsys.readouterr().out
+    assert run(tmp_path / "into" / "reconcile.toml", "plan", "--detailed-exitcode") == 0
+    tarballs = _layers(registry, "site/first")
+    assert len(tarballs) == 3
+
+    # 2. from that repository to another of the same registry: tarballs are mounted
+    second = registry.mirror_url("site/second")
+    text = "version = 1\n" + _mirror("first", first, signed=False)
+    text += _mirror("second", second, signed=False, extra='specs = ["hello-app"]\n')
+    (tmp_path / "between").mkdir()
+    (tmp_path / "between" / "reconcile.toml").write_text(text)
+    assert run(tmp_path / "between" / "reconcile.toml", "apply", "--yes") == 0
+    mounts = [
+        path
+        for method, path, status in registry.requests()
+        if method == "POST" and "/v2/site/second/blobs/uploads/?" in path and "mount=" in path
+    ]
+    assert len(mounts) == 3
+    statuses = {
+        status
+        for method, path, status in registry.requests()
+        if method == "POST" and "mount=" in path
+    }
+    assert statuses == {201}
+    moved = set(_blob_puts(registry, "site/second"))
+    assert not moved & tarballs  # no tarball was sent again: only configs and the index
+    _consume(tmp_path / "from-second", second)
+
+    # 3. out of the registry, into a layout-3 folder (unsigned: the source is)
+    text = "version = 1\n" + _mirror("second", second, signed=False)
+    text += _mirror("local", "local", signed=False, extra='specs = ["hello-app"]\n')
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "reconcile.toml").write_text(text)
+    assert run(tmp_path / "out" / "reconcile.toml", "apply", "--yes") == 0
+    assert (tmp_path / "out" / "local" / "v3" / "layout.json").exists()
+    _consume(tmp_path / "from-folder", str(tmp_path / "out" / "local"))
+    layout = json.loads((tmp_path / "out" / "local" / "v3" / "layout.json").read_text())
+    assert isinstance(layout, dict)

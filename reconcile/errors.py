@@ -229,6 +229,7 @@ REFERENCES: Mapping[str, str] = {
     "signing-key-exists": "`keys generate` was given a name the manifest already uses for a key",
     "signing-key-missing": "the secret key to sign with is not in its GnuPG home",
     "signing-key-not-found": "no signing home holds the secret key asked for",
+    "sigstore-signing-failed": "publishing got no Sigstore signature that verifies under its key",
     "source-mirror-blocked": "a source mirror's folder cannot be written as needed",
     "source-mirror-unreadable": "a source mirror's folder cannot be read",
     "source-unavailable": "a source archive cannot be downloaded",

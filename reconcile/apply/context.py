@@ -11,6 +11,7 @@ import attrs
 
 from reconcile.apply.events import Reporter
 from reconcile.buildcache.pinned_keys import ed25519_trusted_key
+from reconcile.buildcache.sigstore_keys import sigstore_statement_signer
 from reconcile.cache.store import BlobCache
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.manifest.model import ManifestFile
@@ -91,6 +92,8 @@ class RunContext:
     # prefixes that an interrupted repair left missing and that this run's recovery put
     # back (finished) before committing: the plan's reinstall of them is not needed
     recovered: frozenset[str] = frozenset()
+    # sigstore statement signers by [[key]] name: one certificate serves the whole run
+    sigstore_signers: dict[str, StatementSigner] = attrs.Factory(dict)
 
     def signer(self, fingerprint: str | None, purpose: str) -> GpgSigner | None:
         """The signer for ``fingerprint`` (None signs nothing): looked up before any commit."""
@@ -101,19 +104,25 @@ class RunContext:
         return self.settings.signer_for(fingerprint)
 
     def statement_signers(self, names: tuple[str, ...], purpose: str) -> list[StatementSigner]:
-        """The signers of the ed25519 [[key]] entries ``names``, each checked to hold the secret
-        of the public key the manifest declares: looked up before any commit."""
+        """The signers of the ed25519 and sigstore [[key]] entries ``names``, each checked to
+        hold the secret of the public key the manifest declares (sigstore: an identity token
+        of the environment): looked up before any commit."""
         if not names:
             return []
         if self.settings.statement_signer_for is None:
             raise ApplyError(f"no ed25519 keystore to {purpose}")
         keys = {key.name: key for key in self.manifest_file.manifest.keys}
-        return [
-            self.settings.statement_signer_for(
-                name, ed25519_trusted_key(self.manifest_file, keys[name]).material.decode()
-            )
-            for name in names
-        ]
+        signers: list[StatementSigner] = []
+        for name in names:
+            key = keys[name]
+            if key.kind == "sigstore":
+                if name not in self.sigstore_signers:
+                    self.sigstore_signers[name] = sigstore_statement_signer(self.manifest_file, key)
+                signers.append(self.sigstore_signers[name])
+                continue
+            material = ed25519_trusted_key(self.manifest_file, key).material.decode()
+            signers.append(self.settings.statement_signer_for(name, material))
+        return signers
 
 
 class CommitStep(Protocol):

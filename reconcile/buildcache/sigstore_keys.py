@@ -6,7 +6,13 @@ from reconcile.errors import VerificationError
 from reconcile.manifest.bounded import MAX_KEY_FILE_BYTES, NotReadableError, read_bounded
 from reconcile.manifest.model import Key, ManifestFile
 from reconcile.trust.policy import TrustedKey
-from reconcile.trust.sigstore_key import SigstoreKey, check_root, embedded_root
+from reconcile.trust.signers import StatementSigner
+from reconcile.trust.sigstore_key import (
+    SigstoreKey,
+    check_root,
+    embedded_root,
+    embedded_signing_config,
+)
 
 
 def sigstore_trusted_key(manifest_file: ManifestFile, key: Key) -> TrustedKey:
@@ -54,3 +60,45 @@ def sigstore_trusted_key(manifest_file: ManifestFile, key: Key) -> TrustedKey:
         revoked_after=key.revoked_after,
     ).material()
     return TrustedKey(name=key.name, scheme="sigstore", identity=key.identity, material=material)
+
+
+def sigstore_signing_config(manifest_file: ManifestFile, key: Key) -> str:
+    """The signing_config.json a sigstore key publishes with: its ``signing_config`` file, or
+    the public instance's embedded one (never for a key with its own trusted root: that
+    instance's certificates would not chain to it)."""
+    if key.signing_config is None:
+        if key.trusted_root is not None:
+            raise VerificationError(
+                f"key '{key.name}' declares its own trusted_root but no signing_config, so "
+                "reconcile does not know where that instance's CA and log are",
+                hint='add signing_config = "<file>": the instance\'s signing_config.json '
+                "(caUrls, rekorTlogUrls)",
+                reference="sigstore-signing-failed",
+            )
+        return embedded_signing_config(key.instance or "production")
+    path = manifest_file.resolve(key.signing_config)
+    try:
+        return read_bounded(path, MAX_KEY_FILE_BYTES).decode("utf-8")
+    except FileNotFoundError:
+        raise VerificationError(
+            f"key '{key.name}': signing config {path} does not exist",
+            hint="write the Sigstore instance's signing_config.json there, or fix the path "
+            "(it is relative to the manifest's folder)",
+            reference="key-file-missing",
+        ) from None
+    except (NotReadableError, OSError, UnicodeDecodeError) as exc:
+        reason = exc.message if isinstance(exc, NotReadableError) else str(exc)
+        raise VerificationError(
+            f"key '{key.name}': signing config not read: {reason}",
+            hint="name a Sigstore signing_config.json file",
+            reference="key-file-unreadable",
+        ) from None
+
+
+def sigstore_statement_signer(manifest_file: ManifestFile, key: Key) -> StatementSigner:
+    """The signer of sigstore [[key]] ``key``, with the identity token of the environment."""
+    # sigstore's signing clients (requests, the OIDC parsing) load only when publishing
+    from reconcile.trust.sigstore_sign import sigstore_signer
+
+    material = SigstoreKey.from_material(sigstore_trusted_key(manifest_file, key).material)
+    return sigstore_signer(key.name, material, sigstore_signing_config(manifest_file, key))

@@ -150,6 +150,9 @@ class Key:
     # public instance embedded in the sigstore package (None: production).
     trusted_root: str | None = None
     instance: SigstoreInstance | None = None
+    # sigstore, for publishing: a signing_config.json naming the instance's CA and log URLs
+    # (None: the public instance's, embedded in the sigstore package).
+    signing_config: str | None = None
     # Revocation: ``revoked`` alone refuses every signature by the key; ``revoked_after``
     # (UTC) refuses those reconcile verifies from then on and keeps installs verified before.
     revoked: bool = False

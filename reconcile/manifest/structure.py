@@ -54,7 +54,14 @@ TOML_NAMES: dict[type, dict[str, str]] = {
     Key: {"san": "identity"},
 }
 # Key fields that only a sigstore key takes.
-SIGSTORE_ONLY_KEYS = ("identity", "identity_glob", "issuer", "trusted_root", "instance")
+SIGSTORE_ONLY_KEYS = (
+    "identity",
+    "identity_glob",
+    "issuer",
+    "trusted_root",
+    "instance",
+    "signing_config",
+)
 # Mirror keys that only an s3:// mirror understands.
 S3_ONLY_KEYS = ("endpoint_url", "profile")
 
@@ -558,6 +565,7 @@ def make_converter() -> cattrs.Converter:
         identity_glob=_checked(_string, sigstore_fields.check_identity_glob),
         issuer=_checked(_string, sigstore_fields.check_issuer),
         trusted_root=_not_empty("the path of a Sigstore trusted_root.json"),
+        signing_config=_not_empty("the path of a Sigstore signing_config.json"),
         instance=_checked(
             _string, lambda name: sigstore_fields.check_instance(name, SIGSTORE_INSTANCES)
         ),

@@ -315,7 +315,7 @@ class PublishAction(_OfSpec):
     buildpath: str  # the install root the prefix lives under (recorded for relocation)
     hash_to_prefix: dict[str, str]  # this spec and its run-time closure: DAG hash -> prefix
     reason: str
-    statement_keys: tuple[str, ...] = ()  # ed25519 [[key]] names that sign the sidecar
+    statement_keys: tuple[str, ...] = ()  # ed25519/sigstore [[key]] names that sign the sidecar
 
     kind: ClassVar[Literal["publish"]] = "publish"
     phase: ClassVar[Phase] = "publish"

@@ -64,19 +64,13 @@ def plan_publishing(
     for number, entry in enumerate(manifest.publish):
         view = views[entry.mirror]
         gpg_keys = [name for name in entry.key if kinds.get(name) == "gpg"]
-        statement_keys = tuple(name for name in entry.key if kinds.get(name) == "ed25519")
+        statement_keys = tuple(
+            name for name in entry.key if kinds.get(name) in ("ed25519", "sigstore")
+        )
         if len(gpg_keys) > 1:
             errors.append(
                 f"publish[{number}]: names the gpg keys {', '.join(gpg_keys)}; Spack's metadata "
                 "carries one GnuPG signature, so name at most one gpg key (and any ed25519 keys)"
-            )
-            continue
-        sigstore_keys = [name for name in entry.key if kinds.get(name) == "sigstore"]
-        if sigstore_keys:
-            errors.append(
-                f"publish[{number}]: names the sigstore keys {', '.join(sigstore_keys)}; "
-                "publishing does not sign with Sigstore yet (sign with a gpg or ed25519 key, "
-                "and verify Sigstore bundles made elsewhere)"
             )
             continue
         gpg_key = gpg_keys[0] if gpg_keys else None

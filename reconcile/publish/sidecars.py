@@ -78,7 +78,12 @@ def sign_stored_package(
         return None
     statement = statement_for(node, tarball_sha256=tarball_sha256, tarball_size=tarball_size)
     signatures = [
-        SidecarSignature(scheme=signer.scheme, signature=signer.sign_statement(statement))
+        SidecarSignature(
+            scheme=signer.scheme,
+            signature=signer.sign_statement(statement),
+            # ed25519 signatures carry their key's name; a Sigstore bundle does not
+            key="" if signer.scheme == "ed25519" else signer.key_name,
+        )
         for signer in signers
     ]
     store = as_store(mirror)

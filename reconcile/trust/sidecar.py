@@ -34,6 +34,9 @@ class SidecarSignature:
     scheme: str  # "ed25519", "sigstore"
     # the scheme's text form (ed25519: "<key name>:<base64>"; sigstore: the bundle's JSON)
     signature: str
+    # The [[key]] name that made it, when the signature does not carry one (sigstore): which
+    # signature a new one by the same key replaces. Never used to verify.
+    key: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -50,7 +53,10 @@ def render_sidecar(sidecar: Sidecar) -> bytes:
     document = {
         "format": VERSION,
         "statement": sidecar.statement,
-        "signatures": [attrs.asdict(item) for item in sidecar.signatures],
+        "signatures": [
+            {name: value for name, value in attrs.asdict(item).items() if value != ""}
+            for item in sidecar.signatures
+        ],
     }
     return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
 
@@ -64,17 +70,15 @@ def merged(
     new = tuple(signatures)
     kept: Sequence[SidecarSignature] = ()
     if existing is not None and existing.statement == text:
-        replaced = {(item.scheme, _key_name(item.signature)) for item in new}
+        replaced = {(item.scheme, _key_name(item)) for item in new}
         kept = [
-            item
-            for item in existing.signatures
-            if (item.scheme, _key_name(item.signature)) not in replaced
+            item for item in existing.signatures if (item.scheme, _key_name(item)) not in replaced
         ]
     return Sidecar(statement=text, signatures=(*kept, *new))
 
 
-def _key_name(signature: str) -> str:
-    return signature.partition(":")[0]
+def _key_name(item: SidecarSignature) -> str:
+    return item.key or item.signature.partition(":")[0]
 
 
 def parse_sidecar(data: bytes) -> Sidecar:
@@ -97,9 +101,12 @@ def parse_sidecar(data: bytes) -> Sidecar:
     for number, entry in enumerate(entries, start=1):
         scheme = entry.get("scheme") if isinstance(entry, Mapping) else None
         signature = entry.get("signature") if isinstance(entry, Mapping) else None
+        key = entry.get("key", "") if isinstance(entry, Mapping) else ""
         if not isinstance(scheme, str) or not isinstance(signature, str):
             raise ValueError(f"signature {number}: expected 'scheme' and 'signature' strings")
+        if not isinstance(key, str) or len(key) > 128:
+            raise ValueError(f"signature {number}: 'key' is not a key name")
         if len(signature) > MAX_SIGNATURE_CHARS:
             raise ValueError(f"signature {number}: longer than {MAX_SIGNATURE_CHARS} characters")
-        signatures.append(SidecarSignature(scheme=scheme, signature=signature))
+        signatures.append(SidecarSignature(scheme=scheme, signature=signature, key=key))
     return Sidecar(statement=statement, signatures=tuple(signatures))

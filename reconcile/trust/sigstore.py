@@ -93,7 +93,7 @@ class _GlobIdentity:
             )
 
 
-def _policy(key: SigstoreKey) -> VerificationPolicy:
+def identity_policy(key: SigstoreKey) -> VerificationPolicy:
     if key.san is not None:
         return ExactIdentity(identity=key.san, issuer=key.issuer)
     return _GlobIdentity(pattern=key.identity_glob or "", issuer=key.issuer)
@@ -155,7 +155,7 @@ class SigstoreVerifier:
         for identity, key in sorted(self._keys.items()):
             name = identity.partition(":")[2] or identity
             try:
-                self._verifier(identity, key).verify_artifact(message, bundle, _policy(key))
+                self._verifier(identity, key).verify_artifact(message, bundle, identity_policy(key))
             # sigstore raises its own errors, and others for malformed parts of a bundle
             except (SigstoreError, ValueError, TypeError, KeyError) as exc:
                 reasons.append(f"key '{name}' ({key.describe_identity()}): {_first_line(exc)}")

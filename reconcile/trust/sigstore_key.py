@@ -73,3 +73,10 @@ def check_root(text: str) -> str | None:
     except (Error, ValueError, TypeError, KeyError) as exc:
         return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
     return None
+
+
+def embedded_signing_config(instance: str) -> str:
+    """The signing_config.json the sigstore package ships for ``instance``."""
+    folder = urllib.parse.quote(INSTANCE_URLS[instance], safe="")
+    resource = importlib.resources.files("sigstore._store") / folder / "signing_config.v0.2.json"
+    return resource.read_text(encoding="utf-8")

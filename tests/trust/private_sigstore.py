@@ -298,6 +298,17 @@ class PrivateSigstore:
                 },
             }
         )
+        return self.append(body, at=at, others=others, log_key=log_key)
+
+    def append(
+        self,
+        body: bytes,
+        *,
+        at: datetime.datetime = SIGNED_AT,
+        others: int = 4,
+        log_key: ec.EllipticCurvePrivateKey | None = None,
+    ) -> dict[str, Any]:
+        """Append the canonical entry ``body`` and return it as a tlogEntries item."""
         for number in range(others):
             self.leaves.append(leaf_hash(f"another entry {len(self.leaves)} {number}".encode()))
         index = len(self.leaves)

@@ -142,3 +142,30 @@ instance = "staging"
 )  # fmt: skip
 def test_identity_glob(pattern: str, identity: str, matches: bool) -> None:
     assert glob_matches(pattern, identity) is matches
+
+
+def test_a_new_sigstore_signature_replaces_only_its_own_keys() -> None:
+    """Bundles carry no key name: the sidecar entry's ``key`` says which one to replace."""
+    from reconcile.trust.sidecar import SidecarSignature, merged, parse_sidecar, render_sidecar
+
+    statement = b"reconcile-sig-1;" + b"a" * 32 + b";sha256:" + b"0" * 64 + b";1;"
+    first = merged(
+        None,
+        statement,
+        [
+            SidecarSignature(scheme="sigstore", signature='{"a": 1}', key="ci-old"),
+            SidecarSignature(scheme="sigstore", signature='{"b": 1}', key="ci-new"),
+            SidecarSignature(scheme="ed25519", signature="site:AAAA"),
+        ],
+    )
+    again = merged(
+        parse_sidecar(render_sidecar(first)),
+        statement,
+        [SidecarSignature(scheme="sigstore", signature='{"b": 2}', key="ci-new")],
+    )
+    assert [(s.key, s.signature) for s in again.signatures] == [
+        ("ci-old", '{"a": 1}'),
+        ("", "site:AAAA"),
+        ("ci-new", '{"b": 2}'),
+    ]
+    assert b'"key"' not in render_sidecar(merged(None, statement, [first.signatures[2]]))

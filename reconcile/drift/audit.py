@@ -10,6 +10,7 @@ from reconcile.drift.stores import (
     audit_mirror_permissions,
     audit_source_mirrors,
 )
+from reconcile.drift.views import audit_views
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import ManifestFile
 from reconcile.observe.findings import CheckMode
@@ -37,4 +38,5 @@ def audit(manifest_file: ManifestFile, *, mode: CheckMode, jobs: int = 1) -> Dri
     audits += audit_mirror_permissions(manifest_file)
     audits += audit_source_mirrors(manifest_file, mode=mode)
     audits += audit_cache_roots(manifest_file, mode=mode)
+    audits += audit_views(manifest_file)
     return DriftReport(mode=mode, audits=tuple(audits))

@@ -69,6 +69,7 @@ def test_tutorial_commands_are_what_the_text_promises() -> None:
     assert any("bundle import" in c for c in commands)
     assert any("keys generate" in c for c in commands)
     assert any("--check-contents" in c for c in commands)
+    assert any(" rollback" in c for c in commands)
 
 
 def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
@@ -104,6 +105,8 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
     assert str(scratch / "airgap" / "site") in ran.stdout
 
 
-@pytest.mark.parametrize("name", ["sources", "reconcile", "team", "padded", "shared", "airgap"])
+@pytest.mark.parametrize(
+    "name", ["sources", "reconcile", "team", "padded", "shared", "airgap", "views"]
+)
 def test_tutorial_manifests_exist(name: str) -> None:
     assert (REPO / "examples" / "tutorial" / f"{name}.toml").is_file()

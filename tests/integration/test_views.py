@@ -312,3 +312,96 @@ def test_generation_tree_digest_matches_its_metadata(manifest: Path) -> None:
     folder = manifest.parent / "view.generations"
     metadata = json.loads((folder / "1.json").read_text())
     assert tree_digest(folder / "1") == (metadata["tree"], metadata["files"])
+
+
+def drift_findings(manifest: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, str]]:
+    capsys.readouterr()
+    code = run(manifest, "drift", "--json")
+    report = json.loads(capsys.readouterr().out)
+    (view,) = [a for a in report["resources"] if a["resource"] == "view:default"]
+    assert code == (2 if view["findings"] else 0)
+    return list(view["findings"])
+
+
+def test_drift_reports_a_changed_generation_and_a_missing_prefix(
+    manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(manifest, "apply", "--yes") == 0
+    assert drift_findings(manifest, capsys) == []
+    tree = manifest.parent / "view.generations" / "1"
+    (tree / "bin" / "intruder").write_text("#!/bin/sh\n")
+    (kind,) = {f["kind"] for f in drift_findings(manifest, capsys)}
+    assert kind == "view-differs"
+    (tree / "bin" / "intruder").unlink()
+    app = installed_prefix(manifest.parent / "opt", "hello-app")
+    app.rename(app.with_name("elsewhere"))
+    findings = drift_findings(manifest, capsys)
+    assert [(f["kind"], f["path"]) for f in findings] == [("view-prefix-missing", str(app))]
+
+
+def test_a_planted_link_for_the_generations_folder_is_refused(
+    manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone who can write the view's folder plants '<view>.generations' pointing
+    elsewhere: reconcile refuses to build through it and writes nothing there."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (manifest.parent / "view.generations").symlink_to(elsewhere)
+    capsys.readouterr()
+    assert run(manifest, "apply", "--yes") == 1
+    assert "error[link-in-root]" in capsys.readouterr().err
+    assert list(elsewhere.iterdir()) == []
+    assert not (manifest.parent / "view").exists()
+
+
+def test_a_view_link_pointing_elsewhere_is_never_replaced(
+    manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mine").mkdir()
+    (manifest.parent / "view").symlink_to(tmp_path / "mine")
+    capsys.readouterr()
+    assert run(manifest, "plan") == 1
+    err = capsys.readouterr().err
+    assert "error[view-not-reconcile]" in err and "reconcile did not make it" in err
+    assert os.readlink(manifest.parent / "view") == str(tmp_path / "mine")
+
+
+def test_a_saved_plan_switches_the_view_and_is_stale_after_a_rollback(
+    manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(manifest, "apply", "--yes") == 0
+    set_specs(manifest, "greetlib")
+    assert run(manifest, "apply", "--yes") == 0
+    set_specs(manifest, "gcc-runtime")
+    saved = tmp_path / "plan.json"
+    assert run(manifest, "plan", "--out", str(saved)) == 0
+    assert run(manifest, "rollback") == 0  # the view the plan started from changed
+    capsys.readouterr()
+    assert run(manifest, "apply", str(saved), "--yes") == 1
+    assert "view:default" in capsys.readouterr().err
+    assert run(manifest, "rollback", "--to", "2") == 0
+    assert run(manifest, "apply", str(saved), "--yes") == 0
+    assert os.readlink(manifest.parent / "view") == "view.generations/3"
+
+
+def test_hardlink_view_shares_the_installed_files(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, specs=["greetlib"], extra=view_table(link="hardlink"))
+    assert run(manifest, "apply", "--yes") == 0
+    prefix = installed_prefix(tmp_path / "opt", "greetlib")
+    linked = tmp_path / "view" / "lib" / "libgreet2.so.2"
+    assert not linked.is_symlink()
+    assert linked.stat().st_ino == (prefix / "lib" / "libgreet2.so.2").stat().st_ino
+    assert not (tmp_path / "view" / ".spack").exists()
+
+
+def test_projections_and_exclude(tmp_path: Path) -> None:
+    extra = view_table(run_dependencies=True, exclude=["lib/*.so*"]) + (
+        '[view.projections]\ngreetlib = "libs/{name}-{version}"\nall = "{name}"\n'
+    )
+    manifest = write_manifest(tmp_path, specs=["hello-app"], extra=extra)
+    assert run(manifest, "apply", "--yes") == 0
+    view = tmp_path / "view"
+    assert sorted(p.name for p in view.iterdir()) == ["gcc-runtime", "hello-app", "libs"]
+    assert (view / "libs" / "greetlib-2.1" / "lib" / "pkgconfig" / "greet2.pc").is_symlink()
+    assert not (view / "libs" / "greetlib-2.1" / "lib" / "libgreet2.so.2").exists()
+    assert (view / "hello-app" / "bin" / "hello-app").is_symlink()

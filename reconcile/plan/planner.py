@@ -8,7 +8,7 @@ loop (``reconcile.engine``) fetches those and calls it again. It never does I/O.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import NoReturn
 
 import attrs
@@ -147,6 +147,13 @@ class _Planner:
         self.closures: dict[str, frozenset[str]] = {}  # hash -> transitive run-time deps
         # parsed once: selectors and walks consult them many times
         self.record_nodes = {h: record_node(r) for h, r in observed.records.items()}
+        # by name: a selector names its spec, and checking every record and every index entry
+        # against every selector made planning thousands of specs quadratic
+        self.records_by_name = _by_name(self.record_nodes.items())
+        self.index_by_name = [
+            (mirror.name, mirror.index, _by_name((h, e.node) for h, e in mirror.index.items()))
+            for mirror in observed.mirrors
+        ]
         self.known = self._known_nodes()
         self.recorded_externals = {
             dag_hash: path
@@ -270,10 +277,10 @@ class _Planner:
     def _resolve_anew(self, selector: SpecSelector) -> list[str]:
         installed = sorted(
             dag_hash
-            for dag_hash, node in self.record_nodes.items()
+            for dag_hash in _named(self.records_by_name, selector.name, self.record_nodes)
             if dag_hash in self.observed.present
-            and selector.matches(node, self.known.get)
-            and self._arch_ok(node)
+            and selector.matches(self.record_nodes[dag_hash], self.known.get)
+            and self._arch_ok(self.record_nodes[dag_hash])
         )
         writing = self.lock is not None and self.lock.mode == "write"
         if len(installed) > 1 and writing:
@@ -289,12 +296,13 @@ class _Planner:
                 )
             return installed
         candidates: dict[str, tuple[SpecNode, list[str]]] = {}
-        for mirror in self.observed.mirrors:
-            for dag_hash, entry in mirror.index.items():
+        for mirror_name, index, by_name in self.index_by_name:
+            for dag_hash in _named(by_name, selector.name, index):
+                entry = index[dag_hash]
                 node = entry.node
                 wanted = entry.in_buildcache and not node.is_external
                 if wanted and selector.matches(node, self.known.get) and self._arch_ok(node):
-                    candidates.setdefault(dag_hash, (node, []))[1].append(mirror.name)
+                    candidates.setdefault(dag_hash, (node, []))[1].append(mirror_name)
         if not candidates:
             self.errors.append(self._no_match(selector))
             return []
@@ -1365,3 +1373,18 @@ def _plan_source_mirrors(
             state = f"{archive.kind}:{archive.size}:{archive.mtime_ns}"
             fingerprints[f"source:{name}/{relative}"] = state
     return tuple(actions), tuple(noops), fingerprints
+
+
+def _by_name(nodes: Iterable[tuple[str, SpecNode]]) -> dict[str, list[str]]:
+    """Spec name -> the DAG hashes of that name, in the given order."""
+    found: dict[str, list[str]] = {}
+    for dag_hash, node in nodes:
+        found.setdefault(node.name, []).append(dag_hash)
+    return found
+
+
+def _named(
+    by_name: Mapping[str, list[str]], name: str | None, every: Iterable[str]
+) -> Iterable[str]:
+    """The hashes a selector for ``name`` can match: all of them when it names no spec."""
+    return every if name is None else by_name.get(name, ())

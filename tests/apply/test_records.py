@@ -541,3 +541,34 @@ def test_a_name_ending_in_a_newline_is_a_valid_entry_path(tmp_path: Path, name: 
     record = make_record(entries=scan_prefix(prefix))
     write_record(root, record)
     assert read_records(root) == {record.hash: record}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "complaint"),
+    [
+        (lambda e: e.update(mode=True), "expected int"),
+        (lambda e: e.update(mode="755"), "expected int"),
+        (lambda e: e.update(path=7), "expected str"),
+        (lambda e: e.update(size=1.0, sha256=SHA_ZERO), "expected int"),
+        (lambda e: e.update(mtime_ns=None), "expected int"),
+        (lambda e: e.update(type="fifo"), "must be in"),
+    ],
+)
+def test_entries_in_the_key_order_records_are_written_in_are_checked_as_strictly(
+    tmp_path: Path, mutate: Any, complaint: str
+) -> None:
+    """Records on disk have sorted keys, the shape the reader checks in one comparison: a
+    value of the wrong JSON type in that shape is refused all the same."""
+    data = good_data()
+    mutate(data["entries"][0])
+    path = write_raw(tmp_path, "abcdefgh.json", json.dumps(data, sort_keys=True))
+    with pytest.raises(ReconcileError, match=complaint) as caught:
+        read_records(tmp_path)
+    assert str(path) in caught.value.message
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(record_entries(), max_size=8))
+def test_entries_unstructure_as_cattrs_unstructures_each(entries: list[RecordEntry]) -> None:
+    each = [records.CONVERTER.unstructure(entry, RecordEntry) for entry in entries]
+    assert records._entry_dicts(tuple(entries)) == each

@@ -50,7 +50,10 @@ def database_entries(document: object, *, source: str) -> dict[str, IndexEntry]:
                 f"installs entry {dag_hash!r} holds a spec with hash {shown(raw_spec['hash'])}",
             )
         try:
-            node = parse_node({**raw_spec, "hash": dag_hash})
+            # not copied when it names its hash (it does in every index Spack writes): a large
+            # index held twice is what made it cost a gigabyte
+            spec = raw_spec if raw_spec.get("hash") == dag_hash else {**raw_spec, "hash": dag_hash}
+            node = parse_node(spec)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise malformed_index(source, f"installs entry {dag_hash!r}: {exc}") from exc
         entries[dag_hash] = IndexEntry(node=node, in_buildcache=record.get("in_buildcache") is True)

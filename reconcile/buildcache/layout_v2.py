@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 
 from reconcile.buildcache.database import IndexEntry, database_entries
-from reconcile.buildcache.reads import json_document, read_explained
+from reconcile.buildcache.reads import index_document, index_text, json_document, read_explained
 from reconcile.buildcache.statements import verify_package
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.redact import mask_credentials
@@ -121,7 +121,10 @@ def read_index(
         # root): fetch the index itself once more before blaming the mirror.
         data = transport.read_bytes(url, cap=index_cap(transport.limits))
         _check_index_hash(transport, url, data)
-    document = json_document(data, source=shown, malformed=_malformed)
+    text = index_text(data, source=shown, malformed=_malformed)
+    del data  # a large index is held as text or as bytes, not both
+    document = index_document(text, source=shown, malformed=_malformed)
+    del text
     return database_entries(document, source=shown)
 
 

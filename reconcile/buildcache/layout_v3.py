@@ -38,7 +38,7 @@ from reconcile.buildcache.manifest_v3 import (
     malformed,
     parse_manifest,
 )
-from reconcile.buildcache.reads import json_document, read_explained
+from reconcile.buildcache.reads import index_document, index_text, json_document, read_explained
 from reconcile.buildcache.statements import verify_package
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.redact import mask_credentials
@@ -165,7 +165,10 @@ def read_index_v3(
     shown_blob = mask_credentials(url_of_blob)
     blob = _index_blob(transport, url_of_blob, record, local_copy)
     content = blob_content(blob, record, limit=MAX_INDEX_BYTES, source=shown_blob)
-    document = json_document(content, source=shown_blob, malformed=malformed)
+    text = index_text(content, source=shown_blob, malformed=malformed)
+    del blob, content  # a large index is held as text or as bytes, not both
+    document = index_document(text, source=shown_blob, malformed=malformed)
+    del text
     return database_entries(document, source=shown_blob)
 
 

@@ -29,6 +29,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.v import format_exception
 
 from reconcile import __version__, safe_fs
+from reconcile.bounded_json import no_cycle_collection
 from reconcile.errors import ReconcileError
 from reconcile.folders import folder_mode, make_folders
 from reconcile.pause import pause_point
@@ -585,7 +586,7 @@ def read_records(root: Path) -> dict[str, InstallRecord]:
     records: dict[str, InstallRecord] = {}
     problems: list[ReconcileError] = []
     try:
-        with folder_at(root, folder_path, create=False) as folder:
+        with folder_at(root, folder_path, create=False) as folder, no_cycle_collection():
             for name in folder.listdir():
                 path = folder_path / name
                 if path.name.startswith(".") or path.suffix != ".json":

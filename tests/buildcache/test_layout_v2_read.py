@@ -21,6 +21,7 @@ from conftest import (
     UNSIGNED_CACHE,
 )
 
+from reconcile.buildcache import reads
 from reconcile.buildcache.layout_v2 import (
     fetch_spec,
     key_url,
@@ -182,6 +183,37 @@ def test_a_malformed_index_names_the_url(tmp_path: Path, content: bytes, reason:
         read_index(transport, tmp_path.as_uri())
     assert caught.value.reference == "malformed-metadata"
     assert caught.value.message.startswith(f"{tmp_path.as_uri()}/build_cache/index.json: ")
+    assert reason in caught.value.message
+
+
+@pytest.mark.parametrize("cache", [SIGNED_CACHE, UNSIGNED_CACHE], ids=["signed", "unsigned"])
+def test_a_large_index_reads_the_same_with_its_values_shared(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the size where repeated values are shared (to bound memory), the index is what
+    it is below it: every node, field for field."""
+    plain = read_index(transport, cache.as_uri())
+    monkeypatch.setattr(reads, "SHARE_INDEX_ABOVE", 0)
+    shared = read_index(transport, cache.as_uri())
+    assert shared == plain
+    for dag_hash, entry in plain.items():
+        assert json.dumps(shared[dag_hash].node.raw) == json.dumps(entry.node.raw)
+    assert len({id(entry.node.raw.get("arch")) for entry in shared.values()}) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"{not json", "not valid JSON"), (b'"\xff', "not valid JSON"), (b"[[[[", "not valid JSON")],
+)
+def test_a_malformed_large_index_names_the_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, reason: str
+) -> None:
+    monkeypatch.setattr(reads, "SHARE_INDEX_ABOVE", 0)
+    (tmp_path / "build_cache").mkdir()
+    (tmp_path / "build_cache" / "index.json").write_bytes(content)
+    with pytest.raises(VerificationError) as caught:
+        read_index(transport, tmp_path.as_uri())
+    assert caught.value.reference == "malformed-metadata"
     assert reason in caught.value.message
 
 

@@ -6,8 +6,10 @@ private staging folder. Commit writes them into the target mirror, then its inde
 
 Layout 2 to layout 2 without ``sign_with`` copies the metadata file byte for byte, so the
 original signature is kept; otherwise the verified spec is written anew by the target
-layout's writer, signed with the mirror's ``sign_with`` key (or unsigned when the source is
-unsigned and no key is named).
+layout's writer, signed with the mirror's ``sign_with`` gpg key (or unsigned when the source
+is unsigned and no gpg key is named). The source's sidecar is copied as it is, and each
+ed25519 key of ``sign_with`` adds its signature over the statement of the verified spec and
+the tarball written.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ from reconcile.errors import NotFoundError, VerificationError
 from reconcile.faults import crash_point
 from reconcile.hashing import sha256_of
 from reconcile.plan.model import SyncAction
-from reconcile.publish.sidecars import sidecar_key
+from reconcile.publish.sidecars import sidecar_key, sign_stored_package
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
@@ -73,6 +75,7 @@ from reconcile.transport.store import MirrorStore
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.sign import GpgSigner
+from reconcile.trust.signers import StatementSigner
 
 
 @attrs.frozen(kw_only=True)
@@ -247,6 +250,7 @@ class SyncStep:
         self.run = run
         self.copies: list[VerifiedCopy] = []
         self.signers: dict[str, GpgSigner | None] = {}
+        self.statement_signers: dict[str, list[StatementSigner]] = {}
         self.pinned: dict[str, bytes] = {}
 
     def prepare(self, workdir: Path) -> None:
@@ -259,6 +263,9 @@ class SyncStep:
                 first = next(a for a in syncs if a.mirror == mirror)
                 self.signers[mirror] = run.signer(
                     first.fingerprint, f"re-sign specs for mirror '{mirror}'"
+                )
+                self.statement_signers[mirror] = run.statement_signers(
+                    first.statement_keys, f"sign specs for mirror '{mirror}'"
                 )
             for action in syncs:
                 self.copies.append(
@@ -281,7 +288,18 @@ class SyncStep:
             store = self.run.pool.store_for(url)
             nodes: list[SpecNode] = []
             for copy in copies:
+                size = copy.tarball.stat().st_size  # the bytes written as the tarball
                 write_copy(copy, store=store, signer=signer)
+                document = copy.fetched.document
+                assert document.tarball_sha256 is not None  # the tarball was checked against it
+                sign_stored_package(
+                    store,
+                    node=document.root,
+                    layout=copy.action.layout,
+                    tarball_sha256=document.tarball_sha256,
+                    tarball_size=size,
+                    signers=self.statement_signers[mirror],
+                )
                 nodes += copy.nodes
                 self.run.reporter.event(
                     f"synced {copy.action.label} to mirror '{mirror}' from '{copy.action.source}'"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import attrs
 
-from reconcile.buildcache.layout_v3 import blob_url, is_v3
+from reconcile.buildcache.layout_v2 import sidecar_url
+from reconcile.buildcache.layout_v3 import blob_url, is_v3, sidecar_url_v3
 from reconcile.buildcache.manifest_v3 import check_blob, parse_manifest
 from reconcile.buildcache.pinned_keys import load_trusted_keys
 from reconcile.buildcache.writer_v2 import write_index_v2
@@ -20,6 +21,7 @@ from reconcile.bundle.listing import LISTING_NAME, listing_bytes
 from reconcile.bundle.rewrite import key_member, rewritten_manifest
 from reconcile.bundle.verify import MANIFEST_NAME, MIRROR_FOLDER, verify_bundle_tree
 from reconcile.engine import observe_and_plan
+from reconcile.errors import NotFoundError
 from reconcile.hashing import digest_file
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
@@ -69,10 +71,25 @@ def _copy_tarball(data: bytes, expected: str, url: str, root: Path, relative: st
     _write(root, relative, data)
 
 
+def _copy_sidecar(
+    action: InstallAction, pool: TransportPool, base: str, v3: bool, root: Path
+) -> None:
+    """The spec's sidecar signatures, when the mirror has them: copied as they are (the
+    bundle is verified with its own keys before it is written, sidecars included)."""
+    node = parse_node({**action.spec, "hash": action.hash})
+    url = sidecar_url_v3(base, node) if v3 else sidecar_url(base, node)
+    try:
+        data = pool.read_bytes(url)
+    except NotFoundError:
+        return
+    _write(root, _relative(url, base), data)
+
+
 def _copy_spec(action: InstallAction, pool: TransportPool, base: str, v3: bool, root: Path) -> None:
     spec_url = pool.unmask(action.mirror, action.spec_url)
     metadata = pool.read_bytes(spec_url)
     _write(root, _relative(spec_url, base), metadata)
+    _copy_sidecar(action, pool, base, v3, root)
     if not v3:
         url = pool.unmask(action.mirror, action.tarball_url)
         cap = Cap(action.tarball_bytes, "the size the plan recorded for it")

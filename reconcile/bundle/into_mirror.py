@@ -85,7 +85,10 @@ class StoreDestination(ImportDestination):
         self._check_layout(check.layout)
         root = check.mirror_root
         metadata = [spec.metadata for spec in check.bundled]
-        spec_content = {key for spec in check.bundled for key in spec.content}
+        # sidecars go with the content: metadata that needs its sidecar never comes first
+        spec_content = {key for spec in check.bundled for key in spec.content} | {
+            spec.sidecar for spec in check.bundled if spec.sidecar is not None
+        }
         # what is not the binary cache (source archives); the bundle's own index is merged
         # into the mirror's below, never copied over it
         sources = {

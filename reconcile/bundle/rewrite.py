@@ -31,6 +31,11 @@ def rewritten_manifest(loaded: ManifestFile, *, mirror_name: str, layout: int, s
         if key.kind == "gpg":
             table["fingerprint"] = key.fingerprint
         table["file"] = key_member(key.name)
+        # a revocation travels with the key: the bundle must not trust what the site does not
+        if key.revoked:
+            table["revoked"] = True
+        if key.revoked_after is not None:
+            table["revoked_after"] = key.revoked_after
         keys.append(table)
     if keys:
         document["key"] = AoT(keys)

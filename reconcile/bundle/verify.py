@@ -9,8 +9,20 @@ from pathlib import Path
 import attrs
 
 from reconcile.buildcache.database import IndexEntry
-from reconcile.buildcache.layout_v2 import FetchedSpec, fetch_spec, read_index, tarball_url
-from reconcile.buildcache.layout_v3 import blob_url, fetch_spec_v3, is_v3, read_index_v3
+from reconcile.buildcache.layout_v2 import (
+    FetchedSpec,
+    fetch_spec,
+    read_index,
+    sidecar_url,
+    tarball_url,
+)
+from reconcile.buildcache.layout_v3 import (
+    blob_url,
+    fetch_spec_v3,
+    is_v3,
+    read_index_v3,
+    sidecar_url_v3,
+)
 from reconcile.buildcache.manifest_v3 import parse_manifest
 from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.bundle.errors import BundleError
@@ -71,6 +83,7 @@ class BundledSpec:
     node: SpecNode
     metadata: str  # the signed spec file (layout 2) or spec manifest (layout 3)
     content: tuple[str, ...]  # the tarball (layout 2), or every blob the manifest names
+    sidecar: str | None = None  # reconcile's sidecar signatures, when the bundle has them
 
 
 def _key(path: Path, mirror_root: Path) -> str:
@@ -104,8 +117,16 @@ def _verify_specs(
             metadata = url_to_path(fetched.url)
             content = (_key(tarball, mirror_root),)
         _check_tarball(tarball, expected, what)
+        sidecar = url_to_path(
+            sidecar_url_v3(url, entry.node) if v3 else sidecar_url(url, entry.node)
+        )
         bundled.append(
-            BundledSpec(node=entry.node, metadata=_key(metadata, mirror_root), content=content)
+            BundledSpec(
+                node=entry.node,
+                metadata=_key(metadata, mirror_root),
+                content=content,
+                sidecar=_key(sidecar, mirror_root) if sidecar.is_file() else None,
+            )
         )
     entries = tuple(sorted(index.values(), key=lambda e: e.node.hash))
     return 3 if v3 else 2, entries, tuple(bundled)
@@ -130,7 +151,7 @@ def verify_bundle_tree(root: Path) -> BundleCheck:
     transport = FileTransport()
     with trust_policy(loaded, read_url=transport.read_bytes) as trust:
         pinned = trust.public_keys("gpg")
-        if mirror.signed and not pinned:
+        if mirror.signed and not trust.load():
             raise BundleError(
                 f"{loaded.path}: the mirror is signed but the manifest pins no key", hint=_HINT
             )

@@ -68,6 +68,8 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
             how = "unsigned"
         else:
             how = "signature kept"
+        if sync.statement_keys:
+            how += f", sidecar signed by {', '.join(sync.statement_keys)}"
         lines.append(f"+ sync {sync.label} to {sync.mirror} (from {sync.source}, {how})")
         lines.append(f"    because {sync.reason}")
     for step in plan.source_actions:

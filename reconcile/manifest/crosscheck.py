@@ -79,6 +79,10 @@ def _references(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str, str]]:
     for index, entry in _named_entries(data, "mirror"):
         if isinstance(entry.get("sign_with"), str):
             yield ("mirror", index, "sign_with"), "key", entry["sign_with"]
+        elif isinstance(entry.get("sign_with"), list):
+            for number, name in enumerate(entry["sign_with"]):
+                if isinstance(name, str):
+                    yield ("mirror", index, "sign_with", number), "key", name
         if isinstance(entry.get("trust"), list):
             for number, name in enumerate(entry["trust"]):
                 if isinstance(name, str):

@@ -81,7 +81,10 @@ class Mirror:
     profile: str | None = None  # s3 only: the AWS profile holding the credentials
     layout: int = 3  # the binary cache layout reconcile writes here (2 or 3); reading detects it
     specs: tuple[str, ...] = ()  # selectors whose closures this mirror must hold (synced)
-    sign_with: str | None = None  # [[key]] name to sign with when metadata must be re-signed
+    # [[key]] names that sign what a sync writes here (TOML: one name or an array): at most
+    # one gpg key re-signs Spack's metadata (needed across layouts), each ed25519 key signs
+    # the sidecar. () copies signatures as they are.
+    sign_with: tuple[str, ...] = ()
     # [[key]] names whose signatures count for this mirror (None: every declared key), and
     # how many distinct ones a spec needs, across schemes.
     trust: tuple[str, ...] | None = None

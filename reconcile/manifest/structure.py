@@ -521,7 +521,7 @@ def make_converter() -> cattrs.Converter:
         profile=_checked(_string, checks.check_profile),
         layout=_checked(_integer, checks.check_layout),
         specs=_specs,
-        sign_with=_checked(_string, lambda name: checks.check_name(name, "key")),
+        sign_with=_key_names,
         trust=_trusted_key_names,
         require=_checked(_integer, checks.check_require),
         permissions=lambda value, _: converter.structure(value, Permissions),

@@ -85,6 +85,7 @@ _FIELDS: dict[type[Action], dict[str, Any]] = {
     },
     # left out when empty: a plan without ed25519 signing reads as before
     PublishAction: {"statement_keys": override(omit_if_default=True)},
+    SyncAction: {"statement_keys": override(omit_if_default=True)},
     SourceAction: {
         # a saved plan never holds credentials (apply plans afresh and compares)
         "url": override(unstruct_hook=mask_credentials),

@@ -423,10 +423,11 @@ class SyncAction(_OfSpec):
     source_url: str  # credentials masked
     source_layout: int
     source_signed: bool
-    sign_with: str | None  # re-sign with this [[key]]; None copies the signature as it is
+    sign_with: str | None  # re-sign with this gpg [[key]]; None copies the signature as it is
     fingerprint: str | None
     reason: str
     spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the node, as the index has it
+    statement_keys: tuple[str, ...] = ()  # ed25519 [[key]] names that sign the sidecar
 
     kind: ClassVar[Literal["sync"]] = "sync"
     phase: ClassVar[Phase] = "sync"

@@ -40,9 +40,20 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
     noops: list[NoOp] = []
     errors: list[str] = []
     fingerprints = {key.name: key.fingerprint for key in manifest.keys}
+    kinds = {key.name: key.kind for key in manifest.keys}
     for target in manifest.mirrors:
         if not target.specs:
             continue
+        gpg_keys = [name for name in target.sign_with if kinds.get(name) == "gpg"]
+        statement_keys = tuple(n for n in target.sign_with if kinds.get(n) == "ed25519")
+        if len(gpg_keys) > 1:
+            errors.append(
+                f"mirror '{target.name}': sign_with names the gpg keys {', '.join(gpg_keys)}; "
+                "Spack's metadata carries one GnuPG signature, so name at most one gpg key "
+                "(and any ed25519 keys)"
+            )
+            continue
+        gpg_key = gpg_keys[0] if gpg_keys else None
         view = next(v for v in mirrors if v.name == target.name)
         others = [v for v in mirrors if v.name != target.name]
         nodes: dict[str, SpecNode] = {}
@@ -93,10 +104,11 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
                         source_url=mask_credentials(found_in.url),
                         source_layout=found_in.layout,
                         source_signed=found_in.signed,
-                        sign_with=target.sign_with,
-                        fingerprint=fingerprints.get(target.sign_with or ""),
+                        sign_with=gpg_key,
+                        fingerprint=fingerprints.get(gpg_key or ""),
                         reason=f"mirror '{target.name}' does not have it",
                         spec=dict(node.raw),
+                        statement_keys=statement_keys,
                     )
                 )
     unique = {(a.mirror, a.hash): a for a in actions}
@@ -110,11 +122,11 @@ def _layout(target: Mirror) -> int:
 def _copy_problem(target: Mirror, source: MirrorView) -> str | None:
     """Why a spec cannot be copied from ``source`` to ``target``, or None."""
     if is_oci_url(target.url):
-        if target.sign_with is None:
+        if not target.sign_with:
             return None  # an OCI cache is unsigned: the copy carries no signature
         return "it is an OCI registry, whose build caches carry no signatures; remove sign_with"
     verbatim = source.layout == target.layout
-    if verbatim or target.sign_with is not None or not source.signed:
+    if verbatim or target.sign_with or not source.signed:
         return None
     return (
         f"its specs come from layout-{source.layout} mirror '{source.name}' and it is "

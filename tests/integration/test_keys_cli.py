@@ -360,6 +360,10 @@ def test_missing_gpg_is_reported_before_anything_is_made(
         '[[mirror]]\nname = "site"\nurl = "site"\nspecs = ["x"]\nsign_with = "ci"\n',
         '[[mirror]]\nname = "site"\nurl = "site"\n\n[[publish]]\nspecs = ["x"]\n'
         'mirror = "site"\nkey = "ci"\n',
+        # sign_with as a list, the way [[publish]] key is written for rotation
+        '[[mirror]]\nname = "site"\nurl = "site"\nspecs = ["x"]\nsign_with = ["ci"]\n',
+        '[[mirror]]\nname = "site"\nurl = "site"\n\n[[publish]]\nspecs = ["x"]\n'
+        'mirror = "site"\nkey = ["ci"]\n',
     ],
 )
 def test_generate_the_key_the_manifest_already_names(

@@ -248,7 +248,7 @@ def test_publishing_tables_load_to_the_expected_model() -> None:
             url="mirrors/team",
             layout=2,
             specs=("hello-app@3.0", "greetlib/yrhiacw"),
-            sign_with="team-gpg",
+            sign_with=("team-gpg",),
             permissions=Permissions(read="group", write="group", group="spack"),
         ),
         Mirror(name="sources", url="file:///shared/sources"),

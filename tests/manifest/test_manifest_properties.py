@@ -158,7 +158,9 @@ def _mirrors(draw: st.DrawFn, key_names: list[str]) -> tuple[list[Mirror], list[
                 profile=draw(st.none() | names) if s3 else None,
                 layout=draw(st.sampled_from([2, 3])),
                 specs=tuple(draw(st.lists(selectors, max_size=3))) if can_write else (),
-                sign_with=draw(st.none() | st.sampled_from(key_names)) if key_names else None,
+                sign_with=tuple(draw(st.lists(st.sampled_from(key_names), max_size=2, unique=True)))
+                if key_names
+                else (),
                 permissions=draw(st.none() | permissions()),
             )
         )

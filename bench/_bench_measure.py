@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ class Run:
     exit_code: int
     stdout: str
     stderr: str
+    peak_rss: int = 0  # bytes: the process's largest resident set (wait4's ru_maxrss)
 
 
 def settle() -> None:
@@ -35,15 +37,24 @@ def settle() -> None:
 
 
 def run_timed(command: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None) -> Run:
+    """Run ``command`` to its end; its output is kept in files (not pipes), so that the
+    process can be reaped with ``wait4``, which also tells its peak memory."""
     settle()
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    return Run(
-        seconds=time.perf_counter() - start,
-        exit_code=done.returncode,
-        stdout=done.stdout,
-        stderr=done.stderr,
-    )
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(
+            seconds=seconds,
+            exit_code=process.returncode,
+            stdout=out.read().decode("utf-8", "replace"),
+            stderr=err.read().decode("utf-8", "replace"),
+            peak_rss=usage.ru_maxrss * 1024,  # Linux reports KiB
+        )
 
 
 def reconcile_command(manifest: Path, *args: str) -> list[str]:
@@ -68,11 +79,19 @@ def floor_sequential(tarballs: Sequence[Path], scratch: Path) -> float:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def floor_parallel(tarballs: Sequence[Path], scratch: Path, jobs: int) -> float:
-    """``sha256sum`` then ``tar -xzf`` of each tarball, ``jobs`` tarballs at a time."""
+def floor_parallel(
+    tarballs: Sequence[Path], scratch: Path, jobs: int, *, urls: Sequence[str] = ()
+) -> float:
+    """``sha256sum`` then ``tar -xzf`` of each tarball, ``jobs`` tarballs at a time; with
+    ``urls`` (one per tarball), each is first downloaded with ``curl`` (the cold floor)."""
     scratch.mkdir(parents=True)
+    sources = dict(zip(tarballs, urls, strict=True)) if urls else {}
 
     def one(tarball: Path) -> None:
+        if sources:
+            local = scratch / f"{tarball.name}.download"
+            _checked(["curl", "-sSf", "-o", str(local), sources[tarball]], scratch)
+            tarball = local
         _checked(["sha256sum", str(tarball)], scratch)
         _checked(["tar", "-xzf", str(tarball)], scratch)
 

@@ -10,12 +10,14 @@ Usage: python bench/cache_bench.py [--packages 200] [--size-mb 300] [--jobs N] [
 2. Serves the mirror with nginx on 127.0.0.1 (``tests/nginx_harness.py``) and writes a
    manifest naming it, the pinned key, a cache root for its URL and all N specs.
 3. Measures, ``--repeat`` times, interleaved: the floor (``sha256sum`` + ``tar -xzf`` of every
-   tarball, one at a time and ``--jobs`` at a time); a cold apply (empty cache root and
+   tarball, one at a time and ``--jobs`` at a time); the cold floor (the same after ``curl``
+   downloads each tarball from the same nginx); a cold apply (empty cache root and
    install root); a warm apply (install root wiped, cache root kept); a no-op plan over the
    installed specs. Each reconcile step is a whole ``python -m reconcile`` process; nginx's
    access log says what crossed the wire. An installed program is run to check relocation.
-4. Prints medians, ratios and bytes, and whether the targets are met (warm apply at most
-   1.5x the floor, no-op plan under 1 s, no tarball downloaded by the warm apply): a missed
+4. Prints min / median / max, run-by-run ratios and bytes, and whether the targets are met
+   (warm apply at most 1.2x the floor, cold apply at most 1.5x the cold floor, peak RSS at
+   most 120 MB, no-op plan under 1 s, no tarball downloaded by the warm apply): a missed
    one is printed as MISSED. The exit status is 0 unless a step failed.
 
 ``--profile DIR`` then profiles a warm apply (all threads) and a no-op plan, and records the
@@ -94,7 +96,10 @@ def _measure(setup: Setup, args: argparse.Namespace) -> Results:
     tarballs = setup.generated.tarballs()
     scratch = setup.run_dir / "floor"
     load_before = os.getloadavg()[0]
-    sequential, parallel, cold, warm, plans = [], [], [], [], []
+    sequential, parallel, cold_floor, cold, warm, plans = [], [], [], [], [], []
+    rss: dict[str, int] = {"cold": 0, "warm": 0}
+    mirror = setup.generated.mirror
+    urls = [f"{setup.server.url}/{t.relative_to(mirror).as_posix()}" for t in tarballs]
     traffic: dict[str, Traffic] = {}
     reported: dict[str, dict[str, object]] = {}
     files = unpacked = 0
@@ -104,10 +109,13 @@ def _measure(setup: Setup, args: argparse.Namespace) -> Results:
         sequential.append(floor_sequential(tarballs, scratch))
         if args.jobs > 1:
             parallel.append(floor_parallel(tarballs, scratch, args.jobs))
+        print(", cold floor", end="", flush=True)
+        cold_floor.append(floor_parallel(tarballs, scratch, args.jobs, urls=urls))
         print(", cold apply", end="", flush=True)
         wipe(setup.install_root, setup.cache_root)
         run, traffic["cold"] = apply(setup, args.jobs, "the cold apply")
         cold.append(run.seconds)
+        rss["cold"] = max(rss["cold"], run.peak_rss)
         reported["cold"] = json.loads(run.stdout)
         if number == 1:
             files, unpacked = tree_size(setup.install_root)
@@ -115,6 +123,7 @@ def _measure(setup: Setup, args: argparse.Namespace) -> Results:
         wipe(setup.install_root)
         run, traffic["warm"] = apply(setup, args.jobs, "the warm apply")
         warm.append(run.seconds)
+        rss["warm"] = max(rss["warm"], run.peak_rss)
         reported["warm"] = json.loads(run.stdout)
         check = check_installed_program(setup)
         print(", no-op plan", flush=True)
@@ -131,7 +140,9 @@ def _measure(setup: Setup, args: argparse.Namespace) -> Results:
         generated_seconds=setup.generated.seconds,
         floor_sequential=tuple(sequential),
         floor_parallel=tuple(parallel),
+        floor_cold=tuple(cold_floor),
         cold=tuple(cold),
+        peak_rss=rss,
         cold_traffic=traffic["cold"],
         cold_reported=reported["cold"],
         warm=tuple(warm),

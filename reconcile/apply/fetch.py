@@ -4,8 +4,10 @@ its mirrors in order, always checked against the checksum from verified metadata
 Nothing is unpacked from a file whose sha256 differs from the signed value. A cached blob
 is re-checked on every use; a bad one is evicted (and the run says so) and fetched again.
 
-The file checked is the file unpacked, and nobody else can write it: a cache hit is copied
-(hashed while copying) into a new private file in the run's own work folder, and so is a
+The bytes checked are the bytes unpacked, and nobody else can write them: a cache hit is
+read once into this process's memory and hashed there (a blob larger than
+``IN_MEMORY_BLOB`` is copied, hashed while copying, into a new private file in the run's own
+work folder instead), and so is a
 download once its partial file (kept for the next run if this one is interrupted,
 ``cache/partial.py``) is complete; only after the unpack is a download copied into a cache
 root.
@@ -32,6 +34,9 @@ from reconcile.transport.bounds import Cap
 from reconcile.transport.registry import TransportPool
 
 CHUNK = 1 << 20
+# Cached blobs up to this size are read once into memory (hashed, then unpacked from there);
+# with --jobs 2 that bounds what they add to the process at 32 MiB.
+IN_MEMORY_BLOB = 16 << 20
 
 
 @attrs.frozen(kw_only=True)
@@ -41,6 +46,13 @@ class Obtained:
     from_cache: bool
     downloaded: int  # tarball bytes that crossed the wire for it
     url: str = ""  # where it was downloaded from (masked); the cache root is chosen by it
+    # The verified bytes themselves, when a cache hit was read into memory (``path`` is
+    # then only a name for messages, and no file); dropped once they are unpacked.
+    data: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self.path.stat().st_size
 
 
 def checksum_error(action: InstallAction, mirror: str, url: str, actual: str) -> VerificationError:
@@ -101,15 +113,17 @@ def _download_verified(
 
 def _from_cache(
     action: InstallAction, workdir: Path, cache: BlobCache, reporter: Reporter
-) -> Path | None:
+) -> tuple[Path, bytes | None] | None:
     """A private, verified copy of the cached blob (a job sharing the root cannot change
-    what was verified), or None; bad copies met on the way are evicted, and the run says
-    so."""
+    what was verified): its bytes in memory, or a private file for a large blob; None when
+    there is no good copy. Bad copies met on the way are evicted, and the run says so."""
     before = cache.copies(action.tarball_sha256)
     if not before:
         return None
     dest = workdir / f"{action.hash}.spack"
-    found = cache.checkout(action.tarball_sha256, dest, url=action.tarball_url, spec=action.label)
+    sha256, url, label = action.tarball_sha256, action.tarball_url, action.label
+    data = cache.read_verified(sha256, max_bytes=IN_MEMORY_BLOB, url=url, spec=label)
+    found = data is not None or cache.checkout(sha256, dest, url=url, spec=label)
     for evicted in set(before) - set(cache.copies(action.tarball_sha256)):
         reporter.event(
             f"evicted {evicted}: its sha256 does not match the signed metadata of "
@@ -120,7 +134,7 @@ def _from_cache(
     reporter.download_started(action.label, action.tarball_bytes, source="cache")
     reporter.download_progress(action.label, action.tarball_bytes)
     reporter.download_finished(action.label, source="cache", mirror=action.mirror)
-    return dest
+    return dest, data
 
 
 def obtain_tarball(
@@ -137,7 +151,10 @@ def obtain_tarball(
         hit = _from_cache(action, workdir, cache, reporter)
         if hit is not None:
             pause_point("after-verify", f"{action.label} from cache")
-            return Obtained(path=hit, mirror=action.mirror, from_cache=True, downloaded=0)
+            path, data = hit
+            return Obtained(
+                path=path, mirror=action.mirror, from_cache=True, downloaded=0, data=data
+            )
     failures: list[str] = []
     first_mismatch: VerificationError | None = None
     for mirror, url in ((action.mirror, action.tarball_url), *action.alternates):

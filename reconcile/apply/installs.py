@@ -129,10 +129,11 @@ def _stage(
     unpacked = unpack_package(
         obtained.path,
         workdir,
+        data=obtained.data,
         dag_hash=action.hash,
         restore_modes=False,
         # Verified against the signed checksum, so its size is the signed size.
-        signed_size=obtained.path.stat().st_size,
+        signed_size=obtained.size,
         limits=run.manifest_file.manifest.limits,
     )
     plan = run.plan
@@ -168,7 +169,9 @@ def _stage(
         owner=manifest_owner(run),
         entries=scan_prefix(unpacked.prefix_dir),
     )
-    return Staged(action=action, prefix_dir=unpacked.prefix_dir, record=record, obtained=obtained)
+    # the tarball's bytes are not kept until the commit: only one per job is in memory
+    kept = attrs.evolve(obtained, data=None)
+    return Staged(action=action, prefix_dir=unpacked.prefix_dir, record=record, obtained=kept)
 
 
 class InstallStep:

@@ -62,6 +62,7 @@ def unpack_package(
     tarball: Path,
     staging: Path,
     *,
+    data: bytes | None = None,
     dag_hash: str | None = None,
     restore_modes: bool = True,
     guess_prefix: bool = True,
@@ -77,7 +78,8 @@ def unpack_package(
     ``guess_prefix=False`` writes every member under its archive name first (the reference
     layout the tests compare the guessing one with; the outcome is the same).
     ``signed_size`` (the tarball's size in signed metadata) and ``limits`` bound the work:
-    unpacked bytes, members and depth (``budget``).
+    unpacked bytes, members and depth (``budget``). ``data``, when given, is the tarball's
+    content already read (and verified) by the caller; ``tarball`` then only names it.
     """
     tarball, staging = Path(tarball), Path(staging)
     _prepare_staging(staging)
@@ -90,7 +92,7 @@ def unpack_package(
             placement = Placement(
                 tree, prefix_name=PREFIX_FOLDER, dag_hash=dag_hash, guess=guess_prefix
             )
-            with open_stream(tarball) as archive:
+            with open_stream(tarball if data is None else data) as archive:
                 for info in iter_members(archive):
                     member = info.name
                     admission = table.admit(info)

@@ -14,6 +14,7 @@ rest of the run: the cache saves downloads, it is never the reason an apply fail
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,7 @@ from reconcile.cache.files import (
     copy_to_temp,
     create_private,
     new_temp_file,
+    open_regular,
     remove_file,
     sha256_of,
     write_atomically,
@@ -149,6 +151,30 @@ class BlobCache:
             dest.unlink(missing_ok=True)
             self.evict(copy)
         return False
+
+    def read_verified(
+        self,
+        sha256: str,
+        *,
+        max_bytes: int,
+        url: str | None = None,
+        spec: str | None = None,
+    ) -> bytes | None:
+        """The blob's bytes, read once into this process's memory and hashed there: what is
+        returned is exactly what was hashed, and no job sharing the root can change it
+        afterwards (the read-once buffer ``checkout``'s private file is for large blobs).
+        None when no root has a good copy, or when the first good-sized copy is larger than
+        ``max_bytes`` (use ``checkout`` then). Bad copies met on the way are evicted."""
+        check_sha256(sha256)
+        for copy in self.copies(sha256):
+            data = _read_whole(copy, root=root_of_blob(copy), max_bytes=max_bytes)
+            if data is _TOO_LARGE:
+                return None
+            if isinstance(data, bytes) and hashlib.sha256(data).hexdigest() == sha256:
+                self._record_use(copy, url=url, spec=spec)
+                return data
+            self.evict(copy)
+        return None
 
     # --- writing --------------------------------------------------------------------------
 
@@ -312,6 +338,22 @@ class BlobCache:
             f"cache root {root} cannot be written ({exc.strerror or exc}); downloads are not "
             "kept there for the rest of this run"
         )
+
+
+_TOO_LARGE = object()
+
+
+def _read_whole(copy: Path, *, root: Path, max_bytes: int) -> bytes | object | None:
+    """All of ``copy``'s bytes; ``_TOO_LARGE`` past ``max_bytes``; None when it is not a
+    readable regular file below ``root`` (``open_regular``: no link followed)."""
+    try:
+        with open_regular(copy, root=root) as stream:
+            if os.fstat(stream.fileno()).st_size > max_bytes:
+                return _TOO_LARGE
+            data = stream.read(max_bytes + 1)
+    except OSError:
+        return None
+    return _TOO_LARGE if len(data) > max_bytes else data
 
 
 def _place(copy: Path, dest: Path, *, root: Path) -> str | None:

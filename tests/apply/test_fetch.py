@@ -12,6 +12,7 @@ import attrs
 import pytest
 from conftest import SIGNED_CACHE
 
+from reconcile.apply import fetch
 from reconcile.apply.fetch import Obtained, keep_in_cache, obtain_tarball
 from reconcile.cache.layout import blob_path
 from reconcile.cache.roots import CacheRootConfig
@@ -154,9 +155,23 @@ def test_no_mirror_with_the_file_is_an_error(tmp_path: Path) -> None:
     assert failed.value.reference == "tarball-unavailable"
 
 
-def test_a_cache_hit_is_a_private_verified_copy(tmp_path: Path) -> None:
+def test_a_cache_hit_is_read_once_into_memory(tmp_path: Path) -> None:
     cache, blob = cache_with(tmp_path, GOOD)
     got, recorder = obtain(tmp_path, action(mirror(tmp_path, "a", None)), cache)
+    assert (got.from_cache, got.downloaded, got.data, got.size) == (True, 0, GOOD, len(GOOD))
+    assert not got.path.exists()  # no private file: the bytes hashed are the bytes unpacked
+    blob.write_bytes(b"rewritten by a co-tenant")  # after the check: changes nothing
+    assert got.data == GOOD
+    assert recorder.finished == [("cache", "a")]
+
+
+def test_a_large_cache_hit_is_a_private_verified_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fetch, "IN_MEMORY_BLOB", len(GOOD) - 1)
+    cache, blob = cache_with(tmp_path, GOOD)
+    got, recorder = obtain(tmp_path, action(mirror(tmp_path, "a", None)), cache)
+    assert got.data is None
     assert (got.from_cache, got.downloaded, got.path.read_bytes()) == (True, 0, GOOD)
     assert got.mirror == "a"  # the install record names the mirror the plan chose
     assert got.path.parent == tmp_path / "work"

@@ -29,6 +29,7 @@ from reconcile.plan.model import InstallAction, source_url
 from reconcile.sources.layout import source_paths
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.bounds import UNCAPPED, Cap, signed_size_cap
+from reconcile.transport.oci_reference import is_oci_url
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.clearsign import unverified_text
 
@@ -111,6 +112,13 @@ def _mirror_layout(loaded: ManifestFile, pool: TransportPool, names: set[str]) -
     for name in sorted(names):
         mirror = loaded.manifest.mirror(name)
         url = loaded.mirror_url(mirror)
+        if is_oci_url(url):
+            raise BundleError(
+                f"mirror '{name}' is an OCI registry: bundles are exported from file, http(s) "
+                "and s3 mirrors of layout 2 or 3",
+                hint=f"copy the closure out of the registry first (a folder mirror with specs = "
+                f"[...], synced from '{name}'), then export from that mirror",
+            )
         kinds.add((is_v3(pool.for_url(url), url), mirror.signed))
     if len(kinds) > 1:
         raise BundleError(

@@ -106,6 +106,20 @@ def test_publish_into_a_registry_then_install_from_it(
 
     _consume(tmp_path / "consumer", url)
 
+    # The index is lost (deleted tag) while the images stay: publishing again re-tags and
+    # re-indexes, and sends no tarball again (each blob is asked for with HEAD first).
+    base = f"{registry.api}team/published"
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    head = requests.head(f"{base}/manifests/index.spack", headers=accept, timeout=10)
+    digest = head.headers["Docker-Content-Digest"]
+    assert requests.delete(f"{base}/manifests/{digest}", timeout=10).status_code == 202
+    assert run(manifest, "plan", "--detailed-exitcode") == 2
+    assert run(manifest, "apply", "--yes") == 0
+    again = _blob_puts(registry, "team/published")
+    tarballs = _layers(registry, "team/published")
+    assert [d for d in again if d in tarballs] == [d for d in uploads if d in tarballs]
+    assert run(manifest, "plan", "--detailed-exitcode") == 0
+
 
 def test_publishing_with_a_key_into_a_registry_is_refused(
     tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
@@ -171,3 +185,47 @@ def test_sync_into_a_registry_then_between_repositories_with_mounts_then_out(
     _consume(tmp_path / "from-folder", str(tmp_path / "out" / "local"))
     layout = json.loads((tmp_path / "out" / "local" / "v3" / "layout.json").read_text())
     assert isinstance(layout, dict)
+
+
+def test_publish_and_read_back_through_bearer_token_auth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with oci_registry(tmp=tmp_path / "registry", auth="token") as registry:
+        monkeypatch.setenv("RECONCILE_CA_BUNDLE", str(registry.ca_bundle))
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker"))
+        monkeypatch.setenv("RECONCILE_MIRROR_REGISTRY_USERNAME", registry.user)
+        monkeypatch.setenv("RECONCILE_MIRROR_REGISTRY_PASSWORD", registry.password)
+        url = registry.mirror_url("team/private")
+        extra = _mirror("registry", url, signed=False)
+        extra += '\n[[publish]]\nspecs = ["hello-app"]\nmirror = "registry"\n'
+        manifest = write_manifest(tmp_path / "publisher", extra=extra)
+        assert run(manifest, "apply", "--yes") == 0
+        assert registry.token_server is not None
+        scopes = {scope for scope, user in registry.token_server.requests if user}
+        assert "repository:team/private:pull,push" in scopes
+
+        # the consumer's mirror is named "team": its own variables
+        monkeypatch.setenv("RECONCILE_MIRROR_TEAM_USERNAME", registry.user)
+        monkeypatch.setenv("RECONCILE_MIRROR_TEAM_PASSWORD", registry.password)
+        _consume(tmp_path / "consumer", url)
+    out, err = capsys.readouterr()
+    assert registry.password not in out + err
+
+
+def test_bundle_export_from_a_registry_says_how_instead(
+    tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = _mirror("registry", registry.mirror_url("team/published"), signed=False)
+    extra += '\n[[publish]]\nspecs = ["hello-app"]\nmirror = "registry"\n'
+    assert run(write_manifest(tmp_path / "publisher", extra=extra), "apply", "--yes") == 0
+    manifest = write_manifest(
+        tmp_path / "exporter",
+        mirror=registry.mirror_url("team/published"),
+        signed=False,
+        key_file=None,
+    )
+    capsys.readouterr()
+    assert run(manifest, "bundle", "export", str(tmp_path / "b.tar")) == 1
+    err = capsys.readouterr().err
+    assert "is an OCI registry" in err and "then export from that mirror" in err
+    assert "Traceback" not in err and not (tmp_path / "b.tar").exists()

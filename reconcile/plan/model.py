@@ -427,7 +427,7 @@ class SyncAction(_OfSpec):
     fingerprint: str | None
     reason: str
     spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the node, as the index has it
-    statement_keys: tuple[str, ...] = ()  # ed25519 [[key]] names that sign the sidecar
+    statement_keys: tuple[str, ...] = ()  # ed25519 / sigstore [[key]] names signing the sidecar
 
     kind: ClassVar[Literal["sync"]] = "sync"
     phase: ClassVar[Phase] = "sync"

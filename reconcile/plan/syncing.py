@@ -45,12 +45,14 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
         if not target.specs:
             continue
         gpg_keys = [name for name in target.sign_with if kinds.get(name) == "gpg"]
-        statement_keys = tuple(n for n in target.sign_with if kinds.get(n) == "ed25519")
+        statement_keys = tuple(
+            n for n in target.sign_with if kinds.get(n) in ("ed25519", "sigstore")
+        )
         if len(gpg_keys) > 1:
             errors.append(
                 f"mirror '{target.name}': sign_with names the gpg keys {', '.join(gpg_keys)}; "
                 "Spack's metadata carries one GnuPG signature, so name at most one gpg key "
-                "(and any ed25519 keys)"
+                "(and any ed25519 or sigstore keys)"
             )
             continue
         gpg_key = gpg_keys[0] if gpg_keys else None

@@ -12,8 +12,10 @@ stay), so a bundle can be imported into a mirror that already serves other specs
 
 Destinations are ``ImportDestination``s: ``StoreDestination`` writes through a
 ``MirrorStore`` (folders and buckets address files by key). A registry (``oci://``) stores
-images rather than files; it plugs in as another destination that receives the same
-``BundleCheck`` (every spec with its metadata and content files) and pushes one image per spec.
+images rather than files: ``RegistryDestination`` receives the same ``BundleCheck`` (every
+spec with its verified document and tarball) and pushes one image per spec, in Spack's OCI
+format, then moves the index tag. Spack's OCI caches are unsigned, so the bundle's signatures
+are checked here, before the push, and do not travel into the registry.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from tomlkit.items import AoT
 from reconcile.buildcache.layout_v2 import BUILD_CACHE, INDEX
 from reconcile.buildcache.layout_v3 import LAYOUT_FOLDER, LAYOUT_JSON
 from reconcile.buildcache.manifest_v3 import BLOBS
+from reconcile.buildcache.writer_oci import push_package_oci, update_index_oci
 from reconcile.buildcache.writer_v2 import write_index_v2
 from reconcile.buildcache.writer_v3 import write_index_v3
 from reconcile.bundle.archive import scan_archive, unpack_archive
@@ -38,6 +41,8 @@ from reconcile.bundle.importer import check_destination
 from reconcile.bundle.listing import FileDigest
 from reconcile.bundle.rewrite import KEYS_FOLDER
 from reconcile.bundle.verify import MANIFEST_NAME, MIRROR_FOLDER, BundleCheck, verify_bundle_tree
+from reconcile.redact import mask_credentials
+from reconcile.transport.oci import OciTransport
 from reconcile.transport.registry import TransportPool
 from reconcile.transport.store import MirrorStore
 
@@ -59,7 +64,7 @@ class ImportDestination(abc.ABC):
     shown: str  # its URL with credentials masked, for messages
 
     @abc.abstractmethod
-    def mirror_fields(self) -> dict[str, str]:
+    def mirror_fields(self) -> dict[str, object]:
         """The ``[[mirror]]`` fields a manifest needs to read this mirror (url, ...)."""
 
     @abc.abstractmethod
@@ -72,12 +77,12 @@ class ImportDestination(abc.ABC):
 class StoreDestination(ImportDestination):
     """A mirror written through its ``MirrorStore`` (a folder, or an S3 bucket prefix)."""
 
-    def __init__(self, store: MirrorStore, fields: dict[str, str]) -> None:
+    def __init__(self, store: MirrorStore, fields: dict[str, object]) -> None:
         self.store = store
         self.shown = store.url
         self.fields = fields
 
-    def mirror_fields(self) -> dict[str, str]:
+    def mirror_fields(self) -> dict[str, object]:
         return dict(self.fields)
 
     def receive(self, check: BundleCheck, listed: dict[str, FileDigest]) -> int:
@@ -159,7 +164,7 @@ def import_into_mirror(
     )
 
 
-def _write_manifest(staging: Path, out: Path, fields: dict[str, str]) -> Path:
+def _write_manifest(staging: Path, out: Path, fields: dict[str, object]) -> Path:
     """The bundle's manifest reading the mirror it was imported into. Its ``[[source]]``
     tables are left out: reconcile keeps source mirrors in folders only, and the archives are
     in the mirror already, where Spack finds them."""
@@ -178,12 +183,50 @@ def _write_manifest(staging: Path, out: Path, fields: dict[str, str]) -> Path:
     return manifest
 
 
-def store_destination(
+class RegistryDestination(ImportDestination):
+    """An OCI registry repository (``oci://host/repository``): an image per spec, then the
+    ``index.spack`` tag, as publishing and syncing write them."""
+
+    def __init__(self, transport: OciTransport, url: str) -> None:
+        self.transport = transport
+        self.url = url
+        self.shown = mask_credentials(url)
+
+    def mirror_fields(self) -> dict[str, object]:
+        return {"url": self.url, "signed": False}  # Spack's OCI caches are unsigned
+
+    def receive(self, check: BundleCheck, listed: dict[str, FileDigest]) -> int:
+        assert check.mirror_root is not None
+        root = check.mirror_root
+        for spec in check.bundled:
+            tarball = root.joinpath(*spec.tarball.split("/"))
+            expected = listed.get(f"{MIRROR_FOLDER}/{spec.tarball}")
+            pushed = push_package_oci(
+                self.transport, spec_document={"spec": spec.document["spec"]}, tarball=tarball
+            )
+            if expected is None or pushed.tarball_sha256 != expected.sha256:
+                raise BundleError(
+                    f"{spec.tarball}: the tarball pushed to {self.shown} is not the one the "
+                    "bundle lists",
+                    hint="the unpacked copy changed during the import; import the bundle again",
+                )
+        pushed_hashes = {spec.node.hash for spec in check.bundled}
+        nodes = [entry.node for entry in check.index]
+        update_index_oci(self.transport, self.url, nodes, in_buildcache=pushed_hashes)
+        return len(check.bundled)
+
+
+def destination_for(
     pool: TransportPool, url: str, *, endpoint_url: str | None, profile: str | None
-) -> StoreDestination:
-    """The mirror at ``url`` as a destination written through its store; ``pool`` must hold
-    a ``MirrorEndpoint`` for ``url`` (so its endpoint_url and profile apply)."""
-    fields = {"url": url}
+) -> ImportDestination:
+    """The mirror at ``url`` as a destination: a registry for ``oci://`` (and ``oci+http://``),
+    else through the mirror's store. ``pool`` must hold a ``MirrorEndpoint`` for ``url`` (so
+    its endpoint_url, profile or registry credentials apply)."""
+    if url.startswith(("oci://", "oci+http://")):
+        transport = pool.for_url(url)
+        assert isinstance(transport, OciTransport)
+        return RegistryDestination(transport, url)
+    fields: dict[str, object] = {"url": url}
     if endpoint_url is not None:
         fields["endpoint_url"] = endpoint_url
     if profile is not None:

@@ -4,7 +4,9 @@ sha256 against the manifest."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -84,6 +86,8 @@ class BundledSpec:
     metadata: str  # the signed spec file (layout 2) or spec manifest (layout 3)
     content: tuple[str, ...]  # the tarball (layout 2), or every blob the manifest names
     sidecar: str | None = None  # reconcile's sidecar signatures, when the bundle has them
+    tarball: str  # the tarball among ``content``
+    document: Mapping[str, Any] = attrs.field(eq=False)  # the verified spec document
 
 
 def _key(path: Path, mirror_root: Path) -> str:
@@ -110,12 +114,14 @@ def _verify_specs(
             content = tuple(
                 _key(url_to_path(blob_url(url, record)), mirror_root) for record in records
             )
+            document = fetched_v3.document.raw
         else:
             fetched: FetchedSpec = fetch_spec(transport, url, entry.node, trust=trust)
             tarball = url_to_path(tarball_url(url, entry.node))
             expected = fetched.document.tarball_sha256 or ""
             metadata = url_to_path(fetched.url)
             content = (_key(tarball, mirror_root),)
+            document = fetched.document.raw
         _check_tarball(tarball, expected, what)
         sidecar = url_to_path(
             sidecar_url_v3(url, entry.node) if v3 else sidecar_url(url, entry.node)
@@ -126,6 +132,8 @@ def _verify_specs(
                 metadata=_key(metadata, mirror_root),
                 content=content,
                 sidecar=_key(sidecar, mirror_root) if sidecar.is_file() else None,
+                tarball=_key(tarball, mirror_root),
+                document=document,
             )
         )
     entries = tuple(sorted(index.values(), key=lambda e: e.node.hash))

@@ -12,7 +12,7 @@ from typing import Any
 
 from reconcile.bundle.export import export_bundle
 from reconcile.bundle.importer import import_bundle
-from reconcile.bundle.into_mirror import import_into_mirror, store_destination
+from reconcile.bundle.into_mirror import destination_for, import_into_mirror
 from reconcile.bundle.verify import BundleCheck
 from reconcile.errors import ReconcileError
 from reconcile.transport.registry import MirrorEndpoint, TransportPool
@@ -74,7 +74,7 @@ def _import_into_mirror(args: argparse.Namespace) -> int:
         name="destination", url=args.dest, endpoint_url=args.endpoint_url, profile=args.profile
     )
     with TransportPool([endpoint]) as pool:
-        destination = store_destination(
+        destination = destination_for(
             pool, args.dest, endpoint_url=args.endpoint_url, profile=args.profile
         )
         imported = import_into_mirror(args.bundle, destination, manifest_out=args.out)

@@ -42,6 +42,9 @@ class Results:
     plan_traffic: Traffic
     relocation_check: str
     peak_rss: dict[str, int]  # "cold", "warm": the largest of the runs, bytes
+    baseline: str  # --baseline: another checkout, measured in the same runs ("" without)
+    baseline_cold: tuple[float, ...]
+    baseline_warm: tuple[float, ...]
     load_averages: tuple[float, float]  # 1-minute load average before and after
 
     @property
@@ -166,6 +169,14 @@ def _rows(results: Results) -> list[tuple[str, str, str, str, str]]:
         against = "the cold floor" if cold else "the floor"
         ratio = f"{_ratios(r.paired_ratios(times, cold=cold))} {against}"
         rows.append((step, _times(r, times), ratio, *_traffic_cells(seen)))
+    for step, times, cold in (
+        ("baseline: cold apply", r.baseline_cold, True),
+        ("baseline: warm apply", r.baseline_warm, False),
+    ):
+        if times:
+            against = "the cold floor" if cold else "the floor"
+            ratio = f"{_ratios(r.paired_ratios(times, cold=cold))} {against}"
+            rows.append((f"{step} ({r.baseline})", _times(r, times), ratio, "", ""))
     rows.append(("no-op plan", _times(r, r.plans), "", *_traffic_cells(r.plan_traffic)))
     return rows
 

@@ -30,12 +30,14 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import attrs
 from _bench_generate import generate
 from _bench_measure import Traffic, floor_parallel, floor_sequential, tree_size
 from _bench_profile import profile_steps
@@ -71,6 +73,12 @@ def _parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--markdown", type=Path, help="also write the results as markdown")
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another reconcile checkout: its cold and warm applies are measured too, "
+        "interleaved with this one's (before / after a change, under the same load)",
+    )
+    parser.add_argument(
         "--profile", type=Path, help="also profile a warm apply and a no-op plan into DIR"
     )
     args = parser.parse_args()
@@ -98,6 +106,9 @@ def _measure(setup: Setup, args: argparse.Namespace) -> Results:
     load_before = os.getloadavg()[0]
     sequential, parallel, cold_floor, cold, warm, plans = [], [], [], [], [], []
     rss: dict[str, int] = {"cold": 0, "warm": 0}
+    baseline_cold: list[float] = []
+    baseline_warm: list[float] = []
+    before = _baseline_setup(setup, args.baseline)
     mirror = setup.generated.mirror
     urls = [f"{setup.server.url}/{t.relative_to(mirror).as_posix()}" for t in tarballs]
     traffic: dict[str, Traffic] = {}
@@ -126,6 +137,12 @@ def _measure(setup: Setup, args: argparse.Namespace) -> Results:
         rss["warm"] = max(rss["warm"], run.peak_rss)
         reported["warm"] = json.loads(run.stdout)
         check = check_installed_program(setup)
+        if before is not None:
+            print(", baseline cold and warm apply", end="", flush=True)
+            wipe(setup.install_root, setup.cache_root)
+            baseline_cold.append(apply(before, args.jobs, "the baseline's cold apply")[0].seconds)
+            wipe(setup.install_root)
+            baseline_warm.append(apply(before, args.jobs, "the baseline's warm apply")[0].seconds)
         print(", no-op plan", flush=True)
         run, traffic["plan"] = noop_plan(setup)
         plans.append(run.seconds)
@@ -143,6 +160,9 @@ def _measure(setup: Setup, args: argparse.Namespace) -> Results:
         floor_cold=tuple(cold_floor),
         cold=tuple(cold),
         peak_rss=rss,
+        baseline=str(args.baseline or ""),
+        baseline_cold=tuple(baseline_cold),
+        baseline_warm=tuple(baseline_warm),
         cold_traffic=traffic["cold"],
         cold_reported=reported["cold"],
         warm=tuple(warm),
@@ -153,6 +173,17 @@ def _measure(setup: Setup, args: argparse.Namespace) -> Results:
         relocation_check=check,
         load_averages=(load_before, os.getloadavg()[0]),
     )
+
+
+def _baseline_setup(setup: Setup, baseline: Path | None) -> Setup | None:
+    """``setup`` running the reconcile of the checkout ``baseline`` (bytecode compiled)."""
+    if baseline is None:
+        return None
+    env = {**setup.env, "PYTHONPATH": str(baseline.resolve())}
+    other = attrs.evolve(setup, env=env)
+    compiled = [sys.executable, "-m", "compileall", "-q", str(baseline / "reconcile")]
+    subprocess.run(compiled, env=env, check=True, capture_output=True)
+    return other
 
 
 def _run(work: Path, args: argparse.Namespace) -> int:

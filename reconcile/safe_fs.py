@@ -165,24 +165,27 @@ class Folder:
 
     @contextlib.contextmanager
     def atomic_output(
-        self, name: str, mode: int = 0o644, *, temp: str | None = None
+        self, name: str, mode: int = 0o644, *, temp: str | None = None, durable: bool = True
     ) -> Iterator[BinaryIO]:
         """A new file that replaces ``name`` only when the block ends without an exception:
         a temporary file in this folder (named ``temp`` when given), fsynced, given
-        ``mode``, then renamed."""
+        ``mode``, then renamed. ``durable=False`` skips both fsyncs, for bookkeeping whose
+        loss in a crash costs nothing (readers still see the old file or the new one)."""
         temp = temp or f".{self._name(name)}.{secrets.token_hex(8)}.tmp"
         stream = self.open_new(temp)
         try:
             with stream:
                 yield stream
                 stream.flush()
-                os.fsync(stream.fileno())
+                if durable:
+                    os.fsync(stream.fileno())
                 os.fchmod(stream.fileno(), mode)
             self.replace(temp, name)
         except BaseException:
             self.unlink(temp)
             raise
-        self.fsync()
+        if durable:
+            self.fsync()
 
     def write_atomic(
         self, name: str, data: bytes, mode: int = 0o644, *, temp: str | None = None

@@ -141,10 +141,12 @@ def remove_file(path: Path, *, root: Path) -> None:
         return
 
 
-def write_atomically(path: Path, data: bytes, *, root: Path) -> None:
-    """Readers see the old file or the new one, never a part of one."""
+def write_atomically(path: Path, data: bytes, *, root: Path, durable: bool = True) -> None:
+    """Readers see the old file or the new one, never a part of one (``durable=False``:
+    without the fsyncs, see ``safe_fs.Folder.atomic_output``)."""
+    temp = temp_name(path.name)
     with (
         folder_at(root, path.parent) as opened,
-        opened.atomic_output(path.name, SHARED_FILE_MODE, temp=temp_name(path.name)) as out,
+        opened.atomic_output(path.name, SHARED_FILE_MODE, temp=temp, durable=durable) as out,
     ):
         out.write(data)

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from cache_support import GREETLIB_SHA, HELLO_LABEL, HELLO_SHA, root, store_fixture, tarball
 
 from reconcile.cache.store import BlobCache
@@ -68,3 +69,23 @@ def test_a_symlink_or_fifo_under_a_blob_name_is_never_read_through(tmp_path: Pat
     os.mkfifo(fifo)  # would block a reader for ever
     assert cache.read_verified(GREETLIB_SHA, max_bytes=BIG) is None
     assert not fifo.exists()
+
+
+def test_a_use_is_recorded_without_fsync_and_a_blob_is_stored_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = BlobCache([root(tmp_path / "cache")])
+    synced: list[int] = []
+    real = os.fsync
+
+    def counting(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    blob = store_fixture(cache, "hello-app", HELLO_SHA)
+    assert synced  # the blob itself is durable before it is used
+    synced.clear()
+    assert cache.read_verified(HELLO_SHA, max_bytes=BIG, url="https://h/x", spec=HELLO_LABEL)
+    assert synced == []  # bookkeeping of a use: atomic, not fsynced
+    assert HELLO_LABEL in blob.with_name(HELLO_SHA + ".json").read_text()

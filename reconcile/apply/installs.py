@@ -163,6 +163,7 @@ def _stage(
         mirror_url=run.pool.shown_url(obtained.mirror) or action.mirror_url,
         tarball_sha256=action.tarball_sha256,
         signer=action.signer,
+        logged_at=action.logged_at,
         installed_at=utc_timestamp(),
         permissions=describe_permissions(permissions, gid),
         externals=action.externals,

@@ -30,7 +30,7 @@ class ReverifyStep:
     def __init__(self, run: RunContext) -> None:
         self.run = run
         self.root = run.manifest_file.install_root()
-        self.signers: list[str] = []
+        self.signers: list[tuple[str, str | None]] = []  # signer, log time
 
     def _record(self, action: ReverifyAction) -> InstallRecord:
         record = read_record(self.root, action.hash)
@@ -79,19 +79,24 @@ class ReverifyStep:
                         f"installed ({record.tarball_sha256})",
                         hint="run plan again: the install is then planned as a reinstall",
                     )
-                self.signers.append(fetched.signer)
+                self.signers.append((fetched.signer, fetched.logged_at))
         finally:
             if self.run.settings.trust is None:
                 trust.close()
 
     def commit(self, result: ApplyResult) -> ApplyResult:
         done = []
-        for action, signer in zip(self.run.plan.reverifications, self.signers, strict=True):
+        for action, (signer, logged_at) in zip(
+            self.run.plan.reverifications, self.signers, strict=True
+        ):
             self.run.committed = True
             # read again: an earlier step of this run (permissions) may have rewritten it
             record = self._record(action)
             write_record(
-                self.root, attrs.evolve(record, signer=signer, verified_at=utc_timestamp())
+                self.root,
+                attrs.evolve(
+                    record, signer=signer, verified_at=utc_timestamp(), logged_at=logged_at
+                ),
             )
             self.run.reporter.event(
                 f"re-verified {action.label} from mirror '{action.mirror}': signed by {signer} "

@@ -38,6 +38,8 @@ class FetchedSpec:
     signer: str | None  # fingerprint of the verified signer; None for an unsigned mirror
     metadata_sha256: str  # sha256 of the metadata file's bytes as fetched (plan fingerprints)
     url: str
+    # when a transparency log recorded the signer's signature (sigstore; ``Signer.logged_at``)
+    logged_at: str | None = None
 
 
 def spec_stem(node: SpecNode) -> str:
@@ -147,6 +149,7 @@ def fetch_spec(
     signed_url = spec_url(mirror_url, node, signed=True)
     plain_url = spec_url(mirror_url, node, signed=False)
     signer: str | None = None
+    logged_at: str | None = None
     opened: Opened | None = None
     if trust is not None:
         url = signed_url
@@ -190,12 +193,13 @@ def fetch_spec(
                 what=what,
                 mirror=mirror_name,
             )
-            signer = verified.signers[0].identity
+            signer, logged_at = verified.signers[0].identity, verified.signers[0].logged_at()
         else:
             signer = opened.signers[0].identity
     return FetchedSpec(
         document=document,
         signer=signer,
+        logged_at=logged_at,
         metadata_sha256=hashlib.sha256(data).hexdigest(),
         url=url,
     )

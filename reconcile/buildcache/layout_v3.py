@@ -225,6 +225,7 @@ def fetch_spec_v3(
         "with `spack buildcache update-index <mirror>`, or use another mirror",
     )
     signer: str | None = None
+    logged_at: str | None = None
     opened: Opened | None = None
     if trust is not None:
         if starts_clearsigned(data):
@@ -262,12 +263,13 @@ def fetch_spec_v3(
                 what=what,
                 mirror=mirror_name,
             )
-            signer = verified.signers[0].identity
+            signer, logged_at = verified.signers[0].identity, verified.signers[0].logged_at()
         else:
             signer = opened.signers[0].identity
     return FetchedSpecV3(
         document=attrs.evolve(document, tarball_sha256=tarball.checksum),
         signer=signer,
+        logged_at=logged_at,
         metadata_sha256=hashlib.sha256(data).hexdigest(),
         url=url,
         tarball_url=blob_url(mirror_url, tarball),

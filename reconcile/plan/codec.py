@@ -69,6 +69,8 @@ _FIELDS: dict[type[Action], dict[str, Any]] = {
         ),
         # left out when unknown: plans read and print as before
         "built_prefix": override(omit_if_default=True),
+        # left out unless a sigstore signature vouched for it
+        "logged_at": override(omit_if_default=True),
     },
     RepairAction: {
         # the install it re-stages from, with its reason (which the top level holds apart)

@@ -143,6 +143,8 @@ class InstallAction(_OfSpec):
     # the prefix it was built in, when plan could read it (from a cached tarball); None: known
     # only once the tarball is downloaded. Not compared between plans: it is advice only.
     built_prefix: str | None = attrs.field(default=None, eq=False)
+    # when a transparency log recorded the signer's signature (sigstore), for the record
+    logged_at: str | None = None
     spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the verified node, for the record
 
     kind: ClassVar[Literal["install"]] = "install"

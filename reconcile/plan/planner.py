@@ -960,6 +960,7 @@ class _Planner:
             tarball_sha256=fetched.document.tarball_sha256,
             tarball_bytes=verified.tarball_bytes,
             signer=fetched.signer,
+            logged_at=fetched.logged_at,
             reason=reason,
             dependencies=tuple(d.hash for d in node.runtime_dependencies()),
             allowed_link_targets=tuple(allowed),

@@ -162,6 +162,11 @@ class InstallRecord:
     verified_at: str | None = attrs.field(
         default=None, validator=attrs.validators.optional(_check_utc_timestamp)
     )
+    # when a transparency log recorded the signer's signature (sigstore only): revocation of
+    # a sigstore key compares with this, a time the signer cannot choose
+    logged_at: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_utc_timestamp)
+    )
     reconcile_version: str = __version__
     permissions: dict[str, Any] | None = attrs.field(default=None, hash=False)  # what was applied
     # DAG hash -> path of the externals among the run-time dependencies (glibc at /usr, ...),
@@ -230,6 +235,7 @@ def _make_converter() -> cattrs.Converter:
             converter,
             owner=override(omit_if_default=True),
             verified_at=override(omit_if_default=True),
+            logged_at=override(omit_if_default=True),
         ),
     )
     return converter

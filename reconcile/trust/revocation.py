@@ -36,10 +36,10 @@ class GoneSigner:
 
     def describe(self) -> str:
         record = self.record
-        return (
-            f"{record.name}@{record.version}/{record.hash[:7]} was verified "
-            f"({verified_at(record).isoformat()}) only by {self.why}"
-        )
+        when = f"verified ({verified_at(record).isoformat()})"
+        if self.key is not None and self.key.kind == "sigstore" and record.logged_at:
+            when = f"signed (logged {record.logged_at})"
+        return f"{record.name}@{record.version}/{record.hash[:7]} was {when} only by {self.why}"
 
 
 def verified_at(record: InstallRecord) -> datetime.datetime:
@@ -55,6 +55,14 @@ def gone_signer(record: InstallRecord, keys: Sequence[Key]) -> GoneSigner | None
     key = next((k for k in keys if k.identity.upper() == record.signer.upper()), None)
     if key is None:
         return GoneSigner(record=record, key=None)
-    if key.revoked_for(verified_at(record)):
+    if key.revoked_for(judged_at(record, key)):
         return GoneSigner(record=record, key=key)
     return None
+
+
+def judged_at(record: InstallRecord, key: Key) -> datetime.datetime:
+    """The moment revocation compares with: for a sigstore key, when the transparency log
+    recorded the signature (as verification does); otherwise when reconcile verified it."""
+    if key.kind == "sigstore" and record.logged_at is not None:
+        return datetime.datetime.fromisoformat(record.logged_at)
+    return verified_at(record)

@@ -8,7 +8,7 @@ new scheme plugs in without changing the policy's callers.
 
 from __future__ import annotations
 
-from datetime import datetime
+import datetime
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -22,10 +22,18 @@ class Signer:
     # gpg: the primary key's fingerprint (upper-case hex); ed25519: the key's name;
     # sigstore: the certificate's identity. Matched against ``TrustedKey.identity``.
     identity: str
-    signed_at: datetime | None  # when the signature says it was made (UTC), if it says
+    signed_at: datetime.datetime | None  # when the signature says it was made (UTC), if it says
 
     def describe(self) -> str:
         return f"{self.scheme} {self.identity}"
+
+    def logged_at(self) -> str | None:
+        """When a transparency log recorded the signature (UTC, ISO 8601): a time the signer
+        cannot choose, so revocation may compare with it. Sigstore only; None otherwise."""
+        if self.scheme != "sigstore" or self.signed_at is None:
+            return None
+        utc = self.signed_at.astimezone(datetime.UTC).replace(microsecond=0, tzinfo=None)
+        return utc.isoformat() + "Z"
 
 
 class SignatureScheme(Protocol):

@@ -97,6 +97,34 @@ def test_installs_trusted_only_through_a_sigstore_identity(
     assert "error[nothing-to-export]: key 'ci' is a sigstore identity" in capsys.readouterr().err
 
 
+def test_revoked_after_is_judged_by_the_log_time_of_each_signature(
+    tmp_path: Path, signed: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bundles were logged at 2025-06-01T12:00:00Z. Revoked after a later moment, the
+    installs stay valid however late reconcile verified them (and plan never asks to verify
+    them again); revoked after an earlier moment, they are listed, and no mirror vouches."""
+    mirror, root = signed
+    manifest = consumer(tmp_path / "consumer", mirror, sigstore_entry(root))
+    assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err
+    records = list((tmp_path / "consumer" / "opt" / ".reconcile" / "records").glob("*.json"))
+    assert {json.loads(r.read_text())["logged_at"] for r in records} == {"2025-06-01T12:00:00Z"}
+    text = manifest.read_text()
+    manifest.write_text(text + "revoked_after = 2025-06-01T12:00:01Z\n")
+    capsys.readouterr()
+    assert run(manifest, "plan") == 0
+    out = capsys.readouterr().out
+    assert "~ reverify" not in out and out.startswith("No changes")
+    assert run(manifest, "drift") == 0, capsys.readouterr().out
+    manifest.write_text(text + "revoked_after = 2025-06-01T12:00:00Z\n")
+    capsys.readouterr()
+    assert run(manifest, "plan") != 0
+    captured = capsys.readouterr()
+    out = captured.err + captured.out
+    assert "error[no-valid-signer]" in out
+    assert "signed (logged 2025-06-01T12:00:00Z) only by key 'ci', which is revoked after" in out
+    assert "logged 2025-06-01T12:00:00+00:00" in out  # the mirror's bundle, refused too
+
+
 def test_identity_glob_over_tags_installs(
     tmp_path: Path, signed: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -23,7 +23,7 @@ from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.cache.open import open_blob_cache
 from reconcile.cache.store import BlobCache
 from reconcile.cli.commands import EXIT_OK, confirm
-from reconcile.cli.render import human_bytes, render_plan
+from reconcile.cli.render import human_bytes, render_plan, unknown_relocation_note
 from reconcile.engine import lock_use, observe_and_plan
 from reconcile.errors import LockWaitedError, PlanError, StalePlanError
 from reconcile.manifest.load import load_manifest
@@ -149,6 +149,10 @@ def apply(
                 continue
             if not as_json:
                 print(render_plan(fresh))
+                install = loaded.manifest.install
+                note = unknown_relocation_note(fresh)
+                if install is not None and install.strict_relocation and note is not None:
+                    print(note, file=sys.stderr)
             if fresh.is_empty:
                 clear_leftovers_when_idle(loaded, cache)  # what a killed run left after commit
                 if as_json:

@@ -5,11 +5,16 @@ package was built only from a tarball a cache root holds; without one it says so
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import jsonschema
 import pytest
+from conftest import REPO
 from support import run, write_manifest
+
+PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
 
 CACHE = '\n[[cache]]\nroot = "{cache}"\n'
 WARNED = re.compile(
@@ -59,6 +64,12 @@ def test_a_too_long_root_is_warned_at_plan_time_with_the_limit_apply_finds(
     for new, old, _ in warned.values():
         assert int(new) > int(old)
     [longest] = {int(limit) for *_, limit in warned.values()}
+    assert run(manifest, "plan", "--json") == 0
+    plan = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator(PLAN_SCHEMA).validate(plan)
+    built = {a["details"]["name"]: a["details"]["built_prefix"] for a in plan["actions"]}
+    assert set(built) == {"gcc-runtime", "greetlib", "hello-app"}
+    assert all("__spack_path_placeholder__" in prefix for prefix in built.values())
     # apply, which sees the binaries' strings, names the same limit
     assert run(manifest, "apply", "--yes") == 1
     err = capsys.readouterr().err
@@ -104,3 +115,11 @@ def test_without_a_cached_tarball_plan_says_it_cannot_know(
     assert "warning" not in captured.out
     assert captured.out.count("built in a prefix known only from its tarball") == 3
     assert "plan cannot compare them with the new ones" in captured.err
+    assert run(manifest, "plan", "--json") == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert not any("built_prefix" in action["details"] for action in plan["actions"])
+    # apply says the same before it starts, and its own check still refuses
+    assert run(manifest, "apply", "--yes") == 1
+    captured = capsys.readouterr()
+    assert "plan cannot compare them with the new ones" in captured.err
+    assert "error[cannot-grow-string]" in captured.err

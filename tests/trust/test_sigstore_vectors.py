@@ -283,6 +283,8 @@ def test_garbage_in_place_of_a_bundle_is_refused_without_a_traceback() -> None:
         real.replace(b'"certificate"', b'"certificatf"'),
         real.replace(b'"rawBytes": "', b'"rawBytes": "AAAA', 1),
         b"\xff\xfe" * 100,
+        b"[" * 60000,  # nesting deeper than any parser's recursion
+        b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "x": ' * 900,
     ]
     with TrustPolicy.of_keys(keys) as policy:
         for signature in hostile:

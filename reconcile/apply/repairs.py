@@ -107,9 +107,13 @@ class RepairStep:
         return attrs.evolve(result, repaired=tuple(repaired))
 
     def _swap(self, repair: RepairAction, record: InstallRecord, staged: Staged) -> None:
-        # still the same install: who installed it and when stay as they were
+        # still the same install: who installed it and when stay as they were; its signed
+        # metadata was verified now (revocation dates compare against this)
         new_record = attrs.evolve(
-            staged.record, installed_at=record.installed_at, owner=record.owner
+            staged.record,
+            installed_at=record.installed_at,
+            owner=record.owner,
+            verified_at=staged.record.installed_at,
         )
         st = os.lstat(staged.prefix_dir)
         swap_in(

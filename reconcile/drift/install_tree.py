@@ -117,8 +117,9 @@ def _audit_record(
         )
     if "unpinned-signer" in kinds and fix is None:
         fix = (
-            "pin the key again in [[key]], or reinstall the spec from a mirror signed by a "
-            "pinned key"
+            "run 'reconcile apply': it re-verifies the install from a mirror whose signature "
+            "by a pinned key vouches for the same tarball, or reinstalls it; or pin the key "
+            "again in [[key]]"
         )
     return ResourceAudit(
         resource=_resource(record),

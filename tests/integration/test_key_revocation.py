@@ -4,6 +4,7 @@ their prefixes are not touched, their records name the new signer, and drift is 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -176,3 +177,61 @@ def test_apply_verifies_again_and_refuses_what_changed_since_the_plan(
     else:
         assert "now signs another tarball" in message
     assert records(root) == before  # nothing recorded, not even for the other two
+
+
+def test_a_signature_that_counts_over_another_tarball_reinstalls(
+    tmp_path: Path,
+    published_v2: tuple[Path, str, str],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """After the old key is revoked, the mirror's new signature vouches for a re-compressed
+    hello-app tarball (other bytes, same files): the install is not re-verified (its tarball
+    is not the one vouched for) but re-staged from the new tarball at the same prefix."""
+    import gzip
+
+    from reconcile.publish.sidecars import sign_stored_package
+    from reconcile.spack.spec import parse_node
+    from reconcile.trust.ed25519 import Ed25519SecretKey, Ed25519StatementSigner
+
+    source, ed25519_entry, gpg_entry = published_v2
+    mirror = copy_mirror(source, tmp_path / "m")
+    manifest = consumer(tmp_path / "c", mirror, gpg_entry + "\n" + ed25519_entry)
+    root = tmp_path / "c" / "opt"
+    assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err
+    before = records(root)
+    hello_hash, hello = next((h, r) for h, r in before.items() if r["name"] == "hello-app")
+
+    tarball = next(mirror.rglob("*hello-app-3.0-*.spack"))
+    tarball.write_bytes(gzip.compress(gzip.decompress(tarball.read_bytes()), mtime=1))
+    new_sha = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    assert new_sha != hello["tarball_sha256"]
+    spec = next(mirror.rglob("*hello-app-3.0-*.spec.json.sig"))
+    spec.write_text(spec.read_text().replace(str(hello["tarball_sha256"]), new_sha))
+    secret = source.parent.parent / "signing" / "ed25519" / "site.secret"
+    sign_stored_package(
+        mirror,
+        node=parse_node(hello["spec"]),
+        layout=2,
+        tarball_sha256=new_sha,
+        tarball_size=tarball.stat().st_size,
+        signers=[Ed25519StatementSigner(Ed25519SecretKey.parse(secret.read_text().strip()))],
+    )
+    manifest.write_text(manifest.read_text().replace(gpg_entry, gpg_entry + "revoked = true\n"))
+
+    capsys.readouterr()
+    assert run(manifest, "plan") == 0
+    shown = capsys.readouterr().out
+    assert "~ repair hello-app@3.0/d7r6xmz" in shown
+    assert "but over another tarball: reinstalled" in shown
+    assert shown.count("~ reverify ") == 2  # its dependencies: same tarballs, new signature
+
+    assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "1 repaired" in out and "2 re-verified" in out
+    after = records(root)
+    assert after[hello_hash]["tarball_sha256"] == new_sha
+    assert after[hello_hash]["installed_at"] == hello["installed_at"]
+    assert {r["signer"] for r in after.values()} == {"ed25519:site"}
+    assert all(isinstance(r["verified_at"], str) for r in after.values())
+    check_hello_works(root)
+    assert run(manifest, "drift") == 0, capsys.readouterr().out

@@ -23,6 +23,8 @@ CRASH_POINTS = (
     "publish-tarball-written",  # a published tarball is in the mirror, its metadata is not
     "publish-before-index",  # tarball and signed metadata written, the index not updated
     "sync-before-index",  # every spec copied into the target mirror, its index not updated
+    "view-building",  # a view generation's tree is built under its temporary name
+    "view-before-switch",  # a generation is complete, the view's symlink not switched to it
 )
 
 

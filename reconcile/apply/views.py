@@ -19,6 +19,7 @@ import attrs
 
 from reconcile.apply.context import ApplyResult, RunContext
 from reconcile.errors import ApplyError, ReconcileError
+from reconcile.faults import crash_point
 from reconcile.plan.model import ViewAction
 from reconcile.plan.views import view_state_fingerprint
 from reconcile.state.records import utc_timestamp
@@ -90,6 +91,7 @@ def build_generation(action: ViewAction) -> int:
                 view_path=path,
                 install_root=action.install_root,
             )
+            crash_point("view-building")
             digest, files = tree_digest(generations_dir(path) / building)
             write_metadata(
                 folder,
@@ -108,6 +110,7 @@ def build_generation(action: ViewAction) -> int:
             folder.remove_tree(building)
             raise
         folder.fsync()
+    crash_point("view-before-switch")
     switch(path, number)
     log_switch(path, when=utc_timestamp(), before=action.current, after=number, reason="apply")
     trim(path, action.keep)

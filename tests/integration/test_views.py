@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
-from support import installed_prefix, run, write_manifest
+from support import installed_prefix, run, run_subprocess, write_manifest
 
 from reconcile.views.generations import tree_digest
 
@@ -405,3 +406,25 @@ def test_projections_and_exclude(tmp_path: Path) -> None:
     assert (view / "libs" / "greetlib-2.1" / "lib" / "pkgconfig" / "greet2.pc").is_symlink()
     assert not (view / "libs" / "greetlib-2.1" / "lib" / "libgreet2.so.2").exists()
     assert (view / "hello-app" / "bin" / "hello-app").is_symlink()
+
+
+@pytest.mark.parametrize("crash_at", ["view-building", "view-before-switch"])
+def test_an_apply_killed_while_building_a_view_converges(manifest: Path, crash_at: str) -> None:
+    view = manifest.parent / "view"
+    assert run(manifest, "apply", "--yes") == 0
+    set_specs(manifest, "greetlib")
+    killed = run_subprocess(manifest, "apply", "--yes", env={"RECONCILE_CRASH_AT": crash_at})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert os.readlink(view) == "view.generations/1"  # the old tree, whole
+    assert (view / "bin" / "hello-app").exists()
+    again = run_subprocess(manifest, "apply", "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (view / "lib" / "pkgconfig" / "greet2.pc").exists()
+    assert not (view / "bin").exists()
+    left = [p.name for p in (manifest.parent / "view.generations").iterdir()]
+    assert not [name for name in left if name.startswith(".building-")]
+    planned = run_subprocess(manifest, "plan", "--detailed-exitcode")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    audit = json.loads(run_subprocess(manifest, "drift", "--json").stdout)
+    (audited,) = [a for a in audit["resources"] if a["resource"] == "view:default"]
+    assert audited["findings"] == []  # (hello-app, undeclared and kept, is drift of its own)

@@ -12,6 +12,7 @@ imported by this module alone, and only when a sigstore key counts.
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Mapping
 
 from cryptography import x509
@@ -29,6 +30,9 @@ from reconcile.trust.signers import Signer
 from reconcile.trust.sigstore_key import SigstoreKey
 
 SCHEME = "sigstore"
+# sigstore logs warnings (a bundle that carries a root CA, a root key it cannot load) that
+# Python would print on stderr for want of a handler: reconcile's messages say what counts.
+logging.getLogger("sigstore").addHandler(logging.NullHandler())
 # Fulcio's OIDC issuer extensions (v1: raw bytes, v2: a DER UTF8String).
 _ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 _ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")

@@ -9,11 +9,15 @@ import base64
 import datetime
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from reconcile.errors import VerificationError
@@ -23,6 +27,7 @@ from tests.trust.private_sigstore import SIGNED_AT, PrivateSigstore, bundle_json
 
 IDENTITY = "https://ci.example/site/stack/.ci/release.yml@refs/tags/v1"
 ISSUER = "https://issuer.ci.example"
+REPO = Path(__file__).resolve().parents[2]
 MESSAGE = b"reconcile-sig-1;" + b"a" * 32 + b";sha256:" + b"0" * 64 + b";1;"
 
 
@@ -165,3 +170,44 @@ def test_an_entry_for_another_signature_is_refused(instance: PrivateSigstore) ->
 def test_another_message_is_refused(instance: PrivateSigstore) -> None:
     with pytest.raises(VerificationError, match="Bundle message digest mismatch"):
         verify(instance, sign(instance), MESSAGE.replace(b";1;", b";2;"))
+
+
+def test_a_v01_bundle_with_its_ca_in_the_chain_verifies_and_prints_nothing(
+    instance: PrivateSigstore, tmp_path: Path
+) -> None:
+    """sigstore warns through logging about a root CA inside a bundle, which Python prints on
+    stderr when nothing handles it (as in the CLI, outside pytest's log capture); reconcile's
+    output is its own (the trusted root decides, whatever the bundle carries)."""
+
+    def as_v01(document: dict[str, Any]) -> None:
+        material = document["verificationMaterial"]
+        leaf = material.pop("certificate")
+        ca = base64.b64encode(instance.ca_cert.public_bytes(serialization.Encoding.DER))
+        material["x509CertificateChain"] = {"certificates": [leaf, {"rawBytes": ca.decode()}]}
+        document["mediaType"] = "application/vnd.dev.sigstore.bundle+json;version=0.1"
+
+    (tmp_path / "bundle.json").write_bytes(_edit(sign(instance), as_v01))
+    (tmp_path / "root.json").write_text(instance.trusted_root_json())
+    script = f"""
+import datetime, sys
+from pathlib import Path
+from reconcile.trust.policy import TrustedKey, TrustPolicy
+from reconcile.trust.sigstore_key import SigstoreKey
+folder = Path(sys.argv[1])
+material = SigstoreKey(san={IDENTITY!r}, identity_glob=None, issuer={ISSUER!r},
+    trusted_root=(folder / "root.json").read_text(), root_origin="t").material()
+key = TrustedKey(name="ci", scheme="sigstore", identity="sigstore:ci", material=material)
+with TrustPolicy.of_keys([key]) as policy:
+    bundle = (folder / "bundle.json").read_bytes()
+    verified = policy.verify_detached({MESSAGE!r}, [("sigstore", bundle)], what="s")
+print(verified.signers[0].identity)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "sigstore:ci\n", "")

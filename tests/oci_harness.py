@@ -190,13 +190,10 @@ class Registry:
         user: str,
         password: str,
         token_server: TokenServer | None,
+        tls: bool,
     ) -> None:
-        self.process, self.port, self.tmp, self.auth = process, port, tmp, auth
+        self.process, self.port, self.tmp, self.auth, self.tls = process, port, tmp, auth, tls
         self.user, self.password, self.token_server = user, password, token_server
-
-    @property
-    def tls(self) -> bool:
-        return self.auth != "none"
 
     @property
     def host(self) -> str:
@@ -253,7 +250,9 @@ def _htpasswd(path: Path, user: str, password: str) -> None:
     path.write_text(line + "\n", encoding="utf-8")
 
 
-def _config(tmp: Path, port: int, auth: Auth, token_server: TokenServer | None) -> str:
+def _config(
+    tmp: Path, port: int, auth: Auth, token_server: TokenServer | None, *, tls: bool
+) -> str:
     lines = [
         "version: 0.1",
         "log:",
@@ -272,7 +271,7 @@ def _config(tmp: Path, port: int, auth: Auth, token_server: TokenServer | None) 
         f"  addr: 127.0.0.1:{port}",
         f"  secret: {secrets.token_hex(16)}",
     ]
-    if auth != "none":
+    if tls:
         lines += [
             "  tls:",
             f"    certificate: {tmp / 'tls-cert.pem'}",
@@ -322,15 +321,19 @@ def _wait_until_ready(registry: Registry) -> None:
 
 @contextlib.contextmanager
 def oci_registry(
-    *, tmp: Path, auth: Auth = "none", anonymous_pull: bool = False
+    *, tmp: Path, auth: Auth = "none", anonymous_pull: bool = False, tls: bool | None = None
 ) -> Iterator[Registry]:
-    """docker-registry on a free port of 127.0.0.1; its storage, config and log in ``tmp``."""
+    """docker-registry on a free port of 127.0.0.1; its storage, config and log in ``tmp``.
+    TLS is on with auth (credentials go over https only), and on request without."""
+    tls = auth != "none" if tls is None else tls
+    if auth != "none" and not tls:
+        raise ValueError("a registry with auth is served over https")
     if not registry_available():
         raise RuntimeError(f"docker-registry is not installed (looked for {REGISTRY})")
     tmp.mkdir(parents=True, exist_ok=True)
     user, password = "reconcile", secrets.token_urlsafe(12)
     token_server = None
-    if auth != "none":
+    if tls:
         make_self_signed_certificate(tmp)
     if auth == "basic":
         _htpasswd(tmp / "htpasswd", user, password)
@@ -344,7 +347,7 @@ def oci_registry(
         for _attempt in range(3):  # the free port may be taken between probe and bind
             port = free_port()
             config = tmp / "config.yml"
-            config.write_text(_config(tmp, port, auth, token_server), encoding="utf-8")
+            config.write_text(_config(tmp, port, auth, token_server, tls=tls), encoding="utf-8")
             with (tmp / "registry.log").open("ab") as log:  # the child keeps its descriptor
                 process = subprocess.Popen(
                     [REGISTRY, "serve", str(config)],
@@ -361,6 +364,7 @@ def oci_registry(
                 user=user,
                 password=password,
                 token_server=token_server,
+                tls=tls,
             )
             try:
                 _wait_until_ready(registry)

@@ -58,6 +58,11 @@ OCI_TAMPER_HINT = (
 )
 
 
+def describe_layout(layout: int) -> str:
+    """How messages name a mirror's layout: ``layout 3``, or ``Spack's OCI format``."""
+    return "Spack's OCI format" if layout == OCI_LAYOUT else f"layout {layout}"
+
+
 def spec_tag(node: SpecNode) -> str:
     """``<name>-<version>-<hash>.spack``, made a valid tag as Spack makes it."""
     return valid_tag(f"{node.name}-{node.version}-{node.hash}{TAG_SUFFIX}")

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from reconcile.buildcache.layout_oci import describe_layout
 from reconcile.errors import ReconcileError
 from reconcile.manifest.load import load_manifest
 from reconcile.observe.facts import MirrorView
@@ -53,7 +54,7 @@ def run_mirror(args: argparse.Namespace, manifest: Path) -> int:
         compilers = " ".join(f"%{c}" for c in row["compilers"])
         print(f"{row['name']}@{row['version']}/{row['hash'][:7]}  {row['arch']}  {compilers}")
     shown = f" matching '{args.selector}'" if selector is not None else ""
-    print(f"{len(rows)} specs{shown} in mirror '{view.name}' (layout {view.layout}).")
+    print(f"{len(rows)} specs{shown} in mirror '{view.name}' ({describe_layout(view.layout)}).")
     return 0
 
 

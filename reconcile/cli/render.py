@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconcile.buildcache.layout_oci import OCI_LAYOUT
+from reconcile.buildcache.layout_oci import OCI_LAYOUT, describe_layout
 from reconcile.plan.model import InstallAction, Plan
 from reconcile.plan.relocation import longer_prefix_warning
 
@@ -50,7 +50,7 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         signed = f"signed by {publication.key}" if publication.key else "unsigned"
         lines.append(
             f"+ publish {publication.label} to {publication.mirror} "
-            f"(layout {publication.layout}, {signed})"
+            f"({describe_layout(publication.layout)}, {signed})"
         )
         lines.append(f"    because {publication.reason}")
     for resign in plan.resignings:

@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import attrs
 
-from reconcile.buildcache.layout_oci import OCI_LAYOUT
+from reconcile.buildcache.layout_oci import OCI_LAYOUT, describe_layout
 from reconcile.buildcache.layout_oci import blob_url as oci_blob_url
 from reconcile.buildcache.layout_v2 import tarball_url
 from reconcile.errors import PlanError
@@ -56,6 +56,7 @@ from reconcile.spack.selector import SpecSelector, compilers_of, parse_selector,
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.state.records import InstallRecord, owner_name, record_fingerprint
 from reconcile.transport.base import join_url
+from reconcile.transport.oci_reference import is_oci_url
 from reconcile.trust.revocation import gone_signer
 
 # How many spec names a "no spec matches" error lists.
@@ -981,7 +982,7 @@ class _Planner:
             if mirror.problem:
                 resource = f"mirror:{mirror.name}"
                 if mirror.empty and mirror.name in written:
-                    reason = f"empty: apply creates it in layout {written[mirror.name]}"
+                    reason = f"empty: apply creates it in {describe_layout(written[mirror.name])}"
                 else:
                     reason = f"skipped: its index cannot be read: {mirror.problem}"
                 self.noops[resource] = NoOp(resource=resource, reason=reason)
@@ -1227,7 +1228,11 @@ def _written_mirrors(manifest_file: ManifestFile) -> dict[str, int]:
     """Mirror name -> the layout reconcile writes there, for mirrors this manifest fills."""
     manifest = manifest_file.manifest
     targets = {p.mirror for p in manifest.publish} | {m.name for m in manifest.mirrors if m.specs}
-    return {m.name: m.layout for m in manifest.mirrors if m.name in targets}
+    return {
+        m.name: OCI_LAYOUT if is_oci_url(m.url) else m.layout
+        for m in manifest.mirrors
+        if m.name in targets
+    }
 
 
 def _hint_for(errors: list[str], *, writing: bool = False) -> str | None:

@@ -90,6 +90,10 @@ def test_publish_into_a_registry_then_install_from_it(
     extra = _mirror("registry", url, signed=False)
     extra += '\n[[publish]]\nspecs = ["hello-app"]\nmirror = "registry"\n'
     manifest = write_manifest(tmp_path / "publisher", extra=extra)
+    assert run(manifest, "plan") == 0
+    out = capsys.readouterr().out
+    assert out.count("(Spack's OCI format, unsigned)") == 3
+    assert "mirror:registry: empty: apply creates it in Spack's OCI format" in out
     assert run(manifest, "apply", "--yes") == 0
     tags = _tags(registry, "team/published")
     assert "index.spack" in tags

@@ -428,3 +428,22 @@ def test_an_apply_killed_while_building_a_view_converges(manifest: Path, crash_a
     audit = json.loads(run_subprocess(manifest, "drift", "--json").stdout)
     (audited,) = [a for a in audit["resources"] if a["resource"] == "view:default"]
     assert audited["findings"] == []  # (hello-app, undeclared and kept, is drift of its own)
+
+
+def test_rollback_to_a_generation_whose_prefix_is_gone_is_refused(
+    manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(manifest, "apply", "--yes") == 0
+    set_specs(manifest, "greetlib")
+    assert run(manifest, "apply", "--yes") == 0
+    app = installed_prefix(manifest.parent / "opt", "hello-app")
+    app.rename(app.with_name("moved-away"))  # as a person removing it by hand would
+    capsys.readouterr()
+    assert run(manifest, "rollback") == 1
+    err = capsys.readouterr().err
+    assert "error[view-prefix-missing]" in err and str(app) in err
+    assert os.readlink(manifest.parent / "view") == "view.generations/2"
+    assert run(manifest, "rollback", "--to", "7") == 1
+    assert "error[no-such-generation]" in capsys.readouterr().err
+    assert run(manifest, "env", "--view", "other") == 1
+    assert "error[no-such-view]" in capsys.readouterr().err

@@ -39,6 +39,7 @@ from reconcile.manifest.model import (
     Permissions,
     Publish,
     Source,
+    View,
 )
 from reconcile.manifest.paths import path_findings
 from reconcile.spack.projection import validate_projection
@@ -223,13 +224,44 @@ def manifests(draw: st.DrawFn) -> Manifest:
         )
         for _ in range(draw(st.integers(min_value=0, max_value=2) if writable else st.just(0)))
     )
+    install = draw(st.none() | install_settings)
     return Manifest(
-        install=draw(st.none() | install_settings),
+        install=install,
         mirrors=tuple(mirrors),
         keys=tuple(keys),
         caches=caches,
         sources=_sources(draw, writable),
         publish=publish,
+        views=draw(views()) if install is not None else (),
+    )
+
+
+view_projections = st.builds(
+    "{}{}".format,
+    st.sampled_from(["", "apps/", "{arch}/"]),
+    st.sampled_from(["{name}", "{name}-{version}", "{name}/{hash:7}", "x"]),
+)
+
+
+@st.composite
+def views(draw: st.DrawFn) -> tuple[View, ...]:
+    """Views (they need [install]): unique names and paths."""
+    names = draw(st.lists(st.from_regex(r"\A[a-z][a-z0-9_.-]{0,8}\Z"), max_size=3, unique=True))
+    return tuple(
+        View(
+            name=name,
+            path=f"views/{index}",
+            specs=draw(st.none() | st.lists(selectors, min_size=1, max_size=3).map(tuple)),
+            run_dependencies=draw(st.booleans()),
+            link=draw(st.sampled_from(["symlink", "hardlink", "copy"])),
+            projections=draw(
+                st.dictionaries(st.just("all") | selectors, view_projections, max_size=3)
+            ),
+            exclude=tuple(draw(st.lists(st.sampled_from(["share/doc/**", "*.la", "**/x"])))),
+            conflicts=draw(st.sampled_from(["error", "first"])),
+            keep=draw(st.integers(min_value=1, max_value=1000)),
+        )
+        for index, name in enumerate(names)
     )
 
 

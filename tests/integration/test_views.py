@@ -447,3 +447,22 @@ def test_rollback_to_a_generation_whose_prefix_is_gone_is_refused(
     assert "error[no-such-generation]" in capsys.readouterr().err
     assert run(manifest, "env", "--view", "other") == 1
     assert "error[no-such-view]" in capsys.readouterr().err
+
+
+def test_a_view_of_copies_runs_through_the_view(tmp_path: Path) -> None:
+    """The wrapper script names the binary's prefix: copied, it names the view instead; the
+    copied binary still finds its libraries in the prefixes (RPATH), which stay kept."""
+    manifest = write_manifest(
+        tmp_path, specs=["hello-app"], extra=view_table(link="copy", run_dependencies=True)
+    )
+    assert run(manifest, "apply", "--yes") == 0
+    view = tmp_path / "view"
+    wrapper = view / "bin" / "hello-app-wrapper"
+    assert not wrapper.is_symlink()
+    assert str(view / "bin" / "hello-app") in wrapper.read_text()
+    assert "/opt/" not in wrapper.read_text()
+    done = subprocess.run([wrapper], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("hello-app 3.0 installed at")
+    message = view / "share" / "hello-app" / "greetlib-message"
+    assert os.readlink(message) == str(view / "share" / "greetlib" / "message.txt")
+    assert os.readlink(view / "bin" / "ha") == "hello-app"

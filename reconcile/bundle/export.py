@@ -18,7 +18,7 @@ from reconcile.buildcache.writer_v3 import write_index_v3
 from reconcile.bundle.archive import write_archive
 from reconcile.bundle.errors import BundleError
 from reconcile.bundle.listing import LISTING_NAME, listing_bytes
-from reconcile.bundle.rewrite import key_member, rewritten_manifest
+from reconcile.bundle.rewrite import key_member, rewritten_manifest, root_member
 from reconcile.bundle.verify import MANIFEST_NAME, MIRROR_FOLDER, verify_bundle_tree
 from reconcile.engine import observe_and_plan
 from reconcile.errors import NotFoundError
@@ -32,6 +32,7 @@ from reconcile.transport.bounds import UNCAPPED, Cap, signed_size_cap
 from reconcile.transport.oci_reference import is_oci_url
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.clearsign import unverified_text
+from reconcile.trust.sigstore_key import SigstoreKey
 
 
 @attrs.frozen(kw_only=True)
@@ -128,6 +129,22 @@ def _mirror_layout(loaded: ManifestFile, pool: TransportPool, names: set[str]) -
     return kinds.pop() if kinds else (False, True)
 
 
+def _mirror_policy(loaded: ManifestFile, names: set[str]) -> tuple[tuple[str, ...] | None, int]:
+    """The ``trust`` and ``require`` the bundle's one mirror keeps: those of the mirrors the
+    closure comes from, which must agree (else the bundle would verify with less)."""
+    policies = {
+        (mirror.trust, mirror.require)
+        for mirror in (loaded.manifest.mirror(name) for name in sorted(names))
+    }
+    if len(policies) > 1:
+        raise BundleError(
+            f"the closure comes from mirrors {sorted(names)} whose trust policies differ "
+            "(trust, require); the bundle's one mirror could keep only one of them",
+            hint="export from mirrors with the same trust and require",
+        )
+    return policies.pop() if policies else (None, 1)
+
+
 def _fill(loaded: ManifestFile, pool: TransportPool, staging: Path) -> ExportSummary:
     install = loaded.manifest.install
     if install is None:
@@ -154,12 +171,24 @@ def _fill(loaded: ManifestFile, pool: TransportPool, staging: Path) -> ExportSum
     # Each key's checked material: a gpg key's armored block, an ed25519 key's text.
     material = {k.name: k.material for k in load_trusted_keys(loaded, read_url=pool.read_bytes)}
     for key in loaded.manifest.keys:
+        if key.kind == "sigstore":  # its trusted root, as checked
+            root = SigstoreKey.from_material(material[key.name]).trusted_root
+            _write(staging, root_member(key.name), root.encode())
+            continue
         _write(staging, key_member(key.name), material[key.name])
     mirrors = loaded.manifest.mirrors
     name = (
         next(iter(names)) if len(names) == 1 else mirrors[0].name if len(mirrors) == 1 else "bundle"
     )
-    text = rewritten_manifest(loaded, mirror_name=name, layout=3 if v3 else 2, signed=signed)
+    trust, require = _mirror_policy(loaded, names)
+    text = rewritten_manifest(
+        loaded,
+        mirror_name=name,
+        layout=3 if v3 else 2,
+        signed=signed,
+        trust=trust,
+        require=require,
+    )
     (staging / MANIFEST_NAME).write_text(text, encoding="utf-8")
     verify_bundle_tree(staging)
     return ExportSummary(

@@ -62,9 +62,10 @@ def _check_layout(loaded: ManifestFile, root: Path) -> Path:
             hint=_HINT,
         )
     for key in loaded.manifest.keys:
-        if key.file is None:
+        held = key.trusted_root if key.kind == "sigstore" else key.file
+        if held is None:
             raise BundleError(f"key '{key.name}' is not a file in the bundle", hint=_HINT)
-        _inside(root, loaded.resolve(key.file), f"key '{key.name}'")
+        _inside(root, loaded.resolve(held), f"key '{key.name}'")
     return _inside(root, loaded.resolve(mirrors[0].url), "its mirror")
 
 

@@ -276,3 +276,146 @@ def test_update_names_only_declared_selectors(
     err = capsys.readouterr().err
     assert "error[unknown-selector]: --update names 'hello-app', 'greetlib'" in err
     assert "(declared: 'hello-app target=x86_64_v4')" in err
+
+
+def test_a_saved_plan_applied_with_locked_must_install_only_what_the_lock_pins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = project(tmp_path, ["hello-app target=x86_64_v4"], mirrors=("team",))
+    saved = tmp_path / "plan.json"
+    assert run(manifest, "plan", "--out", str(saved)) == 0  # made before any lock existed
+    capsys.readouterr()
+    assert run(manifest, "apply", str(saved), "--locked") == 1
+    err = capsys.readouterr().err
+    assert f"error[stale-plan]: the saved plan {saved} installs what reconcile.lock" in err
+    for label in ("hello-app@3.0/d7r6xmz", "greetlib@2.1/yrhiacw", "gcc-runtime@12.2.0/75b4t5r"):
+        assert f"{label}: reconcile.lock does not pin it" in err
+    assert run(manifest, "lock") == 0
+    lock_file = manifest.with_suffix(".lock")
+    pinned = lock_file.read_text()
+    lock_file.write_text(pinned.replace('"size": 9708', '"size": 9709'))
+    capsys.readouterr()
+    assert run(manifest, "apply", str(saved), "--locked") == 1
+    err = capsys.readouterr().err
+    assert "greetlib@2.1/yrhiacw: the plan fetches a tarball of 9708 bytes" in err
+    assert "reconcile.lock pins 9709 bytes" in err
+    assert not (tmp_path / "opt").exists()
+    # the lock the saved plan agrees with: it binds and runs
+    lock_file.write_text(pinned)
+    assert run(manifest, "apply", str(saved), "--locked") == 0
+    run_hello(installed_prefix(tmp_path / "opt", "hello-app"))
+    # a saved plan made with --locked, once the manifest no longer matches the lock, fails
+    # in the re-check as plan --locked does
+    saved_again = tmp_path / "again.json"
+    assert run(manifest, "plan", "--locked", "--out", str(saved_again)) == 0
+    project(tmp_path, ["hello-app target=x86_64_v4", "greetlib"], mirrors=("team",))
+    capsys.readouterr()
+    assert run(manifest, "apply", str(saved_again), "--locked") == 1
+    assert "error[stale-plan]" in capsys.readouterr().err  # the manifest changed
+
+
+SOURCES = {
+    ("greetlib", "2.1"): "fa2d16c7c3e49771597f3368c60265178be903aa6705b848ae6a82ef262e98df",
+    ("hello-app", "3.0"): "7ba9fd213dbd67030b30b08d252aba22e364805d7625e31c21e86b3b5b50fb57",
+}
+
+
+def _source_entries(sha256s: dict[tuple[str, str], str]) -> str:
+    lines = ["", "[[mirror]]", 'name = "sources"', 'url = "sources"', "signed = false", ""]
+    archive = FIXTURES / "spack-source-mirror" / "_source-cache" / "archive"
+    for (name, version), sha256 in sha256s.items():
+        url = (archive / SOURCES[name, version][:2] / f"{SOURCES[name, version]}.tar.gz").as_uri()
+        lines += ["[[source]]", f'name = "{name}"', f'version = "{version}"']
+        lines += [f'url = "{url}"', f'sha256 = "{sha256}"', 'mirror = "sources"', ""]
+    return "\n".join(lines)
+
+
+def test_sources_are_locked_and_locked_names_a_source_that_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    specs = ["hello-app target=x86_64_v4"]
+    manifest = project(tmp_path, specs, mirrors=("team",), extra=_source_entries(SOURCES))
+    assert run(manifest, "lock") == 0
+    assert "(1 selector, 3 nodes, 2 sources)" in capsys.readouterr().out
+    lock = lock_of(manifest)
+    jsonschema.Draft202012Validator(SCHEMA).validate(lock)
+    assert [(s["name"], s["sha256"]) for s in lock["sources"]] == [  # type: ignore[attr-defined]
+        ("greetlib", SOURCES["greetlib", "2.1"]),
+        ("hello-app", SOURCES["hello-app", "3.0"]),
+    ]
+    assert run(manifest, "plan", "--locked") == 0
+    changed = {**SOURCES, ("greetlib", "2.1"): "f" * 64}
+    project(tmp_path, specs, mirrors=("team",), extra=_source_entries(changed))
+    capsys.readouterr()
+    assert run(manifest, "plan", "--locked") == 1
+    err = capsys.readouterr().err
+    assert "error[not-locked]: source greetlib@2.1 (mirror sources): reconcile.lock records " in err
+    assert "another sha256" in err and "hello-app@3.0" not in err
+    assert run(manifest, "plan") == 0
+    out = capsys.readouterr().out
+    assert "! lock:source:sources/greetlib@2.1: reconcile.lock records another sha256" in out
+
+
+def test_locked_fails_when_the_locked_spec_is_gone_or_no_longer_matches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = project(tmp_path, ["hello-app"])
+    assert run(manifest, "lock", "--pick", "newest") == 0
+    # the mirror that offered the locked build is no longer declared
+    project(tmp_path, ["hello-app"], mirrors=("spack1",))
+    capsys.readouterr()
+    assert run(manifest, "plan", "--locked") == 1
+    err = capsys.readouterr().err
+    assert (
+        f"'hello-app': its locked spec hello-app@3.0/{TEAM_HELLO[:7]} is neither installed nor "
+        "offered by a declared mirror; --locked does not resolve it anew"
+    ) in err
+    assert run(manifest, "plan") == 0  # resolved anew, with a note
+    assert "! lock:hello-app: its locked spec" in capsys.readouterr().out
+    # install.arch now excludes the locked build
+    project(tmp_path, ["hello-app"], extra="")
+    text = manifest.read_text().replace(
+        'root = "opt"', 'root = "opt"\narch = "linux-debian12-icelake"'
+    )
+    manifest.write_text(text)
+    assert run(manifest, "plan", "--locked") == 1
+    assert f"its locked spec hello-app@3.0/{TEAM_HELLO[:7]} does not match it" in (
+        capsys.readouterr().err
+    )
+
+
+def test_locked_fails_when_the_locked_closure_is_not_the_signed_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = project(tmp_path, ["hello-app target=x86_64_v4"], mirrors=("team",))
+    assert run(manifest, "lock") == 0
+    lock_file = manifest.with_suffix(".lock")
+    lock = json.loads(lock_file.read_text())
+    lock["specs"]["hello-app target=x86_64_v4"]["closure"].remove(
+        "yrhiacwgupby4tv3k7q335q6ovlg2ts2"
+    )
+    lock_file.write_text(json.dumps(lock))
+    capsys.readouterr()
+    assert run(manifest, "plan", "--locked") == 1
+    err = capsys.readouterr().err
+    assert "error[not-locked]: 'hello-app target=x86_64_v4': the closure reconcile.lock" in err
+    assert "(not locked: greetlib@2.1/yrhiacw; locked but not needed: none)" in err
+    assert run(manifest, "plan") == 0
+    assert "! lock:hello-app target=x86_64_v4: the closure reconcile.lock" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_locked_spec_whose_prefix_is_gone_and_no_mirror_offers_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = project(tmp_path, ["hello-app target=x86_64_v4"], mirrors=("team",))
+    assert run(manifest, "lock") == 0
+    assert run(manifest, "apply", "--yes", "--locked") == 0
+    shutil.rmtree(installed_prefix(tmp_path / "opt", "hello-app"))  # its record stays
+    project(tmp_path, ["hello-app target=x86_64_v4"], mirrors=("spack1",))
+    capsys.readouterr()
+    assert run(manifest, "plan", "--locked") == 1
+    assert (
+        f"its locked spec hello-app@3.0/{TEAM_HELLO[:7]} is neither installed nor offered"
+    ) in capsys.readouterr().err

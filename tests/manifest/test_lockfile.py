@@ -3,6 +3,7 @@ signers keep their scheme."""
 
 from __future__ import annotations
 
+import base64
 import json
 import string
 from typing import Any
@@ -30,15 +31,16 @@ from reconcile.manifest.lockfile import (
 SCHEMA = json.loads((REPO / "schemas" / "lock.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
-_hashes = st.text("abcdefghijklmnopqrstuvwxyz234567", min_size=32, max_size=32)
-_sha256 = st.text("0123456789abcdef", min_size=64, max_size=64)
+# cheap to draw: a few random bytes, encoded (drawing 64 characters one by one is slow)
+_hashes = st.binary(min_size=20, max_size=20).map(lambda b: base64.b32encode(b).decode().lower())
+_sha256 = st.binary(min_size=32, max_size=32).map(bytes.hex)
 _words = st.text(string.ascii_letters + string.digits + "-_.", min_size=1, max_size=12)
 _signers = st.one_of(
     st.none(),
     st.builds(
         LockedSigner,
         scheme=st.just("gpg"),
-        id=st.text("0123456789ABCDEF", min_size=40, max_size=40),
+        id=st.binary(min_size=20, max_size=20).map(lambda b: b.hex().upper()),
     ),
     st.builds(LockedSigner, scheme=st.sampled_from(["ed25519", "sigstore"]), id=_words),
 )

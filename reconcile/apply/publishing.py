@@ -79,6 +79,7 @@ class PublishStep:
                     prefix=Path(action.prefix),
                     buildpath=action.buildpath,
                     hash_to_prefix=action.hash_to_prefix,
+                    statement_signers=self.statement_signers[action.id],
                 )
                 _, listed, hashes = indexes.setdefault(url, (transport, [], set()))
                 listed.extend(nodes)

@@ -28,12 +28,15 @@ from reconcile.buildcache.layout_v2 import NO_INDEX_HINT
 from reconcile.buildcache.layout_v3 import MAX_SPEC_LAYOUT_VERSION, FetchedSpecV3
 from reconcile.buildcache.manifest_v3 import malformed
 from reconcile.buildcache.reads import json_document, read_explained
-from reconcile.errors import TransportError, VerificationError
+from reconcile.buildcache.statements import verify_package
+from reconcile.errors import NotFoundError, TransportError, VerificationError
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport
 from reconcile.transport.bounds import index_cap, signed_size_cap
 from reconcile.transport.oci_reference import digest_of, parse_oci_mirror, valid_tag
+from reconcile.trust.policy import Opened, TrustPolicy
+from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
 
 # MirrorView.layout of an OCI registry: not a file layout, Spack's OCI images.
 OCI_LAYOUT = 0
@@ -61,6 +64,12 @@ OCI_TAMPER_HINT = (
 def describe_layout(layout: int) -> str:
     """How messages name a mirror's layout: ``layout 3``, or ``Spack's OCI format``."""
     return "Spack's OCI format" if layout == OCI_LAYOUT else f"layout {layout}"
+
+
+def sidecar_tag(node: SpecNode) -> str:
+    """``<name>-<version>-<hash>.reconcile-sig``: the artifact holding reconcile's sidecar
+    signatures. Spack indexes only tags ending in ``.spack``, so it ignores these."""
+    return valid_tag(f"{node.name}-{node.version}-{node.hash}{SIDECAR_SUFFIX}")
 
 
 def spec_tag(node: SpecNode) -> str:
@@ -219,11 +228,30 @@ def _keep(local_copy: Path | None, data: bytes) -> None:
 # --- spec metadata -------------------------------------------------------------------------
 
 
+def sidecar_location(transport: Transport, mirror_url: str, node: SpecNode) -> str:
+    """Where ``node``'s sidecar bytes are: the blob its sidecar tag names, or (no such tag)
+    the tag's own URL, which then answers "not found" to the reader."""
+    url = manifest_url(mirror_url, sidecar_tag(node))
+    try:
+        data = transport.read_bytes(url)
+    except NotFoundError:
+        return url
+    manifest = parse_image_manifest(data, source=mask_credentials(url))
+    return blob_url(mirror_url, manifest.layers[0].sha256)
+
+
 def fetch_spec_oci(
-    transport: Transport, mirror_url: str, node: SpecNode, *, mirror_name: str | None = None
+    transport: Transport,
+    mirror_url: str,
+    node: SpecNode,
+    *,
+    mirror_name: str | None = None,
+    trust: TrustPolicy | None = None,
 ) -> FetchedSpecV3:
     """Fetch (always fresh) the image manifest tagged for ``node`` and its config blob, and
-    check that they describe ``node`` and name the tarball layer consistently."""
+    check that they describe ``node`` and name the tarball layer consistently. With a trust
+    policy (a mirror declared signed), the package's sidecar signatures decide: OCI images
+    carry no GnuPG signature, so only ed25519 or Sigstore keys can count."""
     where = f"mirror '{mirror_name}'" if mirror_name else f"mirror {mask_credentials(mirror_url)}"
     what = f"spec {node.short()} from {where}"
     url = manifest_url(mirror_url, spec_tag(node))
@@ -246,15 +274,54 @@ def fetch_spec_oci(
     document = _spec_document(config, source=mask_credentials(config_url))
     tarball = manifest.layers[-1]
     _check_spec_matches(document, node, tarball, what=what)
+    signer = None
+    if trust is not None:
+        signer = _verified_signer(
+            trust, transport, mirror_url, document, tarball, what=what, mirror=mirror_name
+        )
     return FetchedSpecV3(
         document=attrs.evolve(document, tarball_sha256=tarball.sha256),
-        signer=None,
+        signer=signer,
         metadata_sha256=hashlib.sha256(manifest.raw + config).hexdigest(),
         url=url,
         tarball_url=blob_url(mirror_url, tarball.sha256),
         tarball_sha256=tarball.sha256,
         tarball_size=tarball.size,
     )
+
+
+def _verified_signer(
+    trust: TrustPolicy,
+    transport: Transport,
+    mirror_url: str,
+    document: SpecDocument,
+    tarball: Layer,
+    *,
+    what: str,
+    mirror: str | None,
+) -> str:
+    if not trust.wants_statement(mirror):
+        raise VerificationError(
+            f"{what}: the mirror is declared signed, but OCI images carry no GnuPG signature "
+            "and no ed25519 or Sigstore key counts for it",
+            hint="trust an ed25519 or Sigstore key for this mirror (its signatures travel as "
+            "<name>-<version>-<hash>.reconcile-sig tags), or set signed = false",
+        )
+    opened = Opened(
+        payload=b"", signers=(), problems=("no GnuPG signature: OCI images carry none",)
+    )
+    verified = verify_package(
+        trust,
+        transport,
+        opened=opened,
+        node=document.root,
+        tarball_sha256=tarball.sha256,
+        tarball_size=tarball.size,
+        sidecar_url=sidecar_location(transport, mirror_url, document.root),
+        what=what,
+        mirror=mirror,
+    )
+    return verified.signers[0].identity
 
 
 def _spec_document(config: bytes, *, source: str) -> SpecDocument:

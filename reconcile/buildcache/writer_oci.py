@@ -29,6 +29,8 @@ from reconcile.buildcache.layout_oci import (
     manifest_url,
     parse_image_manifest,
     read_blob,
+    sidecar_location,
+    sidecar_tag,
     spec_tag,
 )
 from reconcile.buildcache.manifest_v3 import malformed
@@ -140,6 +142,41 @@ def push_package_oci(
     tag = spec_tag(root)
     put_manifest(transport, tag, _compact(manifest), OCI_MANIFEST)
     return PushedImage(tag=tag, tarball_sha256=sha256, tarball_size=size, uploaded=uploaded)
+
+
+# reconcile's sidecar, as the single layer of the artifact tagged <...>.reconcile-sig
+SIDECAR_MEDIA_TYPE = "application/vnd.reconcile.sidecar.v1+json"
+
+
+def read_sidecar_oci(transport: OciTransport, mirror_url: str, node: SpecNode) -> bytes | None:
+    """The sidecar the registry holds for ``node``, unverified (signatures over the same
+    statement are merged into the new one; readers verify), or None."""
+    location = sidecar_location(transport, mirror_url, node)
+    try:
+        return transport.read_bytes(location)
+    except NotFoundError:
+        return None
+
+
+def push_sidecar_oci(transport: OciTransport, node: SpecNode, sidecar: bytes) -> str:
+    """Tag ``sidecar`` as ``<name>-<version>-<hash>.reconcile-sig`` (after the image it
+    signs is in place: a reader finds either no sidecar or a complete one)."""
+    sha256 = hashlib.sha256(sidecar).hexdigest()
+    upload_blob(transport, sidecar, sha256)
+    empty = b"{}"
+    empty_sha256 = hashlib.sha256(empty).hexdigest()
+    upload_blob(transport, empty, empty_sha256)
+    manifest = {
+        "mediaType": OCI_MANIFEST,
+        "schemaVersion": 2,
+        "config": {"mediaType": OCI_CONFIG, "digest": f"sha256:{empty_sha256}", "size": 2},
+        "layers": [
+            {"mediaType": SIDECAR_MEDIA_TYPE, "digest": f"sha256:{sha256}", "size": len(sidecar)}
+        ],
+    }
+    tag = sidecar_tag(node)
+    put_manifest(transport, tag, _compact(manifest), OCI_MANIFEST)
+    return tag
 
 
 def _current_index(transport: OciTransport, mirror_url: str) -> dict[str, Any]:

@@ -217,9 +217,14 @@ def _unreachable_requirements(data: dict[str, Any]) -> Iterator[Finding]:
 
 
 def _signed_oci_mirrors(data: dict[str, Any]) -> Iterator[Finding]:
-    """Spack pushes OCI build caches unsigned, and reconcile has no signatures to check
-    there either: a mirror that would "require" them must say ``signed = false``, so that
-    nobody believes an OCI mirror's binaries are verified by a key."""
+    """OCI images carry no GnuPG signature (Spack pushes them unsigned): a signed OCI mirror
+    is one whose packages reconcile's sidecar statements vouch for, so the manifest must
+    declare an ed25519 or Sigstore key; otherwise the mirror must say ``signed = false``."""
+    detached = any(
+        entry.get("kind") in ("ed25519", "sigstore") for _, entry in _named_entries(data, "key")
+    )
+    if detached:
+        return
     for index, entry in _named_entries(data, "mirror"):
         url = entry.get("url")
         if not isinstance(url, str) or "://" not in url:
@@ -229,9 +234,9 @@ def _signed_oci_mirrors(data: dict[str, Any]) -> Iterator[Finding]:
             path: KeyPath = ("mirror", index, "signed") if "signed" in entry else ("mirror", index)
             yield at_value(
                 path,
-                "OCI build caches carry no signatures (Spack pushes them unsigned), so "
-                "signatures cannot be required (expected signed = false on this mirror; "
-                "binaries are then checked against the registry's digests only)",
+                "OCI images carry no GnuPG signature (Spack pushes them unsigned), and no "
+                "ed25519 or Sigstore key is declared to check reconcile's sidecar signatures "
+                "(expected signed = false on this mirror, or such a [[key]])",
             )
 
 

@@ -207,7 +207,9 @@ def verified_from_mirror(
     transport = pool.for_url(mirror.url)
     verify_with = trust if mirror.signed else None
     if mirror.layout == OCI_LAYOUT:
-        fetched_v3 = fetch_spec_oci(transport, mirror.url, node, mirror_name=mirror.name)
+        fetched_v3 = fetch_spec_oci(
+            transport, mirror.url, node, mirror_name=mirror.name, trust=verify_with
+        )
         fetched: FetchedSpec = fetched_v3
         url, size = fetched_v3.tarball_url, fetched_v3.tarball_size
         cached = _cached_size(cache, fetched.document.tarball_sha256)

@@ -75,11 +75,12 @@ def plan_publishing(
             continue
         gpg_key = gpg_keys[0] if gpg_keys else None
         oci = view.layout == OCI_LAYOUT
-        if oci and entry.key:
+        if oci and gpg_key is not None:
             errors.append(
-                f"publish[{number}]: mirror '{entry.mirror}' is an OCI registry, whose build "
-                f"caches carry no signatures (Spack pushes them unsigned); remove key = "
-                f"{list(entry.key)} from this entry"
+                f"publish[{number}]: mirror '{entry.mirror}' is an OCI registry, whose images "
+                f"carry no GnuPG signature (Spack pushes them unsigned); remove the gpg key "
+                f"'{gpg_key}' from this entry (ed25519 keys sign a sidecar tagged beside "
+                "each image)"
             )
             continue
         roots: list[str] = []

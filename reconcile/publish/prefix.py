@@ -8,11 +8,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconcile.buildcache.writer_oci import PushedImage, push_package_oci
+from reconcile.buildcache.writer_oci import (
+    PushedImage,
+    push_package_oci,
+    push_sidecar_oci,
+    read_sidecar_oci,
+)
 from reconcile.buildcache.writer_v2 import pack_prefix, parse_checked, write_package_v2
 from reconcile.buildcache.writer_v3 import write_package_v3
 from reconcile.errors import ReconcileError
-from reconcile.publish.sidecars import sign_stored_package
+from reconcile.publish.sidecars import sign_stored_package, signed_sidecar
 from reconcile.spack.spec import SpecNode
 from reconcile.state.records import InstallRecord, RecordEntry
 from reconcile.transport.oci import OciTransport
@@ -100,10 +105,12 @@ def publish_prefix_oci(
     prefix: Path,
     buildpath: str,
     hash_to_prefix: Mapping[str, str],
+    statement_signers: Sequence[StatementSigner] = (),
 ) -> tuple[tuple[SpecNode, ...], PushedImage]:
-    """Pack the prefix privately and push it as Spack's OCI image (unsigned: Spack's OCI
-    caches carry no signatures). Returns the spec's nodes (for the index, which the caller
-    updates once every image is in) and what was pushed."""
+    """Pack the prefix privately and push it as Spack's OCI image (which carries no GnuPG
+    signature), then, with statement signers, its sidecar as a ``.reconcile-sig`` tag.
+    Returns the spec's nodes (for the index, which the caller updates once every image is
+    in) and what was pushed."""
     document = spec_document_of(prefix)
     parsed = parse_checked(document)
     root = parsed.root
@@ -113,4 +120,14 @@ def publish_prefix_oci(
             prefix, tarball, own_hash=root.hash, buildpath=buildpath, hash_to_prefix=hash_to_prefix
         )
         pushed = push_package_oci(transport, spec_document=document, tarball=tarball)
+    if statement_signers:
+        mirror_url = transport.repository.mirror_url()
+        sidecar = signed_sidecar(
+            read_sidecar_oci(transport, mirror_url, root),
+            node=root,
+            tarball_sha256=pushed.tarball_sha256,
+            tarball_size=pushed.tarball_size,
+            signers=statement_signers,
+        )
+        push_sidecar_oci(transport, root, sidecar)
     return parsed.nodes, pushed

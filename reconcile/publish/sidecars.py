@@ -91,3 +91,25 @@ def sign_stored_package(
     sidecar = render_sidecar(merged(_existing(store.read_bytes(key)), statement, signatures))
     store.put_bytes(key, sidecar)  # no link in a local mirror followed
     return store.local_path(key)
+
+
+def signed_sidecar(
+    existing: bytes | None,
+    *,
+    node: SpecNode,
+    tarball_sha256: str,
+    tarball_size: int,
+    signers: Sequence[StatementSigner],
+) -> bytes:
+    """The sidecar that ``sign_stored_package`` would write, for mirrors outside the write
+    seam (OCI registries): ``existing`` signatures over the same statement are kept."""
+    statement = statement_for(node, tarball_sha256=tarball_sha256, tarball_size=tarball_size)
+    signatures = [
+        SidecarSignature(
+            scheme=signer.scheme,
+            signature=signer.sign_statement(statement),
+            key="" if signer.scheme == "ed25519" else signer.key_name,
+        )
+        for signer in signers
+    ]
+    return render_sidecar(merged(_existing(existing), statement, signatures))

@@ -180,4 +180,4 @@ def test_an_oci_mirror_must_be_declared_unsigned(
         tmp_path, mirror="oci://ghcr.io/team/cache", signed=True, specs=["hello-rpath"]
     )
     assert run(manifest, "validate") == 1
-    assert "expected signed = false on this mirror" in capsys.readouterr().err
+    assert "expected signed = false on this mirror, or such a [[key]]" in capsys.readouterr().err

@@ -233,3 +233,61 @@ def test_bundle_export_from_a_registry_says_how_instead(
     err = capsys.readouterr().err
     assert "is an OCI registry" in err and "then export from that mirror" in err
     assert "Traceback" not in err and not (tmp_path / "b.tar").exists()
+
+
+def test_a_signed_oci_mirror_with_ed25519_sidecar_tags(
+    tmp_path: Path,
+    registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from test_ed25519_trust import generate_ed25519
+
+    home = tmp_path / "signing"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("RECONCILE_SIGNING_HOME", str(home))
+    monkeypatch.delenv("RECONCILE_ED25519_SECRET_KEY", raising=False)
+    url = registry.mirror_url("team/signed")
+    (tmp_path / "publisher").mkdir()
+    entry = generate_ed25519(tmp_path / "publisher" / "reconcile.toml", "site", capsys)
+    other = generate_ed25519(tmp_path / "publisher" / "reconcile.toml", "other", capsys)
+    extra = _mirror("registry", url, signed=True) + "\n" + entry
+    extra += '\n[[publish]]\nspecs = ["hello-app"]\nmirror = "registry"\nkey = "site"\n'
+    manifest = write_manifest(tmp_path / "publisher", extra=extra)
+    assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err
+    sidecar_tags = [t for t in _tags(registry, "team/signed") if t.endswith(".reconcile-sig")]
+    assert len(sidecar_tags) == 3
+
+    def consumer(folder: Path, key_entry: str) -> Path:
+        text = 'version = 1\n\n[install]\nroot = "opt"\nspecs = ["hello-app"]\n'
+        text += _mirror("registry", url, signed=True) + "\n" + key_entry
+        folder.mkdir(parents=True)
+        (folder / "reconcile.toml").write_text(text)
+        return folder / "reconcile.toml"
+
+    good = consumer(tmp_path / "consumer", entry)
+    assert run(good, "apply", "--yes") == 0, capsys.readouterr().err
+    check_hello_works(tmp_path / "consumer" / "opt")
+    records = (tmp_path / "consumer" / "opt" / ".reconcile" / "records").glob("*.json")
+    assert {json.loads(r.read_text())["signer"] for r in records} == {"ed25519:site"}
+
+    capsys.readouterr()
+    wrong = consumer(tmp_path / "wrong-key", other)
+    assert run(wrong, "apply", "--yes") == 1
+    assert "error[verification-failed]" in capsys.readouterr().err
+    assert not (tmp_path / "wrong-key" / "opt").exists() or not list(
+        (tmp_path / "wrong-key" / "opt").glob("hello-app-*")
+    )
+
+    # A sidecar tag removed: that package is refused, nothing is installed.
+    base = f"{registry.api}team/signed"
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    tag = next(t for t in sidecar_tags if t.startswith("greetlib-"))
+    digest = requests.head(f"{base}/manifests/{tag}", headers=accept, timeout=10).headers[
+        "Docker-Content-Digest"
+    ]
+    assert requests.delete(f"{base}/manifests/{digest}", timeout=10).status_code == 202
+    missing = consumer(tmp_path / "missing", entry)
+    assert run(missing, "apply", "--yes") == 1
+    err = capsys.readouterr().err
+    assert "no sidecar signatures" in err and "greetlib" in err

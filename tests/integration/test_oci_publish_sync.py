@@ -125,14 +125,14 @@ def test_publish_into_a_registry_then_install_from_it(
     assert run(manifest, "plan", "--detailed-exitcode") == 0
 
 
-def test_publishing_with_a_key_into_a_registry_is_refused(
+def test_publishing_with_a_gpg_key_into_a_registry_is_refused(
     tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
 ) -> None:
     extra = _mirror("registry", registry.mirror_url("team/x"), signed=False)
     extra += '\n[[publish]]\nspecs = ["hello-app"]\nmirror = "registry"\nkey = "team-gpg"\n'
     manifest = write_manifest(tmp_path, extra=extra)
     assert run(manifest, "plan") == 1
-    assert "carry no signatures" in capsys.readouterr().err
+    assert "carry no GnuPG signature" in capsys.readouterr().err
     assert _tags_or_none(registry, "team/x") is None
 
 

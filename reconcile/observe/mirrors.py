@@ -293,13 +293,15 @@ def find_valid_signature(
             tried.append(f"mirror '{mirror.name}': declared unsigned (signed = false)")
             continue
         try:
-            return Reverification(
-                verified=verified_from_mirror(node, mirror, pool, trust, cache), tried=tuple(tried)
-            )
+            verified = verified_from_mirror(node, mirror, pool, trust, cache)
         except MirrorUnreachableError as exc:
             pool.mark_unreachable(mirror.name, exc)
             tried.append(f"mirror '{mirror.name}': {exc.message}")
         except (TransportError, VerificationError) as exc:
             lines = exc.message.splitlines()
             tried.append(f"mirror '{mirror.name}': " + "\n      ".join(lines))
+        else:
+            if verified.fetched.signer is not None:
+                return Reverification(verified=verified, tried=tuple(tried))
+            tried.append(f"mirror '{mirror.name}': its metadata carries no signature")
     return Reverification(verified=None, tried=tuple(tried))

@@ -660,9 +660,15 @@ class _Planner:
         if found is None:
             self.need_reverify[node.hash] = node
             return
-        if found.verified is None:
-            tried = "".join(f"\n    {line}" for line in found.tried) or (
-                "\n    no declared mirror lists it"
+        # the observer only returns signed metadata; the planner checks again, however the
+        # facts came about
+        signer = found.verified.fetched.signer if found.verified is not None else None
+        if found.verified is None or signer is None:
+            lines = list(found.tried)
+            if found.verified is not None:
+                lines.append(f"mirror '{found.verified.mirror}': its metadata carries no signature")
+            tried = (
+                "".join(f"\n    {line}" for line in lines) or "\n    no declared mirror lists it"
             )
             self._refuse(
                 "signer",
@@ -671,8 +677,6 @@ class _Planner:
             return
         verified = found.verified
         fetched = verified.fetched
-        assert fetched.signer is not None, "a re-verification is always signed"
-        signer = fetched.signer
         named = {k.identity.upper(): k.name for k in self.manifest_file.manifest.keys}
         by = f"key '{named[signer.upper()]}'" if signer.upper() in named else signer
         resource = spec_resource(node)

@@ -23,7 +23,6 @@ import contextlib
 import datetime
 import errno
 import fcntl
-import getpass
 import json
 import os
 import struct
@@ -79,6 +78,8 @@ class LockOwner:
 
 
 def _me() -> LockOwner:
+    import getpass  # only a run that takes the lock needs it (and it imports termios)
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

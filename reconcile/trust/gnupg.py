@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -115,6 +114,8 @@ def agent_running(home: Path) -> bool:
     path = unquote(listed.stdout.decode("utf-8", "replace").strip())
     if listed.returncode != 0 or not path:
         return False
+    import socket  # here, not at the top: a plan that verifies nothing never probes an agent
+
     with socket.socket(socket.AF_UNIX) as probe:
         try:
             probe.connect(path)

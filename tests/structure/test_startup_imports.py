@@ -38,6 +38,8 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "xml",
     "tarfile",
     "jsonschema",
+    "socket",
+    "getpass",  # plan only reads the lock; taking it names the user
     "reconcile.apply",
     "reconcile.archive",
     "reconcile.relocate",
@@ -47,7 +49,8 @@ NEVER_FOR_A_LOCAL_PLAN = (
 # A no-op apply plans, finds nothing to do, sweeps leftovers under the lock, and stops: the
 # executor, archives, relocation and the progress display are for when there is work.
 NEVER_FOR_A_NO_OP_APPLY = (
-    *(name for name in NEVER_FOR_A_LOCAL_PLAN if name != "reconcile.apply"),
+    # it takes the lock, which names its user (getpass)
+    *(name for name in NEVER_FOR_A_LOCAL_PLAN if name not in ("reconcile.apply", "getpass")),
     "reconcile.apply.executor",
     "reconcile.apply.installs",
     "reconcile.cli.progress",

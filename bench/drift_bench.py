@@ -236,7 +236,7 @@ def main() -> int:
             timed(command, expect=expect, shell=shell)
         load_before = os.getloadavg()[0]
         times: dict[str, list[float]] = {name: [] for name in steps}
-        for _ in range(args.repeat):
+        for _ in range(max(3, args.repeat)):  # three at least: min / median / max
             for name, (command, expect, shell) in steps.items():
                 times[name].append(timed(command, expect=expect, shell=shell))
         load_after = os.getloadavg()[0]

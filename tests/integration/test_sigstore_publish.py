@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from support import run, write_manifest
-from test_ed25519_trust import consumer
+from test_ed25519_trust import consumer, published_v2  # noqa: F401  (a fixture)
 from test_fixture_install import check_hello_works
 
 from reconcile.trust.sign import GpgSigner, generate_key
@@ -201,3 +201,42 @@ def test_a_bundle_that_does_not_verify_is_never_written(
     (tmp_path / "signing_config.json").write_text(json.dumps(services.signing_config()))
     assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err
     assert len(list(mirror.rglob("*.reconcile-sig"))) == 3
+
+
+def test_sync_sign_with_a_sigstore_key_signs_the_copied_sidecars(
+    tmp_path: Path,
+    services: Services,
+    published_v2: tuple[Path, str, str],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A mirror filled by sync with ``sign_with = ["ci"]``: each copied spec's sidecar keeps
+    the source's ed25519 signature and gains a Sigstore bundle, and a consumer trusting only
+    the identity installs from the copy."""
+    source, ed25519_entry, gpg_entry = published_v2
+    root = tmp_path / "private_root.json"
+    root.write_text(services.instance.trusted_root_json())
+    config = tmp_path / "signing_config.json"
+    config.write_text(json.dumps(services.signing_config()))
+    syncer = tmp_path / "syncer" / "reconcile.toml"
+    syncer.parent.mkdir()
+    syncer.write_text(
+        f'version = 1\n\n[[mirror]]\nname = "published"\nurl = "{source}"\n\n'
+        '[[mirror]]\nname = "copy"\nurl = "copy"\nlayout = 3\nspecs = ["hello-app"]\n'
+        'sign_with = ["ci"]\n\n'
+        f"{gpg_entry}\n{ed25519_entry}\n{sigstore_entry(root, config)}"
+    )
+    monkeypatch.setenv("SIGSTORE_ID_TOKEN", services.token(IDENTITY, ISSUER))
+    assert run(syncer, "apply", "--yes") == 0, capsys.readouterr().err
+    assert services.requests == ["POST /api/v2/signingCert -> 201"] + 3 * [
+        "POST /api/v1/log/entries -> 201"
+    ]
+    copy = tmp_path / "syncer" / "copy"
+    found = sorted(copy.rglob("*.reconcile-sig"))
+    assert len(found) == 3
+    for sidecar in found:
+        schemes = [s["scheme"] for s in json.loads(sidecar.read_text())["signatures"]]
+        assert schemes == ["ed25519", "sigstore"]
+    only_identity = consumer(tmp_path / "consumer", copy, sigstore_entry(root))
+    assert run(only_identity, "apply", "--yes") == 0, capsys.readouterr().err
+    check_hello_works(tmp_path / "consumer" / "opt")

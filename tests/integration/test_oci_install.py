@@ -56,13 +56,20 @@ def anonymous(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
 
 
 def test_install_from_an_anonymous_registry_and_run_the_binary(
-    tmp_path: Path, anonymous: tuple[Registry, dict[str, FixturePackage]]
+    tmp_path: Path,
+    anonymous: tuple[Registry, dict[str, FixturePackage]],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     registry, _ = anonymous
     manifest = _manifest(tmp_path / "job", registry)
     assert run(manifest, "apply", "--yes") == 0
     _hello_runs(tmp_path / "job" / "opt")
     assert run(manifest, "plan", "--detailed-exitcode") == 0
+    capsys.readouterr()
+    assert run(manifest, "mirror", "list", "team") == 0
+    out = capsys.readouterr().out
+    assert "hello-rpath@1.0/vdd2rtu" in out
+    assert "specs in mirror 'team' (Spack's OCI format)." in out
 
 
 def test_wiped_runner_installs_from_the_cache_root_without_a_tarball_download(

@@ -240,3 +240,34 @@ def test_sync_sign_with_a_sigstore_key_signs_the_copied_sidecars(
     only_identity = consumer(tmp_path / "consumer", copy, sigstore_entry(root))
     assert run(only_identity, "apply", "--yes") == 0, capsys.readouterr().err
     check_hello_works(tmp_path / "consumer" / "opt")
+
+
+def test_a_sigstore_key_added_later_signs_what_was_published(
+    tmp_path: Path,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Rotation towards a CI identity: published with the gpg key alone, then the sigstore key
+    is added to ``[[publish]] key``: plan asks to sign the three specs again (sidecar only) and
+    apply gets one certificate and logs three signatures."""
+    manifest = publisher(tmp_path, services, monkeypatch)
+    text = manifest.read_text()
+    manifest.write_text(text.replace('key = ["publisher", "ci"]', 'key = ["publisher"]'))
+    monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
+    assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err
+    assert services.requests == []
+    manifest.write_text(text)
+    capsys.readouterr()
+    assert run(manifest, "plan") == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.count("~ resign") == 3
+    monkeypatch.setenv("SIGSTORE_ID_TOKEN", services.token(IDENTITY, ISSUER))
+    assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err
+    assert services.requests == ["POST /api/v2/signingCert -> 201"] + 3 * [
+        "POST /api/v1/log/entries -> 201"
+    ]
+    sidecars = sorted((manifest.parent / "published").rglob("*.reconcile-sig"))
+    assert len(sidecars) == 3
+    capsys.readouterr()
+    assert run(manifest, "plan") == 0
+    assert "~ resign" not in capsys.readouterr().out

@@ -104,14 +104,16 @@ def plan_publishing(
                 if listed is not None and listed.in_buildcache:
                     reason = f"{item.node.short()} is already in mirror '{entry.mirror}'"
                     fact = sidecar_fact_key(entry.mirror, dag_hash)
-                    if statement_keys and fact not in signed:
+                    # an OCI registry's sidecars are tagged artifacts: not signed again yet
+                    resign_keys = () if oci else statement_keys
+                    if resign_keys and fact not in signed:
                         need.add((entry.mirror, dag_hash))
                         continue
                     have = signed.get(fact, frozenset())
-                    missing = tuple(k for k in statement_keys if identities[k] not in have)
-                    if statement_keys:
+                    missing = tuple(k for k in resign_keys if identities[k] not in have)
+                    if resign_keys:
                         observed[f"sidecar:{fact}"] = ",".join(sorted(have)) or "none"
-                        reason += f", signed by {', '.join(statement_keys)}"
+                        reason += f", signed by {', '.join(resign_keys)}"
                     if not missing:
                         noops[resource] = NoOp(resource=resource, reason=reason)
                         continue

@@ -188,3 +188,36 @@ def test_an_oci_mirror_must_be_declared_unsigned(
     )
     assert run(manifest, "validate") == 1
     assert "expected signed = false on this mirror, or such a [[key]]" in capsys.readouterr().err
+
+
+def test_anonymous_bearer_tokens_for_a_public_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As ghcr.io serves public packages: a 401 names the token service, which hands out
+    pull tokens without credentials."""
+    with oci_registry(tmp=tmp_path / "registry", auth="token", anonymous_pull=True) as registry:
+        push_fixture_cache(registry, REPOSITORY, names=["hello-rpath", "gcc-runtime"])
+        monkeypatch.setenv("RECONCILE_CA_BUNDLE", str(registry.ca_bundle))
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker"))
+        monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+        manifest = _manifest(tmp_path / "job", registry)
+        assert run(manifest, "apply", "--yes") == 0
+        _hello_runs(tmp_path / "job" / "opt")
+        assert registry.token_server is not None
+        assert (f"repository:{REPOSITORY}:pull", "") in registry.token_server.requests
+
+
+def test_credentials_for_a_plain_http_registry_are_refused_not_sent(
+    tmp_path: Path,
+    anonymous: tuple[Registry, dict[str, FixturePackage]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    registry, _ = anonymous
+    monkeypatch.setenv("RECONCILE_MIRROR_TEAM_USERNAME", "ci")
+    monkeypatch.setenv("RECONCILE_MIRROR_TEAM_PASSWORD", "s3cret-over-http")
+    manifest = _manifest(tmp_path / "job", registry)
+    assert run(manifest, "plan") == 1
+    err = capsys.readouterr().err
+    assert "clear text" in err and "s3cret-over-http" not in err
+    assert "s3cret" not in registry.log.read_text(errors="replace")

@@ -20,7 +20,7 @@ from reconcile.bundle.errors import BundleError
 from reconcile.bundle.listing import LISTING_NAME, listing_bytes
 from reconcile.bundle.rewrite import key_member, rewritten_manifest, root_member
 from reconcile.bundle.verify import MANIFEST_NAME, MIRROR_FOLDER, verify_bundle_tree
-from reconcile.engine import observe_and_plan
+from reconcile.engine import lock_use, observe_and_plan
 from reconcile.errors import NotFoundError
 from reconcile.hashing import digest_file
 from reconcile.manifest.load import load_manifest
@@ -153,7 +153,10 @@ def _fill(loaded: ManifestFile, pool: TransportPool, staging: Path) -> ExportSum
             hint="add [install] with root and specs",
         )
     with tempfile.TemporaryDirectory(prefix="reconcile-bundle-plan-") as empty:
-        plan = observe_and_plan(_with_empty_root(loaded, Path(empty) / "root"), pool)
+        # the lock file's hashes, where it satisfies the manifest: the bundle carries what
+        # a locked apply would install
+        lock = lock_use(loaded, locked=False)
+        plan = observe_and_plan(_with_empty_root(loaded, Path(empty) / "root"), pool, lock=lock)
     installs = sorted(plan.installs, key=lambda a: a.hash)
     names = {a.mirror for a in installs}
     v3, signed = _mirror_layout(loaded, pool, names)

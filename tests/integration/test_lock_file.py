@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 from pathlib import Path
 
 import jsonschema
@@ -419,3 +420,35 @@ def test_a_locked_spec_whose_prefix_is_gone_and_no_mirror_offers_is_named(
     assert (
         f"its locked spec hello-app@3.0/{TEAM_HELLO[:7]} is neither installed nor offered"
     ) in capsys.readouterr().err
+
+
+def test_a_locked_install_from_the_spack_1_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = project(tmp_path, ["hello-rpath %gcc"], mirrors=("spack1",))
+    assert run(manifest, "lock") == 0
+    lock = lock_of(manifest)
+    jsonschema.Draft202012Validator(SCHEMA).validate(lock)
+    assert {n["mirror"] for n in lock["nodes"]} == {"spack1"}  # type: ignore[attr-defined]
+    assert {n["signer"]["id"] for n in lock["nodes"]} == {SPACK1_FPR}  # type: ignore[attr-defined]
+    (root,) = [s["hash"] for s in lock["specs"].values()]  # type: ignore[attr-defined]
+    assert run(manifest, "apply", "--yes", "--locked") == 0
+    (prefix,) = (tmp_path / "opt").glob(f"hello-rpath-1.0-{root}")
+    lines = run_hello(prefix, "bin/hello")
+    assert lines[0].startswith("hello")
+
+
+def test_bundle_export_carries_the_locked_closure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = project(tmp_path, ["hello-app"])
+    bundle = tmp_path / "bundle.tar"
+    assert run(manifest, "bundle", "export", "--out", str(bundle)) == 1  # ambiguous
+    assert "'hello-app' matches 2 specs" in capsys.readouterr().err
+    assert run(manifest, "lock", "--pick", "newest") == 0
+    assert run(manifest, "bundle", "export", "--out", str(bundle)) == 0
+    assert "3 specs" in capsys.readouterr().out
+    with tarfile.open(bundle) as archive:
+        names = archive.getnames()
+    assert any(TEAM_HELLO in name for name in names)
+    assert not any(SPACK1_HELLO in name for name in names)

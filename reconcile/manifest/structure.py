@@ -225,9 +225,9 @@ def _key_names(value: Any, _: Any) -> tuple[str, ...]:
     """``key = "a"`` or ``key = ["a", "b"]``: the [[key]] names, each once."""
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not names:
+        got = "an empty array" if names == [] else checks.describe_type(value)
         raise _InvalidValueError(
-            f"expected a key name or a non-empty array of key names, got "
-            f"{checks.describe_type(value)}"
+            f"expected a key name or a non-empty array of key names, got {got}"
         )
     errors: list[tuple[KeyPath, Exception]] = []
     for index, item in enumerate(names):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -18,11 +18,13 @@ from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import Plan
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.policy import TrustPolicy
-from reconcile.trust.sign import GpgSigner
 from reconcile.trust.signers import StatementSigner
 
+if TYPE_CHECKING:  # the signer is imported by a run that publishes, not by every apply
+    from reconcile.trust.sign import GpgSigner
+
 # Gives the signer for a key fingerprint (from the signing keystore) when publishing.
-SignerFor = Callable[[str], GpgSigner]
+SignerFor = Callable[[str], "GpgSigner"]
 # Gives the statement signer for a [[key]] name and its declared public key (ed25519).
 StatementSignerFor = Callable[[str, str], StatementSigner]
 

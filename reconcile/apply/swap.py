@@ -11,8 +11,6 @@ replacement (by its inode) and finishes the swap, or undoes it.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -43,6 +41,8 @@ def trash_dir(root: Path) -> Path:
 def _renameat2() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes.util  # here: a no-op apply only looks for interrupted swaps
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         function: Any = libc.renameat2
@@ -67,6 +67,8 @@ def exchange(first: Path, second: Path) -> bool:
     )
     if result == 0:
         return True
+    import ctypes  # loaded by _renameat2 already
+
     code = ctypes.get_errno()
     if code in _CANNOT_EXCHANGE:
         return False

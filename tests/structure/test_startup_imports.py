@@ -39,6 +39,7 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "tarfile",
     "jsonschema",
     "socket",
+    "ctypes",
     "getpass",  # plan only reads the lock; taking it names the user
     "reconcile.apply",
     "reconcile.archive",
@@ -55,6 +56,7 @@ NEVER_FOR_A_NO_OP_APPLY = (
     "reconcile.apply.installs",
     "reconcile.cli.progress",
     "reconcile.trust.keystore",
+    "reconcile.trust.sign",
 )
 # ``--version`` builds the parser and nothing else.
 NEVER_FOR_VERSION = (*NEVER_FOR_A_LOCAL_PLAN, "attr", "attrs", "cattrs", "tomlkit")

@@ -25,6 +25,7 @@ import attrs
 from reconcile import bounded_json
 from reconcile.atomic_write import atomic_write_bytes
 from reconcile.errors import LockFileError, Problem
+from reconcile.manifest.bounded import NotReadableError, read_bounded
 from reconcile.manifest.json_positions import (
     JsonPath,
     format_path,
@@ -413,26 +414,20 @@ def _locator(text: str, source: str) -> Callable[[JsonPath, str], Problem]:
 
 
 def read_lock(path: Path) -> LockFile | None:
-    """The lock at ``path``; None when there is none."""
+    """The lock at ``path``; None when there is none. Only a regular file is read (a FIFO
+    or device planted there is refused, never waited on), and only up to a bound."""
     try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_LOCK_BYTES + 1)
+        data = read_bounded(path, MAX_LOCK_BYTES)
     except FileNotFoundError:
         return None
+    except NotReadableError as exc:
+        problem = Problem(file=str(path), line=0, column=0, path="", message=exc.message)
+        raise LockFileError([problem], hint=_REWRITE) from None
     except OSError as exc:
         problem = Problem(
             file=str(path), line=0, column=0, path="", message=f"cannot read: {exc.strerror}"
         )
         raise LockFileError([problem]) from exc
-    if len(data) > MAX_LOCK_BYTES:
-        problem = Problem(
-            file=str(path),
-            line=0,
-            column=0,
-            path="",
-            message=f"larger than {MAX_LOCK_BYTES} bytes: not a lock reconcile wrote",
-        )
-        raise LockFileError([problem], hint=_REWRITE)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

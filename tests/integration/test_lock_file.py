@@ -4,6 +4,7 @@ it, ``--locked`` refuses anything else. Against the Spack-made fixtures of both 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -14,6 +15,7 @@ from conftest import FIXTURE_FPR, FIXTURE_KEY, FIXTURES, REPO, SIGNED_CACHE
 from support import installed_prefix, run, run_hello
 
 SCHEMA = json.loads((REPO / "schemas" / "lock.schema.json").read_text())
+PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
 SPACK1 = FIXTURES / "spack1-v3-signed"
 SPACK1_FPR = "E19558C059B19311A4EB227B03683E7D4E8545AB"
 TEAM_HELLO = "d7r6xmzoqurk6flnbcq6ygnn57fqrl35"  # hello-app@3.0 in the Spack 0.23 cache
@@ -158,6 +160,11 @@ def test_changing_the_manifest_makes_locked_fail_naming_each_selector(
     out = capsys.readouterr().out
     assert "! lock:hello-app target=icelake: reconcile.lock has no entry for it" in out
     assert "! lock:greetlib@2.1 target=x86_64_v4: reconcile.lock has no entry for it" in out
+    assert run(manifest, "plan", "--json") == 0
+    plan = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator(PLAN_SCHEMA).validate(plan)
+    notes = {n["resource"]: n for n in plan["noops"] if n["resource"].startswith("lock:")}
+    assert notes["lock:hello-app target=icelake"]["differs"] is True
     # once locked again, --locked plans
     assert run(manifest, "lock") == 0
     out = capsys.readouterr().out
@@ -452,3 +459,31 @@ def test_bundle_export_carries_the_locked_closure(
         names = archive.getnames()
     assert any(TEAM_HELLO in name for name in names)
     assert not any(SPACK1_HELLO in name for name in names)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "not-utf8", "huge"])
+def test_a_lock_path_that_is_not_a_small_text_file_is_refused_without_waiting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    manifest = project(tmp_path, ["hello-app target=x86_64_v4"], mirrors=("team",))
+    lock_file = manifest.with_suffix(".lock")
+    if kind == "fifo":
+        os.mkfifo(lock_file)  # nobody writes it: opening it for reading must not block
+    elif kind == "folder":
+        lock_file.mkdir()
+    elif kind == "not-utf8":
+        lock_file.write_bytes(b'{"lock_version": 1, "specs": {"\xff": 1}}')
+    else:
+        with lock_file.open("wb") as stream:
+            stream.truncate(65 * 1024 * 1024)  # sparse: nothing is written
+    expected = {
+        "fifo": "is not a regular file",
+        "folder": "is not a regular file",
+        "not-utf8": "not UTF-8 text",
+        "huge": f"is {65 * 1024 * 1024} bytes (expected at most 67108864 bytes)",
+    }[kind]
+    for command in (["plan"], ["plan", "--locked"], ["lock"]):
+        assert run(manifest, *command) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error[invalid-lock]: 1 problem in the lock file"), err
+        assert expected in err

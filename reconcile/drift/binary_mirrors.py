@@ -4,7 +4,9 @@ metadata names, and no spec file or blob lies there that the index does not acco
 
 Signatures are not judged here (that is what every install does, with the pinned keys); the
 audit reads the signed text only to learn the checksums it compares against. Remote mirrors
-are listed as skipped: the audit reads local (file://) mirrors only.
+(s3://, oci://) are compared with a listing of the bucket or registry and their sizes
+(``s3_mirrors``, ``oci_mirrors``), never downloaded; http(s):// mirrors have no listing and
+are reported as skipped.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from reconcile.buildcache.layout_v3 import (
 from reconcile.buildcache.manifest_v3 import BLOBS, parse_manifest
 from reconcile.cache.files import open_regular, sha256_of
 from reconcile.drift.findings import ResourceAudit, sorted_findings
+from reconcile.drift.oci_mirrors import audit_oci_mirror
+from reconcile.drift.s3_mirrors import audit_s3_mirror
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import ManifestFile, Mirror
 from reconcile.observe.findings import CheckMode, Finding
@@ -32,6 +36,10 @@ from reconcile.observe.ignore import IgnoreRules
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import parse_spec_document
 from reconcile.transport.file import FileTransport, url_to_path
+from reconcile.transport.oci import OciTransport
+from reconcile.transport.oci_reference import is_oci_url
+from reconcile.transport.registry import TransportPool, endpoints_of
+from reconcile.transport.s3 import S3Transport
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 
 MAX_METADATA_BYTES = 64 << 20
@@ -199,19 +207,40 @@ def _mirrors_written(manifest_file: ManifestFile) -> list[Mirror]:
     return [m for m in manifest.mirrors if m.name in written]
 
 
+def _audit_remote(mirror: Mirror, url: str, pool: TransportPool) -> ResourceAudit:
+    """s3:// and oci:// mirrors: a listing and sizes, never a tarball (``s3_mirrors``,
+    ``oci_mirrors``). Anything else has no listing to compare with: skipped, saying why."""
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "s3":
+        transport = pool.for_url(url)
+        assert isinstance(transport, S3Transport)
+        return audit_s3_mirror(mirror, url, transport)
+    if is_oci_url(url):
+        transport = pool.for_url(url)
+        assert isinstance(transport, OciTransport)
+        return audit_oci_mirror(mirror, url, transport)
+    return ResourceAudit(
+        resource=f"mirror:{mirror.name}",
+        location=mask_credentials(url),
+        skipped=f"a {scheme}:// mirror has no listing to compare the index with (reconcile "
+        "never writes one): drift checks file://, s3:// and oci:// mirrors",
+    )
+
+
 def audit_binary_mirrors(manifest_file: ManifestFile, *, mode: CheckMode) -> list[ResourceAudit]:
+    with TransportPool(endpoints_of(manifest_file)) as pool:
+        return _audit_all(manifest_file, mode, pool)
+
+
+def _audit_all(
+    manifest_file: ManifestFile, mode: CheckMode, pool: TransportPool
+) -> list[ResourceAudit]:
     audits = []
     for mirror in _mirrors_written(manifest_file):
         url = manifest_file.mirror_url(mirror)
         resource = f"mirror:{mirror.name}"
         if not url.startswith("file:"):
-            audits.append(
-                ResourceAudit(
-                    resource=resource,
-                    location=mask_credentials(url),
-                    skipped="a remote mirror: drift reads local (file://) mirrors only",
-                )
-            )
+            audits.append(_audit_remote(mirror, url, pool))
             continue
         root = url_to_path(url)
         audit = _Audit(root, mode, IgnoreRules(mirror.drift_ignore))

@@ -21,6 +21,7 @@ class ResourceAudit:
     fix: str | None = None  # the command or step that resolves the findings
     checked: int = 0  # files, links and folders compared
     skipped: str | None = None  # why the resource was not audited at all
+    note: str | None = None  # what was checked, when less than the mode says (remote mirrors)
 
     @property
     def clean(self) -> bool:

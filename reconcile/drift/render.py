@@ -26,6 +26,8 @@ def _finding_lines(audit: ResourceAudit) -> list[str]:
         )
     if audit.fix:
         lines.append(f"  fix: {audit.fix}")
+    if audit.note:
+        lines.append(f"  checked: {audit.note}")
     return lines
 
 
@@ -39,6 +41,12 @@ def render_text(report: DriftReport) -> str:
     for audit in skipped:
         lines.append(f"{audit.resource}  {audit.location}\n  skipped: {audit.skipped}")
     if skipped:
+        lines.append("")
+    # a clean remote mirror was checked less deeply than the mode says: show how
+    partial = [a for a in report.audits if a.clean and a.note and not a.skipped]
+    for audit in partial:
+        lines.append(f"{audit.resource}  {audit.location}\n  checked: {audit.note}")
+    if partial:
         lines.append("")
     checked = len(report.audits) - len(skipped)
     also = f"; {len(skipped)} skipped" if skipped else ""
@@ -69,6 +77,7 @@ def report_document(report: DriftReport) -> dict[str, Any]:
                 "clean": a.clean,
                 "fix": a.fix,
                 "skipped": a.skipped,
+                "note": a.note,
                 "findings": [attrs.asdict(f) for f in a.findings],
             }
             for a in report.ordered()

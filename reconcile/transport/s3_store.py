@@ -32,6 +32,10 @@ class S3MirrorStore(MirrorStore):
         full = self.prefix + key
         return S3Location(bucket=self.bucket, key=full, url=f"s3://{self.bucket}/{full}")
 
+    def object_url(self, key: str) -> str:
+        """``s3://bucket/prefix/key``: what the transport reads ``key`` at."""
+        return self._where(key).url
+
     def put_bytes(self, key: str, data: bytes) -> None:
         where = self._where(key)
         with self.transport.translated(where):
@@ -78,6 +82,33 @@ class S3MirrorStore(MirrorStore):
             for page in pages.paginate(Bucket=self.bucket, Prefix=folder):
                 keys += [item["Key"][len(self.prefix) :] for item in page.get("Contents", [])]
         return sorted(keys)
+
+    def sizes(self, prefix: str = "") -> dict[str, int]:
+        """Every key under the folder ``prefix`` with its size in bytes, from the listing
+        alone (ListObjectsV2): nothing is downloaded (drift compares these with the index)."""
+        folder = self.prefix + (prefix.rstrip("/") + "/" if prefix else "")
+        where = S3Location(bucket=self.bucket, key=folder, url=f"s3://{self.bucket}/{folder}")
+        sizes: dict[str, int] = {}
+        with self.transport.translated(where):
+            pages = self.transport.client(where).get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=folder):
+                for item in page.get("Contents", []):
+                    sizes[item["Key"][len(self.prefix) :]] = int(item["Size"])
+        return sizes
+
+    def read_head(self, key: str, length: int) -> bytes:
+        """The first ``length`` bytes of ``key`` (one ranged GET), to tell what a blob is
+        without downloading it."""
+        where = self._where(key)
+        with self.transport.translated(where):
+            response = self.transport.client(where).get_object(
+                Bucket=where.bucket, Key=where.key, Range=f"bytes=0-{length - 1}"
+            )
+            try:
+                data: bytes = response["Body"].read(length)
+            finally:
+                response["Body"].close()
+        return data
 
     def link(self, key: str, target: str) -> None:
         source = self._where(link_source(key, target))

@@ -53,7 +53,6 @@ from reconcile.buildcache.writer_v2 import (
 )
 from reconcile.buildcache.writer_v3 import (
     blob_key,
-    ensure_layout_json,
     publish_key_v3,
     spec_manifest_key,
     write_index_v3,
@@ -212,7 +211,6 @@ def write_copy(copy: VerifiedCopy, *, store: MirrorStore, signer: GpgSigner | No
             else:
                 store.put_bytes(blob_key(record), data)
         store.put_bytes(spec_manifest_key(document.root), copy.raw_metadata)
-        ensure_layout_json(store)
     else:
         spec_only: dict[str, Any] = {"spec": dict(document.raw)["spec"]}
         writer = write_spec_v2 if action.layout == 2 else write_spec_v3

@@ -145,7 +145,9 @@ def write_spec_v3(
 ) -> PublishedSpecV3:
     """Put ``tarball`` (a layout-v2 ``.spack`` file: one gzip-compressed tar) and the spec's
     metadata into the mirror: the tarball blob, the spec blob, then the spec manifest naming
-    both (clear-signed with a signer), then ``v3/layout.json`` if the mirror has none.
+    both (clear-signed with a signer). ``v3/layout.json`` comes with the index
+    (``write_index_v3``), after it: a reader never finds a layout-3 mirror without an index
+    (Spack 1.1 writes it just before the index, which leaves that window open).
 
     Blobs an earlier push left are kept: a reader holding the old manifest can still fetch
     them, and another manifest may name the same content.
@@ -166,7 +168,6 @@ def write_spec_v3(
     manifest = spec_manifest_key(document.root)
     with _v3_errors(store):
         store.put_bytes(manifest, content)
-        ensure_layout_json(store)
     return PublishedSpecV3(
         manifest=store.local_path(manifest),
         tarball=store.local_path(blob_key(tarball_record)),

@@ -145,6 +145,9 @@ def test_spec_manifest_names_tarball_and_spec_blobs_like_spack(tmp_path: Path) -
     expected = {"spec": fixture_document(HELLO_HASH)["spec"], "buildcache_layout_version": 2}
     assert content == json.dumps(expected, separators=(",", ":")).encode()
 
+    # v3/layout.json comes with the index, after it: never a layout-3 mirror without an index
+    assert not (tmp_path / "v3/layout.json").exists()
+    write_index_v3(tmp_path, [])
     assert (tmp_path / "v3/layout.json").read_bytes() == b'{"signing": "gpg"}' == LAYOUT_JSON_BYTES
 
 

@@ -65,6 +65,9 @@ def _check_order(writes: list[str], layout: int) -> None:
         else:  # content-addressed: the blobs its manifest names come right before it
             assert writes[i - 1].startswith("blobs/sha256/"), writes
         assert any(_phase(k) == 2 for k in writes[i + 1 :]), writes
+    if layout == 3:  # layout.json last: a reader never sees layout 3 without an index
+        first_layout = writes.index("v3/layout.json")
+        assert any(k.startswith("v3/manifests/index/") for k in writes[:first_layout]), writes
 
 
 @pytest.mark.parametrize("layout", [2, 3])

@@ -7,7 +7,8 @@ uncompressed tarball's digest in ``rootfs.diff_ids``; its layer is the ``.spack`
 Spack installs from the last layer; reconcile's images hold only the spec's own tarball
 (Spack's also stack the dependencies' tarballs so that the image runs as a container).
 
-Order: blobs first (each asked for with HEAD, so uploaded once), then the image's tag; the
+Order: blobs first (each asked for with HEAD, so uploaded once; each step retried on a
+network failure or a 5xx, 408, 429), then the image's tag; the
 ``index.spack`` tag is replaced last, after every image of the run is in place.
 """
 

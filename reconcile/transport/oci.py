@@ -46,6 +46,7 @@ from reconcile.transport.oci_reference import (
     parse_oci_mirror,
     parse_oci_object,
 )
+from reconcile.transport.retry import RetryPolicy
 
 # What a manifest GET accepts: OCI image manifests, and Docker's (which Spack also writes
 # when its base image uses them).
@@ -95,6 +96,14 @@ class OciTransport(HttpTransport):
     @property
     def credentials(self) -> Credentials | None:
         return self._credentials
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._retry
+
+    def pause(self, seconds: float) -> None:
+        """Wait before trying again (tests pass a sleep that does not)."""
+        self._sleep(seconds)
 
     def object_of(self, url: str) -> OciObject:
         obj = parse_oci_object(url, self._mirror_url)

@@ -15,6 +15,7 @@ import requests
 from reconcile.errors import TransportError
 from reconcile.redact import mask_credentials
 from reconcile.transport.oci import OciTransport
+from reconcile.transport.retry import is_retryable_status, parse_retry_after
 
 
 def _call(
@@ -26,17 +27,32 @@ def _call(
     headers: dict[str, str] | None = None,
     data: bytes | BinaryIO | None = None,
 ) -> requests.Response:
-    try:
-        return transport.send_api(
-            method, url, headers or {}, stream=False, data=data, api_url=api_url
-        )
-    except requests.RequestException as exc:
-        raise TransportError(
-            f"{mask_credentials(url)}: the registry did not answer the {method}: "
-            f"{type(exc).__name__}",
-            hint="check that the registry is up and reachable, then apply again",
-            reference="mirror-unwritable",
-        ) from None
+    """One step of a write, tried again (a file body from its start) on a network failure
+    or a "not now" answer (5xx, 408, 429), with the transport's backoff."""
+    failures = 0
+    while True:
+        try:
+            response = transport.send_api(
+                method, url, headers or {}, stream=False, data=data, api_url=api_url
+            )
+        except requests.RequestException as exc:
+            failures += 1
+            if failures >= transport.retry_policy.attempts:
+                raise TransportError(
+                    f"{mask_credentials(url)}: the registry did not answer the {method}: "
+                    f"{type(exc).__name__} (after {failures} attempts)",
+                    hint="check that the registry is up and reachable, then apply again",
+                    reference="mirror-unwritable",
+                ) from None
+            transport.pause(transport.retry_policy.delay(failures))
+            continue
+        if not is_retryable_status(response.status_code):
+            return response
+        failures += 1
+        if failures >= transport.retry_policy.attempts:
+            return response  # the caller reports the answer
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        transport.pause(transport.retry_policy.delay(failures, retry_after=retry_after))
 
 
 def _refused(transport: OciTransport, url: str, response: requests.Response, what: str) -> None:

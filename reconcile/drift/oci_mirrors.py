@@ -5,7 +5,8 @@ and every blob an indexed image names (config and layers) against a HEAD of that
 Read: the tag list, the index (its manifest and blob) and each indexed spec's image manifest
 (small JSON documents). Never read: tarballs or configs. A registry cannot list blobs, so an
 unreferenced blob is not a finding (the registry's garbage collection removes those); tags
-that are not Spack's (``*.spack``) are someone else's and left alone.
+that are neither Spack's (``*.spack``) nor reconcile's sidecars (``*.reconcile-sig``) are
+someone else's and left alone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from reconcile.buildcache.layout_oci import (
     manifest_url,
     parse_image_manifest,
     read_index_oci,
+    sidecar_tag,
     spec_tag,
 )
 from reconcile.drift.findings import ResourceAudit
@@ -28,6 +30,7 @@ from reconcile.transport.bounds import metadata_cap
 from reconcile.transport.oci import OciTransport
 from reconcile.transport.oci_listing import blob_size, list_tags
 from reconcile.transport.oci_reference import BLOBS, MANIFESTS
+from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
 
 NOTE = (
     "the registry's tags against the index, and each indexed image's blobs against a HEAD "
@@ -76,7 +79,8 @@ def audit_oci_mirror(mirror: Mirror, url: str, transport: OciTransport) -> Resou
         audit.add("error", "unreadable", "", f"the registry stopped answering: {exc.message}")
         return audit.result()
     for tag in sorted(tags):
-        if is_spec_tag(tag) and tag not in expected:
+        ours = is_spec_tag(tag) or tag.endswith(SIDECAR_SUFFIX)
+        if ours and tag not in expected:
             audit.add(
                 "warning",
                 "mirror-file-unlisted",
@@ -102,7 +106,7 @@ def _audit_images(
             continue
         node = entry.node
         tag = spec_tag(node)
-        expected.add(tag)
+        expected |= {tag, sidecar_tag(node)}
         audit.checked += 1
         short = f"{node.name}/{node.hash[:7]}"
         if tag not in tags:

@@ -120,6 +120,14 @@ def test_oci_mirror_drift_from_tags_and_heads(
         timeout=10,
     )
     assert put.status_code == 201
+    stray_sidecar = "stray-1.0-" + "a" * 32 + ".reconcile-sig"
+    put = requests.put(
+        f"{base}/manifests/{stray_sidecar}",
+        data=body,
+        headers={"Content-Type": ACCEPT["Accept"]},
+        timeout=10,
+    )
+    assert put.status_code == 201
 
     before = len(registry.requests())
     code, mirror = _drift(manifest, capsys)
@@ -130,6 +138,7 @@ def test_oci_mirror_drift_from_tags_and_heads(
         ("mirror-file-missing", f"{url}/blobs/{deleted_blob}"),
         ("mirror-file-corrupt", f"{url}/blobs/{truncated}"),
         ("mirror-file-unlisted", f"{url}/manifests/{stray_tag}"),
+        ("mirror-file-unlisted", f"{url}/manifests/{stray_sidecar}"),
     }
     corrupt = next(f for f in mirror["findings"] if f["kind"] == "mirror-file-corrupt")
     assert "100 bytes, its manifest says" in corrupt["detail"]

@@ -24,12 +24,13 @@ import re
 import secrets
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import attrs
 
 from reconcile import bounded_json, safe_fs
 from reconcile.errors import ReconcileError
+from reconcile.manifest.model import ConflictPolicy, LinkKind
 from reconcile.views.contents import ViewContents, contents_to_dict, spec_from_dict
 
 GENERATIONS_SUFFIX = ".generations"
@@ -112,24 +113,56 @@ def read_pointer(view_path: Path) -> int | None:
     return int(number)
 
 
+def _string(data: dict[str, Any], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is not a string")
+    return value
+
+
+def _projection(value: str) -> str:
+    """A projection stays inside the view: relative, without '..' (a tampered metadata file
+    must not make ``reconcile env`` name folders elsewhere)."""
+    if value and (value.startswith("/") or ".." in value.split("/")):
+        raise ValueError(f"projection {value!r} leaves the view")
+    return value
+
+
 def _metadata_from(data: Any, number: int) -> Generation:
+    """``ValueError`` for anything ``metadata_to_dict`` does not write: the file is on disk
+    where others may edit it, so every field's type is checked (a 1e309 or a list where a
+    string belongs is refused here, not met later)."""
     if not isinstance(data, dict) or data.get("format") != METADATA_FORMAT:
         raise ValueError(f"expected format {METADATA_FORMAT}")
-    if data.get("number") != number:
+    if data.get("number") != number or type(data.get("number")) is not int:
         raise ValueError(f"it names generation {data.get('number')!r}")
     contents = data["contents"]
+    files = data["files"]
+    if not isinstance(contents, dict) or type(files) is not int or files < 0:
+        raise ValueError("contents is not an object or files is not a count")
+    link, conflicts = contents["link"], contents["conflicts"]
+    exclude, specs = contents["exclude"], contents["specs"]
+    if link not in get_args(LinkKind) or conflicts not in get_args(ConflictPolicy):
+        raise ValueError("unknown link or conflicts")
+    if not isinstance(exclude, list) or not all(isinstance(glob, str) for glob in exclude):
+        raise ValueError("exclude is not a list of strings")
+    if not isinstance(specs, list):
+        raise ValueError("specs is not a list")
+    view_specs = tuple(spec_from_dict(spec) for spec in specs)
+    for spec in view_specs:
+        _projection(spec.projection)
     return Generation(
         number=number,
-        created=str(data["created"]),
-        fingerprint=str(data["fingerprint"]),
+        created=_string(data, "created"),
+        fingerprint=_string(data, "fingerprint"),
         contents=ViewContents(
-            link=contents["link"],
-            conflicts=contents["conflicts"],
-            exclude=tuple(str(glob) for glob in contents["exclude"]),
-            specs=tuple(spec_from_dict(spec) for spec in contents["specs"]),
+            link=link,
+            conflicts=conflicts,
+            exclude=tuple(exclude),
+            specs=view_specs,
         ),
-        tree=str(data["tree"]),
-        files=int(data["files"]),
+        tree=_string(data, "tree"),
+        files=files,
     )
 
 
@@ -154,7 +187,7 @@ def _read_metadata(folder: safe_fs.Folder, number: int) -> Generation | None:
         if len(data) > MAX_METADATA_BYTES:
             return None
         return _metadata_from(bounded_json.loads(data), number)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
         return None
 
 

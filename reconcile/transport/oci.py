@@ -183,7 +183,8 @@ class OciTransport(HttpTransport):
             if credentials is not None and credentials.kind == "bearer":
                 self._authorizations[scope] = f"Bearer {credentials.secret}"
                 return True
-            token = self._fetch_token(token_request(bearer, scope, where), credentials, where)
+            realm = token_request(bearer, scope, where, registry_scheme=self.repository.scheme)
+            token = self._fetch_token(realm, credentials, where)
             self._authorizations[scope] = f"Bearer {token}"
             return True
         basic = find(challenges, "basic")

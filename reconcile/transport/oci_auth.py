@@ -60,14 +60,21 @@ def find(challenges: list[Challenge], scheme: str) -> Challenge | None:
     return next((c for c in challenges if c.scheme == scheme), None)
 
 
-def token_request(challenge: Challenge, scope: str, where: str) -> str:
-    """The realm URL to ask for a token; refused when it is not http(s)."""
+def token_request(
+    challenge: Challenge, scope: str, where: str, *, registry_scheme: str = "https"
+) -> str:
+    """The realm URL to ask for a token; refused when it is not http(s), and when an https
+    registry names a plain-http one (a downgrade: the token, which the registry then takes
+    as the client's identity, would travel in clear text where anyone on the path could
+    replace it). A plain-http registry (``oci+http://``) may name either."""
     realm = challenge.params.get("realm", "")
     parts = urllib.parse.urlsplit(realm)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    allowed = ("https",) if registry_scheme == "https" else ("http", "https")
+    if parts.scheme not in allowed or not parts.hostname:
+        kind = "an https URL" if registry_scheme == "https" else "an http(s) URL"
         raise TransportError(
             f"{where}: the registry names {mask_credentials(realm)!r} as its token service, "
-            "which is not an http(s) URL",
+            f"which is not {kind}",
             hint="the registry is misconfigured; ask its owner to fix its auth realm",
             reference="registry-auth-failed",
         )

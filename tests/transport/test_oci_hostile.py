@@ -101,6 +101,19 @@ def test_a_token_realm_that_is_not_http_is_refused(realm: str) -> None:
     assert caught.value.reference == "registry-auth-failed"
 
 
+@pytest.mark.parametrize(
+    "realm", ["http://auth.example/token", "http://169.254.169.254/latest/meta-data/"]
+)
+def test_an_https_registry_naming_a_plain_http_token_service_is_refused(realm: str) -> None:
+    """A downgrade: the token would travel in clear text. A plain-http registry may."""
+    (challenge,) = parse_challenges(f'Bearer realm="{realm}",service="s"')
+    with pytest.raises(TransportError) as caught:
+        token_request(challenge, "repository:a:pull", "mirror 'team'")
+    assert "which is not an https URL" in caught.value.message
+    asked = token_request(challenge, "repository:a:pull", "mirror 'team'", registry_scheme="http")
+    assert asked.startswith(realm)
+
+
 def test_credentials_never_go_to_a_plain_http_token_service() -> None:
     credentials = Credentials(kind="basic", username="u", secret="s3cret", source="env")
     with pytest.raises(TransportError) as caught:

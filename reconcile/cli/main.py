@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if document is not None:  # a script asked for JSON: it gets the usage error as JSON
             print(document)
         raise
+    # Loaded before SIGTERM is turned into an exception: one arriving while they import
+    # would otherwise end in a traceback instead of being caught by _dispatch.
+    import reconcile.cli.failures
+    import reconcile.errors  # noqa: F401
     from reconcile.cli.signals import terminate_like_interrupt
 
     with terminate_like_interrupt():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 
+from reconcile.buildcache.key_text import read_key_text
 from reconcile.buildcache.layout_v2 import key_url
 from reconcile.buildcache.layout_v3 import read_mirror_key_v3
 from reconcile.buildcache.sigstore_keys import sigstore_trusted_key
@@ -114,22 +115,15 @@ def ed25519_trusted_key(manifest_file: ManifestFile, key: Key) -> TrustedKey:
     if text is None:
         path = manifest_file.resolve(key.file or "")
         origin = f"file {path}"
-        try:
-            text = read_bounded(path, MAX_KEY_FILE_BYTES).decode("ascii").strip()
-        except FileNotFoundError:
-            raise VerificationError(
-                f"key '{key.name}': key file {path} does not exist",
-                hint="write the key's '<name>:<base64>' public key there (reconcile keys export "
-                f"{key.name}), or fix the path (it is relative to the manifest's folder)",
-                reference="key-file-missing",
-            ) from None
-        except (NotReadableError, OSError, UnicodeDecodeError) as exc:
-            reason = exc.message if isinstance(exc, NotReadableError) else str(exc)
-            raise VerificationError(
-                f"key '{key.name}': key file not read: {reason}",
-                hint="name a file holding one '<name>:<base64>' ed25519 public key",
-                reference="key-file-unreadable",
-            ) from None
+        text = read_key_text(
+            key,
+            path,
+            what="key file",
+            encoding="ascii",
+            missing_hint="write the key's '<name>:<base64>' public key there (reconcile keys "
+            f"export {key.name}), or fix the path (it is relative to the manifest's folder)",
+            unreadable_hint="name a file holding one '<name>:<base64>' ed25519 public key",
+        ).strip()
     try:
         parsed = parse_public_key(text)
     except ValueError as exc:

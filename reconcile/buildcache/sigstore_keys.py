@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from reconcile.buildcache.key_text import read_key_text
 from reconcile.errors import VerificationError
-from reconcile.manifest.bounded import MAX_KEY_FILE_BYTES, NotReadableError, read_bounded
 from reconcile.manifest.model import Key, ManifestFile
 from reconcile.trust.policy import TrustedKey
 from reconcile.trust.signers import StatementSigner
@@ -21,22 +21,15 @@ def sigstore_trusted_key(manifest_file: ManifestFile, key: Key) -> TrustedKey:
     if key.trusted_root is not None:
         path = manifest_file.resolve(key.trusted_root)
         origin = f"trusted root {path}"
-        try:
-            text = read_bounded(path, MAX_KEY_FILE_BYTES).decode("utf-8")
-        except FileNotFoundError:
-            raise VerificationError(
-                f"key '{key.name}': trusted root {path} does not exist",
-                hint="write the Sigstore instance's trusted_root.json there, or fix the path "
-                "(it is relative to the manifest's folder)",
-                reference="key-file-missing",
-            ) from None
-        except (NotReadableError, OSError, UnicodeDecodeError) as exc:
-            reason = exc.message if isinstance(exc, NotReadableError) else str(exc)
-            raise VerificationError(
-                f"key '{key.name}': trusted root not read: {reason}",
-                hint="name a Sigstore trusted_root.json file",
-                reference="key-file-unreadable",
-            ) from None
+        text = read_key_text(
+            key,
+            path,
+            what="trusted root",
+            encoding="utf-8",
+            missing_hint="write the Sigstore instance's trusted_root.json there, or fix the "
+            "path (it is relative to the manifest's folder)",
+            unreadable_hint="name a Sigstore trusted_root.json file",
+        )
     else:
         instance = key.instance or "production"
         origin = f"the embedded {instance} root of the sigstore package"
@@ -76,23 +69,15 @@ def sigstore_signing_config(manifest_file: ManifestFile, key: Key) -> str:
                 reference="sigstore-signing-failed",
             )
         return embedded_signing_config(key.instance or "production")
-    path = manifest_file.resolve(key.signing_config)
-    try:
-        return read_bounded(path, MAX_KEY_FILE_BYTES).decode("utf-8")
-    except FileNotFoundError:
-        raise VerificationError(
-            f"key '{key.name}': signing config {path} does not exist",
-            hint="write the Sigstore instance's signing_config.json there, or fix the path "
-            "(it is relative to the manifest's folder)",
-            reference="key-file-missing",
-        ) from None
-    except (NotReadableError, OSError, UnicodeDecodeError) as exc:
-        reason = exc.message if isinstance(exc, NotReadableError) else str(exc)
-        raise VerificationError(
-            f"key '{key.name}': signing config not read: {reason}",
-            hint="name a Sigstore signing_config.json file",
-            reference="key-file-unreadable",
-        ) from None
+    return read_key_text(
+        key,
+        manifest_file.resolve(key.signing_config),
+        what="signing config",
+        encoding="utf-8",
+        missing_hint="write the Sigstore instance's signing_config.json there, or fix the "
+        "path (it is relative to the manifest's folder)",
+        unreadable_hint="name a Sigstore signing_config.json file",
+    )
 
 
 def sigstore_statement_signer(manifest_file: ManifestFile, key: Key) -> StatementSigner:

@@ -25,13 +25,13 @@ import attrs
 from reconcile.bounded_json import shown as shown_value
 from reconcile.buildcache.database import IndexEntry, database_entries
 from reconcile.buildcache.layout_v2 import NO_INDEX_HINT
-from reconcile.buildcache.layout_v3 import MAX_SPEC_LAYOUT_VERSION, FetchedSpecV3
+from reconcile.buildcache.layout_v3 import FetchedSpecV3, spec_document_from
 from reconcile.buildcache.manifest_v3 import malformed
 from reconcile.buildcache.reads import json_document, read_explained
 from reconcile.buildcache.statements import verify_package
 from reconcile.errors import NotFoundError, TransportError, VerificationError
 from reconcile.redact import mask_credentials
-from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
+from reconcile.spack.spec import SpecDocument, SpecNode
 from reconcile.transport.base import Transport
 from reconcile.transport.bounds import index_cap, signed_size_cap
 from reconcile.transport.oci_reference import digest_of, parse_oci_mirror, valid_tag
@@ -328,17 +328,7 @@ def _spec_document(config: bytes, *, source: str) -> SpecDocument:
     raw = json_document(config, source=source, malformed=malformed)
     if not isinstance(raw, Mapping) or "spec" not in raw:
         raise malformed(source, "expected an image config that carries a Spack spec ('spec')")
-    layout = raw.get("buildcache_layout_version", 0)
-    if not isinstance(layout, int) or isinstance(layout, bool) or layout > MAX_SPEC_LAYOUT_VERSION:
-        raise malformed(
-            source,
-            f"buildcache_layout_version is {shown_value(layout)}, expected at most "
-            f"{MAX_SPEC_LAYOUT_VERSION}",
-        )
-    try:
-        return parse_spec_document(raw)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise malformed(source, str(exc)) from exc
+    return spec_document_from(raw, source=source)
 
 
 def _check_spec_matches(

@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -318,17 +319,23 @@ def _fetch_spec_document(
     raw = json_document(content, source=shown_blob, malformed=malformed)
     if not isinstance(raw, Mapping):
         raise malformed(shown_blob, "expected a JSON object")
+    return spec_document_from(raw, source=shown_blob)
+
+
+def spec_document_from(raw: Mapping[str, Any], *, source: str) -> SpecDocument:
+    """A spec object read from ``source`` (a spec blob, an OCI image config), parsed: its
+    ``buildcache_layout_version`` must be one this reader knows."""
     layout = raw.get("buildcache_layout_version", 0)
     if not isinstance(layout, int) or isinstance(layout, bool) or layout > MAX_SPEC_LAYOUT_VERSION:
         raise malformed(
-            shown_blob,
+            source,
             f"buildcache_layout_version is {shown_value(layout)}, expected at most "
             f"{MAX_SPEC_LAYOUT_VERSION}",
         )
     try:
         return parse_spec_document(raw)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise malformed(shown_blob, str(exc)) from exc
+        raise malformed(source, str(exc)) from exc
 
 
 def _check_spec_matches(

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from reconcile.manifest.checks import source_mirror
-from reconcile.manifest.finding import Finding, at_value
-from reconcile.manifest.locate import KeyPath, format_key_path
+from reconcile.manifest.finding import Finding, KeyPath, at_value, format_key_path
 
 # Schemes reconcile reads from but cannot write to yet.
 READ_ONLY_SCHEMES = ("http", "https", "s3", "oci", "oci+http")

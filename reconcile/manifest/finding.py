@@ -6,7 +6,7 @@ from typing import Literal
 
 import attrs
 
-from reconcile.manifest.locate import KeyPath
+KeyPath = tuple[str | int, ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -25,3 +25,14 @@ class Finding:
 
 def at_value(path: KeyPath, message: str) -> Finding:
     return Finding(path=path, message=message, at=path)
+
+
+def format_key_path(path: KeyPath) -> str:
+    """``("mirror", 1, "url")`` as ``mirror[1].url``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text

@@ -1,31 +1,30 @@
 """Load a manifest (``reconcile.toml``) into the model, reporting every problem with its place.
 
-``loads_manifest`` parses with tomlkit (keeping positions), structures the data with cattrs
-(every field checked), runs the checks that span tables, and raises one ``ManifestError``
-listing all the problems in file order. ``dump_manifest`` writes a model back as TOML.
+``loads_manifest`` parses with the standard library's ``tomllib``, structures the data with
+cattrs (every field checked), runs the checks that span tables, and raises one
+``ManifestError`` listing all the problems in file order. Only then is the text parsed again
+with tomlkit, which keeps where every key and value starts (``locate.py``): the positions are
+needed only for problems, and tomlkit costs a plan's start-up more than all the rest of the
+manifest's reading. ``dump_manifest`` writes a model back as TOML.
 """
 
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from pathlib import Path
-
-import tomlkit
+from typing import TYPE_CHECKING, Any
 
 from reconcile.errors import ManifestError, Problem
 from reconcile.manifest.bounded import MAX_MANIFEST_BYTES, NotReadableError, read_bounded
 from reconcile.manifest.crosscheck import cross_check
-from reconcile.manifest.finding import Finding
-from reconcile.manifest.locate import (
-    LocatedDocument,
-    Position,
-    TomlSyntaxError,
-    format_key_path,
-    parse_located,
-)
+from reconcile.manifest.finding import Finding, format_key_path
 from reconcile.manifest.model import Manifest, ManifestFile
 from reconcile.manifest.paths import path_findings
 from reconcile.manifest.structure import make_converter, structure_manifest
+
+if TYPE_CHECKING:
+    from reconcile.manifest.locate import LocatedDocument, Position
 
 _CONVERTER = make_converter()
 
@@ -54,19 +53,36 @@ def _in_file_order(problems: list[Problem]) -> list[Problem]:
     return sorted(unique, key=lambda problem: (problem.line, problem.column))
 
 
+def _located_document(file: str, text: str) -> LocatedDocument:
+    """``text`` parsed again by tomlkit, with positions; a syntax error is a ``ManifestError``
+    placed where tomlkit stopped, worded as it always was."""
+    from reconcile.manifest.locate import TomlSyntaxError, parse_located
+
+    try:
+        return parse_located(text)
+    except TomlSyntaxError as exc:
+        problem = _problem(file, exc.position, "", f"invalid TOML: {exc.message}")
+        raise ManifestError([problem], hint=SYNTAX_HINT) from None
+
+
 def loads_manifest(text: str, *, path: Path) -> ManifestFile:
     """The manifest in ``text``; ``path`` names it in messages and anchors relative paths."""
     file = str(path)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    document: LocatedDocument | None = None
+    data: dict[str, Any]
     try:
-        document = parse_located(text)
-    except TomlSyntaxError as exc:
-        problem = _problem(file, exc.position, "", f"invalid TOML: {exc.message}")
-        raise ManifestError([problem], hint=SYNTAX_HINT) from None
-    manifest, findings = structure_manifest(_CONVERTER, document.data)
-    findings.extend(cross_check(document.data))
-    findings.extend(path_findings(document.data, path.absolute().parent))
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        # tomlkit says where and why (and reads the little TOML 1.1 that tomllib does not)
+        document = _located_document(file, text)
+        data = document.data
+    manifest, findings = structure_manifest(_CONVERTER, data)
+    findings.extend(cross_check(data))
+    findings.extend(path_findings(data, path.absolute().parent))
     if findings or manifest is None:
+        if document is None:
+            document = _located_document(file, text)
         problems = [_located(file, document, finding) for finding in findings]
         raise ManifestError(_in_file_order(problems), hint=MANIFEST_HINT)
     return ManifestFile(path=path.absolute(), digest=digest, manifest=manifest)
@@ -92,6 +108,8 @@ def load_manifest(path: Path) -> ManifestFile:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        from reconcile.manifest.locate import Position
+
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         problem = _problem(
@@ -106,4 +124,6 @@ def load_manifest(path: Path) -> ManifestFile:
 
 def dump_manifest(manifest: Manifest) -> str:
     """TOML text that ``loads_manifest`` reads back into an equal ``Manifest``."""
+    import tomlkit  # only writing needs it
+
     return tomlkit.dumps(_CONVERTER.unstructure(manifest))

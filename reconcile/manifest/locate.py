@@ -21,7 +21,9 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 from tomlkit.items import AbstractTable, AoT, Array, Item, Key, Table
 from tomlkit.parser import Parser
 
-KeyPath = tuple[str | int, ...]
+from reconcile.manifest.finding import KeyPath, format_key_path
+
+__all__ = ["KeyPath", "LocatedDocument", "Position", "TomlSyntaxError", "format_key_path"]
 
 _TOMLKIT_POSITION = re.compile(r" at line \d+ col \d+$")
 _DUPLICATE_KEY = re.compile(r'^Key "(?P<name>.*)" already exists\.$')
@@ -31,17 +33,6 @@ _DUPLICATE_KEY = re.compile(r'^Key "(?P<name>.*)" already exists\.$')
 class Position:
     line: int  # 1-based
     column: int  # 1-based, in characters
-
-
-def format_key_path(path: KeyPath) -> str:
-    """``("mirror", 1, "url")`` as ``mirror[1].url``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
 
 
 class TomlSyntaxError(Exception):

@@ -19,8 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from reconcile.manifest.finding import Finding, at_value
-from reconcile.manifest.locate import KeyPath
+from reconcile.manifest.finding import Finding, KeyPath, at_value
 
 PATH_MAX = 4096  # Linux: bytes in a path, its terminating NUL included
 NAME_MAX = 255  # Linux: bytes in one path component

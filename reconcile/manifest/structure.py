@@ -20,8 +20,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from reconcile.limits import SETTINGS, Limits
 from reconcile.manifest import checks, sigstore_fields
-from reconcile.manifest.finding import Finding
-from reconcile.manifest.locate import KeyPath
+from reconcile.manifest.finding import Finding, KeyPath
 from reconcile.manifest.model import (
     SIGSTORE_INSTANCES,
     CacheRoot,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import tomllib
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,22 @@ def _schema_errors(text: str) -> list[str]:
     """Where the schema finds fault, as loader-style key paths (``mirror[1].url``)."""
     data: Any = tomlkit.parse(text).unwrap()
     return [format_key_path(tuple(error.absolute_path)) for error in VALIDATOR.iter_errors(data)]
+
+
+@pytest.mark.parametrize("case", INVALID + VALID + EXAMPLES, ids=lambda case: case.name)
+def test_tomllib_and_tomlkit_read_the_same(case: Path) -> None:
+    """The loader reads with tomllib and places problems with tomlkit's reading: on every
+    case both refuse the text or both read the same data."""
+    text = case.read_bytes().decode("utf-8", errors="replace")
+    try:
+        fast: Any = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        fast = None
+    try:
+        located: Any = tomlkit.parse(text).unwrap()
+    except tomlkit.exceptions.TOMLKitError:
+        located = None
+    assert fast == located
 
 
 def test_the_corpus_is_large_enough() -> None:

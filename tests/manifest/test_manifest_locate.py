@@ -4,6 +4,7 @@ whatever the layout (headers, dotted keys, inline tables, tables split by others
 from __future__ import annotations
 
 import random
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,9 @@ def test_every_key_and_value_is_found_where_it_is_written(
     located = parse_located(text)
     # Split [[mirror]] tables come back in file order, so indexes match the document's.
     assert located.data == document
+    # The loader reads with tomllib and asks tomlkit only to place problems: both must read
+    # the same data for the key paths of one to find their places in the other.
+    assert tomllib.loads(text) == document
     for path, value in _leaves(document, ()):
         assert _at(text, located.value_position(path)).startswith(_literal(value)), path
         key = str(path[-1]) if not isinstance(path[-1], int) else None
@@ -160,6 +164,31 @@ def test_syntax_errors_carry_a_position(text: str, line: int, column: int, messa
     assert (problem.line, problem.column) == (line, column)
     assert str(problem).startswith(f"reconcile.toml:{line}:{column}: invalid TOML: ")
     assert "toml.io" in (error.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("table", "unknown_at"),
+    [
+        ('{ root = "opt",\n  specs = ["zlib"] }', "3:3"),  # a newline in an inline table
+        ('{ root = "opt", specs = ["zlib"], }', "2:27"),  # a trailing comma
+    ],
+)
+def test_what_only_tomlkit_reads_is_read_as_before(table: str, unknown_at: str) -> None:
+    """tomllib (TOML 1.0) refuses a little that tomlkit reads; such a manifest still loads,
+    from tomlkit's reading, as it did before tomllib read manifests first."""
+    text = f"version = 1\ninstall = {table}\n"
+    with pytest.raises(tomllib.TOMLDecodeError):
+        tomllib.loads(text)
+    loaded = loads_manifest(text, path=Path("reconcile.toml"))
+    assert loaded.manifest.install is not None
+    assert loaded.manifest.install.specs == ("zlib",)
+    # ... and its problems are placed as well
+    with pytest.raises(ManifestError) as caught:
+        loads_manifest(text.replace("specs", "spec"), path=Path("reconcile.toml"))
+    assert [str(p) for p in caught.value.problems] == [
+        "reconcile.toml:2:11: install: missing required key 'specs'",
+        f"reconcile.toml:{unknown_at}: install: unknown key 'spec' (did you mean 'specs'?)",
+    ]
 
 
 def test_format_key_path() -> None:

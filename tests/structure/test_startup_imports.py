@@ -41,6 +41,7 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "socket",
     "ctypes",
     "getpass",  # plan only reads the lock; taking it names the user
+    "tomlkit",  # a manifest is read with tomllib; tomlkit places problems and writes TOML
     "reconcile.apply",
     "reconcile.archive",
     "reconcile.relocate",
@@ -59,7 +60,7 @@ NEVER_FOR_A_NO_OP_APPLY = (
     "reconcile.trust.sign",
 )
 # ``--version`` builds the parser and nothing else.
-NEVER_FOR_VERSION = (*NEVER_FOR_A_LOCAL_PLAN, "attr", "attrs", "cattrs", "tomlkit")
+NEVER_FOR_VERSION = (*NEVER_FOR_A_LOCAL_PLAN, "attr", "attrs", "cattrs")
 VERSION_MAY_IMPORT = {
     "reconcile",
     "reconcile.cli",

@@ -1,6 +1,8 @@
 """Binary mirrors this manifest writes (publish targets and synced mirrors), layouts 2 and 3:
 every spec the index lists has its metadata and tarball, tarballs match the checksums their
-metadata names, and no spec file or blob lies there that the index does not account for.
+metadata names, and no spec file or blob lies there that the index does not account for
+(the ``.reconcile-sig`` sidecar beside a listed package's metadata is accounted for; one
+beside nothing the index lists is a stray).
 
 Signatures are not judged here (that is what every install does, with the pinned keys); the
 audit reads the signed text only to learn the checksums it compares against. Remote mirrors
@@ -41,6 +43,7 @@ from reconcile.transport.oci_reference import is_oci_url
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.transport.s3 import S3Transport
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
+from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
 
 MAX_METADATA_BYTES = 64 << 20
 
@@ -141,7 +144,9 @@ def _audit_v2(audit: _Audit, entries: dict[str, IndexEntry], signed: bool) -> No
         tarball = (
             cache / node.arch / node.compiler / f"{node.name}-{node.version}" / f"{stem}.spack"
         )
-        listed |= {spec, tarball}
+        # the sidecar publishing writes beside the metadata (it names .spec.json, signed or not)
+        sidecar = cache / (stem + ".spec.json" + SIDECAR_SUFFIX)
+        listed |= {spec, tarball, sidecar}
         audit.check_file(
             spec, what=f"the metadata of {node.name}/{node.hash[:7]}", sha256=None, size=None
         )
@@ -160,7 +165,13 @@ def _audit_v2(audit: _Audit, entries: dict[str, IndexEntry], signed: bool) -> No
     for path in _files_under(cache):
         if path in listed or path.relative_to(cache).parts[0] == KEYS_FOLDER:
             continue
-        audit.add("warning", "mirror-file-unlisted", path, "the index does not list this file")
+        audit.add("warning", "mirror-file-unlisted", path, _unlisted_detail(path))
+
+
+def _unlisted_detail(path: Path) -> str:
+    if path.name.endswith(SIDECAR_SUFFIX):
+        return "a signature sidecar of no package the index lists"
+    return "the index does not list this file"
 
 
 def _audit_v3(audit: _Audit, entries: dict[str, IndexEntry]) -> None:
@@ -177,6 +188,11 @@ def _audit_v3(audit: _Audit, entries: dict[str, IndexEntry]) -> None:
             path, what=f"the manifest of {node.name}/{node.hash[:7]}", sha256=None, size=None
         )
     for path in _files_under(manifests):
+        if path.name.endswith(SIDECAR_SUFFIX):
+            # publishing's sidecar beside a listed spec manifest; anywhere else it is a stray
+            if path.with_name(path.name.removesuffix(SIDECAR_SUFFIX)) not in listed_manifests:
+                audit.add("warning", "mirror-file-unlisted", path, _unlisted_detail(path))
+            continue
         try:
             manifest = parse_manifest(
                 json.dumps(_signed_json(path, audit.root)).encode(), source=str(path)

@@ -13,6 +13,7 @@ means "repair", which is safe; a prefix without a record is never touched.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import itertools
 import json
@@ -21,12 +22,9 @@ import re
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_unstructure_fn, override
-from cattrs.v import format_exception
 
 from reconcile import __version__, safe_fs
 from reconcile.bounded_json import no_cycle_collection
@@ -36,6 +34,9 @@ from reconcile.pause import pause_point
 from reconcile.redact import mask_credentials
 from reconcile.safe_fs import Folder, folder_at
 from reconcile.state.leftovers import temp_name
+
+if TYPE_CHECKING:
+    import cattrs
 
 RECORD_VERSION = 1
 RECORDS_FOLDER = (".reconcile", "records")
@@ -206,7 +207,15 @@ def _strict(kind: type[Any]) -> Any:
     return structure
 
 
-def _make_converter() -> cattrs.Converter:
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The cattrs converter that says exactly what is wrong with a record that is not right
+    (and that ``record_to_dict`` and ``record_from_dict`` agree with: tests hold them to it).
+    Built on first use: a plan reads and fingerprints good records with the plain functions
+    below, and cattrs' import and code generation were a fifth of its start-up."""
+    import cattrs
+    from cattrs.gen import make_dict_unstructure_fn, override
+
     converter = cattrs.Converter(forbid_extra_keys=True)
     for kind in (str, int):
         converter.register_structure_hook(kind, _strict(kind))
@@ -237,6 +246,9 @@ def _make_converter() -> cattrs.Converter:
             verified_at=override(omit_if_default=True),
             logged_at=override(omit_if_default=True),
         ),
+    )
+    converter.register_structure_hook_func(
+        lambda kind: kind == tuple[RecordEntry, ...], _structure_entries
     )
     return converter
 
@@ -315,10 +327,65 @@ def _entry_dicts(entries: tuple[RecordEntry, ...]) -> list[dict[str, Any]]:
     return dicts
 
 
-CONVERTER = _make_converter()
-CONVERTER.register_structure_hook_func(
-    lambda kind: kind == tuple[RecordEntry, ...], _structure_entries
+# Each field of a record but its entries, with the exact JSON type of its value and whether
+# it may be null: what the converter's strict hooks take as they are.
+_RECORD_FIELDS: dict[str, tuple[type, bool]] = {
+    "record_version": (int, False),
+    "hash": (str, False),
+    "name": (str, False),
+    "version": (str, False),
+    "prefix": (str, False),
+    "spec": (dict, False),
+    "mirror": (str, False),
+    "mirror_url": (str, False),
+    "tarball_sha256": (str, False),
+    "signer": (str, True),
+    "installed_at": (str, False),
+    "verified_at": (str, True),
+    "logged_at": (str, True),
+    "reconcile_version": (str, False),
+    "permissions": (dict, True),
+    "externals": (dict, False),
+    "owner": (str, True),
+}
+_REQUIRED_FIELDS = frozenset(
+    field.name
+    for field in attrs.fields(InstallRecord)
+    if field.default is attrs.NOTHING and field.name != "entries"
 )
+_LEFT_OUT_WHEN_NONE = ("verified_at", "logged_at", "owner")
+
+
+def _copied(value: Any) -> Any:
+    """JSON-like data copied as cattrs unstructures a value typed ``Any``."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_copied(item) for item in value)
+    return value
+
+
+def _plain_record(data: Mapping[str, Any]) -> InstallRecord | None:
+    """The record in ``data`` when every key is known, every required one present and every
+    value of the exact type the converter takes as is; else None, and the converter says
+    what is wrong. The model's own converters and validators run either way."""
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "entries":
+            continue
+        expected = _RECORD_FIELDS.get(key)
+        if expected is None or not (type(value) is expected[0] or (value is None and expected[1])):
+            return None
+        values[key] = value
+    externals = values.get("externals")
+    if "entries" not in data or not values.keys() >= _REQUIRED_FIELDS:
+        return None
+    if externals is not None and any(type(target) is not str for target in externals.values()):
+        return None
+    try:
+        return InstallRecord(**values, entries=_structure_entries(data["entries"], None))
+    except (TypeError, ValueError):
+        return None
 
 
 def owner_name(explicit: str | None, manifest_path: Path, install_root: Path | str) -> str:
@@ -328,12 +395,22 @@ def owner_name(explicit: str | None, manifest_path: Path, install_root: Path | s
 
 
 def record_to_dict(record: InstallRecord) -> dict[str, Any]:
-    data: dict[str, Any] = CONVERTER.unstructure(record)
+    """The record as JSON data: the fields in order, those of ``_LEFT_OUT_WHEN_NONE`` left
+    out when None (records without them keep the form and fingerprint they always had)."""
+    data: dict[str, Any] = {}
+    for name in _RECORD_FIELDS:
+        value = getattr(record, name)
+        if value is None and name in _LEFT_OUT_WHEN_NONE:
+            continue
+        data[name] = _copied(value)
+    data["entries"] = _entry_dicts(record.entries)
     return data
 
 
 def _describe(exc: BaseException, kind: type[Any] | None) -> str:
     """Our validators and strict hooks say what is wrong; keep their words."""
+    from cattrs.v import format_exception
+
     if isinstance(exc, ValueError | TypeError) and str(exc):
         return str(exc)
     return format_exception(exc, kind)
@@ -349,8 +426,13 @@ def record_from_dict(data: Any) -> InstallRecord:
             f"record_version is {version!r}, expected {RECORD_VERSION}"
             " (written by another version of reconcile?)"
         )
+    plain = _plain_record(data)
+    if plain is not None:
+        return plain
+    import cattrs
+
     try:
-        return CONVERTER.structure(data, InstallRecord)
+        return converter().structure(data, InstallRecord)
     except cattrs.BaseValidationError as exc:
         messages = cattrs.transform_error(exc, path="record", format_exception=_describe)
         raise ValueError("; ".join(messages)) from None

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from conftest import GREETLIB_HASH, UNSIGNED_CACHE
 from hypothesis import given, settings
@@ -376,6 +377,9 @@ def good_data() -> dict[str, Any]:
         (lambda d: d.update(prefix="relative/prefix"), "absolute"),
         (lambda d: d.update(entries={"a": 1}), "entries"),
         (lambda d: d.update(spec=[1, 2]), "spec"),
+        (lambda d: d.update(externals={"abcdefgh": 1}), "expected str"),
+        (lambda d: d.update(signer=5), "expected str"),
+        (lambda d: d.update(permissions="world"), "permissions"),
     ],
 )
 def test_a_record_with_bad_fields_is_reported_with_its_file(
@@ -570,5 +574,32 @@ def test_entries_in_the_key_order_records_are_written_in_are_checked_as_strictly
 @settings(max_examples=100, deadline=None)
 @given(st.lists(record_entries(), max_size=8))
 def test_entries_unstructure_as_cattrs_unstructures_each(entries: list[RecordEntry]) -> None:
-    each = [records.CONVERTER.unstructure(entry, RecordEntry) for entry in entries]
+    each = [records.converter().unstructure(entry, RecordEntry) for entry in entries]
     assert records._entry_dicts(tuple(entries)) == each
+
+
+@settings(max_examples=150, deadline=None)
+@given(install_records)
+def test_records_unstructure_as_cattrs_unstructures_them(record: InstallRecord) -> None:
+    """record_to_dict writes what cattrs' converter made (and fingerprinted) before it,
+    key for key and in the same order, without building that converter."""
+    expected = records.converter().unstructure(record)
+    assert records.record_to_dict(record) == expected
+    assert list(records.record_to_dict(record)) == list(expected)
+    assert json.dumps(records.record_to_dict(record)) == json.dumps(expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(install_records)
+def test_good_records_structure_as_cattrs_structures_them(record: InstallRecord) -> None:
+    """A good record is built without cattrs, into what cattrs builds from the same data."""
+    data = json.loads(json.dumps(records.converter().unstructure(record)))
+    plain = records._plain_record(data)
+    assert plain is not None
+    assert plain == records.converter().structure(data, InstallRecord)
+    assert records.record_fingerprint(plain) == records.record_fingerprint(record)
+
+
+def test_the_plain_record_fields_are_the_models() -> None:
+    names = [field.name for field in attrs.fields(InstallRecord)]
+    assert [*records._RECORD_FIELDS, "entries"] == names

@@ -196,6 +196,8 @@ REFERENCES: Mapping[str, str] = {
     "no-such-path": "a path, or the folder it should be written into, does not exist",
     "no-such-view": "`--view` names no `[[view]]` of the manifest, or the manifest declares none",
     "no-valid-signer": "an install's signer was revoked or removed and no mirror signs it anew",
+    "no-gnupg-signature-to-replace": "a gpg key re-signs Spack's metadata only where a GnuPG "
+    "key that counts signed it (rotation); a sidecar signature does not cover the whole spec",
     "nothing-to-export": "`keys export` was asked for a sigstore key, which has no key material",
     "not-a-prefix": "a path to install into or change is not a plain folder",
     "not-a-spack-prefix": "a prefix to publish lacks Spack's metadata",

@@ -22,6 +22,7 @@ PAUSE_POINTS = (
     "after-verify",  # a tarball's private copy was hashed and matched; not unpacked yet
     "record-temp",  # an install record's temporary file is written, not yet renamed
     "cache-temp",  # a blob's temporary file in a cache root is written, not yet renamed
+    "resign-verified",  # a published spec verified for a new gpg key; not yet read again
 )
 POLL_SECONDS = 0.02
 # A test that never resumes must not leave a process behind for ever.

@@ -1,28 +1,54 @@
 """Signing again what was published before, after a key was added to ``[[publish]] key``
-(rotation): the commit step after publications.
+or the entry's gpg key changed (rotation): the commit step after publications.
 
 Phase 1: each spec's metadata is fetched fresh from the mirror and verified under the keys
 that count now (so a new key only ever signs what a key already trusted vouches for), the
-tarball's size is read, and the new keys' signers are found. Commit: the statement over that
-tarball is signed by each new key and merged into the spec's sidecar (signatures of other
-keys over the same statement kept). Tarballs and Spack's metadata are not touched.
+tarball's size is read, and the new keys' signers are found. When the entry's gpg key
+re-signs Spack's metadata, the text it signs must carry a GnuPG signature by a key that
+counts for the mirror (reconcile's statement covers the tarball and the DAG, not the whole
+spec document), and it is the very bytes that were verified.
+
+Commit, per spec: the gpg signer's public key is offered in the mirror, Spack's metadata is
+clear-signed again by it (replaced atomically: the old key's signature is gone), then the
+statement over the tarball is signed by each new ed25519 or sigstore key and merged into the
+sidecar (other keys' signatures over the same statement kept). The tarball is not touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from reconcile.apply.context import ApplyResult, RunContext
+from reconcile.buildcache.layout_v2 import spec_url
+from reconcile.buildcache.layout_v3 import spec_manifest_url
 from reconcile.buildcache.pinned_keys import trust_policy
-from reconcile.errors import ApplyError, ReconcileError
+from reconcile.errors import ApplyError, ReconcileError, VerificationError
 from reconcile.observe.facts import MirrorView, VerifiedSpec
 from reconcile.observe.mirrors import verified_from_mirror
+from reconcile.pause import pause_point
 from reconcile.plan.model import ResignAction
+from reconcile.publish.metadata import clearsign_metadata_again, publish_public_key
 from reconcile.publish.sidecars import sign_stored_package
 from reconcile.spack.spec import parse_node
+from reconcile.trust.clearsign import CLEARSIGN_HEADER
+from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.signers import StatementSigner
+
+if TYPE_CHECKING:
+    from reconcile.trust.sign import GpgSigner
+
+
+@attrs.frozen(kw_only=True)
+class _Prepared:
+    verified: VerifiedSpec
+    # the text a gpg key that counts signed, to clear-sign again (None: metadata untouched)
+    signed_text: bytes | None
+    gpg_signer: GpgSigner | None
+    statement_signers: list[StatementSigner]
 
 
 class ResignStep:
@@ -30,10 +56,11 @@ class ResignStep:
 
     def __init__(self, run: RunContext) -> None:
         self.run = run
-        self.verified: list[VerifiedSpec] = []
-        self.signers: list[list[StatementSigner]] = []
+        self.prepared: list[_Prepared] = []
 
-    def _verify(self, action: ResignAction) -> VerifiedSpec:
+    def _verify(self, action: ResignAction) -> tuple[VerifiedSpec, bytes | None]:
+        """The spec verified under the keys that count and, when a gpg key re-signs, the
+        text Spack's metadata signs, verified by a GnuPG key that counts."""
         manifest_file = self.run.manifest_file
         mirror = manifest_file.manifest.mirror(action.mirror)
         view = MirrorView(
@@ -47,44 +74,103 @@ class ResignStep:
             manifest_file, read_url=self.run.pool.read_bytes
         )
         try:
-            return verified_from_mirror(parse_node(action.spec), view, self.run.pool, trust, None)
-        except ReconcileError as exc:
-            raise exc.add_context(
-                f"cannot sign {action.label} in mirror '{action.mirror}' again: what is there "
-                "does not verify under the keys that count, and a new key signs only what a "
-                "trusted one vouches for"
-            ) from None
+            try:
+                node = parse_node(action.spec)
+                verified = verified_from_mirror(node, view, self.run.pool, trust, None)
+            except ReconcileError as exc:
+                raise exc.add_context(
+                    f"cannot sign {action.label} in mirror '{action.mirror}' again: what is "
+                    "there does not verify under the keys that count, and a new key signs only "
+                    "what a trusted one vouches for"
+                ) from None
+            if action.key is None:
+                return verified, None
+            pause_point("resign-verified", action.label)
+            try:
+                return verified, self._signed_text(action, view, verified, trust)
+            except ReconcileError as exc:
+                raise exc.add_context(
+                    f"cannot clear-sign {action.label} in mirror '{action.mirror}' again with "
+                    f"{action.key}"
+                ) from None
         finally:
             if self.run.settings.trust is None:
                 trust.close()
 
+    def _signed_text(
+        self, action: ResignAction, view: MirrorView, verified: VerifiedSpec, trust: TrustPolicy
+    ) -> bytes:
+        node = verified.fetched.document.root
+        url = (
+            spec_manifest_url(view.url, node)
+            if action.layout == 3
+            else spec_url(view.url, node, signed=True)
+        )
+        document = self.run.pool.for_url(view.url).read_bytes(url, expect_prefix=CLEARSIGN_HEADER)
+        if hashlib.sha256(document).hexdigest() != verified.fetched.metadata_sha256:
+            raise VerificationError(
+                f"the metadata of {action.label} changed while it was read",
+                hint="run apply again once the mirror is no longer being written",
+            )
+        what = f"spec {action.label} from mirror '{action.mirror}'"
+        try:
+            text, _ = trust.envelope_signer(document, what=what, mirror=action.mirror)
+        except VerificationError as exc:
+            raise VerificationError(
+                f"{exc.message}\n  {action.key} (gpg) clear-signs the whole spec document, so "
+                "it needs a GnuPG signature by a key that counts (the sidecar's statement "
+                "covers only the tarball and the dependency graph)",
+                hint=f"declare the key that signed it beside {action.key} until every spec is "
+                "signed again, or publish the spec anew (remove it from the mirror first)",
+                reference="no-gnupg-signature-to-replace",
+            ) from None
+        return text
+
     def prepare(self, workdir: Path) -> None:
-        del workdir  # nothing is staged: the statement is made from the verified metadata
+        del workdir  # nothing is staged: what is signed comes from the verified metadata
         for action in self.run.plan.resignings:
-            verified = self._verify(action)
+            verified, signed_text = self._verify(action)
             if verified.fetched.document.tarball_sha256 is None:  # fetch_spec refuses this
                 raise ApplyError(f"cannot sign {action.label} again: no tarball checksum")
-            self.verified.append(verified)
-            self.signers.append(
-                self.run.statement_signers(action.keys, f"sign {action.label} again with")
+            purpose = f"sign {action.label} again with"
+            self.prepared.append(
+                _Prepared(
+                    verified=verified,
+                    signed_text=signed_text,
+                    gpg_signer=self.run.signer(action.fingerprint, purpose),
+                    statement_signers=self.run.statement_signers(
+                        tuple(k for k in action.keys if k != action.key), purpose
+                    ),
+                )
             )
 
     def commit(self, result: ApplyResult) -> ApplyResult:
         done = []
-        for action, verified, signers in zip(
-            self.run.plan.resignings, self.verified, self.signers, strict=True
-        ):
+        offered: set[tuple[str, str]] = set()  # (mirror, fingerprint): public key published
+        for action, prepared in zip(self.run.plan.resignings, self.prepared, strict=True):
             self.run.committed = True
-            document = verified.fetched.document
+            document = prepared.verified.fetched.document
             assert document.tarball_sha256 is not None  # checked in prepare
             store = self.run.pool.store_for(self.run.pool.unmask(action.mirror, action.mirror_url))
+            signer = prepared.gpg_signer
+            if signer is not None and prepared.signed_text is not None:
+                if (action.mirror, signer.fingerprint) not in offered:
+                    publish_public_key(store, signer, layout=action.layout)
+                    offered.add((action.mirror, signer.fingerprint))
+                clearsign_metadata_again(
+                    store,
+                    node=document.root,
+                    layout=action.layout,
+                    signed_text=prepared.signed_text,
+                    signer=signer,
+                )
             sign_stored_package(
                 store,
                 node=document.root,
                 layout=action.layout,
                 tarball_sha256=document.tarball_sha256,
-                tarball_size=verified.tarball_bytes,
-                signers=signers,
+                tarball_size=prepared.verified.tarball_bytes,
+                signers=prepared.statement_signers,
             )
             self.run.reporter.event(
                 f"signed {action.label} in mirror '{action.mirror}' again with "

@@ -54,10 +54,14 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         )
         lines.append(f"    because {publication.reason}")
     for resign in plan.resignings:
-        lines.append(
-            f"~ resign {resign.label} in {resign.mirror} (adds {', '.join(resign.keys)}; "
-            "tarball and metadata untouched)"
-        )
+        added = [k for k in resign.keys if k != resign.key]
+        if resign.key is None:
+            how = f"adds {', '.join(added)}; tarball and metadata untouched"
+        else:
+            how = f"metadata clear-signed again by {resign.key}"
+            how += f", adds {', '.join(added)}" if added else ""
+            how += "; tarball untouched"
+        lines.append(f"~ resign {resign.label} in {resign.mirror} ({how})")
         lines.append(f"    because {resign.reason}")
     for sync in plan.syncs:
         if sync.sign_with:

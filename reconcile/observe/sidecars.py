@@ -1,16 +1,19 @@
-"""Facts about the sidecar signatures a mirror already carries for a spec: which declared keys
-have signed it, so that publishing can sign again with a key added to ``[[publish]] key``
-(rotation) without publishing the spec again."""
+"""Facts about the signatures a mirror already carries for a spec a ``[[publish]]`` entry
+published: which declared keys have signed it, where publishing puts each key's signature
+(a gpg key in Spack's clear-signed metadata, an ed25519 or sigstore key in the sidecar), so
+that publishing can sign again with a key added to ``[[publish]] key`` (rotation) without
+publishing the spec again."""
 
 from __future__ import annotations
 
-from reconcile.buildcache.layout_v2 import sidecar_url
-from reconcile.buildcache.layout_v3 import sidecar_url_v3
+from reconcile.buildcache.layout_v2 import sidecar_url, spec_url
+from reconcile.buildcache.layout_v3 import sidecar_url_v3, spec_manifest_url
 from reconcile.errors import TransportError, VerificationError
 from reconcile.observe.facts import MirrorView
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.registry import TransportPool
-from reconcile.trust.policy import TrustPolicy
+from reconcile.trust.clearsign import CLEARSIGN_HEADER
+from reconcile.trust.policy import ENVELOPE_SCHEME, TrustPolicy
 from reconcile.trust.sidecar import parse_sidecar
 
 
@@ -22,10 +25,37 @@ def sidecar_fact_key(mirror: str, dag_hash: str) -> str:
 def sidecar_signers(
     mirror: MirrorView, node: SpecNode, pool: TransportPool, trust: TrustPolicy
 ) -> frozenset[str]:
-    """The identities of the declared keys with a valid signature in the spec's sidecar over
-    the statement it holds (empty when there is no sidecar, or it is not one reconcile
-    reads). Whether that statement matches the metadata is checked when the spec is read
-    for an install, and before anything is signed again."""
+    """The identities of the declared keys that have signed the spec: the gpg key whose
+    clear-signature over Spack's metadata verifies, and each key with a valid signature in
+    the spec's sidecar over the statement it holds (empty when nothing verifies). Whether
+    that statement matches the metadata is checked when the spec is read for an install,
+    and before anything is signed again."""
+    return _metadata_signer(mirror, node, pool, trust) | _statement_signers(
+        mirror, node, pool, trust
+    )
+
+
+def _metadata_signer(
+    mirror: MirrorView, node: SpecNode, pool: TransportPool, trust: TrustPolicy
+) -> frozenset[str]:
+    if not any(key.scheme == ENVELOPE_SCHEME for key in trust.load()):
+        return frozenset()  # no gpg key declared: nothing could have signed it
+    url = (
+        spec_manifest_url(mirror.url, node)
+        if mirror.layout == 3
+        else spec_url(mirror.url, node, signed=True)
+    )
+    try:
+        document = pool.for_url(mirror.url).read_bytes(url, expect_prefix=CLEARSIGN_HEADER)
+        _, signer = trust.envelope_signer(document, what=f"metadata of {node.short()}")
+    except (TransportError, VerificationError):
+        return frozenset()
+    return frozenset({signer.identity})
+
+
+def _statement_signers(
+    mirror: MirrorView, node: SpecNode, pool: TransportPool, trust: TrustPolicy
+) -> frozenset[str]:
     url = sidecar_url_v3(mirror.url, node) if mirror.layout == 3 else sidecar_url(mirror.url, node)
     try:
         sidecar = parse_sidecar(pool.for_url(mirror.url).read_bytes(url))
@@ -37,4 +67,5 @@ def sidecar_signers(
         )
     except VerificationError:
         return frozenset()
-    return frozenset(signer.identity for signer in verified.signers)
+    # a gpg signature counts where Spack checks it (the metadata), never in a sidecar
+    return frozenset(s.identity for s in verified.signers if s.scheme != ENVELOPE_SCHEME)

@@ -88,6 +88,11 @@ _FIELDS: dict[type[Action], dict[str, Any]] = {
     # left out when empty: a plan without ed25519 signing reads as before
     PublishAction: {"statement_keys": override(omit_if_default=True)},
     SyncAction: {"statement_keys": override(omit_if_default=True)},
+    # left out unless a gpg key re-signs Spack's metadata: sidecar-only plans read as before
+    ResignAction: {
+        "key": override(omit_if_default=True),
+        "fingerprint": override(omit_if_default=True),
+    },
     SourceAction: {
         # a saved plan never holds credentials (apply plans afresh and compares)
         "url": override(unstruct_hook=mask_credentials),

@@ -342,10 +342,11 @@ class PublishAction(_OfSpec):
 
 @attrs.frozen(kw_only=True)
 class ResignAction(_OfSpec):
-    """A spec a ``[[publish]]`` entry published before, whose sidecar lacks a signature by a
-    statement key the entry names now (a key added for rotation): its metadata is read and
-    verified under the keys that count, and the statement signed with the new keys, merged
-    into the sidecar. The tarball and Spack's metadata are not touched."""
+    """A spec a ``[[publish]]`` entry published before that lacks a signature by a key the
+    entry names now (a key added for rotation): its metadata is read and verified under the
+    keys that count, then Spack's metadata is clear-signed again by the entry's gpg key when
+    another (or none) signed it, and the statement is signed by each new ed25519 or sigstore
+    key, merged into the sidecar. The tarball is not touched."""
 
     hash: str
     name: str
@@ -353,9 +354,12 @@ class ResignAction(_OfSpec):
     mirror: str
     mirror_url: str  # credentials masked
     layout: int
-    keys: tuple[str, ...]  # the [[key]] names whose signatures the sidecar lacks
+    keys: tuple[str, ...]  # the [[key]] names whose signatures the spec lacks
     reason: str
     spec: dict[str, Any] = attrs.field(eq=False, repr=False)  # the node, as the index has it
+    # the gpg key among ``keys`` (it re-signs Spack's metadata) and its fingerprint
+    key: str | None = None
+    fingerprint: str | None = None
 
     kind: ClassVar[Literal["resign"]] = "resign"
     phase: ClassVar[Phase] = "resign"

@@ -105,7 +105,7 @@ def plan_publishing(
                     reason = f"{item.node.short()} is already in mirror '{entry.mirror}'"
                     fact = sidecar_fact_key(entry.mirror, dag_hash)
                     # an OCI registry's sidecars are tagged artifacts: not signed again yet
-                    resign_keys = () if oci else statement_keys
+                    resign_keys = () if oci else (*([gpg_key] if gpg_key else []), *statement_keys)
                     if resign_keys and fact not in signed:
                         need.add((entry.mirror, dag_hash))
                         continue
@@ -117,7 +117,7 @@ def plan_publishing(
                     if not missing:
                         noops[resource] = NoOp(resource=resource, reason=reason)
                         continue
-                    have_names = sorted(k for k, i in identities.items() if i in have)
+                    gpg_missing = gpg_key if gpg_key in missing else None
                     actions[(entry.mirror, dag_hash)] = ResignAction(
                         hash=dag_hash,
                         name=item.node.name,
@@ -126,10 +126,12 @@ def plan_publishing(
                         mirror_url=mask_credentials(view.url),
                         layout=view.layout,
                         keys=missing,
-                        reason=f"its sidecar in mirror '{entry.mirror}' has no signature by "
-                        f"{', '.join(missing)}, which publish[{number}] signs with (signed "
-                        f"now by: {', '.join(have_names) or 'none'})",
+                        reason=_resign_reason(
+                            entry.mirror, number, missing, gpg_missing, have, identities
+                        ),
                         spec=dict(listed.node.raw),
+                        key=gpg_missing,
+                        fingerprint=fingerprints.get(gpg_missing) if gpg_missing else None,
                     )
                     continue
                 too_short = _too_short(entry, number, item, buildpath)
@@ -163,6 +165,30 @@ def plan_publishing(
         errors=tuple(errors),
         need_sidecars=frozenset(need),
         fingerprints=observed,
+    )
+
+
+def _resign_reason(
+    mirror: str,
+    number: int,
+    missing: tuple[str, ...],
+    gpg_key: str | None,
+    have: frozenset[str],
+    identities: Mapping[str, str],
+) -> str:
+    """Which signatures the spec lacks, where each goes, and who signed it so far."""
+    have_names = sorted(k for k, i in identities.items() if i in have)
+    statement_keys = [k for k in missing if k != gpg_key]
+    parts = []
+    if gpg_key is not None:
+        parts.append(f"its metadata in mirror '{mirror}' is not clear-signed by {gpg_key}")
+    if statement_keys:
+        parts.append(
+            f"its sidecar in mirror '{mirror}' has no signature by {', '.join(statement_keys)}"
+        )
+    return (
+        f"{' and '.join(parts)}, which publish[{number}] signs with (signed now by: "
+        f"{', '.join(have_names) or 'none'})"
     )
 
 

@@ -194,6 +194,27 @@ class TrustPolicy:
             raise
         return Verified(payload=payload, signers=self._enforce([signer], mirror, what=what))
 
+    def envelope_signer(
+        self, document: bytes, *, what: str, mirror: str | None = None
+    ) -> tuple[bytes, Signer]:
+        """The GnuPG-verified payload of Spack's clear-signed ``document`` and its signer,
+        when that signer is a gpg key that counts for ``mirror`` (None: any declared key),
+        whatever ``require`` says: re-signing Spack's metadata with a new gpg key needs the
+        whole document vouched for by a GnuPG key, which reconcile's statement is not.
+        ``VerificationError`` otherwise."""
+        if not starts_clearsigned(document):
+            raise VerificationError(f"{what}: Spack's metadata carries no GnuPG signature")
+        scheme = self._scheme(ENVELOPE_SCHEME)
+        assert isinstance(scheme, EnvelopeScheme), "the envelope scheme must open documents"
+        payload, signer = scheme.open(document, what=what)
+        counting = {k.identity for k in self.counting_keys(mirror) if k.scheme == signer.scheme}
+        if signer.identity not in counting:
+            raise VerificationError(
+                f"{what}: Spack's metadata is signed by {signer.describe()}, which does not "
+                f"count for {_where(mirror)}"
+            )
+        return payload, signer
+
     def wants_statement(self, mirror: str | None) -> bool:
         """Whether a key of a detached scheme (ed25519) counts for ``mirror``: then readers
         fetch the package's sidecar and check its statement (``verify_statement``)."""

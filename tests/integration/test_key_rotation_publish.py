@@ -60,9 +60,10 @@ def test_a_key_added_to_publish_signs_what_was_published(
     shown = capsys.readouterr().out
     assert shown.count("~ resign ") == 3, shown
     assert "(adds site-2026; tarball and metadata untouched)" in shown
-    assert "has no signature by site-2026, which publish[0] signs with (signed now by: site)" in (
-        shown
-    )
+    assert (
+        "has no signature by site-2026, which publish[0] signs with "
+        "(signed now by: publisher, site)"
+    ) in shown
     assert "3 to sign again" in shown
 
     assert run(manifest, "apply", "--yes") == 0, capsys.readouterr().err

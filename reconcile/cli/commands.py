@@ -13,7 +13,6 @@ from reconcile.engine import lock_use, observe_and_plan
 from reconcile.errors import PlanError, ReconcileError
 from reconcile.manifest.load import load_manifest
 from reconcile.plan.model import Plan
-from reconcile.plan.serialize import plan_to_dict, write_plan
 from reconcile.state.lock import lock_holder
 from reconcile.transport.registry import TransportPool, endpoints_of
 
@@ -85,11 +84,15 @@ def plan(
             "tree as it is now, before that apply finishes",
             file=sys.stderr,
         )
-    if out is not None:
-        write_plan(result, out)
-    if as_json:
-        print(json.dumps(plan_to_dict(result), indent=1))
-    else:
+    if out is not None or as_json:
+        # the plan's JSON form (and cattrs, which reads it back) only when asked for
+        from reconcile.plan.serialize import plan_to_dict, write_plan
+
+        if out is not None:
+            write_plan(result, out)
+        if as_json:
+            print(json.dumps(plan_to_dict(result), indent=1))
+    if not as_json:
         print(render_plan(result, verbose=verbose))
         install = loaded.manifest.install
         note = unknown_relocation_note(result)

@@ -1,7 +1,7 @@
 """Load a manifest (``reconcile.toml``) into the model, reporting every problem with its place.
 
-``loads_manifest`` parses with the standard library's ``tomllib``, structures the data with
-cattrs (every field checked), runs the checks that span tables, and raises one
+``loads_manifest`` parses with the standard library's ``tomllib``, structures the data
+(every field checked: ``structure.py``), runs the checks that span tables, and raises one
 ``ManifestError`` listing all the problems in file order. Only then is the text parsed again
 with tomlkit, which keeps where every key and value starts (``locate.py``): the positions are
 needed only for problems, and tomlkit costs a plan's start-up more than all the rest of the
@@ -21,12 +21,11 @@ from reconcile.manifest.crosscheck import cross_check
 from reconcile.manifest.finding import Finding, format_key_path
 from reconcile.manifest.model import Manifest, ManifestFile
 from reconcile.manifest.paths import path_findings
-from reconcile.manifest.structure import make_converter, structure_manifest
+from reconcile.manifest.structure import converter, structure_manifest
 
 if TYPE_CHECKING:
     from reconcile.manifest.locate import LocatedDocument, Position
 
-_CONVERTER = make_converter()
 
 MANIFEST_HINT = (
     "fix each problem at the line and column given; "
@@ -77,7 +76,7 @@ def loads_manifest(text: str, *, path: Path) -> ManifestFile:
         # tomlkit says where and why (and reads the little TOML 1.1 that tomllib does not)
         document = _located_document(file, text)
         data = document.data
-    manifest, findings = structure_manifest(_CONVERTER, data)
+    manifest, findings = structure_manifest(data)
     findings.extend(cross_check(data))
     findings.extend(path_findings(data, path.absolute().parent))
     if findings or manifest is None:
@@ -126,4 +125,4 @@ def dump_manifest(manifest: Manifest) -> str:
     """TOML text that ``loads_manifest`` reads back into an equal ``Manifest``."""
     import tomlkit  # only writing needs it
 
-    return tomlkit.dumps(_CONVERTER.unstructure(manifest))
+    return tomlkit.dumps(converter().unstructure(manifest))

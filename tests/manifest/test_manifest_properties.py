@@ -4,6 +4,7 @@ with the loader's checks on arbitrary input."""
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reconcile.errors import ManifestError
+from reconcile.manifest import structure
 from reconcile.manifest.checks import (
     check_arch,
     check_cache_prefix,
@@ -275,6 +277,47 @@ def test_dump_then_load_gives_the_same_manifest(manifest: Manifest) -> None:
     assert loads_manifest(text, path=Path("reconcile.toml")).manifest == manifest
     # What reconcile writes, editors accept too.
     assert list(VALIDATOR.iter_errors(tomlkit.parse(text).unwrap())) == []
+
+
+def _leaf_paths(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    if isinstance(value, dict):
+        return [path] + [p for key, item in value.items() for p in _leaf_paths(item, (*path, key))]
+    if isinstance(value, list):
+        return [path] + [
+            p for index, item in enumerate(value) for p in _leaf_paths(item, (*path, index))
+        ]
+    return [path]
+
+
+@settings(max_examples=60, deadline=None)
+@given(manifest=manifests(), data=st.data())
+def test_the_plain_path_builds_what_cattrs_builds(manifest: Manifest, data: st.DataObject) -> None:
+    """A good manifest is built without cattrs, by the converter's own hooks: into what the
+    converter builds, and never when the converter finds a problem (it is left to say what)."""
+    import cattrs
+
+    raw: Any = tomllib.loads(dump_manifest(manifest))
+    for _ in range(data.draw(st.integers(0, 2), label="changes")):
+        *parent_path, last = data.draw(st.sampled_from(_leaf_paths(raw)[1:]), label="at")
+        parent = raw
+        for part in parent_path:
+            parent = parent[part]
+        change = data.draw(st.sampled_from(["drop", "unknown", "value"]), label="change")
+        if change == "drop" and isinstance(parent, dict):
+            del parent[last]
+        elif change == "unknown" and isinstance(parent, dict):
+            parent[f"{last}x"] = 1
+        else:
+            parent[last] = data.draw(
+                st.sampled_from([0, -1, 7, "", "x", "/abs", True, 1.5, [], ["x"], {}, {"a": 1}]),
+                label="value",
+            )
+    plain = structure.plain_manifest(raw)
+    try:
+        expected = structure.converter().structure(raw, Manifest)
+    except (cattrs.BaseValidationError, structure._InvalidValueError, structure._ProblemGroupError):
+        expected = None
+    assert plain == expected
 
 
 def test_dump_is_readable_toml() -> None:

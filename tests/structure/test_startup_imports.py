@@ -42,6 +42,7 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "ctypes",
     "getpass",  # plan only reads the lock; taking it names the user
     "tomlkit",  # a manifest is read with tomllib; tomlkit places problems and writes TOML
+    "cattrs",  # good manifests and records are built by plain functions; cattrs describes bad ones
     "reconcile.apply",
     "reconcile.archive",
     "reconcile.relocate",
@@ -60,7 +61,7 @@ NEVER_FOR_A_NO_OP_APPLY = (
     "reconcile.trust.sign",
 )
 # ``--version`` builds the parser and nothing else.
-NEVER_FOR_VERSION = (*NEVER_FOR_A_LOCAL_PLAN, "attr", "attrs", "cattrs")
+NEVER_FOR_VERSION = (*NEVER_FOR_A_LOCAL_PLAN, "attr", "attrs")
 VERSION_MAY_IMPORT = {
     "reconcile",
     "reconcile.cli",

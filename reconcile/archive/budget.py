@@ -8,10 +8,9 @@ declares, so that a bound reached costs no disk.
 
 from __future__ import annotations
 
-import tarfile
-
 from reconcile.archive import violation as rules
 from reconcile.archive.names import Parts
+from reconcile.archive.tar_headers import TarMember
 from reconcile.archive.violation import ArchiveRuleError
 from reconcile.limits import DEFAULT_LIMITS, Limits, describe_bytes
 
@@ -31,7 +30,7 @@ class UnpackBudget:
         self.members = 0
         self.unpacked = 0
 
-    def charge(self, info: tarfile.TarInfo, parts: Parts) -> None:
+    def charge(self, info: TarMember, parts: Parts) -> None:
         """Count one member (before it is written); refuse it if a bound is passed."""
         self.members += 1
         if self.members > self._limits.max_members:

@@ -65,6 +65,16 @@ class GunzipStream:
         self.position += len(piece)
         return piece
 
+    def next_piece(self) -> bytes:
+        """What is left of the current inflated piece (at most ``OUTPUT_PIECE`` bytes),
+        whole and without a copy when nothing of it was read yet; b"" at the end."""
+        if self._out_used >= len(self._out):
+            self._out, self._out_used = self._inflate_more(), 0
+        piece = self._out[self._out_used :] if self._out_used else self._out
+        self._out_used = len(self._out)
+        self.position += len(piece)
+        return piece
+
     def _inflate_more(self) -> bytes:
         while not self._inflate.eof:
             data: bytes | memoryview = self._tail

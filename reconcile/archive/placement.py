@@ -16,8 +16,7 @@ The rules (``MemberTable``) see every member either way; this module only maps n
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from typing import IO
+from collections.abc import Callable, Iterable
 
 from reconcile.archive.names import Parts
 from reconcile.archive.rules import Admission, Kind, Layout
@@ -52,8 +51,8 @@ class Placement:
         if not guess:
             self._lay_out_as_archive()
 
-    def create(self, admit: Admission, data: Callable[[], IO[bytes]]) -> None:
-        """Create what ``admit`` says; ``data`` gives a regular file's contents."""
+    def create(self, admit: Admission, data: Callable[[], Iterable[bytes | memoryview]]) -> None:
+        """Create what ``admit`` says; ``data`` gives a regular file's contents, in pieces."""
         if self.layout is Layouts.UNDECIDED:
             self._decide(admit)
         elif self.layout is Layouts.GUESSED and not _fits(admit, self.guess):
@@ -123,7 +122,7 @@ class Placement:
         for folder in waiting:
             self._write(folder, _no_data)
 
-    def _write(self, admit: Admission, data: Callable[[], IO[bytes]]) -> None:
+    def _write(self, admit: Admission, data: Callable[[], Iterable[bytes | memoryview]]) -> None:
         for parent in admit.implied_parents:
             where = self._new_location(parent)
             if where is not None:
@@ -185,5 +184,5 @@ def _within(parts: Parts, folder: Parts) -> bool:
     return parts[: len(folder)] == folder
 
 
-def _no_data() -> IO[bytes]:
+def _no_data() -> Iterable[bytes | memoryview]:
     raise AssertionError("only folder members wait for the layout")

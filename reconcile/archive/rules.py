@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import stat
-import tarfile
 
 import attrs
 
@@ -23,6 +22,12 @@ from reconcile.archive.names import (
     member_parts,
 )
 from reconcile.archive.symlinks import escape_reason
+from reconcile.archive.tar_headers import (
+    BLOCK_DEVICE,
+    CHARACTER_DEVICE,
+    FIFO,
+    TarMember,
+)
 from reconcile.archive.violation import ArchiveRuleError
 
 BINARY_DISTRIBUTION = (".spack", "binary_distribution")
@@ -31,9 +36,9 @@ BINARY_DISTRIBUTION = (".spack", "binary_distribution")
 IMPLIED_DIRECTORY_MODE = 0o755
 
 _SPECIAL_TYPES = {
-    tarfile.CHRTYPE: "a character device",
-    tarfile.BLKTYPE: "a block device",
-    tarfile.FIFOTYPE: "a FIFO",
+    CHARACTER_DEVICE: "a character device",
+    BLOCK_DEVICE: "a block device",
+    FIFO: "a FIFO",
 }
 
 
@@ -94,7 +99,7 @@ class MemberTable:
     def __init__(self) -> None:
         self._entries: dict[Parts, Entry] = {}
 
-    def admit(self, info: tarfile.TarInfo) -> Admission:
+    def admit(self, info: TarMember) -> Admission:
         """Check one member against every rule that does not need the prefix."""
         parts = member_parts(info.name)
         _refuse_overridden_names(info)
@@ -201,7 +206,7 @@ class MemberTable:
             f"this {kind.value} has the same name as {what}; expected every name once",
         )
 
-    def _hard_link_target(self, info: tarfile.TarInfo) -> Parts:
+    def _hard_link_target(self, info: TarMember) -> Parts:
         target = member_parts(info.linkname, what="hard link target", member=info.name)
         entry = self._entries.get(target)
         if entry is None or entry.kind is not Kind.FILE:
@@ -245,7 +250,7 @@ class MemberTable:
             )
 
 
-def _kind_of(info: tarfile.TarInfo) -> Kind:
+def _kind_of(info: TarMember) -> Kind:
     if info.isdir():
         return Kind.DIRECTORY
     if info.issym():
@@ -253,7 +258,7 @@ def _kind_of(info: tarfile.TarInfo) -> Kind:
     if info.islnk():
         return Kind.HARD_LINK
     if info.isreg():
-        if info.sparse is not None:
+        if info.sparse:
             raise ArchiveRuleError(
                 rules.SPARSE_FILE, info.name, "a GNU sparse file; Spack never writes them"
             )
@@ -266,7 +271,7 @@ def _kind_of(info: tarfile.TarInfo) -> Kind:
     )
 
 
-def _refuse_special_bits(info: tarfile.TarInfo, kind: Kind) -> None:
+def _refuse_special_bits(info: TarMember, kind: Kind) -> None:
     special = info.mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX)
     if special:
         names = [
@@ -286,17 +291,17 @@ def _refuse_special_bits(info: tarfile.TarInfo, kind: Kind) -> None:
         )
 
 
-def _refuse_overridden_names(info: tarfile.TarInfo) -> None:
-    header_name = getattr(info, "header_name", None)
-    if header_name is not None and not header_stands_for(header_name, info.name):
+def _refuse_overridden_names(info: TarMember) -> None:
+    header_name = info.header_name
+    if not header_stands_for(header_name, info.name):
         raise ArchiveRuleError(
             rules.PAX_NAME_OVERRIDE,
             info.name,
             f"a PAX or GNU long-name record renames the member from its header name "
             f"{header_name!r}; expected the record to repeat the header's name",
         )
-    header_linkname = getattr(info, "header_linkname", None)
-    if header_linkname is not None and not header_stands_for(header_linkname, info.linkname):
+    header_linkname = info.header_linkname
+    if not header_stands_for(header_linkname, info.linkname):
         raise ArchiveRuleError(
             rules.PAX_NAME_OVERRIDE,
             info.name,
@@ -305,7 +310,7 @@ def _refuse_overridden_names(info: tarfile.TarInfo) -> None:
         )
 
 
-def _symlink_target(info: tarfile.TarInfo, parts: Parts) -> str:
+def _symlink_target(info: TarMember, parts: Parts) -> str:
     target = info.linkname
     if not target:
         raise ArchiveRuleError(rules.SYMLINK_ESCAPE, info.name, "the symlink has an empty target")

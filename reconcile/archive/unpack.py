@@ -11,7 +11,6 @@ yet, and any empty parent folders are removed: nothing is extracted twice or cop
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import attrs
@@ -21,13 +20,7 @@ from reconcile.archive import violation as rules
 from reconcile.archive.budget import UnpackBudget
 from reconcile.archive.names import display
 from reconcile.archive.placement import Placement
-from reconcile.archive.reader import (
-    READ_ERRORS,
-    check_trailer,
-    iter_members,
-    member_data,
-    open_stream,
-)
+from reconcile.archive.reader import READ_ERRORS, open_tar
 from reconcile.archive.rules import DirectoryMode, Layout, MemberTable
 from reconcile.archive.symlink_check import check_symlinks
 from reconcile.archive.violation import ArchiveRuleError
@@ -92,14 +85,14 @@ def unpack_package(
             placement = Placement(
                 tree, prefix_name=PREFIX_FOLDER, dag_hash=dag_hash, guess=guess_prefix
             )
-            with open_stream(tarball if data is None else data) as archive:
-                for info in iter_members(archive):
+            with open_tar(tarball if data is None else data) as archive:
+                for info in archive.members():
                     member = info.name
                     admission = table.admit(info)
                     budget.charge(info, admission.parts)
-                    placement.create(admission, partial(member_data, archive, info))
+                    placement.create(admission, archive.data)
                 member = ""
-                check_trailer(archive, budget.charge_trailer)
+                archive.check_end(budget.charge_trailer)
             layout = table.finish()
             placement.settle(layout)
             build_info = _read_build_info(

@@ -15,7 +15,6 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
 from reconcile.archive.names import Parts
 from reconcile.archive.rules import DirectoryMode
@@ -75,13 +74,14 @@ class SafeTree:
             finally:
                 os.close(fd)
 
-    def write_file(self, parts: Parts, data: IO[bytes], *, mode: int, mtime_ns: int) -> None:
+    def write_file(
+        self, parts: Parts, data: Iterable[bytes | memoryview], *, mode: int, mtime_ns: int
+    ) -> None:
         parent = self._folder(parts[:-1])
         fd = os.open(parts[-1], _NEW_FILE_FLAGS, 0o600, dir_fd=parent)
         try:
-            # Straight to the descriptor: most members are small, and a buffered writer
-            # would cost a large buffer per file.
-            while chunk := data.read(COPY_CHUNK):
+            # Straight to the descriptor, piece by piece as the stream gives them: no copy.
+            for chunk in data:
                 _write_all(fd, chunk)
             self._finish_file(fd, mode=mode, mtime_ns=mtime_ns)  # after the last write
         finally:
@@ -226,10 +226,12 @@ class SafeTree:
         self._deep_parts, self._deep_fd = (), -1
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    written = os.write(fd, data)
+    if written < len(data):  # rare: a signal, or a full disk about to say so
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def restore_directory_modes(prefix_dir: Path, directories: Iterable[DirectoryMode]) -> None:

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from reconcile.archive.names import Parts
 from reconcile.archive.placement import MEMBERS, Layouts, Placement
-from reconcile.archive.reader import iter_members, member_data, open_stream
+from reconcile.archive.reader import open_tar
 from reconcile.archive.rules import MemberTable
 from reconcile.archive.unpack import unpack_package
 from reconcile.archive.writer import MAX_OPEN_DEPTH, SafeTree
@@ -87,10 +87,9 @@ def place_all(tarball: Path, staging: Path, dag_hash: str | None) -> tuple[Place
     with SafeTree(staging, umask=process_umask()) as tree:
         table = MemberTable()
         placement = Placement(tree, prefix_name="prefix", dag_hash=dag_hash)
-        with open_stream(tarball) as archive:
-            for info in iter_members(archive):
-                admit = table.admit(info)
-                placement.create(admit, lambda info=info: member_data(archive, info))  # type: ignore[misc]
+        with open_tar(tarball) as archive:
+            for info in archive.members():
+                placement.create(table.admit(info), archive.data)
         layout = table.finish()
         placement.settle(layout)
         placement.finish(layout)
@@ -104,10 +103,9 @@ def test_spack_layout_is_written_in_place_and_no_parent_folder_is_made(tmp_path:
     with SafeTree(staging, umask=process_umask()) as tree:
         table = MemberTable()
         placement = Placement(tree, prefix_name="prefix", dag_hash=DAG_HASH)
-        with open_stream(tarball) as archive:
-            for info in iter_members(archive):
-                admit = table.admit(info)
-                placement.create(admit, lambda info=info: member_data(archive, info))  # type: ignore[misc]
+        with open_tar(tarball) as archive:
+            for info in archive.members():
+                placement.create(table.admit(info), archive.data)
         # Before the end: the members are already where the prefix's content goes.
         assert placement.layout is Layouts.GUESSED
         assert placement.guess == parts(PREFIX)

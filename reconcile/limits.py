@@ -30,6 +30,9 @@ class Limits:
     max_members: int = 1_000_000
     # Bytes/s averaged over RATE_WINDOW_SECONDS; a slower transfer is refused.
     min_transfer_rate: int = 1024
+    # A source archive whose [[source]] gives no size (its sha256 is only known at the end):
+    # above the largest real ones (CUDA's installers are about 4 GiB).
+    max_source_bytes: int = 16 * GIB
 
 
 DEFAULT_LIMITS = Limits()
@@ -41,6 +44,7 @@ SETTINGS: dict[str, str] = {
     "max_unpack_ratio": "unpacked bytes of a tarball per byte of its signed size",
     "max_members": "members of one tarball",
     "min_transfer_rate": "bytes per second, averaged over 30 s, below which a transfer stops",
+    "max_source_bytes": "bytes of one source archive whose [[source]] gives no size",
 }
 
 

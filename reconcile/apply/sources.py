@@ -29,6 +29,7 @@ from reconcile.plan.model import SourceAction
 from reconcile.sources import digest
 from reconcile.sources.folders import make_folders
 from reconcile.state.sources import PARTIAL_FOLDER, VerificationRecord, record_verified
+from reconcile.transport.bounds import source_cap
 from reconcile.transport.registry import TransportPool
 from reconcile.transport.store import LocalMirrorStore
 
@@ -79,8 +80,18 @@ class _Run:
 
 
 def _fetch_error(action: SourceAction, exc: ReconcileError) -> TransportError:
+    message = f"cannot fetch the source {action.label} for mirror '{action.mirror}': {exc.message}"
+    if exc.reference == "transfer-too-large":  # a bound, not the network
+        return TransportError(
+            message,
+            hint="the server's file is longer than the size that [[source]] gives: check its "
+            "size and url; the mirror was left as it was"
+            if action.size is not None
+            else exc.hint,  # it names the limit to raise for a genuine file
+            reference="transfer-too-large",
+        )
     return TransportError(
-        f"cannot fetch the source {action.label} for mirror '{action.mirror}': {exc.message}",
+        message,
         hint="check the url of that [[source]] in the manifest; the mirror was left as it was",
         reference="source-unavailable",
     )
@@ -120,6 +131,7 @@ def _download(action: SourceAction, dest: Path, run: _Run) -> Downloaded:
                 f"the {kept} bytes kept from an interrupted download of {label} do not make "
                 "its sha256; fetching it again from the start"
             ),
+            cap=source_cap(run.pool.limits, action.size),
         )
     except ReconcileError as exc:
         raise _fetch_error(action, exc) from None

@@ -28,7 +28,7 @@ from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import InstallAction, source_url
 from reconcile.sources.layout import source_paths
 from reconcile.spack.spec import SpecNode, parse_node
-from reconcile.transport.bounds import UNCAPPED, Cap, signed_size_cap
+from reconcile.transport.bounds import Cap, signed_size_cap, source_cap
 from reconcile.transport.oci_reference import is_oci_url
 from reconcile.transport.registry import TransportPool, endpoints_of
 from reconcile.trust.clearsign import unverified_text
@@ -169,7 +169,8 @@ def _fill(loaded: ManifestFile, pool: TransportPool, staging: Path) -> ExportSum
     (write_index_v3 if v3 else write_index_v2)(mirror_root, nodes)
     for source in loaded.manifest.sources:
         url = source_url(source.url, loaded.folder)
-        data = pool.read_bytes(url, cap=UNCAPPED)  # its sha256 is checked below
+        # its sha256 is checked below, once the whole archive is in
+        data = pool.read_bytes(url, cap=source_cap(pool.limits, source.size))
         _copy_tarball(data, source.sha256, url, mirror_root, source_paths(source).archive)
     # Each key's checked material: a gpg key's armored block, an ed25519 key's text.
     material = {k.name: k.material for k in load_trusted_keys(loaded, read_url=pool.read_bytes)}

@@ -102,6 +102,9 @@ class Source:
     url: str  # where to fetch it from (file, http, https, s3, or a plain path)
     sha256: str  # 64 lower-case hex digits
     mirror: str  # the [[mirror]] that must hold it
+    # the archive's bytes, when known: a download stops at the first byte past it (else at
+    # [limits] max_source_bytes)
+    size: int | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -551,6 +551,7 @@ def _tables(
                 "url": _checked(_string, checks.check_source_url),
                 "sha256": _sha256,
                 "mirror": _checked(_string, lambda name: checks.check_name(name, "mirror")),
+                "size": _checked(_integer, checks.check_limit),
             },
             _NOTHING_BEFORE,
         ),

@@ -96,6 +96,8 @@ _FIELDS: dict[type[Action], dict[str, Any]] = {
     SourceAction: {
         # a saved plan never holds credentials (apply plans afresh and compares)
         "url": override(unstruct_hook=mask_credentials),
+        # left out unless the [[source]] gives a size: plans read and print as before
+        "size": override(omit_if_default=True),
     },
 }
 # Fields that ``details`` does not hold: ``reason`` sits beside it; the rest are derived

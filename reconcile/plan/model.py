@@ -478,6 +478,7 @@ class SourceAction:
     # record: the size and mtime of the file that was hashed when planning
     observed_size: int | None = None
     observed_mtime_ns: int | None = None
+    size: int | None = None  # fetch: the [[source]]'s size, the download's cap when given
 
     phase: ClassVar[Phase] = "source"
 

@@ -72,6 +72,7 @@ def _action(
         reason=reason,
         observed_size=archive.size if recording else None,
         observed_mtime_ns=archive.mtime_ns if recording else None,
+        size=source.size if operation == "fetch" else None,
     )
 
 

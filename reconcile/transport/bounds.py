@@ -2,10 +2,11 @@
 
 Every read from a mirror has a byte cap: the signed size + 1 for a tarball (the first byte
 too many proves the file is not the signed one), ``[limits] max_metadata_bytes`` for spec
-files, signatures and keys, ``max_index_bytes`` for an index. A ``Content-Length`` over the
-cap is refused before the body is read. On top of the read timeout (which a server sending
-one byte every few seconds never trips), a transfer whose rate, averaged over the last 30
-seconds, falls below ``min_transfer_rate`` is abandoned.
+files, signatures and keys, ``max_index_bytes`` for an index, a source archive's ``size``
+(else ``max_source_bytes``). A ``Content-Length`` over the cap is refused before the body is
+read. On top of the read timeout (which a server sending one byte every few seconds never
+trips), a transfer whose rate, averaged over the last 30 seconds, falls below
+``min_transfer_rate`` is abandoned.
 """
 
 from __future__ import annotations
@@ -42,8 +43,12 @@ class Cap:
     setting: str
 
 
-# For files whose size nothing signed gives and whose checksum decides (source archives).
-UNCAPPED = Cap(1 << 62, "no cap")
+def source_cap(limits: Limits, size: int | None) -> Cap:
+    """A source archive: the size its ``[[source]]`` gives (one byte more is another file),
+    else ``[limits] max_source_bytes`` (its sha256 decides only once the whole file is in)."""
+    if size is not None:
+        return Cap(size, "the size its [[source]] gives")
+    return Cap(limits.max_source_bytes, "[limits] max_source_bytes")
 
 
 def metadata_cap(limits: Limits) -> Cap:

@@ -9,6 +9,7 @@ and bench/startup_bench.py do.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -172,3 +173,52 @@ def test_the_probe_sees_an_eager_import(tmp_path: Path) -> None:
     modules, _ = _modules_after(["--version"], tmp_path)
     assert _loaded(modules | {"yaml.loader"}, NEVER_FOR_VERSION) == ["yaml"]
     assert "argparse" in modules
+
+
+# Runs `validate` as a program does (main() without argv) and reports the collector's state
+# when the verb's code starts, and after main returns.
+_GC_PROBE = """
+import gc, sys
+from reconcile.cli import commands
+from reconcile.cli.main import main
+seen = []
+def validate(*args, **kwargs):
+    seen.append((gc.isenabled(), gc.get_freeze_count()))
+    return 0
+commands.validate = validate
+sys.argv = ["reconcile", "validate"]
+code = main()
+print(seen[0][0], seen[0][1] > 0, gc.isenabled(), code)
+"""
+
+
+def test_a_program_run_collects_garbage_once_its_code_is_imported(tmp_path: Path) -> None:
+    """Start-up runs without the cyclic collector (it found no garbage, only the objects
+    start-up makes, again and again); the verb itself runs with it, start-up's objects set
+    aside, so a long apply still frees its cycles."""
+    run = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True", "True", "0"]
+
+
+def test_main_called_with_argv_leaves_the_callers_collector_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reconcile.cli import commands
+    from reconcile.cli.main import main
+
+    seen: list[bool] = []
+    monkeypatch.setattr(commands, "validate", lambda *_, **__: seen.append(gc.isenabled()) or 0)
+    frozen = gc.get_freeze_count()
+    assert main(["validate"]) == 0
+    assert seen == [True]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen

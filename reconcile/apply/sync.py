@@ -7,9 +7,10 @@ private staging folder. Commit writes them into the target mirror, then its inde
 Layout 2 to layout 2 without ``sign_with`` copies the metadata file byte for byte, so the
 original signature is kept; otherwise the verified spec is written anew by the target
 layout's writer, signed with the mirror's ``sign_with`` gpg key (or unsigned when the source
-is unsigned and no gpg key is named). The source's sidecar is copied as it is, and each
-ed25519 key of ``sign_with`` adds its signature over the statement of the verified spec and
-the tarball written.
+is unsigned or an OCI registry and no gpg key is named). The source's sidecar is copied as it
+is, into or out of an OCI registry too (there it is the ``<name>-<version>-<hash>.reconcile-sig``
+artifact, tagged after the image it signs), and each ed25519 or sigstore key of ``sign_with``
+adds its signature over the statement of the verified spec and the tarball written.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import attrs
 
 from reconcile.apply.context import ApplyResult, RunContext
-from reconcile.buildcache.layout_oci import OCI_LAYOUT, fetch_spec_oci
+from reconcile.buildcache.layout_oci import OCI_LAYOUT, fetch_spec_oci, sidecar_location
 from reconcile.buildcache.layout_v2 import (
     FetchedSpec,
     fetch_spec,
@@ -43,7 +44,7 @@ from reconcile.buildcache.manifest_v3 import (
     parse_manifest,
 )
 from reconcile.buildcache.pinned_keys import trust_policy
-from reconcile.buildcache.writer_oci import push_package_oci, update_index_oci
+from reconcile.buildcache.writer_oci import push_package_oci, push_sidecar_oci, update_index_oci
 from reconcile.buildcache.writer_v2 import (
     publish_key_v2,
     spec_key,
@@ -62,7 +63,7 @@ from reconcile.errors import NotFoundError, VerificationError
 from reconcile.faults import crash_point
 from reconcile.hashing import sha256_of
 from reconcile.plan.model import SyncAction
-from reconcile.publish.sidecars import sidecar_key, sign_stored_package
+from reconcile.publish.sidecars import sidecar_key, sign_stored_package, signed_sidecar
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
@@ -113,7 +114,9 @@ def fetch_verified_copy(
     fetched: FetchedSpec
     cap: Cap | None
     if action.source_layout == OCI_LAYOUT:
-        fetched_v3 = fetch_spec_oci(transport, source_url, node, mirror_name=action.source)
+        fetched_v3 = fetch_spec_oci(
+            transport, source_url, node, mirror_name=action.source, trust=verify_with
+        )
         fetched, tarball = fetched_v3, fetched_v3.tarball_url
         cap = signed_size_cap(fetched_v3.tarball_size)
     elif action.source_layout == 3:
@@ -181,16 +184,16 @@ def _fetch_blobs(
 def _source_sidecar(
     transport: Transport, source_url: str, action: SyncAction, root: SpecNode
 ) -> bytes | None:
-    """The source's sidecar, unverified: consumers check it against the statement they
-    rebuild, so a copy can add no trust, and one that is missing is simply not copied. OCI
-    mirrors hold none."""
-    if OCI_LAYOUT in (action.source_layout, action.layout):
-        return None
-    url = (
-        sidecar_url(source_url, root)
-        if action.source_layout == 2
-        else sidecar_url_v3(source_url, root)
-    )
+    """The source's sidecar (an OCI registry's: the blob its sidecar tag names), unverified:
+    consumers check it against the statement they rebuild, which is the same in any layout
+    (the tarball's bytes are copied as they are), so a copy can add no trust, and one that is
+    missing is simply not copied."""
+    if action.source_layout == OCI_LAYOUT:
+        url = sidecar_location(transport, source_url, root)
+    elif action.source_layout == 2:
+        url = sidecar_url(source_url, root)
+    else:
+        url = sidecar_url_v3(source_url, root)
     try:
         return transport.read_bytes(url)
     except NotFoundError:
@@ -313,18 +316,32 @@ class SyncStep:
 
     def _push_into_registry(self, mirror: str, url: str, copies: list[VerifiedCopy]) -> list[str]:
         """Every image first (blobs mounted from a source repository of the same registry
-        when possible), then the index."""
+        when possible), each followed by its sidecar tag (the source's sidecar, with the
+        signatures of ``sign_with``'s statement keys merged in), then the index."""
         transport = self.run.pool.for_url(url)
         assert isinstance(transport, OciTransport)
         copied, nodes = [], []
         for copy in copies:
             action, document = copy.action, copy.fetched.document
-            push_package_oci(
+            pushed = push_package_oci(
                 transport,
                 spec_document={"spec": dict(document.raw)["spec"]},
                 tarball=copy.tarball,
                 mount_from=self._mountable(transport, action),
             )
+            signers = self.statement_signers[mirror]
+            if signers:
+                sidecar: bytes | None = signed_sidecar(
+                    copy.sidecar,
+                    node=document.root,
+                    tarball_sha256=pushed.tarball_sha256,
+                    tarball_size=pushed.tarball_size,
+                    signers=signers,
+                )
+            else:
+                sidecar = copy.sidecar
+            if sidecar is not None:
+                push_sidecar_oci(transport, document.root, sidecar)
             nodes += copy.nodes
             self.run.reporter.event(
                 f"synced {action.label} to mirror '{mirror}' from '{action.source}'"

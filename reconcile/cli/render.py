@@ -67,7 +67,9 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         if sync.sign_with:
             how = f"re-signed by {sync.sign_with}"
         elif sync.layout == OCI_LAYOUT:
-            how = "as an unsigned OCI image"
+            how = "as an OCI image without GnuPG signature, sidecar copied"
+        elif sync.source_layout == OCI_LAYOUT:
+            how = "metadata unsigned, sidecar copied"
         elif not sync.source_signed:
             how = "unsigned"
         else:

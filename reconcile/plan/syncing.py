@@ -56,6 +56,13 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
             )
             continue
         gpg_key = gpg_keys[0] if gpg_keys else None
+        if gpg_key is not None and is_oci_url(target.url):
+            errors.append(
+                f"mirror '{target.name}': it is an OCI registry, whose images carry no GnuPG "
+                f"signature; remove the gpg key '{gpg_key}' from sign_with (ed25519 and "
+                "sigstore keys sign the sidecar tagged beside each image)"
+            )
+            continue
         view = next(v for v in mirrors if v.name == target.name)
         others = [v for v in mirrors if v.name != target.name]
         nodes: dict[str, SpecNode] = {}
@@ -124,11 +131,10 @@ def _layout(target: Mirror) -> int:
 def _copy_problem(target: Mirror, source: MirrorView) -> str | None:
     """Why a spec cannot be copied from ``source`` to ``target``, or None."""
     if is_oci_url(target.url):
-        if not target.sign_with:
-            return None  # an OCI cache is unsigned: the copy carries no signature
-        return "it is an OCI registry, whose build caches carry no signatures; remove sign_with"
+        return None  # an OCI image carries no GnuPG signature; sidecars travel as tags
     verbatim = source.layout == target.layout
-    if verbatim or target.sign_with or not source.signed:
+    # an OCI source has no GnuPG signature to keep: its sidecar carries what vouches for it
+    if verbatim or target.sign_with or not source.signed or source.layout == OCI_LAYOUT:
         return None
     return (
         f"its specs come from layout-{source.layout} mirror '{source.name}' and it is "

@@ -180,6 +180,10 @@ class InstallRecord:
     entries: tuple[RecordEntry, ...] = attrs.field(
         converter=_sorted_entries, validator=_check_unique_paths
     )
+    # The sha256 of the file the record was read from (None for one built in memory): its
+    # fingerprint, without serialising it again. Set by the reader only, never from the
+    # file's keys, so a record cannot name its own fingerprint.
+    read_sha256: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def entries_by_path(self) -> dict[str, RecordEntry]:
         return {entry.path: entry for entry in self.entries}
@@ -245,6 +249,7 @@ def converter() -> cattrs.Converter:
             owner=override(omit_if_default=True),
             verified_at=override(omit_if_default=True),
             logged_at=override(omit_if_default=True),
+            read_sha256=override(omit=True),
         ),
     )
     converter.register_structure_hook_func(
@@ -440,21 +445,23 @@ def record_from_dict(data: Any) -> InstallRecord:
         raise ValueError(str(exc)) from None
 
 
-def _canonical_json(record: InstallRecord) -> bytes:
-    text = json.dumps(record_to_dict(record), sort_keys=True, separators=(",", ":"))
-    return text.encode("ascii")
-
-
 def _record_json(record: InstallRecord) -> bytes:
     # ensure_ascii: file names that are not UTF-8 (surrogate escapes) still round-trip exactly.
     return (json.dumps(record_to_dict(record), sort_keys=True, indent=1) + "\n").encode("ascii")
 
 
 def record_fingerprint(record: InstallRecord | None) -> str:
-    """A stable digest of a record (``"absent"`` for none); saved plans use it to spot staleness."""
+    """A stable digest of a record (``"absent"`` for none); saved plans use it to spot staleness.
+
+    The sha256 of the record's file as read: any change to the file changes it. A record
+    built in memory digests the bytes ``write_record`` would write, so a record and the same
+    record written and read back agree.
+    """
     if record is None:
         return ABSENT
-    return hashlib.sha256(_canonical_json(record)).hexdigest()
+    if record.read_sha256 is not None:
+        return record.read_sha256
+    return hashlib.sha256(_record_json(record)).hexdigest()
 
 
 # --- scanning a prefix ---------------------------------------------------------------------------
@@ -640,7 +647,8 @@ def _corrupt(path: Path, reason: str) -> ReconcileError:
 def _load(folder: Folder, path: Path) -> InstallRecord:
     try:
         with folder.open_read(path.name) as stream:
-            data = json.loads(stream.read())
+            raw = stream.read()
+        data = json.loads(raw)
     except OSError as exc:
         raise _disk_error(str(path), exc, "read") from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
@@ -651,6 +659,7 @@ def _load(folder: Folder, path: Path) -> InstallRecord:
         raise _corrupt(path, str(exc)) from None
     if path.name != f"{record.hash}.json":
         raise _corrupt(path, f"it holds the record of {record.hash}, expected {path.stem}")
+    object.__setattr__(record, "read_sha256", hashlib.sha256(raw).hexdigest())  # frozen
     return record
 
 

@@ -445,6 +445,31 @@ def test_fingerprint_is_stable_and_follows_every_change(tmp_path: Path) -> None:
     assert record_fingerprint(make_record(signer=None)) != fingerprint
 
 
+def test_a_read_record_is_fingerprinted_from_its_bytes(tmp_path: Path) -> None:
+    record = make_record()
+    path = write_record(tmp_path, record)
+    text = path.read_text()
+    assert (
+        record_fingerprint(read_record(tmp_path, record.hash))
+        == hashlib.sha256(text.encode()).hexdigest()
+    )
+    # the same record in another layout is another file: a plan made before is stale
+    path.write_text(json.dumps(json.loads(text)))
+    again = read_record(tmp_path, record.hash)
+    assert again == record
+    assert record_fingerprint(again) != record_fingerprint(record)
+
+
+def test_a_record_cannot_name_its_own_fingerprint(tmp_path: Path) -> None:
+    """The digest is the reader's; a file claiming one (to look unchanged after an edit) is
+    corrupt, not trusted."""
+    claimed = good_data() | {"read_sha256": "b" * 64}
+    write_raw(tmp_path, "abcdefgh.json", claimed)
+    with pytest.raises(ReconcileError, match="read_sha256") as caught:
+        read_record(tmp_path, "abcdefgh")
+    assert caught.value.reference == "corrupt-record"
+
+
 # --- Hypothesis: any valid record survives JSON and disk ---
 
 json_values = st.recursive(
@@ -601,5 +626,6 @@ def test_good_records_structure_as_cattrs_structures_them(record: InstallRecord)
 
 
 def test_the_plain_record_fields_are_the_models() -> None:
-    names = [field.name for field in attrs.fields(InstallRecord)]
+    """Every field a record file holds (read_sha256 is the reader's, not the file's)."""
+    names = [field.name for field in attrs.fields(InstallRecord) if field.init]
     assert [*records._RECORD_FIELDS, "entries"] == names

@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str], *, own_process: bool) -> int:
     words = list(argv)
     try:
-        args = build_parser().parse_args(words)
+        args = build_parser(words).parse_args(words)
     except SystemExit as exc:
         document = usage_error_json(words) if exc.code == EXIT_ERROR else None
         if document is not None:  # a script asked for JSON: it gets the usage error as JSON

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
 from support import write_manifest
 
 from reconcile.cli.main import build_parser, main
+from reconcile.cli.parser import VERBS, named_verb
 
 
 @pytest.mark.parametrize(
@@ -91,3 +95,62 @@ def test_an_unknown_user_in_a_typed_path_is_not_a_traceback(
     # init writes a manifest for a mirror that does not exist yet; the others refuse
     assert done.returncode == (0 if args[0] == "init" else 1), done.stdout + done.stderr
     assert args[0] == "init" or "error[" in done.stderr
+
+
+def _verb_paths(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every verb and sub-verb (``cache gc``, ...) with its parser."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append(((*path, name), sub))
+                found.extend(_verb_paths(sub, (*path, name)))
+    return found
+
+
+def _samples() -> list[list[str]]:
+    """For every verb: it alone, with --help, with an unknown option, with each of its
+    options (and a value where it takes one), and with the manifest before it."""
+    samples: list[list[str]] = [[], ["--help"], ["nosuchverb"], ["-m", "x.toml"]]
+    for path, parser in _verb_paths(build_parser()):
+        samples += [[*path], [*path, "--help"], [*path, "--no-such-option"]]
+        samples.append(["-m", "x.toml", *path, "-m", "y.toml"])
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    value = [] if action.nargs == 0 else ["1"]
+                    samples.append([*path, option, *value, "extra"])
+                    samples.append([*path, option, *value])
+    return samples
+
+
+def _outcome(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[object, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            result: object = vars(parser.parse_args(argv))
+        except SystemExit as exited:
+            result = exited.code
+    return result, out.getvalue(), err.getvalue()
+
+
+def test_the_parser_of_the_named_verb_parses_as_the_whole_parser() -> None:
+    """main builds only the parser of the verb the words name: for every verb and sub-verb
+    and each of their options, it gives the same arguments, help and errors as the whole."""
+    samples = _samples()
+    assert len(samples) > 300
+    for argv in samples:
+        assert _outcome(build_parser(argv), argv) == _outcome(build_parser(), argv), argv
+
+
+def test_the_verbs_table_names_each_verb_the_parser_has() -> None:
+    everything = [path[0] for path, _ in _verb_paths(build_parser()) if len(path) == 1]
+    assert [name for names, _ in VERBS for name in names] == everything
+    for names, _ in VERBS:
+        alone = [path[0] for path, _ in _verb_paths(build_parser([names[0]])) if len(path) == 1]
+        assert alone == list(names)
+        assert named_verb(["-m", "plan", names[-1], "--json"]) == names[-1]
+    assert named_verb(["--manifest", "x.toml"]) is None
+    assert named_verb(["-mplan", "nosuchverb"]) is None

@@ -22,6 +22,7 @@ import attrs
 
 from reconcile.apply.events import Reporter
 from reconcile.cache.partial import PartialPlace, cache_place, download_resumable
+from reconcile.cache.record import BuiltPrefixes
 from reconcile.cache.store import BlobCache
 from reconcile.errors import (
     MirrorUnreachableError,
@@ -209,8 +210,15 @@ def _partial_place(cache: BlobCache | None, url: str) -> PartialPlace | None:
     return cache_place(root.path) if root is not None else None
 
 
-def keep_in_cache(action: InstallAction, obtained: Obtained, cache: BlobCache | None) -> None:
+def keep_in_cache(
+    action: InstallAction,
+    obtained: Obtained,
+    cache: BlobCache | None,
+    built: BuiltPrefixes | None = None,
+) -> None:
     """Copy a verified download into the cache root its URL selects (a cache hit is there
-    already). Called after the unpack: what was unpacked never depended on the cache."""
+    already), its record saying where the package was built (``built``, from the unpacked
+    tarball: the next plan need not read the tarball for it). Called after the unpack: what
+    was unpacked never depended on the cache."""
     if cache is not None and not obtained.from_cache:
-        cache.store(obtained.path, action.tarball_sha256, obtained.url, action.label)
+        cache.store(obtained.path, action.tarball_sha256, obtained.url, action.label, built)

@@ -23,11 +23,14 @@ from pathlib import Path
 import attrs
 
 from reconcile import safe_fs
+from reconcile.apply.built_check import check_built_prefix
 from reconcile.apply.context import ApplyResult, RunContext, SpecSource
 from reconcile.apply.fetch import Obtained, keep_in_cache, obtain_tarball
 from reconcile.archive.unpack import check_symlinks, unpack_package
 from reconcile.archive.writer import restore_directory_modes
+from reconcile.buildcache.build_info import built_prefixes_of
 from reconcile.cache.partial import state_place
+from reconcile.cache.record import built_prefixes_or_none
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.faults import crash_point
 from reconcile.folders import folder_mode, make_folders
@@ -54,6 +57,8 @@ class Staged:
     prefix_dir: Path
     record: InstallRecord
     obtained: Obtained
+    # by DAG hash, from the unpacked binary_distribution: kept in the blob's cache record
+    built_prefixes: dict[str, str] = attrs.field(factory=dict)
 
 
 class _CancelledError(Exception):
@@ -109,7 +114,8 @@ def stage_from_tarball(
         if exc.filename is None:
             exc.filename = str(workdir)
         raise
-    keep_in_cache(action, obtained, cache)
+    built = built_prefixes_or_none(action.hash, staged.built_prefixes)
+    keep_in_cache(action, obtained, cache, built)
     obtained.path.unlink(missing_ok=True)  # staged (the cache keeps its own copy)
     run.reporter.event(f"staged {action.label} (unpacked, relocated, checked)")
     crash_point("mid-unpack")
@@ -137,6 +143,23 @@ def _stage(
         limits=run.manifest_file.manifest.limits,
     )
     plan = run.plan
+    built = built_prefixes_of(unpacked.build_info, action.hash)
+    cache = run.settings.cache
+    if obtained.from_cache and cache is not None:
+        # before the check below: a record that misled the plan is corrected even when the
+        # check stops this spec (a download's record is written when it is kept, after)
+        note = built_prefixes_or_none(action.hash, built)
+        if note is not None:
+            cache.note_built(action.tarball_sha256, note)
+    install = run.manifest_file.manifest.install
+    check_built_prefix(
+        action,
+        unpacked.build_info,
+        # a repair restages an installed prefix where it is: plan never refuses those
+        strict=install is not None and install.strict_relocation and action.reason != "repair",
+        install_root=plan.install_root,
+        reporter=run.reporter,
+    )
     prefix_map = build_prefix_map(
         unpacked.build_info,
         own_hash=action.hash,
@@ -172,7 +195,13 @@ def _stage(
     )
     # the tarball's bytes are not kept until the commit: only one per job is in memory
     kept = attrs.evolve(obtained, data=None)
-    return Staged(action=action, prefix_dir=unpacked.prefix_dir, record=record, obtained=kept)
+    return Staged(
+        action=action,
+        prefix_dir=unpacked.prefix_dir,
+        record=record,
+        obtained=kept,
+        built_prefixes=built,
+    )
 
 
 class InstallStep:

@@ -39,6 +39,12 @@ class BuildInfo:
     hardlinks_deduped: bool = True
 
 
+def built_prefixes_of(info: BuildInfo, dag_hash: str) -> dict[str, str]:
+    """Every old prefix ``info`` records, by DAG hash: the package's own (``dag_hash``) and
+    its dependencies' (``hash_to_prefix``: where they were when it was built)."""
+    return {**info.hash_to_prefix, dag_hash: info.old_prefix}
+
+
 def parse_build_info(text: str, *, dag_hash: str | None = None) -> BuildInfo:
     """Parse the YAML of ``binary_distribution`` (also the old ``prefix_to_hash`` form).
 

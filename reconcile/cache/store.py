@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+import attrs
+
 from reconcile.cache.files import (
     commit_file,
     copy_hashing,
@@ -40,7 +42,7 @@ from reconcile.cache.layout import (
     root_of_blob,
     sha256_of_name,
 )
-from reconcile.cache.record import BlobRecord, utc_now
+from reconcile.cache.record import BlobRecord, BuiltPrefixes, utc_now
 from reconcile.cache.roots import CacheRootConfig, select_root, strip_credentials, url_key
 from reconcile.cache.scan import CacheEntry, read_record, scan_root
 from reconcile.errors import VerificationError
@@ -54,9 +56,18 @@ class PendingBlob:
     """A blob being written into its root: download to ``path``, then ``commit()``."""
 
     def __init__(
-        self, cache: BlobCache, *, root: Path, sha256: str, url: str, spec: str | None, path: Path
+        self,
+        cache: BlobCache,
+        *,
+        root: Path,
+        sha256: str,
+        url: str,
+        spec: str | None,
+        path: Path,
+        built: BuiltPrefixes | None = None,
     ) -> None:
         self._cache = cache
+        self.built = built
         self.root = root
         self.sha256 = sha256
         self.url = url
@@ -79,7 +90,7 @@ class PendingBlob:
         final = blob_path(self.root, self.sha256)
         commit_file(self.path, final, root=self.root)
         self.committed = final
-        self._cache._record_use(final, url=self.url, spec=self.spec)
+        self._cache._record_use(final, url=self.url, spec=self.spec, built=self.built)
         return final
 
     def discard(self) -> None:
@@ -216,9 +227,17 @@ class BlobCache:
         finally:
             pending.discard()
 
-    def store(self, src: Path, sha256: str, url: str, spec: str | None = None) -> Path | None:
+    def store(
+        self,
+        src: Path,
+        sha256: str,
+        url: str,
+        spec: str | None = None,
+        built: BuiltPrefixes | None = None,
+    ) -> Path | None:
         """Keep a copy of a file already downloaded and verified elsewhere (``src``) as the
         blob of the root matching ``url``, checked again before it is kept. ``src`` stays.
+        ``built``: the prefixes its unpacked ``binary_distribution`` names, for the record.
 
         With a private ``src`` (the executor's work folder), this is the safe order for
         roots shared with other jobs: verify and unpack the private file, then copy it into
@@ -233,7 +252,9 @@ class BlobCache:
         except OSError as exc:
             self._mark_unwritable(root, exc)
             return None
-        pending = PendingBlob(self, root=root, sha256=sha256, url=url, spec=spec, path=temp)
+        pending = PendingBlob(
+            self, root=root, sha256=sha256, url=url, spec=spec, path=temp, built=built
+        )
         try:
             return self._commit_or_none(pending)
         finally:
@@ -244,6 +265,24 @@ class BlobCache:
         copy = self.lookup(sha256)
         if copy is not None:
             self._record_use(copy, url=url, spec=spec)
+
+    def note_built(self, sha256: str, built: BuiltPrefixes) -> None:
+        """Keep ``built`` (read from the verified, unpacked bytes of the blob) in the record of
+        every root's copy that does not say it yet, so the next plan need not read it."""
+        for copy in self.copies(sha256):
+            record = read_record(copy, sha256)
+            if record is None or record.built != built:
+                self._record_use(copy, url=None, spec=None, built=built)
+
+    @staticmethod
+    def recorded_built(copy: Path, sha256: str, dag_hash: str) -> dict[str, str] | None:
+        """The built prefixes ``copy``'s record gives for ``dag_hash``, by DAG hash; None
+        when it gives none. Unverified: a hint that spares reading the tarball, which apply
+        checks against the unpacked ``binary_distribution``."""
+        record = read_record(copy, sha256)
+        if record is None or record.built is None or record.built.dag_hash != dag_hash:
+            return None
+        return dict(record.built.prefixes)
 
     def index_copy(self, url: str) -> Path | None:
         """Where to keep the index fetched from ``url`` between runs (the transport writes it
@@ -305,9 +344,16 @@ class BlobCache:
         if sha256 is None or not any(path == blob_path(r.path, sha256) for r in self.roots):
             raise ValueError(f"not a blob of these cache roots: {path}")
 
-    def _record_use(self, blob: Path, *, url: str | None, spec: str | None) -> None:
-        """Create or update the blob's record; a root that cannot be written is warned about
-        once (the blob itself is what matters)."""
+    def _record_use(
+        self,
+        blob: Path,
+        *,
+        url: str | None,
+        spec: str | None,
+        built: BuiltPrefixes | None = None,
+    ) -> None:
+        """Create or update the blob's record (with ``built`` when given); a root that cannot
+        be written is warned about once (the blob itself is what matters)."""
         root = root_of_blob(blob)
         if self._known_unwritable(root):
             return
@@ -321,6 +367,8 @@ class BlobCache:
                     size = folder.lstat(blob.name).st_size
                 record = BlobRecord(sha256=sha256, size=size, stored_at=now, last_used=now)
             record = record.noting(url=clean_url, spec=spec, when=now)
+            if built is not None:
+                record = attrs.evolve(record, built=built)
             # Not fsynced: a use lost in a crash only makes cache gc see the blob as less
             # recently used (a record that does not read counts as none); two fsyncs per
             # cached tarball were a large part of a warm apply on a busy disk.

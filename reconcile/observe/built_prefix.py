@@ -3,10 +3,11 @@
 Neither layout's signed metadata records where a package was built: Spack keeps that
 (``buildpath``, ``hash_to_prefix``) in ``.spack/binary_distribution`` inside the tarball. So
 plan can compare the new prefix with the old one only for a tarball it already has: a copy in
-a cache root, read here without unpacking anything. The copy is hashed on the way and used
-only when its sha256 is the one the verified metadata names; anything else (a damaged copy, an
-archive that does not read, a member too large) means "not known", never an error: apply
-unpacks and checks the real tarball anyway.
+a cache root, read here without unpacking anything, when the blob's record does not say it
+already (``observe.mirrors``; apply keeps it there once it has unpacked the tarball). The copy
+is hashed on the way and used only when its sha256 is the one the verified metadata names;
+anything else (a damaged copy, an archive that does not read, a member too large) means "not
+known", never an error: apply unpacks and checks the real tarball anyway.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import IO, BinaryIO, cast
 
 from reconcile.archive.gunzip import ERRORS as GZIP_ERRORS
 from reconcile.archive.gunzip import GunzipStream
-from reconcile.buildcache.build_info import parse_build_info
+from reconcile.buildcache.build_info import built_prefixes_of, parse_build_info
 from reconcile.limits import Limits
 
 BUILD_INFO_SUFFIX = "/.spack/binary_distribution"
@@ -73,7 +74,7 @@ def built_prefixes(
         info = parse_build_info(text, dag_hash=dag_hash)
     except _UNREADABLE:
         return None
-    return {**info.hash_to_prefix, dag_hash: info.old_prefix}
+    return built_prefixes_of(info, dag_hash)
 
 
 def _build_info_text(stream: _Hashing, limits: Limits, size: int) -> str | None:

@@ -179,12 +179,20 @@ def _cached_built_prefixes(
     cache: BlobCache | None, fetched: FetchedSpec, node: SpecNode, pool: TransportPool
 ) -> dict[str, str]:
     """Where the package and its dependencies were built, by DAG hash, from a copy of its
-    tarball in a cache root (empty when there is none that tells)."""
+    tarball in a cache root (empty when there is none that tells): what the copy's record
+    says when apply has kept it there, else read from the copy itself. A record can be
+    forged by whoever shares the root, so its value only spares the read: apply compares
+    it with the unpacked ``binary_distribution`` before anything is committed
+    (``apply.built_check``)."""
     sha256 = fetched.document.tarball_sha256
     copies = cache.copies(sha256) if cache is not None and sha256 is not None else []
     if not copies:
         return {}
-    assert sha256 is not None
+    assert sha256 is not None and cache is not None
+    for copy in copies:
+        recorded = cache.recorded_built(copy, sha256, node.hash)
+        if recorded is not None:
+            return recorded
     # imported here: a plan with no cached tarball to read loads no archive or YAML code
     from reconcile.observe.built_prefix import built_prefixes
 

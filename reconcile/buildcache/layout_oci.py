@@ -26,6 +26,8 @@ from reconcile.bounded_json import shown as shown_value
 from reconcile.buildcache.database import IndexEntry, database_entries
 from reconcile.buildcache.layout_v2 import NO_INDEX_HINT
 from reconcile.buildcache.layout_v3 import FetchedSpecV3, spec_document_from
+from reconcile.buildcache.layouts import OCI_LAYOUT as OCI_LAYOUT
+from reconcile.buildcache.layouts import describe_layout as describe_layout
 from reconcile.buildcache.manifest_v3 import malformed
 from reconcile.buildcache.reads import json_document, read_explained
 from reconcile.buildcache.statements import verify_package
@@ -38,8 +40,6 @@ from reconcile.transport.oci_reference import digest_of, parse_oci_mirror, valid
 from reconcile.trust.policy import Opened, TrustPolicy
 from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
 
-# MirrorView.layout of an OCI registry: not a file layout, Spack's OCI images.
-OCI_LAYOUT = 0
 INDEX_TAG = "index.spack"
 TAG_SUFFIX = ".spack"
 LAYER_MEDIA_TYPES = frozenset(
@@ -59,11 +59,6 @@ OCI_TAMPER_HINT = (
     "the registry serves content that differs from the digest its manifest names: do not use "
     "this mirror until its owner pushes the package again"
 )
-
-
-def describe_layout(layout: int) -> str:
-    """How messages name a mirror's layout: ``layout 3``, or ``Spack's OCI format``."""
-    return "Spack's OCI format" if layout == OCI_LAYOUT else f"layout {layout}"
 
 
 def sidecar_tag(node: SpecNode) -> str:

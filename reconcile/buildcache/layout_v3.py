@@ -24,12 +24,15 @@ from reconcile.buildcache.layout_v2 import (
     FetchedSpec,
     check_path_components,
 )
+from reconcile.buildcache.layouts import LAYOUT_FOLDER as LAYOUT_FOLDER
+from reconcile.buildcache.layouts import LAYOUT_JSON as LAYOUT_JSON
+from reconcile.buildcache.layouts import is_v3 as is_v3
+from reconcile.buildcache.layouts import layout_url as layout_url
 from reconcile.buildcache.manifest_v3 import (
     GZIP,
     INDEX_MEDIA_TYPE,
     KEY_INDEX_MEDIA_TYPE,
     KEY_MEDIA_TYPE,
-    MANIFEST_VERSION,
     SPEC_MEDIA_TYPES,
     TARBALL_MEDIA_TYPE,
     BlobRecord,
@@ -41,7 +44,7 @@ from reconcile.buildcache.manifest_v3 import (
 )
 from reconcile.buildcache.reads import index_document, index_text, json_document, read_explained
 from reconcile.buildcache.statements import verify_package
-from reconcile.errors import NotFoundError, VerificationError
+from reconcile.errors import VerificationError
 from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
@@ -51,8 +54,6 @@ from reconcile.trust.policy import Opened, TrustPolicy
 from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
 from reconcile.trust.verify import normalize_fingerprint
 
-LAYOUT_FOLDER = f"v{MANIFEST_VERSION}"
-LAYOUT_JSON = "layout.json"
 MANIFESTS = "manifests"
 SPEC_MANIFESTS = (LAYOUT_FOLDER, MANIFESTS, "spec")
 INDEX_MANIFESTS = (LAYOUT_FOLDER, MANIFESTS, "index")
@@ -81,11 +82,6 @@ class FetchedSpecV3(FetchedSpec):
 
 
 # --- where things are ----------------------------------------------------------------------
-
-
-def layout_url(mirror_url: str) -> str:
-    """``v3/layout.json``: its presence says the mirror uses layout v3."""
-    return join_url(mirror_url, LAYOUT_FOLDER, LAYOUT_JSON)
 
 
 def spec_manifest_name(node: SpecNode) -> str:
@@ -128,16 +124,6 @@ def blob_url(mirror_url: str, record: BlobRecord) -> str:
 
 
 # --- the layout, the index -----------------------------------------------------------------
-
-
-def is_v3(transport: Transport, mirror_url: str) -> bool:
-    """Whether the mirror has ``v3/layout.json``. Other transport errors (an unreachable
-    mirror) propagate: they say nothing about the layout."""
-    try:
-        transport.size(layout_url(mirror_url))
-    except NotFoundError:
-        return False
-    return True
 
 
 def read_index_v3(

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from reconcile.buildcache.key_text import read_key_text
 from reconcile.buildcache.layout_v2 import key_url
-from reconcile.buildcache.layout_v3 import read_mirror_key_v3
 from reconcile.buildcache.sigstore_keys import sigstore_trusted_key
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.manifest.bounded import MAX_KEY_FILE_BYTES, NotReadableError, read_bounded
@@ -192,6 +191,8 @@ def _read_key(
             hint="write the full fingerprint, as `gpg --fingerprint` shows it",
         ) from None
     base = manifest_file.mirror_url(mirror)
+    from reconcile.buildcache.layout_v3 import read_mirror_key_v3  # only for mirror: keys
+
     try:
         # layout 3 first (key manifest, then its checked blob), as Spack reads mirrors
         armored = read_mirror_key_v3(read_url, base, fingerprint)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconcile.buildcache.layout_oci import OCI_LAYOUT, describe_layout
+from reconcile.buildcache.layouts import OCI_LAYOUT, describe_layout
 from reconcile.plan.model import InstallAction, Plan
 from reconcile.plan.relocation import longer_prefix_warning
 

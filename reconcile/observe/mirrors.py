@@ -13,13 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconcile.buildcache.database import IndexEntry
-from reconcile.buildcache.layout_oci import (
-    INDEX_TAG,
-    OCI_LAYOUT,
-    fetch_spec_oci,
-    read_index_oci,
-)
-from reconcile.buildcache.layout_oci import manifest_url as oci_manifest_url
 from reconcile.buildcache.layout_v2 import (
     BUILD_CACHE,
     INDEX,
@@ -28,14 +21,7 @@ from reconcile.buildcache.layout_v2 import (
     read_index,
     tarball_url,
 )
-from reconcile.buildcache.layout_v3 import (
-    LAYOUT_FOLDER,
-    LAYOUT_JSON,
-    fetch_spec_v3,
-    index_manifest_url,
-    is_v3,
-    read_index_v3,
-)
+from reconcile.buildcache.layouts import LAYOUT_FOLDER, LAYOUT_JSON, OCI_LAYOUT, is_v3
 from reconcile.cache.store import BlobCache
 from reconcile.errors import (
     MirrorUnreachableError,
@@ -85,11 +71,17 @@ def observe_mirrors(
         empty = False
         try:
             transport = pool.for_url(url)
+            # each layout's reader is imported when a mirror has that layout
             if is_oci_url(url):
+                from reconcile.buildcache.layout_oci import INDEX_TAG, read_index_oci
+                from reconcile.buildcache.layout_oci import manifest_url as oci_manifest_url
+
                 layout = OCI_LAYOUT
                 copy = index_copy(oci_manifest_url(url, INDEX_TAG))
                 index = read_index_oci(transport, url, local_copy=copy)
             elif is_v3(transport, url):
+                from reconcile.buildcache.layout_v3 import index_manifest_url, read_index_v3
+
                 layout = 3
                 copy = index_copy(index_manifest_url(url))
                 index = read_index_v3(transport, url, local_copy=copy)
@@ -215,6 +207,8 @@ def verified_from_mirror(
     transport = pool.for_url(mirror.url)
     verify_with = trust if mirror.signed else None
     if mirror.layout == OCI_LAYOUT:
+        from reconcile.buildcache.layout_oci import fetch_spec_oci
+
         fetched_v3 = fetch_spec_oci(
             transport, mirror.url, node, mirror_name=mirror.name, trust=verify_with
         )
@@ -222,6 +216,8 @@ def verified_from_mirror(
         url, size = fetched_v3.tarball_url, fetched_v3.tarball_size
         cached = _cached_size(cache, fetched.document.tarball_sha256)
     elif mirror.layout == 3:
+        from reconcile.buildcache.layout_v3 import fetch_spec_v3
+
         fetched_v3 = fetch_spec_v3(
             transport, mirror.url, node, trust=verify_with, mirror_name=mirror.name
         )

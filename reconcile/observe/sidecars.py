@@ -7,7 +7,6 @@ publishing the spec again."""
 from __future__ import annotations
 
 from reconcile.buildcache.layout_v2 import sidecar_url, spec_url
-from reconcile.buildcache.layout_v3 import sidecar_url_v3, spec_manifest_url
 from reconcile.errors import TransportError, VerificationError
 from reconcile.observe.facts import MirrorView
 from reconcile.spack.spec import SpecNode
@@ -40,6 +39,8 @@ def _metadata_signer(
 ) -> frozenset[str]:
     if not any(key.scheme == ENVELOPE_SCHEME for key in trust.load()):
         return frozenset()  # no gpg key declared: nothing could have signed it
+    from reconcile.buildcache.layout_v3 import spec_manifest_url  # only [[publish]] asks
+
     url = (
         spec_manifest_url(mirror.url, node)
         if mirror.layout == 3
@@ -56,6 +57,8 @@ def _metadata_signer(
 def _statement_signers(
     mirror: MirrorView, node: SpecNode, pool: TransportPool, trust: TrustPolicy
 ) -> frozenset[str]:
+    from reconcile.buildcache.layout_v3 import sidecar_url_v3  # only [[publish]] asks
+
     url = sidecar_url_v3(mirror.url, node) if mirror.layout == 3 else sidecar_url(mirror.url, node)
     try:
         sidecar = parse_sidecar(pool.for_url(mirror.url).read_bytes(url))

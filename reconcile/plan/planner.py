@@ -13,9 +13,8 @@ from typing import NoReturn
 
 import attrs
 
-from reconcile.buildcache.layout_oci import OCI_LAYOUT, describe_layout
-from reconcile.buildcache.layout_oci import blob_url as oci_blob_url
 from reconcile.buildcache.layout_v2 import tarball_url
+from reconcile.buildcache.layouts import OCI_LAYOUT, describe_layout
 from reconcile.errors import PlanError
 from reconcile.manifest.lockfile import LockedNode, LockedSigner, LockedSpec, LockFile, make_lock
 from reconcile.manifest.model import InstallSettings, ManifestFile
@@ -852,6 +851,8 @@ class _Planner:
             if mirror.name == chosen or entry is None or not entry.in_buildcache:
                 continue
             if mirror.layout == OCI_LAYOUT:
+                from reconcile.buildcache.layout_oci import blob_url as oci_blob_url
+
                 url = oci_blob_url(mirror.url, sha256)
             elif mirror.layout == 3:
                 url = join_url(mirror.url, "blobs", "sha256", sha256[:2], sha256)

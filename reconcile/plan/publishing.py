@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from reconcile.buildcache.layout_oci import OCI_LAYOUT
+from reconcile.buildcache.layouts import OCI_LAYOUT
 from reconcile.manifest.model import Manifest, Publish
 from reconcile.observe.facts import MirrorView
 from reconcile.observe.sidecars import sidecar_fact_key

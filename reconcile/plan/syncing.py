@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import attrs
 
-from reconcile.buildcache.layout_oci import OCI_LAYOUT
+from reconcile.buildcache.layouts import OCI_LAYOUT
 from reconcile.manifest.model import Manifest, Mirror
 from reconcile.observe.facts import MirrorView
 from reconcile.plan.model import NoOp, SyncAction

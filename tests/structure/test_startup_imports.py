@@ -44,6 +44,10 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "getpass",  # plan only reads the lock; taking it names the user
     "tomlkit",  # a manifest is read with tomllib; tomlkit places problems and writes TOML
     "cattrs",  # good manifests and records are built by plain functions; cattrs describes bad ones
+    # the quickstart's mirror is layout 2: other layouts' readers wait for a mirror in them
+    "reconcile.buildcache.layout_v3",
+    "reconcile.buildcache.layout_oci",
+    "reconcile.buildcache.manifest_v3",
     "reconcile.apply",
     "reconcile.archive",
     "reconcile.relocate",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -174,6 +173,8 @@ def observe_and_plan(
             verified = dict(observed.verified)
             wanted = with_index_closure(result.specs, observed)
             # each fetch + gpg verification waits on I/O or a child process: overlap them
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(max_workers=VERIFY_WORKERS) as workers:
                 fetched = workers.map(
                     partial(

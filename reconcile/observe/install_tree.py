@@ -4,7 +4,6 @@ each existing prefix differs from its record (the drift the plan repairs)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from reconcile.observe.findings import CheckMode, Finding
@@ -14,6 +13,9 @@ from reconcile.state.records import InstallRecord, read_records
 
 # Comparing a prefix waits on the disk (stat, and reading files when hashing): overlap them.
 DRIFT_WORKERS = 4
+# Fewer prefixes than this, only stat'ed: compared in this thread. A pool's threads (and
+# importing concurrent.futures, which imports logging) cost more than the stat calls.
+FAST_CHECKS_IN_THREAD = DRIFT_WORKERS
 
 
 def observe_install_tree(root: Path) -> tuple[Mapping[str, InstallRecord], frozenset[str]]:
@@ -34,6 +36,10 @@ def observe_prefix_drift(
     the same comparison ``reconcile drift`` makes (read-only)."""
     ignore = IgnoreRules(ignore_patterns)
     hashes = sorted(present)
+    if mode == "fast" and len(hashes) < FAST_CHECKS_IN_THREAD:
+        return {h: compare_prefix(records[h], mode=mode, ignore=ignore).findings for h in hashes}
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=DRIFT_WORKERS) as workers:
         compared = workers.map(
             lambda h: compare_prefix(records[h], mode=mode, ignore=ignore).findings, hashes

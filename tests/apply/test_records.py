@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconcile.errors import ReconcileError
+from reconcile.observe import install_tree
 from reconcile.safe_fs import Folder
 from reconcile.state import records
 from reconcile.state.records import (
@@ -629,3 +630,29 @@ def test_the_plain_record_fields_are_the_models() -> None:
     """Every field a record file holds (read_sha256 is the reader's, not the file's)."""
     names = [field.name for field in attrs.fields(InstallRecord) if field.init]
     assert [*records._RECORD_FIELDS, "entries"] == names
+
+
+@pytest.mark.parametrize("count", [1, 3, 6])
+def test_prefixes_compared_in_this_thread_or_in_a_pool_drift_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    """A few prefixes are stat'ed in the caller's thread, more in a pool: the same
+    findings either way, the drifted prefixes and only them."""
+    root = tmp_path / "root"
+    hashes = [f"{'abcdefgh'[index]}bcdefgh" for index in range(count)]
+    for dag_hash in hashes:
+        prefix = tmp_path / "opt" / dag_hash
+        (prefix / "bin").mkdir(parents=True)
+        (prefix / "bin" / "tool").write_text("tool")
+        (prefix / "bin" / "data").write_text("data")
+        write_record(root, make_record(dag_hash, prefix=str(prefix), entries=scan_prefix(prefix)))
+    (tmp_path / "opt" / hashes[0] / "bin" / "tool").write_text("changed")
+    (tmp_path / "opt" / hashes[-1] / "bin" / "data").unlink()
+    found, present = install_tree.observe_install_tree(root)
+    assert present == set(hashes)
+    by_way = []
+    for in_thread in (0, 100):
+        monkeypatch.setattr(install_tree, "FAST_CHECKS_IN_THREAD", in_thread)
+        by_way.append(install_tree.observe_prefix_drift(found, present, mode="fast"))
+    assert by_way[0] == by_way[1]
+    assert {h for h, findings in by_way[0].items() if findings} == {hashes[0], hashes[-1]}

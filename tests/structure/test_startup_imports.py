@@ -44,6 +44,8 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "getpass",  # plan only reads the lock; taking it names the user
     "tomlkit",  # a manifest is read with tomllib; tomlkit places problems and writes TOML
     "cattrs",  # good manifests and records are built by plain functions; cattrs describes bad ones
+    "concurrent",  # a few prefixes are stat'ed in the caller's thread; no fetch, no pool
+    "logging",
     # the quickstart's mirror is layout 2: other layouts' readers wait for a mirror in them
     "reconcile.buildcache.layout_v3",
     "reconcile.buildcache.layout_oci",

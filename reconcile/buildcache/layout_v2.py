@@ -17,6 +17,7 @@ from reconcile.redact import mask_credentials
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
 from reconcile.transport.bounds import index_cap
+from reconcile.transport.urls import append_to_name
 from reconcile.trust.clearsign import CLEARSIGN_HEADER, unverified_text
 from reconcile.trust.policy import Opened, TrustPolicy
 from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
@@ -227,7 +228,7 @@ def _fetch_unsigned(
 
 
 def _check_index_hash(transport: Transport, index_url: str, data: bytes) -> None:
-    hash_url = index_url + ".hash"
+    hash_url = append_to_name(index_url, ".hash")  # before a mirror URL's query
     try:
         expected = transport.read_bytes(hash_url).decode("ascii", "replace").strip().lower()
     except NotFoundError:

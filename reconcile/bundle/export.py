@@ -26,11 +26,13 @@ from reconcile.hashing import digest_file
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import InstallAction, source_url
+from reconcile.redact import mask_credentials
 from reconcile.sources.layout import source_paths
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.bounds import Cap, signed_size_cap, source_cap
 from reconcile.transport.oci_reference import is_oci_url
 from reconcile.transport.registry import TransportPool, endpoints_of
+from reconcile.transport.urls import relative_to
 from reconcile.trust.clearsign import unverified_text
 from reconcile.trust.sigstore_key import SigstoreKey
 
@@ -52,9 +54,13 @@ def _with_empty_root(loaded: ManifestFile, root: Path) -> ManifestFile:
 
 
 def _relative(url: str, base: str) -> str:
-    if not url.startswith(base + "/"):
-        raise BundleError(f"{url} is not under its mirror {base}", hint="this is a bug; report it")
-    return url[len(base) + 1 :]
+    below = relative_to(url, base)
+    if not below:
+        raise BundleError(
+            f"{mask_credentials(url)} is not under its mirror {mask_credentials(base)}",
+            hint="this is a bug; report it",
+        )
+    return below
 
 
 def _write(root: Path, relative: str, data: bytes) -> None:

@@ -2,9 +2,10 @@
 download from it is written; a root without prefixes matches every URL.
 
 A prefix matches a URL that is the prefix itself or lies below it, by whole path segments
-(``https://h/pr-12`` does not match ``https://h/pr-1234/x``). Credentials, the case of the
-scheme and host, and percent-encoding are left out of the comparison, so that a prefix
-written without ``user:token@`` still matches the URLs of a mirror declared with it.
+(``https://h/pr-12`` does not match ``https://h/pr-1234/x``). Credentials, query strings,
+the case of the scheme and host, and percent-encoding are left out of the comparison, so
+that a prefix written without ``user:token@`` (or with the mirror's ``?token=...``) still
+matches the URLs of a mirror declared with it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import attrs
 
 from reconcile.manifest.model import ManifestFile
 from reconcile.redact import mask_credentials
+from reconcile.transport.urls import split_query
 
 
 @attrs.frozen(kw_only=True)
@@ -67,7 +69,9 @@ def url_key(url: str) -> str:
 
 
 def prefix_matches(prefix: str, url: str) -> bool:
-    prefix_key, key = url_key(prefix), url_key(url)
+    # a query is left out too: a mirror URL's query rides on every URL below it, after the
+    # path (``transport/urls.py``), so the mirror's URL is a prefix of theirs without it
+    prefix_key, key = url_key(split_query(prefix)[0]), url_key(split_query(url)[0])
     if key == prefix_key or prefix_key.endswith("/"):
         return key.startswith(prefix_key)
     return key.startswith(prefix_key + "/")

@@ -119,6 +119,26 @@ def check_mirror_url(url: str, *, repository: bool = True) -> str | None:
     return problem
 
 
+def check_declared_mirror_url(url: str) -> str | None:
+    """A ``[[mirror]]`` url: as ``check_mirror_url``, and a query string only on http(s),
+    where every URL below the mirror keeps it (``transport/urls.py``); never a fragment."""
+    problem = check_mirror_url(url)
+    if problem is not None or "://" not in url:
+        return problem  # a plain path's '?' and '#' are parts of a file name
+    scheme = url.split("://", 1)[0].lower()
+    if "#" in url:
+        return (
+            f"{mask_credentials(url)!r} has a fragment ('#...'), which is never sent to a "
+            "server (expected the mirror's URL without it)"
+        )
+    if "?" in url and scheme not in WEB_SCHEMES:
+        return (
+            f"{mask_credentials(url)!r} has a query string; only http(s) mirror URLs may "
+            f"carry one (expected {scheme}://... without '?')"
+        )
+    return None
+
+
 def _check_oci_repository(url: str, path: str, required: bool) -> str | None:
     if not required and path in ("", "/"):
         return None

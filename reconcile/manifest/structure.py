@@ -526,7 +526,7 @@ def _tables(
         Mirror: (
             {
                 "name": _checked(_string, lambda name: checks.check_name(name, "mirror")),
-                "url": _checked(_string, checks.check_mirror_url),
+                "url": _checked(_string, checks.check_declared_mirror_url),
                 "signed": _boolean,
                 "endpoint_url": _checked(_string, checks.check_endpoint_url),
                 "profile": _checked(_string, checks.check_profile),

@@ -13,15 +13,7 @@ from typing import BinaryIO
 
 from reconcile.limits import DEFAULT_LIMITS, Limits
 from reconcile.transport.bounds import Cap, metadata_cap
-
-
-def join_url(base: str, *parts: str) -> str:
-    """Append path components to a URL (no normalisation of ``..``: callers pass names)."""
-    url = base.rstrip("/")
-    for part in parts:
-        url += "/" + part.strip("/")
-    return url
-
+from reconcile.transport.urls import join_url as join_url  # where callers have found it
 
 # Called with the number of bytes just received, for progress displays.
 ProgressCallback = Callable[[int], None]

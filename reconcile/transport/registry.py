@@ -21,6 +21,7 @@ from reconcile.transport.base import Transport
 from reconcile.transport.bounds import Cap
 from reconcile.transport.file import FileTransport, url_to_path
 from reconcile.transport.store import LocalMirrorStore, MirrorStore
+from reconcile.transport.urls import join_url, relative_to
 
 
 @attrs.frozen(kw_only=True)
@@ -88,7 +89,7 @@ class TransportPool:
 
     def mirror_for(self, url: str) -> MirrorEndpoint | None:
         for mirror in self._mirrors:
-            if url == mirror.url or url.startswith(mirror.url.rstrip("/") + "/"):
+            if relative_to(url, mirror.url) is not None:
                 return mirror
         return None
 
@@ -121,9 +122,9 @@ class TransportPool:
         """The real URL behind ``url`` as plans show it (credentials masked): a plan never
         holds a secret, so the executor puts the mirror's credentials back here."""
         for endpoint in self._mirrors:
-            shown = mask_credentials(endpoint.url)
-            if endpoint.name == mirror and url.startswith(shown):
-                return endpoint.url + url[len(shown) :]
+            below = relative_to(url, mask_credentials(endpoint.url))
+            if endpoint.name == mirror and below is not None:
+                return join_url(endpoint.url, below) if below else endpoint.url
         return url
 
     def store_for(self, url: str) -> MirrorStore:

@@ -78,6 +78,11 @@ def test_layered_per_pr_and_shared_roots(tmp_path: Path) -> None:
         ("http://h/", "http://h:8080/x", False),
         ("http://h:8080/", "http://h:8080/x", True),
         ("http://[::1]:9000/b/", "http://[::1]:9000/b/k", True),
+        # a mirror URL's query rides on every URL below it: queries are not compared
+        ("https://h/m?token=a", "https://h/m/build_cache/x.spack?token=a", True),
+        ("https://h/m", "https://h/m/build_cache/x.spack?token=a", True),
+        ("https://h/m?token=a", "https://h/m2/x.spack?token=a", False),
+        ("https://h/m?token=a", "https://h/other/x?token=a", False),
     ],
 )
 def test_prefix_matching(prefix: str, url: str, matches: bool) -> None:

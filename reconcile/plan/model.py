@@ -342,11 +342,12 @@ class PublishAction(_OfSpec):
 
 @attrs.frozen(kw_only=True)
 class ResignAction(_OfSpec):
-    """A spec a ``[[publish]]`` entry published before that lacks a signature by a key the
-    entry names now (a key added for rotation): its metadata is read and verified under the
-    keys that count, then Spack's metadata is clear-signed again by the entry's gpg key when
-    another (or none) signed it, and the statement is signed by each new ed25519 or sigstore
-    key, merged into the sidecar. The tarball is not touched."""
+    """A spec a ``[[publish]]`` entry published before (or a mirror's ``specs`` copied) that
+    lacks a signature by a key the entry (or ``sign_with``) names now (a key added or changed
+    for rotation): its metadata is read and verified under the keys that count, then
+    Spack's metadata is clear-signed again by the entry's gpg key when another (or none)
+    signed it, and the statement is signed by each new ed25519 or sigstore key, merged into
+    the sidecar. The tarball is not touched."""
 
     hash: str
     name: str

@@ -1296,17 +1296,25 @@ def make_plan(
         if isinstance(planned, NeedFacts):
             return planned
         result = planned
-    synced = plan_sync(manifest_file.manifest, observed.mirrors)
+    synced = plan_sync(manifest_file.manifest, observed.mirrors, observed.sidecar_signers)
     if synced.errors:
         raise PlanError("\n".join(synced.errors))
+    if synced.need_sidecars:
+        return NeedFacts(specs={}, paths=frozenset(), sidecars=synced.need_sidecars)
+    resigning = {a.id for a in result.resignings}  # a [[publish]] entry's resign comes first
     result = attrs.evolve(
         result,
-        actions=(*result.actions, *synced.actions),
+        actions=(
+            *result.actions,
+            *synced.actions,
+            *(a for a in synced.resignings if a.id not in resigning),
+        ),
         noops=(*result.noops, *synced.noops),
         # what a mirror lacks is the state a publish or sync starts from: a saved plan whose
         # target got the spec meanwhile skips it, one whose target changed otherwise is stale
         fingerprints={
             **result.fingerprints,
+            **synced.fingerprints,
             **{a.target: "absent" for a in result.publications},
             **{a.target: "absent" for a in synced.actions},
         },

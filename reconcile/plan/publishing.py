@@ -126,8 +126,13 @@ def plan_publishing(
                         mirror_url=mask_credentials(view.url),
                         layout=view.layout,
                         keys=missing,
-                        reason=_resign_reason(
-                            entry.mirror, number, missing, gpg_missing, have, identities
+                        reason=resign_reason(
+                            entry.mirror,
+                            f"publish[{number}] signs with",
+                            missing,
+                            gpg_missing,
+                            have,
+                            identities,
                         ),
                         spec=dict(listed.node.raw),
                         key=gpg_missing,
@@ -168,15 +173,16 @@ def plan_publishing(
     )
 
 
-def _resign_reason(
+def resign_reason(
     mirror: str,
-    number: int,
+    who: str,
     missing: tuple[str, ...],
     gpg_key: str | None,
     have: frozenset[str],
     identities: Mapping[str, str],
 ) -> str:
-    """Which signatures the spec lacks, where each goes, and who signed it so far."""
+    """Which signatures the spec lacks, where each goes, who asks for them (``who``:
+    "publish[0] signs with") and who signed it so far."""
     have_names = sorted(k for k, i in identities.items() if i in have)
     statement_keys = [k for k in missing if k != gpg_key]
     parts = []
@@ -186,10 +192,7 @@ def _resign_reason(
         parts.append(
             f"its sidecar in mirror '{mirror}' has no signature by {', '.join(statement_keys)}"
         )
-    return (
-        f"{' and '.join(parts)}, which publish[{number}] signs with (signed now by: "
-        f"{', '.join(have_names) or 'none'})"
-    )
+    return f"{' and '.join(parts)}, which {who} (signed now by: {', '.join(have_names) or 'none'})"
 
 
 def _too_short(entry: Publish, number: int, item: Publishable, buildpath: str) -> str | None:

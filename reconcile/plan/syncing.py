@@ -1,15 +1,21 @@
 """Planning mirror ``specs``: which specs of the selected closures a mirror still lacks,
-and which other mirror (in manifest order) each comes from. Pure: it reads the indexes;
+and which other mirror (in manifest order) each comes from, and which of those it holds lack
+a signature by a key its ``sign_with`` names (a key added or changed for rotation: ``~
+resign``, as for ``[[publish]]``). Pure: it reads the indexes and the signers observed;
 apply verifies every signature and checksum before it writes anything."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import attrs
 
 from reconcile.buildcache.layouts import OCI_LAYOUT
 from reconcile.manifest.model import Manifest, Mirror
 from reconcile.observe.facts import MirrorView
-from reconcile.plan.model import NoOp, SyncAction
+from reconcile.observe.sidecars import sidecar_fact_key
+from reconcile.plan.model import NoOp, ResignAction, SyncAction
+from reconcile.plan.publishing import resign_reason
 from reconcile.redact import mask_credentials
 from reconcile.spack.selector import parse_selector
 from reconcile.spack.spec import SpecNode
@@ -21,6 +27,10 @@ class SyncPlan:
     actions: tuple[SyncAction, ...]
     noops: tuple[NoOp, ...]
     errors: tuple[str, ...]
+    resignings: tuple[ResignAction, ...] = ()
+    # (mirror, hash) of specs a mirror holds whose signers must be observed first
+    need_sidecars: frozenset[tuple[str, str]] = frozenset()
+    fingerprints: Mapping[str, str] = attrs.field(factory=dict)  # sidecar:<mirror>/<hash>
 
 
 def _closure(root: str, nodes: dict[str, SpecNode]) -> list[str]:
@@ -35,12 +45,21 @@ def _closure(root: str, nodes: dict[str, SpecNode]) -> list[str]:
     return seen
 
 
-def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
+def plan_sync(
+    manifest: Manifest,
+    mirrors: tuple[MirrorView, ...],
+    sidecar_signers: Mapping[str, frozenset[str]] | None = None,
+) -> SyncPlan:
     actions: list[SyncAction] = []
     noops: list[NoOp] = []
     errors: list[str] = []
+    resignings: dict[tuple[str, str], ResignAction] = {}
+    need: set[tuple[str, str]] = set()
+    observed: dict[str, str] = {}
+    signed = sidecar_signers or {}
     fingerprints = {key.name: key.fingerprint for key in manifest.keys}
     kinds = {key.name: key.kind for key in manifest.keys}
+    identities = {key.name: key.identity for key in manifest.keys}
     for target in manifest.mirrors:
         if not target.specs:
             continue
@@ -64,6 +83,11 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
             )
             continue
         view = next(v for v in mirrors if v.name == target.name)
+        # what the mirror holds is signed again by sign_with's keys (an OCI registry's
+        # sidecar tags are not signed again yet)
+        resign_keys: tuple[str, ...] = (
+            () if view.layout == OCI_LAYOUT else (*([gpg_key] if gpg_key else []), *statement_keys)
+        )
         others = [v for v in mirrors if v.name != target.name]
         nodes: dict[str, SpecNode] = {}
         origin: dict[str, MirrorView] = {}
@@ -91,7 +115,40 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
                 resource = f"sync:{target.name}/{dag_hash}"
                 listed = view.index.get(dag_hash)
                 if listed is not None and listed.in_buildcache:
-                    noops.append(NoOp(resource=resource, reason=f"{node.short()} is already there"))
+                    fact = sidecar_fact_key(target.name, dag_hash)
+                    if resign_keys and fact not in signed:
+                        need.add((target.name, dag_hash))
+                        continue
+                    have = signed.get(fact, frozenset())
+                    missing = tuple(k for k in resign_keys if identities[k] not in have)
+                    reason = f"{node.short()} is already there"
+                    if resign_keys:
+                        observed[f"sidecar:{fact}"] = ",".join(sorted(have)) or "none"
+                        reason += f", signed by {', '.join(resign_keys)}"
+                    if not missing:
+                        noops.append(NoOp(resource=resource, reason=reason))
+                        continue
+                    gpg_missing = gpg_key if gpg_key in missing else None
+                    resignings[(target.name, dag_hash)] = ResignAction(
+                        hash=dag_hash,
+                        name=node.name,
+                        version=node.version,
+                        mirror=target.name,
+                        mirror_url=mask_credentials(view.url),
+                        layout=view.layout,
+                        keys=missing,
+                        reason=resign_reason(
+                            target.name,
+                            f"the sign_with of mirror '{target.name}' names",
+                            missing,
+                            gpg_missing,
+                            have,
+                            identities,
+                        ),
+                        spec=dict(listed.node.raw),
+                        key=gpg_missing,
+                        fingerprint=fingerprints.get(gpg_missing) if gpg_missing else None,
+                    )
                     continue
                 found_in = origin.get(dag_hash)
                 if found_in is None:
@@ -121,7 +178,14 @@ def plan_sync(manifest: Manifest, mirrors: tuple[MirrorView, ...]) -> SyncPlan:
                     )
                 )
     unique = {(a.mirror, a.hash): a for a in actions}
-    return SyncPlan(actions=tuple(unique.values()), noops=tuple(noops), errors=tuple(errors))
+    return SyncPlan(
+        actions=tuple(unique.values()),
+        noops=tuple(noops),
+        errors=tuple(errors),
+        resignings=tuple(resignings.values()),
+        need_sidecars=frozenset(need),
+        fingerprints=observed,
+    )
 
 
 def _layout(target: Mirror) -> int:

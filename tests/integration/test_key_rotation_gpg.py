@@ -221,3 +221,51 @@ def test_metadata_swapped_after_its_check_is_not_clear_signed(
     assert "Traceback" not in err
     assert hello.read_bytes() == greetlib.read_bytes()  # not signed by the new key
     assert verifies_with(hello.read_bytes(), old_fingerprint, old_public)
+
+
+def test_a_new_gpg_key_in_sign_with_clear_signs_what_a_sync_copied(
+    tmp_path: Path,
+    homes: tuple[str, Path],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A mirror filled by sync (verbatim: the source's GnuPG signature kept) whose sign_with
+    then names a new gpg key: what it holds is clear-signed again by that key."""
+    old_fingerprint, old_public = homes
+    ed25519_entry = publish(tmp_path / "publisher", old_fingerprint, old_public, 3, capsys)
+    source = tmp_path / "publisher" / "published"
+    old_entry = gpg_entry("publisher", old_fingerprint, old_public)
+    syncer = tmp_path / "syncer" / "reconcile.toml"
+    syncer.parent.mkdir()
+    mirrors = (
+        f'version = 1\n\n[[mirror]]\nname = "published"\nurl = "{source}"\n\n'
+        f'[[mirror]]\nname = "copy"\nurl = "copy"\nlayout = 3\nspecs = ["hello-app"]\n'
+    )
+    syncer.write_text(f"{mirrors}\n{old_entry}\n{ed25519_entry}")
+    assert run(syncer, "apply", "--yes") == 0, capsys.readouterr().err
+    copy = tmp_path / "syncer" / "copy"
+    before = {path: path.read_bytes() for path in metadata_files(copy)}
+
+    new_public = tmp_path / "publisher-2026.pub"
+    new_fingerprint = new_gpg_key(tmp_path / "signing", new_public)
+    new_entry = gpg_entry("publisher-2026", new_fingerprint, new_public)
+    syncer.write_text(
+        f'{mirrors}sign_with = "publisher-2026"\n\n{old_entry}\n{ed25519_entry}\n{new_entry}'
+    )
+    capsys.readouterr()
+    assert run(syncer, "plan", "--detailed-exitcode") == 2
+    shown = capsys.readouterr().out
+    assert shown.count("(metadata clear-signed again by publisher-2026; tarball untouched)") == 3
+    assert "which the sign_with of mirror 'copy' names (signed now by: publisher, site)" in shown
+    assert run(syncer, "apply", "--yes") == 0, capsys.readouterr().err
+    assert "3 signed again" in capsys.readouterr().out
+    for path, old in before.items():
+        new = path.read_bytes()
+        assert unverified_text(new) == unverified_text(old)
+        assert verifies_with(new, new_fingerprint, new_public)
+        assert not verifies_with(new, old_fingerprint, old_public)
+    assert run(syncer, "plan", "--detailed-exitcode") == 0, capsys.readouterr().out
+    capsys.readouterr()
+
+    only_new = consumer(tmp_path / "consumer", copy, new_entry)
+    assert run(only_new, "apply", "--yes") == 0, capsys.readouterr().err
+    check_hello_works(tmp_path / "consumer" / "opt")

@@ -21,7 +21,7 @@ from reconcile.transport.urls import append_to_name
 from reconcile.trust.clearsign import CLEARSIGN_HEADER, unverified_text
 from reconcile.trust.policy import Opened, TrustPolicy
 from reconcile.trust.sidecar import SUFFIX as SIDECAR_SUFFIX
-from reconcile.trust.verify import normalize_fingerprint
+from reconcile.trust.signers import normalize_fingerprint
 
 BUILD_CACHE = "build_cache"
 INDEX = "index.json"

@@ -7,14 +7,12 @@ from collections.abc import Callable
 
 from reconcile.buildcache.key_text import read_key_text
 from reconcile.buildcache.layout_v2 import key_url
-from reconcile.buildcache.sigstore_keys import sigstore_trusted_key
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.manifest.bounded import MAX_KEY_FILE_BYTES, NotReadableError, read_bounded
 from reconcile.manifest.model import Key, ManifestFile
 from reconcile.redact import mask_credentials
-from reconcile.trust.ed25519 import parse_public_key
 from reconcile.trust.policy import MirrorTrust, TrustedKey, TrustPolicy
-from reconcile.trust.verify import key_fingerprints, normalize_fingerprint
+from reconcile.trust.signers import normalize_fingerprint
 
 MIRROR_SOURCE_PREFIX = "mirror:"
 
@@ -87,14 +85,16 @@ def load_trusted_keys(
         for key in manifest_file.manifest.keys
         if key.kind == "ed25519"
     ]
-    pinned.extend(
-        sigstore_trusted_key(manifest_file, key)
-        for key in manifest_file.manifest.keys
-        if key.kind == "sigstore"
-    )
+    sigstore = [k for k in manifest_file.manifest.keys if k.kind == "sigstore"]
+    if sigstore:  # a sigstore key's code only for a sigstore key
+        from reconcile.buildcache.sigstore_keys import sigstore_trusted_key
+
+        pinned.extend(sigstore_trusted_key(manifest_file, key) for key in sigstore)
     for key in [k for k in manifest_file.manifest.keys if k.kind == "gpg"]:
         expected = normalize_fingerprint(key.fingerprint)
         origin, armored = _read_key(manifest_file, key, expected, read_url)
+        from reconcile.trust.verify import key_fingerprints  # runs gpg: only to load a key
+
         found = key_fingerprints(armored)
         if expected not in found:
             shown = ", ".join(found) if found else "no OpenPGP public key at all"
@@ -123,6 +123,8 @@ def ed25519_trusted_key(manifest_file: ManifestFile, key: Key) -> TrustedKey:
             f"export {key.name}), or fix the path (it is relative to the manifest's folder)",
             unreadable_hint="name a file holding one '<name>:<base64>' ed25519 public key",
         ).strip()
+    from reconcile.trust.ed25519 import parse_public_key  # an ed25519 key's code for one
+
     try:
         parsed = parse_public_key(text)
     except ValueError as exc:

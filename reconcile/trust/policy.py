@@ -17,10 +17,7 @@ import attrs
 
 from reconcile.errors import VerificationError
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
-from reconcile.trust.ed25519 import Ed25519Verifier, parse_public_key
-from reconcile.trust.signers import EnvelopeScheme, SignatureScheme, Signer
-from reconcile.trust.sigstore_key import SigstoreKey
-from reconcile.trust.verify import GpgVerifier, normalize_fingerprint
+from reconcile.trust.signers import EnvelopeScheme, SignatureScheme, Signer, normalize_fingerprint
 
 
 @attrs.frozen(kw_only=True)
@@ -62,11 +59,17 @@ class Verified:
     signers: tuple[Signer, ...]  # distinct, each by a key that counts for the mirror
 
 
+# Each scheme's code is imported when a key of that scheme is first needed: a plan with
+# nothing to verify runs no gpg and reads no key.
 def _gpg_scheme(keys: Sequence[TrustedKey]) -> SignatureScheme:
+    from reconcile.trust.verify import GpgVerifier
+
     return GpgVerifier(pinned={key.identity: key.material for key in keys})
 
 
 def _ed25519_scheme(keys: Sequence[TrustedKey]) -> SignatureScheme:
+    from reconcile.trust.ed25519 import Ed25519Verifier, parse_public_key
+
     return Ed25519Verifier(
         keys={key.identity: parse_public_key(key.material.decode("ascii")) for key in keys}
     )
@@ -75,6 +78,7 @@ def _ed25519_scheme(keys: Sequence[TrustedKey]) -> SignatureScheme:
 def _sigstore_scheme(keys: Sequence[TrustedKey]) -> SignatureScheme:
     # sigstore (and pydantic, tuf, requests behind it) only load when a sigstore key counts
     from reconcile.trust.sigstore import SigstoreVerifier
+    from reconcile.trust.sigstore_key import SigstoreKey
 
     return SigstoreVerifier(
         keys={key.identity: SigstoreKey.from_material(key.material) for key in keys}

@@ -14,6 +14,11 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 
+def normalize_fingerprint(fingerprint: str) -> str:
+    """``e4a1 c447 ...`` -> ``E4A1C447...`` (how fingerprints are compared everywhere)."""
+    return "".join(fingerprint.split()).upper()
+
+
 @attrs.frozen(kw_only=True)
 class Signer:
     """One valid signature, by a key the scheme was told to trust."""

@@ -24,6 +24,7 @@ from reconcile.trust.gnupg import (
 from reconcile.trust.gpg_batch import GroupRunner, split_by_file
 from reconcile.trust.gpg_status import ERRSIG_NO_PUBKEY, GpgStatus, StatusLine, parse_status
 from reconcile.trust.signers import Signer
+from reconcile.trust.signers import normalize_fingerprint as normalize_fingerprint
 
 # OpenPGP hash algorithm ids too weak to trust a signature made with them: MD5, SHA-1, RIPEMD-160.
 WEAK_HASH_ALGORITHMS = {"1": "MD5", "2": "SHA-1", "3": "RIPEMD-160"}
@@ -38,11 +39,6 @@ TAMPER_HINT = (
     "the file was changed after it was signed, or damaged in transit: fetch it again, and if "
     "the error persists do not use this mirror until its owner re-signs the spec"
 )
-
-
-def normalize_fingerprint(fingerprint: str) -> str:
-    """``e4a1 c447 ...`` -> ``E4A1C447...`` (how fingerprints are compared everywhere)."""
-    return "".join(fingerprint.split()).upper()
 
 
 def key_fingerprints(armored: bytes) -> tuple[str, ...]:

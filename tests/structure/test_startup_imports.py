@@ -46,6 +46,12 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "cattrs",  # good manifests and records are built by plain functions; cattrs describes bad ones
     "concurrent",  # a few prefixes are stat'ed in the caller's thread; no fetch, no pool
     "logging",
+    # nothing to verify: no gpg to run, no key to parse (each scheme's code waits for its key)
+    "subprocess",
+    "reconcile.trust.verify",
+    "reconcile.trust.gnupg",
+    "reconcile.trust.ed25519",
+    "reconcile.trust.sigstore_key",
     # the quickstart's mirror is layout 2: other layouts' readers wait for a mirror in them
     "reconcile.buildcache.layout_v3",
     "reconcile.buildcache.layout_oci",
@@ -60,7 +66,12 @@ NEVER_FOR_A_LOCAL_PLAN = (
 # executor, archives, relocation and the progress display are for when there is work.
 NEVER_FOR_A_NO_OP_APPLY = (
     # it takes the lock, which names its user (getpass)
-    *(name for name in NEVER_FOR_A_LOCAL_PLAN if name not in ("reconcile.apply", "getpass")),
+    # and its context names the sigstore key it signs with, if any (sigstore_key)
+    *(
+        name
+        for name in NEVER_FOR_A_LOCAL_PLAN
+        if name not in ("reconcile.apply", "getpass", "reconcile.trust.sigstore_key")
+    ),
     "reconcile.apply.executor",
     "reconcile.apply.installs",
     "reconcile.cli.progress",

@@ -14,6 +14,11 @@ Parts = tuple[str, ...]
 
 # Width of the ustar ``name`` and ``linkname`` fields: a longer name needs a PAX or GNU record.
 USTAR_NAME_FIELD = 100
+# Folders below the archive root. Spack's deepest trees (a padded install root of 512
+# characters, then the package's own folders) stay far below; PATH_MAX allows ~2,000.
+# Checked as soon as a name is split: a PAX path or GNU long name of a megabyte holds
+# half a million components, and walking its folders one by one would be quadratic.
+MAX_DEPTH = 256
 
 
 def member_parts(name: str, *, what: str = "member name", member: str | None = None) -> Parts:
@@ -38,6 +43,13 @@ def member_parts(name: str, *, what: str = "member name", member: str | None = N
         )
     if not parts:
         raise ArchiveRuleError(rules.EMPTY_NAME, member, f"the {what}{quoted} is empty")
+    if len(parts) > MAX_DEPTH:
+        raise ArchiveRuleError(
+            rules.TOO_DEEP,
+            shortened(member),
+            f"the {what}{shortened(quoted)} lies {len(parts)} folders deep; "
+            f"expected at most {MAX_DEPTH}",
+        )
     return parts
 
 
@@ -76,6 +88,11 @@ def lexically_inside(folder: Parts, target: str) -> bool:
         elif part not in ("", "."):
             depth += 1
     return True
+
+
+def shortened(name: str, keep: int = 200) -> str:
+    """A member name fit for a message: hostile names may be a megabyte long."""
+    return name if len(name) <= keep else f"{name[: keep // 2]}...{name[-keep // 2 :]}"
 
 
 def display(parts: Parts) -> str:

@@ -61,28 +61,41 @@ SPARSE_KEYWORD = "GNU.sparse."
 
 
 @contextmanager
-def open_tar(tarball: Path | bytes) -> Iterator[TarReader]:
-    """The gzip tarball (a file, or its bytes already read and verified) as a reader."""
+def open_tar(
+    tarball: Path | bytes, *, charge: Callable[[int], None] | None = None
+) -> Iterator[TarReader]:
+    """The gzip tarball (a file, or its bytes already read and verified) as a reader;
+    ``charge`` is told the size of each extended header before it is read."""
     if isinstance(tarball, bytes):
-        yield TarReader(GunzipStream(io.BytesIO(tarball)))
+        yield TarReader(GunzipStream(io.BytesIO(tarball)), charge)
         return
     with Path(tarball).open("rb", buffering=0) as raw:
-        yield TarReader(GunzipStream(raw))
+        yield TarReader(GunzipStream(raw), charge)
+
+
+def _free(size: int) -> None:
+    """Charges nothing."""
 
 
 class TarReader:
     """The members of one tar stream, in archive order, each with its data read (or
     skipped) before the next header is."""
 
-    def __init__(self, stream: GunzipStream) -> None:
+    def __init__(self, stream: GunzipStream, charge: Callable[[int], None] | None = None) -> None:
         self._stream = stream
+        # Extended headers are parsed, never written: a flood of them (a megabyte of PAX
+        # records compresses to a kilobyte) is bounded like the data, through ``charge``.
+        self._charge = charge or _free
         self._chunk = b""  # the inflated piece being read
         self._at = 0  # how much of it is read
         self.offset = 0  # bytes of the tar stream read so far
         self._data_left = 0  # of the current member's data
         self._padding = 0  # after it
         self._member = ""  # the current member's name, for messages
-        self._globals: dict[str, str] = {}  # global PAX records: mtime is applied
+        # The one global PAX record that applies to later members (the others that would
+        # are refused, the rest ignored): only it is kept, so that thousands of global
+        # headers cost neither memory nor a merge per member.
+        self._global_mtime: str | None = None
 
     # -- members --------------------------------------------------------------------------
 
@@ -160,7 +173,9 @@ class TarReader:
     ) -> TarMember:
         """The member ``header`` describes, renamed and resized by its extended headers
         (global PAX records first, then the member's own, as ``tarfile`` applies them)."""
-        records = {**self._globals, **pax} if self._globals else pax
+        records = pax
+        if self._global_mtime is not None and "mtime" not in pax:
+            records = {**pax, "mtime": self._global_mtime}
         offset = header.offset
         name = _one_name(
             header.name, [long_name, *(records.get(key) for key in NAME_KEYWORDS)], "name"
@@ -199,6 +214,7 @@ class TarReader:
                 f"an extended header of {header.size:,} bytes; expected at most "
                 f"{MAX_EXTENDED_BYTES:,}",
             )
+        self._charge(header.size)
         data = self._read(header.size)
         if len(data) < header.size:
             raise damaged(header.offset, "the tar stream ends inside an extended header")
@@ -222,7 +238,7 @@ class TarReader:
             )
         if "mtime" in records:
             pax_mtime(records["mtime"], offset)
-        self._globals.update(records)
+            self._global_mtime = records["mtime"]
 
     # -- after the last member ------------------------------------------------------------
 

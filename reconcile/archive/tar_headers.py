@@ -66,6 +66,8 @@ _NUMBERS = (
     ("devminor", 337, 345),
 )
 _CHECKSUM_FIELD = slice(148, 156)
+_MAGIC = slice(257, 263)
+POSIX_MAGIC = b"ustar\0"  # "ustar  \0" is GNU's, all zeros v7's: neither has a prefix field
 # Mode, uid, gid, size, mtime and checksum as writers write them: zero-padded octal.
 _COMMON_NUMBERS = re.compile(
     rb"([0-7]{7})\0([0-7]{7})\0([0-7]{7})\0([0-7]{11})\0([0-7]{11})\0([0-7]{6})\0 "
@@ -175,6 +177,10 @@ def parse_header(block: bytes, offset: int) -> Header:
     if kind == DIRECTORY:
         name = name.rstrip("/")
     if raw_prefix[0] and kind not in GNU_TYPES:
+        if block[_MAGIC] != POSIX_MAGIC:
+            # GNU tar joins the prefix only to a POSIX ustar header's name (the bytes hold
+            # times in its own format); tarfile joins it to any: two places for one member.
+            raise damaged(offset, "a name prefix in a header that is not POSIX ustar")
         name = f"{text(raw_prefix)}/{name}"
     return Header(
         name=name,

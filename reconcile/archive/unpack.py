@@ -18,7 +18,7 @@ import yaml
 
 from reconcile.archive import violation as rules
 from reconcile.archive.budget import UnpackBudget
-from reconcile.archive.names import display
+from reconcile.archive.names import display, shortened
 from reconcile.archive.placement import Placement
 from reconcile.archive.reader import READ_ERRORS, open_tar
 from reconcile.archive.rules import DirectoryMode, Layout, MemberTable
@@ -85,14 +85,16 @@ def unpack_package(
             placement = Placement(
                 tree, prefix_name=PREFIX_FOLDER, dag_hash=dag_hash, guess=guess_prefix
             )
-            with open_tar(tarball if data is None else data) as archive:
+            with open_tar(
+                tarball if data is None else data, charge=budget.charge_unwritten
+            ) as archive:
                 for info in archive.members():
                     member = info.name
                     admission = table.admit(info)
-                    budget.charge(info, admission.parts)
+                    budget.charge(info)
                     placement.create(admission, archive.data)
                 member = ""
-                archive.check_end(budget.charge_trailer)
+                archive.check_end(budget.charge_unwritten)
             layout = table.finish()
             placement.settle(layout)
             build_info = _read_build_info(
@@ -149,7 +151,7 @@ def _read_build_info(
 
 
 def _refusal(tarball: Path, violation: ArchiveRuleError) -> ArchiveError:
-    culprit = f"member {violation.member!r}" if violation.member else "the archive"
+    culprit = f"member {shortened(violation.member)!r}" if violation.member else "the archive"
     return ArchiveError(
         f"refusing to unpack {tarball}: {culprit} breaks rule '{violation.rule}': "
         f"{violation.detail}",

@@ -28,7 +28,10 @@ from hostile import (
 )
 
 from reconcile.archive.budget import MAX_DEPTH
+from reconcile.archive.rules import MemberTable
+from reconcile.archive.tar_headers import MAX_EXTENDED_BYTES, TarMember
 from reconcile.archive.unpack import unpack_package
+from reconcile.archive.violation import ArchiveRuleError
 from reconcile.buildcache.build_info import parse_build_info
 from reconcile.errors import ArchiveError
 from reconcile.limits import Limits
@@ -195,6 +198,58 @@ def test_deep_nesting_is_refused_without_recursion_error(tmp_path: Path) -> None
     finally:
         os.close(parent)
     assert not staging.exists()
+
+
+def test_the_rules_refuse_a_too_deep_name_before_walking_its_folders() -> None:
+    """The depth is checked where the name is split: ``admit`` walks every folder of a
+    name, which for a megabyte-long name (half a million folders) was quadratic."""
+    for kind, name, linkname in (
+        (b"0", "d/" * MAX_DEPTH + "f", ""),
+        (b"1", "hard", "d/" * MAX_DEPTH + "f"),
+    ):
+        member = TarMember(
+            name=name,
+            linkname=linkname,
+            type=kind,
+            mode=0o644,
+            mtime=0,
+            size=0,
+            sparse=False,
+            header_name=name,
+            header_linkname=linkname,
+        )
+        with pytest.raises(ArchiveRuleError) as caught:
+            MemberTable().admit(member)
+        assert caught.value.rule == "too-deep"
+        assert f"{MAX_DEPTH + 1} folders deep" in caught.value.detail
+
+
+@pytest.mark.parametrize("record", ["pax", "gnu"])
+def test_a_megabyte_deep_long_name_is_refused_at_once(record: str, tmp_path: Path) -> None:
+    """Half a million folders in one PAX path or GNU long name (under the 1 MiB bound on
+    extended headers): a refusal naming the rule, in a message of readable length (before,
+    the reader walked the folders until it ran out of memory)."""
+    name = f"{PREFIX}/" + "a/" * 500_000 + "f"
+    if record == "pax":
+        member = Member(name, data=b"x")
+    else:
+        member = Member(name[:100], data=b"x", gnu_longname=name)
+    tarball = spack_tarball(tmp_path / "t.spack", [member])
+    message = refusal(tarball, tmp_path / "staging", max_unpack_ratio=1000)
+    assert "rule 'too-deep'" in message and "500" in message
+    assert len(message) < 2000
+
+
+def test_extended_headers_count_towards_the_unpacked_size(tmp_path: Path) -> None:
+    """A megabyte of PAX records compresses to a kilobyte: they are parsed, never written,
+    and bounded by max_unpack_ratio like the data."""
+    comment = "c" * (MAX_EXTENDED_BYTES - 100)
+    extra = [Member(f"{PREFIX}/lib/x{n}", data=b"x", pax={"comment": comment}) for n in range(3)]
+    tarball = spack_tarball(tmp_path / "t.spack", extra)
+    assert tarball.stat().st_size * 50 < MAX_EXTENDED_BYTES
+    message = refusal(tarball, tmp_path / "staging")
+    assert "rule 'unpacked-size'" in message and "max_unpack_ratio" in message
+    assert unpack(tarball, tmp_path / "again", max_unpack_ratio=2000).is_dir()
 
 
 def test_nesting_up_to_the_bound_unpacks(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import shutil
 import struct
 import subprocess
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -520,6 +521,38 @@ def test_a_global_header_between_a_members_headers_is_refused() -> None:
         pax_header({"mtime": "1"}), pax_header({"comment": "c"}, tarfile.XGLTYPE), header("a")
     )
     assert "inside a member's headers" in refusal(stream).detail
+
+
+def test_global_headers_keep_only_the_mtime_that_applies() -> None:
+    """Global records under distinct keywords, each header under the 1 MiB bound, were all
+    kept (and merged into every later member's records): 16 MiB here, unbounded in all."""
+    flood = b"".join(pax_header({f"k{n}": "v" * (256 << 10)}, tarfile.XGLTYPE) for n in range(64))
+    mtimes = pax_header({"mtime": "5"}, tarfile.XGLTYPE), pax_header({"mtime": "7"})
+    gz = gzip.compress(archive(flood, mtimes[0], header("a"), mtimes[1], header("b"), header("c")))
+    tracemalloc.start()
+    try:
+        with open_tar(gz) as reader:
+            seen = [(member.name, member.mtime) for member in reader.members()]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert seen == [("a", 5), ("b", 7), ("c", 5)]
+    assert peak < 8 << 20
+
+
+@pytest.mark.parametrize("magic", [b"ustar  \0", bytes(8)], ids=["gnu", "v7"])
+def test_a_name_prefix_outside_a_posix_ustar_header_is_refused(magic: bytes) -> None:
+    """GNU tar joins the prefix field only to a POSIX ustar header's name, tarfile to any:
+    the member would land in two places."""
+    block = set_field(set_field(header("evil"), 345, b"opt/share"), 257, magic)
+    assert "not POSIX ustar" in refusal(archive(block)).detail
+    posix = set_field(header("fine"), 345, b"opt/share")
+    assert [view[0] for view in ours(archive(posix))] == ["opt/share/fine"]
+    if shutil.which("tar") is not None:
+        listed = subprocess.run(
+            ["tar", "-tf", "-"], input=archive(block, posix), capture_output=True, check=True
+        )
+        assert listed.stdout.split() == [b"evil", b"opt/share/fine"]
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from reconcile.buildcache.pinned_keys import trust_policy
-from reconcile.cache.store import BlobCache
 from reconcile.errors import PlanError
 from reconcile.manifest.lockfile import lock_path, read_lock
 from reconcile.manifest.model import ManifestFile, Source
@@ -28,6 +28,9 @@ from reconcile.transport.file import url_to_path
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.policy import TrustPolicy
 from reconcile.views.generations import read_view_state
+
+if TYPE_CHECKING:
+    from reconcile.cache.store import BlobCache
 
 VERIFY_WORKERS = 8
 # A closure deeper than this many rounds of "fetch what the plan needs" is not a real DAG.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from reconcile.cache.roots import cache_roots_of
-from reconcile.cache.store import BlobCache, Warn
 from reconcile.manifest.model import ManifestFile
+
+if TYPE_CHECKING:
+    from reconcile.cache.store import BlobCache, Warn
 
 
 def _to_stderr(message: str) -> None:
@@ -19,4 +22,6 @@ def open_blob_cache(manifest_file: ManifestFile, *, warn: Warn | None = None) ->
     roots = cache_roots_of(manifest_file)
     if not roots:
         return None
+    from reconcile.cache.store import BlobCache  # the store's code only for a manifest with roots
+
     return BlobCache(roots, warn=warn if warn is not None else _to_stderr)

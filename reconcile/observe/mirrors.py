@@ -11,6 +11,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconcile.buildcache.database import IndexEntry
 from reconcile.buildcache.layout_v2 import (
@@ -22,7 +23,6 @@ from reconcile.buildcache.layout_v2 import (
     tarball_url,
 )
 from reconcile.buildcache.layouts import LAYOUT_FOLDER, LAYOUT_JSON, OCI_LAYOUT, is_v3
-from reconcile.cache.store import BlobCache
 from reconcile.errors import (
     MirrorUnreachableError,
     NotFoundError,
@@ -39,6 +39,9 @@ from reconcile.transport.file import url_to_path
 from reconcile.transport.oci_reference import is_oci_url
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.policy import TrustPolicy
+
+if TYPE_CHECKING:
+    from reconcile.cache.store import BlobCache
 
 # Where a mirror's index may be kept between runs for conditional requests (or None).
 IndexCopyPath = Callable[[str], Path | None]

@@ -52,6 +52,7 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "reconcile.trust.gnupg",
     "reconcile.trust.ed25519",
     "reconcile.trust.sigstore_key",
+    "reconcile.cache.store",  # the quickstart declares no [[cache]] root
     # the quickstart's mirror is layout 2: other layouts' readers wait for a mirror in them
     "reconcile.buildcache.layout_v3",
     "reconcile.buildcache.layout_oci",
@@ -62,16 +63,16 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "reconcile.publish",
     "reconcile.bundle",
 )
+APPLY_ALSO_USES = (
+    "reconcile.apply",
+    "getpass",  # it takes the lock, which names its user
+    "reconcile.trust.sigstore_key",  # its context names the sigstore key it signs with, if any
+    "reconcile.cache.store",  # and the blob cache's type
+)
 # A no-op apply plans, finds nothing to do, sweeps leftovers under the lock, and stops: the
 # executor, archives, relocation and the progress display are for when there is work.
 NEVER_FOR_A_NO_OP_APPLY = (
-    # it takes the lock, which names its user (getpass)
-    # and its context names the sigstore key it signs with, if any (sigstore_key)
-    *(
-        name
-        for name in NEVER_FOR_A_LOCAL_PLAN
-        if name not in ("reconcile.apply", "getpass", "reconcile.trust.sigstore_key")
-    ),
+    *(name for name in NEVER_FOR_A_LOCAL_PLAN if name not in APPLY_ALSO_USES),
     "reconcile.apply.executor",
     "reconcile.apply.installs",
     "reconcile.cli.progress",

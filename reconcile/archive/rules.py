@@ -50,6 +50,9 @@ class Kind(enum.Enum):
     HARD_LINK = "hard link"
 
 
+_FOLDER_KINDS = (Kind.DIRECTORY, Kind.IMPLIED_DIRECTORY)
+
+
 @attrs.frozen(kw_only=True)
 class Entry:
     """What the table remembers of one member (or of a folder a member implied)."""
@@ -166,6 +169,11 @@ class MemberTable:
         )
 
     def _implied_parents(self, name: str, parts: Parts) -> tuple[Parts, ...]:
+        folder = self._entries.get(parts[:-1])
+        if folder is not None and folder.kind in _FOLDER_KINDS:
+            # Its own parents were checked when it was admitted, and an entry never changes
+            # kind but from implied folder to folder: the common case, one lookup.
+            return ()
         implied: list[Parts] = []
         for depth in range(1, len(parts)):
             parent = parts[:depth]

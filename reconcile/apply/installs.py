@@ -43,6 +43,7 @@ from reconcile.relocate.prefix_map import build_prefix_map
 from reconcile.state.lock import state_dir
 from reconcile.state.records import (
     InstallRecord,
+    KnownContents,
     owner_name,
     read_record,
     scan_prefix,
@@ -141,6 +142,7 @@ def _stage(
         # Verified against the signed checksum, so its size is the signed size.
         signed_size=obtained.size,
         limits=run.manifest_file.manifest.limits,
+        hash_files=True,
     )
     plan = run.plan
     built = built_prefixes_of(unpacked.build_info, action.hash)
@@ -166,7 +168,7 @@ def _stage(
         new_prefixes=plan.prefixes,
         new_root=plan.install_root,
     )
-    relocate_package(unpacked.prefix_dir, unpacked.build_info, prefix_map)
+    rewritten = relocate_package(unpacked.prefix_dir, unpacked.build_info, prefix_map)
     crash_point("after-relocate")
     check_symlinks(
         unpacked.prefix_dir,
@@ -191,7 +193,11 @@ def _stage(
         permissions=describe_permissions(permissions, gid),
         externals=action.externals,
         owner=manifest_owner(run),
-        entries=scan_prefix(unpacked.prefix_dir),
+        # The files unpacked here and not rewritten since are not read again: the staging
+        # folder is this process's alone, so their bytes are those hashed while written.
+        entries=scan_prefix(
+            unpacked.prefix_dir, KnownContents(files=unpacked.file_hashes, changed=rewritten)
+        ),
     )
     # the tarball's bytes are not kept until the commit: only one per job is in memory
     kept = attrs.evolve(obtained, data=None)

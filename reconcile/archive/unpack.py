@@ -11,6 +11,8 @@ yet, and any empty parent folders are removed: nothing is extracted twice or cop
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import attrs
@@ -18,10 +20,10 @@ import yaml
 
 from reconcile.archive import violation as rules
 from reconcile.archive.budget import UnpackBudget
-from reconcile.archive.names import display, shortened
+from reconcile.archive.names import Parts, display, shortened
 from reconcile.archive.placement import Placement
 from reconcile.archive.reader import READ_ERRORS, open_tar
-from reconcile.archive.rules import DirectoryMode, Layout, MemberTable
+from reconcile.archive.rules import DirectoryMode, Kind, Layout, MemberTable
 from reconcile.archive.symlink_check import check_symlinks
 from reconcile.archive.violation import ArchiveRuleError
 from reconcile.archive.writer import SafeTree, restore_directory_modes
@@ -49,6 +51,9 @@ class UnpackedPackage:
     # The folders' final modes, when unpack_package was asked to leave them for later
     # (``restore_directory_modes(prefix_dir, directory_modes)`` after relocation); else ().
     directory_modes: tuple[DirectoryMode, ...] = ()
+    # With ``hash_files``: size and sha256 of every regular file of the prefix, by its path
+    # relative to the prefix, computed from the bytes as they were written.
+    file_hashes: dict[str, tuple[int, str]] = attrs.field(factory=dict)
 
 
 def unpack_package(
@@ -61,6 +66,7 @@ def unpack_package(
     guess_prefix: bool = True,
     signed_size: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    hash_files: bool = False,
 ) -> UnpackedPackage:
     """Unpack ``tarball`` into ``staging`` (an empty folder on the install root's filesystem).
 
@@ -73,11 +79,14 @@ def unpack_package(
     ``signed_size`` (the tarball's size in signed metadata) and ``limits`` bound the work:
     unpacked bytes, members and depth (``budget``). ``data``, when given, is the tarball's
     content already read (and verified) by the caller; ``tarball`` then only names it.
+    ``hash_files`` hashes each regular file while writing it (``file_hashes``), so that the
+    install record need not read it again.
     """
     tarball, staging = Path(tarball), Path(staging)
     _prepare_staging(staging)
     prefix_dir = staging / PREFIX_FOLDER
     member = ""
+    hashes: dict[Parts, tuple[int, str]] | None = {} if hash_files else None
     try:
         with SafeTree(staging, umask=process_umask()) as tree:
             table = MemberTable()
@@ -92,7 +101,12 @@ def unpack_package(
                     member = info.name
                     admission = table.admit(info)
                     budget.charge(info)
-                    placement.create(admission, archive.data)
+                    contents: Callable[[], Iterable[bytes | memoryview]] = archive.data
+                    if hashes is not None:
+                        contents = _hashing(admission.kind, admission.parts, contents, hashes)
+                        if admission.kind is Kind.HARD_LINK and admission.hard_link_to in hashes:
+                            hashes[admission.parts] = hashes[admission.hard_link_to]
+                    placement.create(admission, contents)
                 member = ""
                 archive.check_end(budget.charge_unwritten)
             layout = table.finish()
@@ -120,7 +134,39 @@ def unpack_package(
         build_info=build_info,
         member_prefix=display(layout.prefix),
         directory_modes=() if restore_modes else layout.directories,
+        file_hashes=_below(layout.prefix, hashes or {}),
     )
+
+
+def _hashing(
+    kind: Kind,
+    parts: Parts,
+    data: Callable[[], Iterable[bytes | memoryview]],
+    into: dict[Parts, tuple[int, str]],
+) -> Callable[[], Iterable[bytes | memoryview]]:
+    """``data``, hashed on its way to the file when it is a regular file's."""
+    if kind is not Kind.FILE:
+        return data
+
+    def pieces() -> Iterator[bytes | memoryview]:
+        digest, size = hashlib.sha256(), 0
+        for piece in data():
+            digest.update(piece)
+            size += len(piece)
+            yield piece
+        into[parts] = (size, digest.hexdigest())  # only once all of it was written
+
+    return pieces
+
+
+def _below(prefix: Parts, hashes: dict[Parts, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+    """The hashes of the files below ``prefix``, by their path relative to it."""
+    depth = len(prefix)
+    return {
+        "/".join(parts[depth:]): hashed
+        for parts, hashed in hashes.items()
+        if len(parts) > depth and parts[:depth] == prefix
+    }
 
 
 def _prepare_staging(staging: Path) -> None:

@@ -28,12 +28,17 @@ class BinaryPlan:
     cstrings: CStringPlan
 
 
-def relocate_package(prefix_dir: Path, build_info: BuildInfo, prefix_map: PrefixMap) -> None:
+def relocate_package(
+    prefix_dir: Path, build_info: BuildInfo, prefix_map: PrefixMap
+) -> frozenset[tuple[int, int]]:
     """Rewrite the files ``build_info`` lists, in ``prefix_dir`` (staging), so they refer to the
     new prefixes. Raises ``RelocationError`` (naming the file and both lengths when a C string
-    would have to grow) before leaving anything half-done that could be committed."""
+    would have to grow) before leaving anything half-done that could be committed.
+
+    Returns the files it may have changed, as (device, inode) before and after: every other
+    regular file holds the bytes it was unpacked with."""
     if not prefix_map:
-        return
+        return frozenset()
     seen: set[tuple[int, int]] = set()
     binaries = _listed(prefix_dir, build_info.relocate_binaries, "relocate_binaries", seen=seen)
     text_files = _listed(prefix_dir, build_info.relocate_textfiles, "relocate_textfiles", seen=seen)
@@ -57,6 +62,11 @@ def relocate_package(prefix_dir: Path, build_info: BuildInfo, prefix_map: Prefix
             assert patchelf is not None
             apply_with_patchelf(plan.path, plan.elf, patchelf=patchelf)
     relocate_symlinks(prefix_dir, prefix_map)
+    # A rewrite may have replaced a file (a new inode at its path): count both.
+    for path, _ in (*binaries, *text_files):
+        info = path.lstat()
+        seen.add((info.st_dev, info.st_ino))
+    return frozenset(seen)
 
 
 def _listed(

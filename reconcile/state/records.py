@@ -20,7 +20,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -492,14 +492,40 @@ def _special_kind(mode: int) -> str:
     return f"an unknown kind of file (mode {mode:o})"
 
 
-def _entry_for(absolute: str, relative: str, st: os.stat_result, buffer: bytearray) -> RecordEntry:
+@attrs.frozen(kw_only=True)
+class KnownContents:
+    """What an unpacker wrote into a prefix it alone could write to, so that scanning it
+    need not read those files again: size and sha256 by relative path, and the files changed
+    since (by device and inode), which are read."""
+
+    files: Mapping[str, tuple[int, str]]
+    changed: Collection[tuple[int, int]]
+
+    def sha256(self, relative: str, st: os.stat_result) -> str | None:
+        known = self.files.get(relative)
+        if known is None or known[0] != st.st_size or (st.st_dev, st.st_ino) in self.changed:
+            return None
+        return known[1]
+
+
+def _entry_for(
+    absolute: str,
+    relative: str,
+    st: os.stat_result,
+    buffer: bytearray,
+    known: KnownContents | None = None,
+) -> RecordEntry:
     mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISLNK(st.st_mode):
         return RecordEntry(path=relative, type="symlink", mode=mode, target=_link_target(absolute))
     if stat.S_ISDIR(st.st_mode):
         return RecordEntry(path=relative, type="dir", mode=mode)
     if stat.S_ISREG(st.st_mode):
-        size, sha256 = _sha256_of(absolute, buffer)
+        sha256 = known.sha256(relative, st) if known is not None else None
+        if sha256 is None:
+            size, sha256 = _sha256_of(absolute, buffer)
+        else:
+            size = st.st_size
         return RecordEntry(
             path=relative,
             type="file",
@@ -516,10 +542,11 @@ def _entry_for(absolute: str, relative: str, st: os.stat_result, buffer: bytearr
     )
 
 
-def scan_prefix(prefix: Path) -> tuple[RecordEntry, ...]:
+def scan_prefix(prefix: Path, known: KnownContents | None = None) -> tuple[RecordEntry, ...]:
     """Every file, symlink and folder under ``prefix`` (itself as ``.``), sorted by path.
 
-    Symlinks are recorded, never followed. Files are hashed in 1 MiB chunks.
+    Symlinks are recorded, never followed. Files are hashed in 1 MiB chunks, but for those
+    ``known`` vouches for (written by this process, unchanged since: same size, not changed).
     """
     top = os.fspath(prefix)
     try:
@@ -542,7 +569,7 @@ def scan_prefix(prefix: Path) -> tuple[RecordEntry, ...]:
                 for item in listing:
                     relative = f"{relative_folder}{item.name}"
                     st = item.stat(follow_symlinks=False)
-                    entry = _entry_for(item.path, relative, st, buffer)
+                    entry = _entry_for(item.path, relative, st, buffer, known)
                     entries.append(entry)
                     if entry.type == "dir":
                         pending.append((item.path, relative + "/"))

@@ -8,6 +8,7 @@ root as it was, and leave nothing in staging that breaks the next apply.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -46,6 +47,7 @@ from reconcile.trust.sign import GpgSigner, generate_key
 sys.path.insert(0, str(REPO / "tests" / "archive"))
 sys.path.insert(0, str(REPO / "tests"))
 import hostile
+import hostile_blocks
 from hostile_server import Misbehave, hostile_server
 
 # What each bound attack must be refused with.
@@ -120,6 +122,32 @@ def test_signed_hostile_tarball_is_refused(
     manifest = manifest_for(tmp_path, signer, signed_mirror(tmp_path, signer, tarball))
     err = assert_refused(tmp_path, capsys, manifest, BOUND_ATTACKS[attack])
     assert "victim" in err
+
+
+# Streams of the block-by-block corpus that the tar reader of its own must refuse.
+READER_ATTACKS = [
+    "gnu-header-prefix",
+    "megabyte-of-pax-records",
+    "megabyte-deep-long-name",
+    "too-deep-pax-path",
+    "pax-path-dotdot",
+    "long-name-and-pax-disagree",
+    "hard-link-to-symlink",
+    "size-base-256-huge",
+]
+
+
+@pytest.mark.parametrize("attack", READER_ATTACKS)
+def test_signed_hand_built_tar_stream_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], signer: GpgSigner, attack: str
+) -> None:
+    build, rule = hostile_blocks.CORPUS[attack]
+    assert rule is not None
+    tarball = tmp_path / "victim.spack"
+    tarball.write_bytes(gzip.compress(build(), 1))
+    manifest = manifest_for(tmp_path, signer, signed_mirror(tmp_path, signer, tarball))
+    err = assert_refused(tmp_path, capsys, manifest, rule)
+    assert "victim" in err and len(err) < 4000
 
 
 def test_many_tiny_members_refused_by_max_members(

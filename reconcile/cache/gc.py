@@ -15,6 +15,7 @@ import attrs
 
 from reconcile.cache.files import remove_file
 from reconcile.cache.layout import root_of_blob
+from reconcile.cache.partials import PartialDownload, abandoned, remove_partials, scan_partials
 from reconcile.cache.record import utc_now
 from reconcile.cache.scan import CacheEntry, Leftover, read_record, scan_root
 from reconcile.cache.store import BlobCache
@@ -23,6 +24,9 @@ from reconcile.state.leftovers import is_dead_temp
 # A temporary file this old belongs to a writer that died: downloads do not take a day.
 # Sooner when its name tells that its writer has ended (state/leftovers.py).
 STALE_TEMP_AGE = timedelta(days=1)
+# A partial download whose run has ended is kept this long for a run to resume it (or as
+# long as --older-than says, when given).
+STALE_PARTIAL_AGE = timedelta(days=1)
 
 Reason = Literal["older-than", "max-size"]
 
@@ -39,6 +43,7 @@ class GcReport:
     kept: tuple[CacheEntry, ...]
     needed: tuple[CacheEntry, ...]  # the kept entries that ``keep`` protected
     leftovers: tuple[Leftover, ...]  # stale temporary files, records without a blob, ...
+    partials: tuple[PartialDownload, ...] = ()  # abandoned partial downloads removed
     failures: tuple[str, ...]  # what could not be removed (then counted as kept)
     dry_run: bool
     max_size: int | None
@@ -47,6 +52,7 @@ class GcReport:
     @property
     def freed_bytes(self) -> int:
         removed = sum(removal.entry.size for removal in self.removed)
+        removed += sum(partial.size for partial in self.partials)
         return removed + sum(leftover.size for leftover in self.leftovers)
 
     @property
@@ -115,7 +121,8 @@ def gc(
 ) -> GcReport:
     """Remove blobs unused for longer than ``older_than``, then the least recently used ones
     until all roots together hold at most ``max_size`` bytes; never a blob in ``keep``.
-    Also removes leftovers: temporary files older than a day, records without a blob."""
+    Also removes leftovers: temporary files older than a day, records without a blob, and
+    partial downloads whose run has ended, untouched for ``older_than`` (else a day)."""
     now = now if now is not None else utc_now()
     scans = [scan_root(root) for root in cache.roots]
     entries = sorted((entry for scan in scans for entry in scan.entries), key=_lru_key)
@@ -128,11 +135,21 @@ def gc(
         or is_dead_temp(leftover.path.name)
     ]
     chosen = _choose(entries, keep, max_size, older_than, now)
+    partial_age = older_than if older_than is not None else STALE_PARTIAL_AGE
+    partials = {
+        root.path: [
+            p for p in scan_partials(root.path) if abandoned(p, now=now, max_age=partial_age)
+        ]
+        for root in cache.roots
+    }
     failures: list[str] = []
     removed: list[Removal] = []
     if dry_run:
         removed = chosen
     else:
+        partials = {
+            root: remove_partials(root, found, failures) for root, found in partials.items()
+        }
         for removal in chosen:
             if _used_since_scan(removal.entry):
                 continue
@@ -149,6 +166,7 @@ def gc(
         kept=kept,
         needed=tuple(entry for entry in kept if entry.sha256 in keep),
         leftovers=tuple(leftovers),
+        partials=tuple(p for found in partials.values() for p in found),
         failures=tuple(failures),
         dry_run=dry_run,
         max_size=max_size,

@@ -6,7 +6,8 @@ A tarball's partial download lives at ``<cache root>/partial/<sha256>.<owner tag
 takes it; a source archive's in its source mirror's state folder. The owner tag says whether
 a live run is still writing it: a run resumes only a partial whose writer has ended, and
 claims it first by renaming it to its own tag (two runs cannot both resume one). No sweep
-removes a partial download (they are not leftovers); a successful download removes it.
+removes a partial download (they are not leftovers); a successful download removes it, and
+``cache gc`` an abandoned one (``cache/partials.py``).
 
 The partial file may sit in a folder shared with other jobs, so it is never what is checked
 or used: when the transfer ends it is copied, hashed while copying, into the caller's

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from reconcile.cache.gc import GcReport, gc
+from reconcile.cache.partials import PartialDownload, scan_partials
 from reconcile.cache.roots import cache_roots_of
 from reconcile.cache.scan import CacheEntry, RootScan, scan_root
 from reconcile.cache.store import BlobCache
@@ -50,7 +51,26 @@ def _for_urls(scan: RootScan) -> str:
     return "for URLs under " + ", ".join(mask_credentials(p) for p in scan.root.prefixes)
 
 
-def _render_root(scan: RootScan) -> list[str]:
+_WRITERS = {
+    "running": "a running apply holds it",
+    "ended": "its run has ended",
+    "other-host": "written on another host",
+}
+
+
+def _partials_summary(partials: tuple[PartialDownload, ...]) -> str:
+    if not partials:
+        return ""
+    count = len(partials)
+    held = sum(1 for p in partials if p.writer != "ended")
+    return (
+        f"; {count} partial download{'s' if count != 1 else ''} kept for resuming, "
+        f"{human_bytes(sum(p.size for p in partials))}"
+        + (f" ({held} held by a running apply or another host)" if held else "")
+    )
+
+
+def _render_root(scan: RootScan, partials: tuple[PartialDownload, ...] = ()) -> list[str]:
     lines = [f"{scan.root.path} ({_for_urls(scan)})"]
     if not scan.exists:
         lines.append("  (the folder does not exist yet)")
@@ -72,7 +92,12 @@ def _render_root(scan: RootScan) -> list[str]:
             f"; {copies} mirror ind{'ices' if copies != 1 else 'ex'} kept for revalidation, "
             f"{human_bytes(index_bytes)}"
         )
-    lines.append(summary)
+    lines.extend(
+        f"  partial {p.sha256[:SHORT_SHA]}  {human_bytes(p.size):>10}  "
+        f"written {_when(p.modified)}  {_WRITERS[p.writer]}"
+        for p in partials
+    )
+    lines.append(summary + _partials_summary(partials))
     return lines
 
 
@@ -89,7 +114,17 @@ def _entry_dict(entry: CacheEntry) -> dict[str, Any]:
     }
 
 
-def _scan_dict(scan: RootScan) -> dict[str, Any]:
+def _partial_dict(partial: PartialDownload) -> dict[str, Any]:
+    return {
+        "path": str(partial.path),
+        "sha256": partial.sha256,
+        "size": partial.size,
+        "modified": partial.modified.isoformat(),
+        "writer": partial.writer,
+    }
+
+
+def _scan_dict(scan: RootScan, partials: tuple[PartialDownload, ...] = ()) -> dict[str, Any]:
     return {
         "path": str(scan.root.path),
         "prefixes": [mask_credentials(p) for p in scan.root.prefixes],
@@ -104,16 +139,19 @@ def _scan_dict(scan: RootScan) -> dict[str, Any]:
             }
             for copy in scan.index_copies
         ],
+        "partial_downloads": [_partial_dict(partial) for partial in partials],
+        "partial_bytes": sum(partial.size for partial in partials),
     }
 
 
 def _list(loaded: ManifestFile, *, as_json: bool) -> int:
     scans = [scan_root(root) for root in cache_roots_of(loaded)]
+    partials = [scan_partials(scan.root.path) for scan in scans]
     blobs = sum(len(scan.entries) for scan in scans)
     size = sum(entry.size for scan in scans for entry in scan.entries)
     if as_json:
         document = {
-            "roots": [_scan_dict(scan) for scan in scans],
+            "roots": [_scan_dict(scan, found) for scan, found in zip(scans, partials, strict=True)],
             "total_blobs": blobs,
             "total_bytes": size,
         }
@@ -122,8 +160,8 @@ def _list(loaded: ManifestFile, *, as_json: bool) -> int:
     if not scans:
         print(f"{loaded.path}: no [[cache]] roots are declared, so nothing is cached.")
         return EXIT_OK
-    for scan in scans:
-        print("\n".join(_render_root(scan)))
+    for scan, found in zip(scans, partials, strict=True):
+        print("\n".join(_render_root(scan, found)))
     roots = len(scans)
     print(
         f"Total: {blobs} blob{'s' if blobs != 1 else ''}, {human_bytes(size)} in {roots} "
@@ -184,6 +222,11 @@ def _render_gc(report: GcReport, now: datetime) -> list[str]:
             f"from {entry.root}: {why}"
         )
     lines.extend(f"- remove {leftover.path}: {leftover.why}" for leftover in report.leftovers)
+    lines.extend(
+        f"- remove {p.path} ({human_bytes(p.size)}): partial download of "
+        f"{p.sha256[:SHORT_SHA]}, its run has ended, untouched for {_age(now - p.modified)}"
+        for p in report.partials
+    )
     verb = "Would free" if report.dry_run else "Freed"
     count = len(report.removed)
     needed = len(report.needed)
@@ -215,6 +258,7 @@ def _report_dict(report: GcReport) -> dict[str, Any]:
             {"path": str(leftover.path), "size": leftover.size, "why": leftover.why}
             for leftover in report.leftovers
         ],
+        "partials_removed": [_partial_dict(partial) for partial in report.partials],
         "freed_bytes": report.freed_bytes,
         "kept_blobs": len(report.kept),
         "remaining_bytes": report.remaining_bytes,

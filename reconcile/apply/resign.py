@@ -11,7 +11,9 @@ spec document), and it is the very bytes that were verified.
 Commit, per spec: the gpg signer's public key is offered in the mirror, Spack's metadata is
 clear-signed again by it (replaced atomically: the old key's signature is gone), then the
 statement over the tarball is signed by each new ed25519 or sigstore key and merged into the
-sidecar (other keys' signatures over the same statement kept). The tarball is not touched.
+sidecar (other keys' signatures over the same statement kept); in an OCI registry, whose
+images carry no GnuPG signature, the sidecar tag is moved to the merged sidecar. The tarball
+is not touched.
 """
 
 from __future__ import annotations
@@ -23,17 +25,20 @@ from typing import TYPE_CHECKING
 import attrs
 
 from reconcile.apply.context import ApplyResult, RunContext
+from reconcile.buildcache.layout_oci import OCI_LAYOUT
 from reconcile.buildcache.layout_v2 import spec_url
 from reconcile.buildcache.layout_v3 import spec_manifest_url
 from reconcile.buildcache.pinned_keys import trust_policy
+from reconcile.buildcache.writer_oci import push_sidecar_oci, read_sidecar_oci
 from reconcile.errors import ApplyError, ReconcileError, VerificationError
 from reconcile.observe.facts import MirrorView, VerifiedSpec
 from reconcile.observe.mirrors import verified_from_mirror
 from reconcile.pause import pause_point
 from reconcile.plan.model import ResignAction
 from reconcile.publish.metadata import clearsign_metadata_again, publish_public_key
-from reconcile.publish.sidecars import sign_stored_package
+from reconcile.publish.sidecars import sign_stored_package, signed_sidecar
 from reconcile.spack.spec import parse_node
+from reconcile.transport.oci import OciTransport
 from reconcile.trust.clearsign import CLEARSIGN_HEADER
 from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.signers import StatementSigner
@@ -151,30 +156,50 @@ class ResignStep:
             self.run.committed = True
             document = prepared.verified.fetched.document
             assert document.tarball_sha256 is not None  # checked in prepare
-            store = self.run.pool.store_for(self.run.pool.unmask(action.mirror, action.mirror_url))
-            signer = prepared.gpg_signer
-            if signer is not None and prepared.signed_text is not None:
-                if (action.mirror, signer.fingerprint) not in offered:
-                    publish_public_key(store, signer, layout=action.layout)
-                    offered.add((action.mirror, signer.fingerprint))
-                clearsign_metadata_again(
+            url = self.run.pool.unmask(action.mirror, action.mirror_url)
+            if action.layout == OCI_LAYOUT:
+                self._sign_sidecar_tag(url, prepared)
+            else:
+                store = self.run.pool.store_for(url)
+                signer = prepared.gpg_signer
+                if signer is not None and prepared.signed_text is not None:
+                    if (action.mirror, signer.fingerprint) not in offered:
+                        publish_public_key(store, signer, layout=action.layout)
+                        offered.add((action.mirror, signer.fingerprint))
+                    clearsign_metadata_again(
+                        store,
+                        node=document.root,
+                        layout=action.layout,
+                        signed_text=prepared.signed_text,
+                        signer=signer,
+                    )
+                sign_stored_package(
                     store,
                     node=document.root,
                     layout=action.layout,
-                    signed_text=prepared.signed_text,
-                    signer=signer,
+                    tarball_sha256=document.tarball_sha256,
+                    tarball_size=prepared.verified.tarball_bytes,
+                    signers=prepared.statement_signers,
                 )
-            sign_stored_package(
-                store,
-                node=document.root,
-                layout=action.layout,
-                tarball_sha256=document.tarball_sha256,
-                tarball_size=prepared.verified.tarball_bytes,
-                signers=prepared.statement_signers,
-            )
             self.run.reporter.event(
                 f"signed {action.label} in mirror '{action.mirror}' again with "
                 f"{', '.join(action.keys)}"
             )
             done.append(f"{action.label} -> {action.mirror}")
         return attrs.evolve(result, resigned=tuple(done))
+
+    def _sign_sidecar_tag(self, url: str, prepared: _Prepared) -> None:
+        """An OCI registry: the sidecar tag is read, the new signatures merged in (those of
+        other keys over the same statement kept), and the tag moved to the new sidecar."""
+        transport = self.run.pool.for_url(url)
+        assert isinstance(transport, OciTransport)
+        document = prepared.verified.fetched.document
+        assert document.tarball_sha256 is not None  # checked in prepare
+        sidecar = signed_sidecar(
+            read_sidecar_oci(transport, transport.repository.mirror_url(), document.root),
+            node=document.root,
+            tarball_sha256=document.tarball_sha256,
+            tarball_size=prepared.verified.tarball_bytes,
+            signers=prepared.statement_signers,
+        )
+        push_sidecar_oci(transport, document.root, sidecar)

@@ -7,7 +7,8 @@ publishing the spec again."""
 from __future__ import annotations
 
 from reconcile.buildcache.layout_v2 import sidecar_url, spec_url
-from reconcile.errors import TransportError, VerificationError
+from reconcile.buildcache.layouts import OCI_LAYOUT
+from reconcile.errors import ReconcileError, TransportError, VerificationError
 from reconcile.observe.facts import MirrorView
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.registry import TransportPool
@@ -37,6 +38,8 @@ def sidecar_signers(
 def _metadata_signer(
     mirror: MirrorView, node: SpecNode, pool: TransportPool, trust: TrustPolicy
 ) -> frozenset[str]:
+    if mirror.layout == OCI_LAYOUT:
+        return frozenset()  # an OCI image carries no GnuPG signature
     if not any(key.scheme == ENVELOPE_SCHEME for key in trust.load()):
         return frozenset()  # no gpg key declared: nothing could have signed it
     from reconcile.buildcache.layout_v3 import spec_manifest_url  # only [[publish]] asks
@@ -59,10 +62,19 @@ def _statement_signers(
 ) -> frozenset[str]:
     from reconcile.buildcache.layout_v3 import sidecar_url_v3  # only [[publish]] asks
 
-    url = sidecar_url_v3(mirror.url, node) if mirror.layout == 3 else sidecar_url(mirror.url, node)
+    transport = pool.for_url(mirror.url)
     try:
-        sidecar = parse_sidecar(pool.for_url(mirror.url).read_bytes(url))
-    except (TransportError, ValueError):
+        if mirror.layout == OCI_LAYOUT:  # the blob the sidecar tag names
+            # imported here: a plan without a registry never loads the OCI reader
+            from reconcile.buildcache.layout_oci import sidecar_location
+
+            url = sidecar_location(transport, mirror.url, node)
+        elif mirror.layout == 3:
+            url = sidecar_url_v3(mirror.url, node)
+        else:
+            url = sidecar_url(mirror.url, node)
+        sidecar = parse_sidecar(transport.read_bytes(url))
+    except (ReconcileError, ValueError):  # missing, unreadable, a malformed tag
         return frozenset()
     try:
         verified = trust.verify_detached(

@@ -104,8 +104,8 @@ def plan_publishing(
                 if listed is not None and listed.in_buildcache:
                     reason = f"{item.node.short()} is already in mirror '{entry.mirror}'"
                     fact = sidecar_fact_key(entry.mirror, dag_hash)
-                    # an OCI registry's sidecars are tagged artifacts: not signed again yet
-                    resign_keys = () if oci else (*([gpg_key] if gpg_key else []), *statement_keys)
+                    # an OCI image has no GnuPG signature: only its sidecar tag is signed again
+                    resign_keys = (*([gpg_key] if gpg_key and not oci else []), *statement_keys)
                     if resign_keys and fact not in signed:
                         need.add((entry.mirror, dag_hash))
                         continue

@@ -83,11 +83,9 @@ def plan_sync(
             )
             continue
         view = next(v for v in mirrors if v.name == target.name)
-        # what the mirror holds is signed again by sign_with's keys (an OCI registry's
-        # sidecar tags are not signed again yet)
-        resign_keys: tuple[str, ...] = (
-            () if view.layout == OCI_LAYOUT else (*([gpg_key] if gpg_key else []), *statement_keys)
-        )
+        # what the mirror holds is signed again by sign_with's keys (the gpg key of a registry
+        # was refused above: only its sidecar tags are signed again)
+        resign_keys = (*([gpg_key] if gpg_key else []), *statement_keys)
         others = [v for v in mirrors if v.name != target.name]
         nodes: dict[str, SpecNode] = {}
         origin: dict[str, MirrorView] = {}

@@ -214,3 +214,64 @@ def test_sign_with_signs_the_sidecars_synced_into_a_registry(
         assert run(installer(folder, url, entry), "apply", "--yes") == 0, capsys.readouterr().err
         check_hello_works(folder / "opt")
         assert signers(folder / "opt") == {f"ed25519:{signer}"}
+
+
+def test_a_key_added_later_signs_the_sidecar_tags_of_a_registry(
+    tmp_path: Path,
+    registry: Registry,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rotation in a registry: an ed25519 key added to ``[[publish]] key`` signs what the
+    entry pushed before, merged into each sidecar tag (the old signature kept), so a consumer
+    trusting only the new key installs; a second plan is clean."""
+    from support import write_manifest
+    from test_ed25519_trust import generate_ed25519
+
+    home = tmp_path / "signing"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("RECONCILE_SIGNING_HOME", str(home))
+    monkeypatch.delenv("RECONCILE_ED25519_SECRET_KEY", raising=False)
+    url = registry.mirror_url("team/rotated")
+    (tmp_path / "publisher").mkdir()
+    old_entry = generate_ed25519(tmp_path / "publisher" / "reconcile.toml", "site", capsys)
+    extra = mirror("registry", url) + "\n" + old_entry
+    extra += '\n[[publish]]\nspecs = ["hello-app"]\nmirror = "registry"\nkey = ["site"]\n'
+    publisher = write_manifest(tmp_path / "publisher", padded_length=128, extra=extra)
+    assert run(publisher, "apply", "--yes") == 0, capsys.readouterr().err
+    tags = {
+        tag: tag_digest(registry, "team/rotated", tag)
+        for tag in sidecar_tags(registry, "team/rotated")
+    }
+    assert len(tags) == 3
+
+    publisher.write_text(
+        publisher.read_text().replace('key = ["site"]', 'key = ["site", "site-2026"]')
+    )
+    new_entry = generate_ed25519(publisher, "site-2026", capsys)
+    publisher.write_text(publisher.read_text() + "\n" + new_entry)
+    assert run(publisher, "plan", "--detailed-exitcode") == 2
+    shown = capsys.readouterr().out
+    assert shown.count("(adds site-2026; tarball and metadata untouched)") == 3, shown
+    assert "(signed now by: site)" in shown
+    assert run(publisher, "apply", "--yes") == 0, capsys.readouterr().err
+    assert "3 signed again" in capsys.readouterr().out
+    moved = {tag: tag_digest(registry, "team/rotated", tag) for tag in tags}
+    assert all(moved[tag] != digest for tag, digest in tags.items())  # each tag moved
+    assert run(publisher, "plan", "--detailed-exitcode") == 0, capsys.readouterr().out
+    capsys.readouterr()
+
+    for entry, signer in ((new_entry, "site-2026"), (old_entry, "site")):
+        folder = tmp_path / f"consumer-{signer}"
+        assert run(installer(folder, url, entry), "apply", "--yes") == 0, capsys.readouterr().err
+        check_hello_works(folder / "opt")
+        assert signers(folder / "opt") == {f"ed25519:{signer}"}
+
+
+def tag_digest(registry: Registry, repository: str, tag: str) -> str:
+    answer = requests.head(
+        f"{registry.api}{repository}/manifests/{tag}",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        timeout=10,
+    )
+    return str(answer.headers["Docker-Content-Digest"])

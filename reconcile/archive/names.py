@@ -19,6 +19,9 @@ USTAR_NAME_FIELD = 100
 # Checked as soon as a name is split: a PAX path or GNU long name of a megabyte holds
 # half a million components, and walking its folders one by one would be quadratic.
 MAX_DEPTH = 256
+# The longest file name (one component) Linux filesystems hold, in bytes (NAME_MAX): a
+# longer one could only fail while it is written, as if staging were at fault.
+MAX_COMPONENT_BYTES = 255
 
 
 def member_parts(name: str, *, what: str = "member name", member: str | None = None) -> Parts:
@@ -50,7 +53,20 @@ def member_parts(name: str, *, what: str = "member name", member: str | None = N
             f"the {what}{shortened(quoted)} lies {len(parts)} folders deep; "
             f"expected at most {MAX_DEPTH}",
         )
+    for part in parts:
+        # A character is at most 4 bytes: most components need no encoding to pass.
+        if len(part) > MAX_COMPONENT_BYTES // 4 and _encoded_length(part) > MAX_COMPONENT_BYTES:
+            raise ArchiveRuleError(
+                rules.NAME_TOO_LONG,
+                shortened(member),
+                f"the {what}{shortened(quoted)} has a component of {_encoded_length(part):,} "
+                f"bytes ({shortened(part, 40)!r}); expected at most {MAX_COMPONENT_BYTES}",
+            )
     return parts
+
+
+def _encoded_length(part: str) -> int:
+    return len(part.encode("utf-8", "surrogateescape"))
 
 
 def header_stands_for(header: str, effective: str) -> bool:

@@ -248,6 +248,18 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str | None]] = {
         lambda: package(pax(("comment", "c" * 1_000_000)), file(S)),
         "unpacked-size",
     ),
+    "component-over-255-bytes": (
+        lambda: package(pax(("path", f"{P}/{'z' * 256}")), file(f"{P}/{'z' * 256}"[:100])),
+        "name-too-long",
+    ),
+    "component-of-128-two-byte-characters": (
+        lambda: package(pax(("path", f"{P}/" + "\u00e9" * 128)), file(f"{P}/{'?' * 128}"[:100])),
+        "name-too-long",
+    ),
+    "component-of-255-bytes": (
+        lambda: package(pax(("path", f"{P}/{'z' * 255}")), file(f"{P}/{'z' * 255}"[:100])),
+        None,
+    ),
     "no-end-blocks": (lambda: package(end=b""), None),
     "one-end-block": (lambda: package(end=bytes(BLOCK)), None),
     "signed-byte-checksum": (lambda: package(_signed(file(f"{P}/\u00e9t\u00e9"))), None),

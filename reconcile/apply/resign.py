@@ -26,8 +26,6 @@ import attrs
 
 from reconcile.apply.context import ApplyResult, RunContext
 from reconcile.buildcache.layout_oci import OCI_LAYOUT
-from reconcile.buildcache.layout_v2 import spec_url
-from reconcile.buildcache.layout_v3 import spec_manifest_url
 from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.buildcache.writer_oci import push_sidecar_oci, read_sidecar_oci
 from reconcile.errors import ApplyError, ReconcileError, VerificationError
@@ -39,7 +37,6 @@ from reconcile.publish.metadata import clearsign_metadata_again, publish_public_
 from reconcile.publish.sidecars import sign_stored_package, signed_sidecar
 from reconcile.spack.spec import parse_node
 from reconcile.transport.oci import OciTransport
-from reconcile.trust.clearsign import CLEARSIGN_HEADER
 from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.signers import StatementSigner
 
@@ -54,6 +51,18 @@ class _Prepared:
     signed_text: bytes | None
     gpg_signer: GpgSigner | None
     statement_signers: list[StatementSigner]
+
+
+def _unvouched(action: ResignAction, message: str) -> VerificationError:
+    """Metadata no gpg key that counts signed: the new gpg key must not sign it."""
+    return VerificationError(
+        f"{message}\n  {action.key} (gpg) clear-signs the whole spec document, so it needs a "
+        "GnuPG signature by a key that counts (the sidecar's statement covers only the "
+        "tarball and the dependency graph)",
+        hint=f"declare the key that signed it beside {action.key} until every spec is signed "
+        "again, or publish the spec anew (remove it from the mirror first)",
+        reference="no-gnupg-signature-to-replace",
+    )
 
 
 class ResignStep:
@@ -105,30 +114,19 @@ class ResignStep:
     def _signed_text(
         self, action: ResignAction, view: MirrorView, verified: VerifiedSpec, trust: TrustPolicy
     ) -> bytes:
-        node = verified.fetched.document.root
-        url = (
-            spec_manifest_url(view.url, node)
-            if action.layout == 3
-            else spec_url(view.url, node, signed=True)
-        )
-        document = self.run.pool.for_url(view.url).read_bytes(url, expect_prefix=CLEARSIGN_HEADER)
+        what = f"spec {action.label} from mirror '{action.mirror}'"
+        # the very file that was verified (layout 2: a plain .spec.json when it is unsigned,
+        # which envelope_signer refuses)
+        document = self.run.pool.for_url(view.url).read_bytes(verified.fetched.url)
         if hashlib.sha256(document).hexdigest() != verified.fetched.metadata_sha256:
             raise VerificationError(
                 f"the metadata of {action.label} changed while it was read",
                 hint="run apply again once the mirror is no longer being written",
             )
-        what = f"spec {action.label} from mirror '{action.mirror}'"
         try:
             text, _ = trust.envelope_signer(document, what=what, mirror=action.mirror)
         except VerificationError as exc:
-            raise VerificationError(
-                f"{exc.message}\n  {action.key} (gpg) clear-signs the whole spec document, so "
-                "it needs a GnuPG signature by a key that counts (the sidecar's statement "
-                "covers only the tarball and the dependency graph)",
-                hint=f"declare the key that signed it beside {action.key} until every spec is "
-                "signed again, or publish the spec anew (remove it from the mirror first)",
-                reference="no-gnupg-signature-to-replace",
-            ) from None
+            raise _unvouched(action, exc.message) from None
         return text
 
     def prepare(self, workdir: Path) -> None:

@@ -144,17 +144,17 @@ def test_a_new_gpg_key_clear_signs_spack_metadata_again(
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("how", ["removed", "not counted"])
+@pytest.mark.parametrize("how", ["removed", "not counted", "unsigned"])
 def test_metadata_no_trusted_gpg_key_signed_is_never_clear_signed_by_the_new_key(
     tmp_path: Path,
     homes: tuple[str, Path],  # noqa: F811
     capsys: pytest.CaptureFixture[str],
     how: str,
 ) -> None:
-    """The old gpg key is removed before the rotation (or no longer counts for the mirror):
-    only the ed25519 sidecar vouches for the specs, and it covers the tarball and the graph,
-    not the whole spec document the new gpg key would sign. Apply refuses; nothing in the
-    mirror changes."""
+    """The old gpg key is removed before the rotation (or no longer counts for the mirror,
+    or the specs were published unsigned): only the ed25519 sidecar vouches for them, and it
+    covers the tarball and the graph, not the whole spec document the new gpg key would sign.
+    Apply refuses; nothing in the mirror changes."""
     old_fingerprint, old_public = homes
     publish(tmp_path / "publisher", old_fingerprint, old_public, 2, capsys)
     manifest = tmp_path / "publisher" / "reconcile.toml"
@@ -167,6 +167,11 @@ def test_metadata_no_trusted_gpg_key_signed_is_never_clear_signed_by_the_new_key
     if how == "removed":
         text = text.replace(gpg_entry("publisher", old_fingerprint, old_public), "")
         assert 'name = "publisher"' not in text
+    elif how == "unsigned":  # published before any gpg key was named: a plain .spec.json
+        for signed in metadata_files(mirror):
+            plain = signed.with_name(signed.name.removesuffix(".sig"))
+            plain.write_bytes(unverified_text(signed.read_bytes()))
+            signed.unlink()
     else:
         text = text.replace("layout = 2\n", 'layout = 2\ntrust = ["site", "publisher-2026"]\n')
         assert "trust = " in text

@@ -32,6 +32,9 @@ from reconcile.archive.violation import ArchiveRuleError
 
 BINARY_DISTRIBUTION = (".spack", "binary_distribution")
 
+# The kernel refuses a symlink whose target, with its NUL, exceeds PATH_MAX.
+MAX_SYMLINK_TARGET_BYTES = 4096
+
 # Folders that members imply without listing them get what ``mkdir -p`` would give.
 IMPLIED_DIRECTORY_MODE = 0o755
 
@@ -324,6 +327,14 @@ def _symlink_target(info: TarMember, parts: Parts) -> str:
         raise ArchiveRuleError(rules.SYMLINK_ESCAPE, info.name, "the symlink has an empty target")
     if "\x00" in target:
         raise ArchiveRuleError(rules.NUL_IN_NAME, info.name, "the symlink target holds a NUL byte")
+    size = len(target.encode("utf-8", "surrogateescape"))
+    if size >= MAX_SYMLINK_TARGET_BYTES:
+        raise ArchiveRuleError(
+            rules.NAME_TOO_LONG,
+            info.name,
+            f"the symlink target is {size:,} bytes long; expected fewer than "
+            f"{MAX_SYMLINK_TARGET_BYTES:,} (PATH_MAX: the link could not be made)",
+        )
     if not target.startswith("/") and not lexically_inside(parts[:-1], target):
         raise ArchiveRuleError(
             rules.SYMLINK_ESCAPE,

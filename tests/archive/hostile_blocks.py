@@ -260,6 +260,18 @@ CORPUS: dict[str, tuple[Callable[[], bytes], str | None]] = {
         lambda: package(pax(("path", f"{P}/{'z' * 255}")), file(f"{P}/{'z' * 255}"[:100])),
         None,
     ),
+    "symlink-target-of-4096-bytes": (
+        lambda: package(
+            pax(("linkpath", "/" + "t" * 4095)), block(S, b"2", linkname="/" + "t" * 99)
+        ),
+        "name-too-long",
+    ),
+    "symlink-target-of-4095-bytes": (
+        lambda: package(
+            pax(("linkpath", "/" + "t" * 4094)), block(S, b"2", linkname="/" + "t" * 99)
+        ),
+        None,
+    ),
     "no-end-blocks": (lambda: package(end=b""), None),
     "one-end-block": (lambda: package(end=bytes(BLOCK)), None),
     "signed-byte-checksum": (lambda: package(_signed(file(f"{P}/\u00e9t\u00e9"))), None),

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 
 class ReconcileError(Exception):
     """Base of every error reconcile reports to a user."""
@@ -42,6 +44,8 @@ class ReconcileError(Exception):
 @attrs.frozen(kw_only=True)
 class Problem:
     """One located problem in a file the user wrote (a manifest, a lock file, a saved plan)."""
+
+    __repr__ = fields_repr
 
     file: str
     line: int  # 1-based; 0 when the position is unknown

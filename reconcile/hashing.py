@@ -10,11 +10,15 @@ from typing import IO
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 CHUNK = 1 << 20
 
 
 @attrs.frozen(kw_only=True)
 class Digest:
+    __repr__ = fields_repr
+
     sha256: str  # hex
     size: int  # bytes hashed
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 MIB = 1 << 20
 GIB = 1 << 30
 
@@ -21,6 +23,8 @@ RATE_WINDOW_SECONDS = 30.0
 @attrs.frozen(kw_only=True)
 class Limits:
     # Spec files, signatures, manifests, build info: anything that is not a tarball or index.
+    __repr__ = fields_repr
+
     max_metadata_bytes: int = 64 * MIB
     # A mirror's index (index.json and its hash).
     max_index_bytes: int = 1 * GIB

@@ -16,6 +16,7 @@ from reconcile.cache.store import BlobCache
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import Plan
+from reconcile.reprs import fields_repr
 from reconcile.transport.registry import TransportPool
 from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.signers import StatementSigner
@@ -31,6 +32,8 @@ StatementSignerFor = Callable[[str, str], StatementSigner]
 
 @attrs.frozen(kw_only=True)
 class ApplySettings:
+    __repr__ = fields_repr
+
     jobs: int = 1
     cache: BlobCache | None = None
     signer_for: SignerFor | None = None
@@ -46,6 +49,8 @@ class ApplySettings:
 class SpecSource:
     """Where one installed spec's tarball came from."""
 
+    __repr__ = fields_repr
+
     label: str
     mirror: str  # the mirror it was (or would have been) downloaded from
     from_cache: bool
@@ -54,6 +59,8 @@ class SpecSource:
 
 @attrs.frozen(kw_only=True)
 class ApplyResult:
+    __repr__ = fields_repr
+
     installed: tuple[str, ...]  # labels, in commit order
     bytes_fetched: int  # bytes downloaded: tarballs from mirrors, and source archives
     repaired: tuple[str, ...] = ()  # labels of drifted prefixes brought back to their records
@@ -81,6 +88,8 @@ class ApplyResult:
 
 @attrs.define(kw_only=True)
 class RunContext:
+    __repr__ = fields_repr
+
     plan: Plan
     manifest_file: ManifestFile
     pool: TransportPool

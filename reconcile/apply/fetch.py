@@ -31,6 +31,7 @@ from reconcile.errors import (
 )
 from reconcile.pause import pause_point
 from reconcile.plan.model import InstallAction
+from reconcile.reprs import fields_repr
 from reconcile.transport.bounds import Cap
 from reconcile.transport.registry import TransportPool
 
@@ -42,6 +43,8 @@ IN_MEMORY_BLOB = 16 << 20
 
 @attrs.frozen(kw_only=True)
 class Obtained:
+    __repr__ = fields_repr
+
     path: Path
     mirror: str  # the mirror it came from, or would have come from when cached
     from_cache: bool

@@ -40,6 +40,7 @@ from reconcile.permissions import apply_permissions, describe_permissions, resol
 from reconcile.plan.model import InstallAction
 from reconcile.relocate.package import relocate_package
 from reconcile.relocate.prefix_map import build_prefix_map
+from reconcile.reprs import fields_repr
 from reconcile.state.lock import state_dir
 from reconcile.state.records import (
     InstallRecord,
@@ -54,6 +55,8 @@ from reconcile.state.records import (
 
 @attrs.frozen(kw_only=True)
 class Staged:
+    __repr__ = fields_repr
+
     action: InstallAction
     prefix_dir: Path
     record: InstallRecord

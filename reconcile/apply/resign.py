@@ -35,6 +35,7 @@ from reconcile.pause import pause_point
 from reconcile.plan.model import ResignAction
 from reconcile.publish.metadata import clearsign_metadata_again, publish_public_key
 from reconcile.publish.sidecars import sign_stored_package, signed_sidecar
+from reconcile.reprs import fields_repr
 from reconcile.spack.spec import parse_node
 from reconcile.transport.oci import OciTransport
 from reconcile.trust.policy import TrustPolicy
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 
 @attrs.frozen(kw_only=True)
 class _Prepared:
+    __repr__ = fields_repr
+
     verified: VerifiedSpec
     # the text a gpg key that counts signed, to clear-sign again (None: metadata untouched)
     signed_text: bytes | None

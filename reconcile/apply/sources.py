@@ -26,6 +26,7 @@ from reconcile.apply.events import Reporter
 from reconcile.cache.partial import Downloaded, PartialPlace, download_resumable
 from reconcile.errors import ApplyError, ReconcileError, TransportError, VerificationError
 from reconcile.plan.model import SourceAction
+from reconcile.reprs import fields_repr
 from reconcile.sources import digest
 from reconcile.sources.folders import make_folders
 from reconcile.state.sources import PARTIAL_FOLDER, VerificationRecord, record_verified
@@ -46,6 +47,8 @@ def _timestamp(moment: datetime.datetime) -> str:
 
 @attrs.frozen(kw_only=True)
 class SourcesApplied:
+    __repr__ = fields_repr
+
     fetched: int = 0
     bytes_fetched: int = 0
     linked: int = 0
@@ -55,6 +58,8 @@ class SourcesApplied:
 @attrs.define
 class _Run:
     """What one apply has done so far."""
+
+    __repr__ = fields_repr
 
     pool: TransportPool
     reporter: Reporter

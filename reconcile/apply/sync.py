@@ -65,6 +65,7 @@ from reconcile.hashing import sha256_of
 from reconcile.plan.model import SyncAction
 from reconcile.publish.sidecars import sidecar_key, sign_stored_package, signed_sidecar
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.base import Transport
 from reconcile.transport.bounds import Cap, signed_size_cap
@@ -81,6 +82,8 @@ from reconcile.trust.signers import StatementSigner
 @attrs.frozen(kw_only=True)
 class VerifiedCopy:
     """One spec, verified and staged, ready to be written into the target mirror."""
+
+    __repr__ = fields_repr
 
     action: SyncAction
     fetched: FetchedSpec

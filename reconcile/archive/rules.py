@@ -29,6 +29,7 @@ from reconcile.archive.tar_headers import (
     TarMember,
 )
 from reconcile.archive.violation import ArchiveRuleError
+from reconcile.reprs import fields_repr
 
 BINARY_DISTRIBUTION = (".spack", "binary_distribution")
 
@@ -60,6 +61,8 @@ _FOLDER_KINDS = (Kind.DIRECTORY, Kind.IMPLIED_DIRECTORY)
 class Entry:
     """What the table remembers of one member (or of a folder a member implied)."""
 
+    __repr__ = fields_repr
+
     kind: Kind
     mode: int  # permission bits from the archive
     mtime_ns: int | None  # None for implied folders
@@ -69,6 +72,8 @@ class Entry:
 @attrs.frozen(kw_only=True)
 class Admission:
     """What to create for one admitted member, in this order."""
+
+    __repr__ = fields_repr
 
     parts: Parts
     kind: Kind
@@ -84,6 +89,8 @@ class Admission:
 class DirectoryMode:
     """A folder of the prefix and what its mode and mtime become once unpacking is over."""
 
+    __repr__ = fields_repr
+
     parts: Parts  # relative to the prefix; () is the prefix itself
     mode: int  # permission bits, as in the archive (the umask is applied when restoring)
     mtime_ns: int | None
@@ -92,6 +99,8 @@ class DirectoryMode:
 @attrs.frozen(kw_only=True)
 class Layout:
     """The archive as a whole, once every member passed."""
+
+    __repr__ = fields_repr
 
     prefix: Parts  # the package prefix as named in the archive
     binary_distribution: Parts

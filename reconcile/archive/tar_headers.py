@@ -16,6 +16,7 @@ import attrs
 
 from reconcile.archive import violation as rules
 from reconcile.archive.violation import ArchiveRuleError
+from reconcile.reprs import fields_repr
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
@@ -83,6 +84,8 @@ _PAX_TIME = re.compile(rb"-?[0-9]{1,20}(?:\.[0-9]{1,30})?")
 @attrs.frozen
 class Header:
     """One header block's fields, as the block holds them."""
+
+    __repr__ = fields_repr
 
     name: str  # the prefix field joined in front, as ustar means it
     mode: int

@@ -31,6 +31,7 @@ from reconcile.buildcache.build_info import BuildInfo, parse_build_info
 from reconcile.errors import ApplyError, ArchiveError
 from reconcile.folders import process_umask
 from reconcile.limits import DEFAULT_LIMITS, Limits, describe_bytes
+from reconcile.reprs import fields_repr
 
 __all__ = [
     "DirectoryMode",
@@ -45,6 +46,8 @@ PREFIX_FOLDER = "prefix"
 
 @attrs.frozen(kw_only=True)
 class UnpackedPackage:
+    __repr__ = fields_repr
+
     prefix_dir: Path  # the package prefix, inside staging
     build_info: BuildInfo
     member_prefix: str  # the prefix as named in the archive, without the leading "/"

@@ -10,6 +10,8 @@ from typing import Any
 import attrs
 import yaml
 
+from reconcile.reprs import fields_repr
+
 RELOCATE_LISTS = ("relocate_textfiles", "relocate_binaries", "relocate_links")
 
 # libyaml's safe loader when PyYAML was built with it (several times faster), else the pure
@@ -28,6 +30,8 @@ _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 40, 40
 
 @attrs.frozen(kw_only=True)
 class BuildInfo:
+    __repr__ = fields_repr
+
     buildpath: str  # the old install-tree root
     # The package's own old prefix: from hash_to_prefix, else buildpath/relative_prefix.
     old_prefix: str

@@ -10,12 +10,15 @@ import attrs
 
 from reconcile.bounded_json import shown
 from reconcile.errors import VerificationError
+from reconcile.reprs import fields_repr
 from reconcile.spack.database_node import database_node
 from reconcile.spack.spec import RUNTIME_DEPTYPES, SpecNode, parse_node
 
 
 @attrs.frozen(kw_only=True)
 class IndexEntry:
+    __repr__ = fields_repr
+
     node: SpecNode
     in_buildcache: bool
 

@@ -33,6 +33,7 @@ from reconcile.buildcache.reads import json_document, read_explained
 from reconcile.buildcache.statements import verify_package
 from reconcile.errors import NotFoundError, TransportError, VerificationError
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.spack.spec import SpecDocument, SpecNode
 from reconcile.transport.base import Transport
 from reconcile.transport.bounds import index_cap, signed_size_cap
@@ -86,12 +87,16 @@ def is_spec_tag(tag: str) -> bool:
 
 @attrs.frozen(kw_only=True)
 class Layer:
+    __repr__ = fields_repr
+
     sha256: str
     size: int
 
 
 @attrs.frozen(kw_only=True)
 class ImageManifest:
+    __repr__ = fields_repr
+
     config: Layer
     layers: tuple[Layer, ...]
     raw: bytes  # as fetched (plan fingerprints)

@@ -14,6 +14,7 @@ from reconcile.buildcache.reads import index_document, index_text, json_document
 from reconcile.buildcache.statements import verify_package
 from reconcile.errors import NotFoundError, VerificationError
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
 from reconcile.transport.bounds import index_cap
@@ -35,6 +36,8 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 @attrs.frozen(kw_only=True)
 class FetchedSpec:
+    __repr__ = fields_repr
+
     document: SpecDocument
     signer: str | None  # fingerprint of the verified signer; None for an unsigned mirror
     metadata_sha256: str  # sha256 of the metadata file's bytes as fetched (plan fingerprints)

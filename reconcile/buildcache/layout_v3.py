@@ -46,6 +46,7 @@ from reconcile.buildcache.reads import index_document, index_text, json_document
 from reconcile.buildcache.statements import verify_package
 from reconcile.errors import VerificationError
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.base import Transport, join_url
 from reconcile.transport.bounds import index_cap
@@ -75,6 +76,8 @@ _FINGERPRINT = re.compile(r"[0-9A-F]{40}|[0-9A-F]{64}")
 class FetchedSpecV3(FetchedSpec):
     """A verified v3 spec. ``document.tarball_sha256`` holds the manifest's tarball checksum
     (v3 spec documents carry none), so code written for v2 works unchanged."""
+
+    __repr__ = fields_repr
 
     tarball_url: str  # the content-addressed tarball blob
     tarball_sha256: str

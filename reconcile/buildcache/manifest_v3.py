@@ -22,6 +22,7 @@ import attrs
 from reconcile import bounded_json
 from reconcile.bounded_json import shown
 from reconcile.errors import VerificationError
+from reconcile.reprs import fields_repr
 
 MANIFEST_VERSION = 3
 BLOBS = "blobs"
@@ -48,6 +49,8 @@ _GZIP_LEVEL = 6  # Spack's choice for every blob it compresses
 class BlobRecord:
     """One element of a manifest's ``data``: where a blob is and how to check it."""
 
+    __repr__ = fields_repr
+
     content_length: int  # bytes of the blob as stored (compressed, when compressed)
     media_type: str
     compression: str  # "gzip" or "none"
@@ -71,6 +74,8 @@ class BlobRecord:
 
 @attrs.frozen(kw_only=True)
 class BuildcacheManifest:
+    __repr__ = fields_repr
+
     records: tuple[BlobRecord, ...]
 
     def only(self, media_types: Collection[str], *, source: str) -> BlobRecord:

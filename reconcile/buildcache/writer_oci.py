@@ -40,6 +40,7 @@ from reconcile.buildcache.writer_v2 import parse_checked
 from reconcile.buildcache.writer_v3 import DATABASE_VERSION
 from reconcile.errors import NotFoundError
 from reconcile.hashing import sha256_of
+from reconcile.reprs import fields_repr
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.bounds import index_cap
 from reconcile.transport.oci import OciTransport
@@ -61,6 +62,8 @@ _FAMILIES = {
 
 @attrs.frozen(kw_only=True)
 class PushedImage:
+    __repr__ = fields_repr
+
     tag: str
     tarball_sha256: str
     tarball_size: int

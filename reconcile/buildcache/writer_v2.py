@@ -36,6 +36,7 @@ from reconcile.buildcache.pack import binary_distribution_yaml, scan_relocation,
 from reconcile.errors import ReconcileError
 from reconcile.faults import crash_point
 from reconcile.hashing import sha256_of
+from reconcile.reprs import fields_repr
 from reconcile.spack.spec import SpecDocument, SpecNode, parse_spec_document
 from reconcile.transport.store import LocalMirrorStore, MirrorStore, as_store
 from reconcile.trust.sign import GpgSigner
@@ -48,6 +49,8 @@ KEY_INDEX = "index.json"
 
 @attrs.frozen(kw_only=True)
 class PublishedSpec:
+    __repr__ = fields_repr
+
     stem: str
     tarball: Path
     tarball_sha256: str

@@ -63,6 +63,7 @@ from reconcile.buildcache.writer_v2 import (
 from reconcile.errors import ReconcileError, VerificationError
 from reconcile.faults import crash_point
 from reconcile.hashing import digest_file, sha256_of
+from reconcile.reprs import fields_repr
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.store import LocalMirrorStore, MirrorStore, as_store
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
@@ -78,6 +79,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 @attrs.frozen(kw_only=True)
 class PublishedSpecV3:
+    __repr__ = fields_repr
+
     manifest: Path  # v3/manifests/spec/<name>/<name>-<version>-<hash>.spec.manifest.json
     tarball: Path  # the tarball blob
     tarball_sha256: str

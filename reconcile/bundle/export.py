@@ -27,6 +27,7 @@ from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import InstallAction, source_url
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.sources.layout import source_paths
 from reconcile.spack.spec import SpecNode, parse_node
 from reconcile.transport.bounds import Cap, signed_size_cap, source_cap
@@ -39,6 +40,8 @@ from reconcile.trust.sigstore_key import SigstoreKey
 
 @attrs.frozen(kw_only=True)
 class ExportSummary:
+    __repr__ = fields_repr
+
     out: Path
     specs: int
     sources: int

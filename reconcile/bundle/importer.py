@@ -12,10 +12,13 @@ import attrs
 from reconcile.bundle.archive import scan_archive, unpack_archive
 from reconcile.bundle.errors import BundleError
 from reconcile.bundle.verify import MANIFEST_NAME, BundleCheck, verify_bundle_tree
+from reconcile.reprs import fields_repr
 
 
 @attrs.frozen(kw_only=True)
 class ImportSummary:
+    __repr__ = fields_repr
+
     dest: Path
     manifest: Path
     files: int

@@ -42,6 +42,7 @@ from reconcile.bundle.listing import FileDigest
 from reconcile.bundle.rewrite import KEYS_FOLDER
 from reconcile.bundle.verify import MANIFEST_NAME, MIRROR_FOLDER, BundleCheck, verify_bundle_tree
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.transport.oci import OciTransport
 from reconcile.transport.registry import TransportPool
 from reconcile.transport.store import MirrorStore
@@ -52,6 +53,8 @@ LAYOUT_MARKERS = {2: f"{BUILD_CACHE}/{INDEX}", 3: f"{LAYOUT_FOLDER}/{LAYOUT_JSON
 
 @attrs.frozen(kw_only=True)
 class MirrorImportSummary:
+    __repr__ = fields_repr
+
     destination: str  # the mirror's URL, credentials masked
     files: int  # files written into the mirror (index files not counted)
     check: BundleCheck

@@ -31,6 +31,7 @@ from reconcile.bundle.errors import BundleError
 from reconcile.hashing import digest_file
 from reconcile.manifest.load import load_manifest
 from reconcile.manifest.model import ManifestFile
+from reconcile.reprs import fields_repr
 from reconcile.sources.layout import source_paths
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.file import FileTransport, url_to_path
@@ -82,6 +83,8 @@ def _check_tarball(path: Path, expected: str, what: str) -> None:
 class BundledSpec:
     """One verified spec's files, as keys relative to the bundle's mirror folder: what a
     destination writes for it (``content`` first, then the signed ``metadata``)."""
+
+    __repr__ = fields_repr
 
     node: SpecNode
     metadata: str  # the signed spec file (layout 2) or spec manifest (layout 3)
@@ -143,6 +146,8 @@ def _verify_specs(
 
 @attrs.frozen(kw_only=True)
 class BundleCheck:
+    __repr__ = fields_repr
+
     specs: int  # how many specs were verified
     signed: bool  # False: the bundle's manifest declares its mirror unsigned (checksums only)
     fingerprints: tuple[str, ...]  # the keys its manifest pins, to compare out of band

@@ -19,6 +19,7 @@ from reconcile.cache.partials import PartialDownload, abandoned, remove_partials
 from reconcile.cache.record import utc_now
 from reconcile.cache.scan import CacheEntry, Leftover, read_record, scan_root
 from reconcile.cache.store import BlobCache
+from reconcile.reprs import fields_repr
 from reconcile.state.leftovers import is_dead_temp
 
 # A temporary file this old belongs to a writer that died: downloads do not take a day.
@@ -33,12 +34,16 @@ Reason = Literal["older-than", "max-size"]
 
 @attrs.frozen(kw_only=True)
 class Removal:
+    __repr__ = fields_repr
+
     entry: CacheEntry
     reason: Reason
 
 
 @attrs.frozen(kw_only=True)
 class GcReport:
+    __repr__ = fields_repr
+
     removed: tuple[Removal, ...]  # least recently used first
     kept: tuple[CacheEntry, ...]
     needed: tuple[CacheEntry, ...]  # the kept entries that ``keep`` protected

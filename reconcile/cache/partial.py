@@ -32,6 +32,7 @@ from reconcile.cache.files import create_private
 from reconcile.cache.layout import SHA256_PATTERN
 from reconcile.errors import TransportError
 from reconcile.folders import folder_mode
+from reconcile.reprs import fields_repr
 from reconcile.safe_fs import Folder, folder_at
 from reconcile.state.leftovers import owner_is_gone, owner_of, resumable_key, resumable_name
 from reconcile.transport.base import ProgressCallback, Transport
@@ -48,6 +49,8 @@ class PartialPlace:
     """The folder partial downloads are kept in; nothing below ``root`` is followed if it
     is a link."""
 
+    __repr__ = fields_repr
+
     root: Path
     folder: Path
     # remove the folder once it is empty: not in a shared cache root, where another run may
@@ -57,6 +60,8 @@ class PartialPlace:
 
 @attrs.frozen(kw_only=True)
 class Downloaded:
+    __repr__ = fields_repr
+
     size: int  # the file's bytes, now in the caller's private file
     sha256: str  # of those bytes; the caller compares it with the expected one
     received: int  # bytes fetched by this run

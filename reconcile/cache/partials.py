@@ -27,6 +27,7 @@ from typing import Literal
 import attrs
 
 from reconcile.cache.partial import PARTIAL_FOLDER
+from reconcile.reprs import fields_repr
 from reconcile.safe_fs import folder_at
 from reconcile.state.leftovers import owner_is_gone, owner_of, resumable_key, this_host
 
@@ -35,6 +36,8 @@ Writer = Literal["running", "ended", "other-host"]
 
 @attrs.frozen(kw_only=True)
 class PartialDownload:
+    __repr__ = fields_repr
+
     path: Path
     sha256: str  # of the file it is a part of
     size: int

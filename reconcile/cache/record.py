@@ -18,6 +18,8 @@ from typing import Any
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 FORMAT = 1
 # A blob shared by many pull requests would otherwise grow its record without end.
 MAX_LISTED = 16
@@ -39,6 +41,8 @@ class BuiltPrefixes:
     """Where a tarball's package (``dag_hash``) and its dependencies were built, by DAG hash,
     as its ``.spack/binary_distribution`` says (``observe.built_prefix``)."""
 
+    __repr__ = fields_repr
+
     dag_hash: str
     prefixes: Mapping[str, str]  # the package's own included
 
@@ -54,6 +58,8 @@ def built_prefixes_or_none(dag_hash: str, prefixes: Mapping[str, str]) -> BuiltP
 
 @attrs.frozen(kw_only=True)
 class BlobRecord:
+    __repr__ = fields_repr
+
     sha256: str
     size: int
     urls: tuple[str, ...] = ()  # without credentials, most recent last

@@ -18,11 +18,14 @@ import attrs
 
 from reconcile.manifest.model import ManifestFile
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.transport.urls import split_query
 
 
 @attrs.frozen(kw_only=True)
 class CacheRootConfig:
+    __repr__ = fields_repr
+
     path: Path  # absolute
     prefixes: tuple[str, ...] = ()  # absolute URLs; a path prefix is given as its file:// URL
 

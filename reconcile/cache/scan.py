@@ -26,6 +26,7 @@ from reconcile.cache.layout import (
 )
 from reconcile.cache.record import BlobRecord, parse_record
 from reconcile.cache.roots import CacheRootConfig
+from reconcile.reprs import fields_repr
 from reconcile.safe_fs import folder_at
 
 # A record is a few hundred bytes; anything much larger is not one.
@@ -35,6 +36,8 @@ MAX_RECORD_BYTES = 1 << 20
 @attrs.frozen(kw_only=True)
 class CacheEntry:
     """One blob in one root."""
+
+    __repr__ = fields_repr
 
     root: Path
     sha256: str
@@ -51,6 +54,8 @@ class CacheEntry:
 class IndexCopy:
     """A mirror's index kept between runs for conditional requests."""
 
+    __repr__ = fields_repr
+
     root: Path
     path: Path
     url: str | None  # from the transport's record beside it, when readable
@@ -60,6 +65,8 @@ class IndexCopy:
 
 @attrs.frozen(kw_only=True)
 class Leftover:
+    __repr__ = fields_repr
+
     path: Path
     size: int
     modified: datetime
@@ -68,6 +75,8 @@ class Leftover:
 
 @attrs.frozen(kw_only=True)
 class RootScan:
+    __repr__ = fields_repr
+
     root: CacheRootConfig
     exists: bool
     entries: tuple[CacheEntry, ...]

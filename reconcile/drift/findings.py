@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import attrs
 
 from reconcile.observe.findings import CheckMode, Finding, Severity
+from reconcile.reprs import fields_repr
 
 SEVERITY_RANK: dict[Severity, int] = {"error": 0, "warning": 1, "notice": 2}
 
@@ -14,6 +15,8 @@ SEVERITY_RANK: dict[Severity, int] = {"error": 0, "warning": 1, "notice": 2}
 @attrs.frozen(kw_only=True)
 class ResourceAudit:
     """One resource that was checked (a prefix, a mirror, a cache root, ...) and what differs."""
+
+    __repr__ = fields_repr
 
     resource: str  # "spec:zlib@1.3/abcdefg...", "mirror:team", "cache:ci", "install-root"
     location: str  # where it lives (prefix, folder or URL)
@@ -35,6 +38,8 @@ class ResourceAudit:
 
 @attrs.frozen(kw_only=True)
 class DriftReport:
+    __repr__ = fields_repr
+
     mode: CheckMode
     audits: tuple[ResourceAudit, ...]
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -16,6 +18,8 @@ class Finding:
     ``"value"`` points at the value at ``at`` (for a table, its header); ``"key"`` at the
     key itself, for keys that should not be there.
     """
+
+    __repr__ = fields_repr
 
     path: KeyPath
     message: str

@@ -22,6 +22,7 @@ from tomlkit.items import AbstractTable, AoT, Array, Item, Key, Table
 from tomlkit.parser import Parser
 
 from reconcile.manifest.finding import KeyPath, format_key_path
+from reconcile.reprs import fields_repr
 
 __all__ = ["KeyPath", "LocatedDocument", "Position", "TomlSyntaxError", "format_key_path"]
 
@@ -31,6 +32,8 @@ _DUPLICATE_KEY = re.compile(r'^Key "(?P<name>.*)" already exists\.$')
 
 @attrs.frozen(kw_only=True)
 class Position:
+    __repr__ = fields_repr
+
     line: int  # 1-based
     column: int  # 1-based, in characters
 
@@ -106,6 +109,8 @@ def _header_table(item: Item) -> Table | None:
 @attrs.frozen(kw_only=True)
 class LocatedDocument:
     """Plain data of a TOML document, with the position of each key and value in it."""
+
+    __repr__ = fields_repr
 
     data: dict[str, Any]
     key_offsets: Mapping[KeyPath, int]

@@ -33,6 +33,7 @@ from reconcile.manifest.json_positions import (
     value_offsets,
 )
 from reconcile.manifest.model import ED25519_IDENTITY_PREFIX, SIGSTORE_IDENTITY_PREFIX
+from reconcile.reprs import fields_repr
 
 LOCK_VERSION = 1
 # A lock of a few thousand specs is well under this; a bigger file is not one reconcile wrote.
@@ -55,6 +56,8 @@ class LockedSigner:
     """Who signed a node's metadata: a GnuPG fingerprint, or the ``[[key]]`` name of an
     ed25519 or Sigstore key."""
 
+    __repr__ = fields_repr
+
     scheme: SignerScheme
     id: str
 
@@ -75,6 +78,8 @@ class LockedSigner:
 
 @attrs.frozen(kw_only=True)
 class LockedNode:
+    __repr__ = fields_repr
+
     name: str
     version: str
     hash: str
@@ -91,6 +96,8 @@ class LockedNode:
 class LockedSpec:
     """What one ``[install] specs`` selector resolved to."""
 
+    __repr__ = fields_repr
+
     selector: str
     hash: str
     closure: tuple[str, ...]  # every non-external node's hash, the root's included, sorted
@@ -98,6 +105,8 @@ class LockedSpec:
 
 @attrs.frozen(kw_only=True)
 class LockedSource:
+    __repr__ = fields_repr
+
     name: str
     version: str
     mirror: str
@@ -107,6 +116,8 @@ class LockedSource:
 
 @attrs.frozen(kw_only=True)
 class LockFile:
+    __repr__ = fields_repr
+
     specs: tuple[LockedSpec, ...] = ()  # by selector text
     nodes: tuple[LockedNode, ...] = ()  # by name, version, hash
     sources: tuple[LockedSource, ...] = ()  # by mirror, name, version

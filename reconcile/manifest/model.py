@@ -15,6 +15,7 @@ import attrs
 
 from reconcile.limits import DEFAULT_LIMITS, Limits
 from reconcile.manifest.kinds import SUPPORTED_KEY_KINDS as SUPPORTED_KEY_KINDS
+from reconcile.reprs import fields_repr
 from reconcile.userpath import expand_user
 
 DEFAULT_PROJECTION = "{name}-{version}-{hash}"
@@ -45,6 +46,8 @@ SIGSTORE_INSTANCES: tuple[str, ...] = ("production", "staging")
 class Permissions:
     """Spack's ``packages:all:permissions`` model."""
 
+    __repr__ = fields_repr
+
     read: ReadScope = "world"
     write: WriteScope = "user"
     group: str | None = None
@@ -52,6 +55,8 @@ class Permissions:
 
 @attrs.frozen(kw_only=True)
 class InstallSettings:
+    __repr__ = fields_repr
+
     root: str
     projection: str = DEFAULT_PROJECTION
     padded_length: int | None = None
@@ -74,6 +79,8 @@ class InstallSettings:
 
 @attrs.frozen(kw_only=True)
 class Mirror:
+    __repr__ = fields_repr
+
     name: str
     url: str  # a URL (file, http, https, s3) or a plain path, relative to the manifest's folder
     signed: bool = True
@@ -97,6 +104,8 @@ class Mirror:
 class Source:
     """A source archive that a mirror must hold, in Spack's source-mirror layout."""
 
+    __repr__ = fields_repr
+
     name: str
     version: str
     url: str  # where to fetch it from (file, http, https, s3, or a plain path)
@@ -110,6 +119,8 @@ class Source:
 @attrs.frozen(kw_only=True)
 class Publish:
     """Installed specs to publish as binary packages to a mirror."""
+
+    __repr__ = fields_repr
 
     specs: tuple[str, ...]  # selectors of installed specs (their run-time closures go too)
     mirror: str
@@ -129,6 +140,8 @@ class CacheRoot:
     """A folder of downloaded blobs, used for URLs that start with one of ``prefixes``
     (every URL when there are none). The first matching root in manifest order wins."""
 
+    __repr__ = fields_repr
+
     root: str  # relative to the manifest's folder
     prefixes: tuple[str, ...] = ()
 
@@ -139,6 +152,8 @@ class Key:
     ed25519: exactly one of ``public_key`` and ``file``; sigstore: exactly one of
     ``san`` (TOML ``identity``) and ``identity_glob``, ``issuer``, and at most one of
     ``trusted_root`` and ``instance``."""
+
+    __repr__ = fields_repr
 
     name: str
     kind: KeyKind = "gpg"
@@ -188,6 +203,8 @@ class View:
     as numbered generations beside it (``<path>.generations/<N>``) that ``path`` (a symlink)
     points at; switched atomically, rolled back by ``reconcile rollback``."""
 
+    __repr__ = fields_repr
+
     name: str
     path: str  # relative to the manifest's folder; a symlink reconcile owns
     specs: tuple[str, ...] | None = None  # selectors among the declared closures; None: roots
@@ -204,11 +221,15 @@ class View:
 class DriftSettings:
     """``[drift]``: what ``reconcile drift`` leaves out."""
 
+    __repr__ = fields_repr
+
     ignore: tuple[str, ...] = ()  # globs of paths inside each installed prefix
 
 
 @attrs.frozen(kw_only=True)
 class Manifest:
+    __repr__ = fields_repr
+
     version: int = 1
     install: InstallSettings | None = None
     mirrors: tuple[Mirror, ...] = ()
@@ -236,6 +257,8 @@ class Manifest:
 @attrs.frozen(kw_only=True)
 class ManifestFile:
     """A loaded manifest together with where it came from."""
+
+    __repr__ = fields_repr
 
     path: Path  # absolute path of the TOML file
     digest: str  # sha256 hex of the file's bytes; saved plans record it

@@ -10,6 +10,7 @@ from reconcile.buildcache.database import IndexEntry
 from reconcile.buildcache.layout_v2 import FetchedSpec
 from reconcile.observe.findings import CheckMode, Finding
 from reconcile.permissions import PermissionChange
+from reconcile.reprs import fields_repr
 from reconcile.sources.observe import SourceMirrorFacts
 from reconcile.state.records import InstallRecord
 from reconcile.views.generations import ViewState
@@ -17,6 +18,8 @@ from reconcile.views.generations import ViewState
 
 @attrs.frozen(kw_only=True)
 class MirrorView:
+    __repr__ = fields_repr
+
     name: str
     url: str  # full URL (may hold credentials: mask before printing)
     signed: bool
@@ -29,6 +32,8 @@ class MirrorView:
 @attrs.frozen(kw_only=True)
 class VerifiedSpec:
     """Spec metadata fetched fresh and verified, with the size of the tarball it names."""
+
+    __repr__ = fields_repr
 
     fetched: FetchedSpec
     mirror: str
@@ -48,12 +53,16 @@ class Reverification:
     """An installed spec whose recorded signer no longer counts, looked up again on every
     mirror that lists it (manifest order), under the keys that count now."""
 
+    __repr__ = fields_repr
+
     verified: VerifiedSpec | None  # the first mirror whose signatures satisfy the policy
     tried: tuple[str, ...] = ()  # every other mirror that lists it, and why it did not
 
 
 @attrs.frozen(kw_only=True)
 class MirrorPermissionFacts:
+    __repr__ = fields_repr
+
     root: str  # the mirror's folder
     exists: bool
     changes: tuple[PermissionChange, ...]  # paths whose mode or group differ
@@ -61,6 +70,8 @@ class MirrorPermissionFacts:
 
 @attrs.frozen(kw_only=True)
 class Observed:
+    __repr__ = fields_repr
+
     install_root: str  # the manifest's root, resolved (records live below it)
     records: Mapping[str, InstallRecord]
     present: frozenset[str]  # hashes whose recorded prefix exists

@@ -11,6 +11,8 @@ from typing import Literal
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 Severity = Literal["error", "warning", "notice"]
 # error: content that is broken or gone; warning: metadata or bookkeeping that differs;
 # notice: leftovers a later apply clears.
@@ -19,6 +21,8 @@ CheckMode = Literal["fast", "contents"]
 
 @attrs.frozen(kw_only=True)
 class Finding:
+    __repr__ = fields_repr
+
     severity: Severity
     kind: str  # "modified", "missing", "added", "mode", "group", "link-target", ...
     path: str  # the file, folder or URL concerned (masked), or the resource's own path

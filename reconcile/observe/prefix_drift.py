@@ -18,11 +18,14 @@ import attrs
 from reconcile.hashing import CHUNK, sha256_of_fd
 from reconcile.observe.findings import CheckMode, Finding
 from reconcile.observe.ignore import IgnoreRules
+from reconcile.reprs import fields_repr
 from reconcile.state.records import InstallRecord, RecordEntry
 
 
 @attrs.frozen(kw_only=True)
 class PrefixComparison:
+    __repr__ = fields_repr
+
     findings: tuple[Finding, ...]
     checked: int
 

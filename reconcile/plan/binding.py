@@ -24,11 +24,14 @@ import attrs
 from reconcile.errors import StalePlanError
 from reconcile.plan.codec import action_to_dict
 from reconcile.plan.model import Action, Plan, RemoveAction
+from reconcile.reprs import fields_repr
 
 
 @attrs.frozen(kw_only=True)
 class Bound:
     """The saved actions still to run (in a plan the executor can carry out) and those done."""
+
+    __repr__ = fields_repr
 
     plan: Plan
     done: tuple[Action, ...]

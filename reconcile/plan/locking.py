@@ -23,12 +23,15 @@ from reconcile.manifest.lockfile import LockedSource, LockFile
 from reconcile.manifest.model import Manifest
 from reconcile.plan.model import NoOp, Plan
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 
 LockMode = Literal["use", "locked", "write"]
 
 
 @attrs.frozen(kw_only=True)
 class LockUse:
+    __repr__ = fields_repr
+
     lock: LockFile | None  # the lock as read; None when there is no lock file
     name: str  # how messages name the lock file
     mode: LockMode = "use"

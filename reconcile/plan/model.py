@@ -15,6 +15,7 @@ import attrs
 from reconcile.manifest.lockfile import LockFile
 from reconcile.observe.findings import CheckMode
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.userpath import expand_user
 from reconcile.views.contents import ViewContents
 
@@ -119,6 +120,8 @@ class _OfSpec:
 class InstallAction(_OfSpec):
     """Fetch, verify, unpack, relocate and commit one spec's prefix."""
 
+    __repr__ = fields_repr
+
     hash: str
     name: str
     version: str
@@ -172,6 +175,8 @@ class RepairAction(_OfSpec):
     are set back in place. Files reconcile did not install are copied into the repaired
     prefix, or left out when ``[install] strict = true``."""
 
+    __repr__ = fields_repr
+
     hash: str
     name: str
     version: str
@@ -215,6 +220,8 @@ class ReverifyAction(_OfSpec):
     count: verified again from that mirror, and its install record made to name the new
     signer. The prefix is not touched."""
 
+    __repr__ = fields_repr
+
     hash: str
     name: str
     version: str
@@ -248,6 +255,8 @@ class ReverifyAction(_OfSpec):
 class PermissionsAction(_OfSpec):
     """Bring an installed prefix to the manifest's ``[install.permissions]``."""
 
+    __repr__ = fields_repr
+
     hash: str
     name: str
     version: str
@@ -275,6 +284,8 @@ class PermissionsAction(_OfSpec):
 class RemoveAction(_OfSpec):
     """Remove a prefix this manifest installed that no declared closure needs any more
     (``[install] prune = true``): renamed into the trash, logged, its record deleted."""
+
+    __repr__ = fields_repr
 
     hash: str
     name: str
@@ -304,6 +315,8 @@ class RemoveAction(_OfSpec):
 @attrs.frozen(kw_only=True)
 class PublishAction(_OfSpec):
     """Write an installed prefix as a binary package to a mirror (Spack's layout 2 or 3)."""
+
+    __repr__ = fields_repr
 
     hash: str
     name: str
@@ -349,6 +362,8 @@ class ResignAction(_OfSpec):
     signed it, and the statement is signed by each new ed25519 or sigstore key, merged into
     the sidecar. The tarball is not touched."""
 
+    __repr__ = fields_repr
+
     hash: str
     name: str
     version: str
@@ -388,6 +403,8 @@ class MirrorPermissionsAction:
     """Give every file and folder of a local mirror its ``[mirror.permissions]``: those that
     differ now, and those this apply writes there."""
 
+    __repr__ = fields_repr
+
     mirror: str
     root: str
     permissions: dict[str, str | None]  # read, write, group as in the manifest
@@ -419,6 +436,8 @@ class MirrorPermissionsAction:
 class SyncAction(_OfSpec):
     """Copy one spec (metadata and tarball) from another mirror into a mirror whose
     ``specs`` name its closure; verified before it is written."""
+
+    __repr__ = fields_repr
 
     hash: str
     name: str
@@ -464,6 +483,8 @@ SourceOperation = Literal["fetch", "record", "link"]
 class SourceAction:
     """One step for a ``[[source]]`` in its mirror: fetch the archive (checked against the
     manifest's sha256), record an archive found good, or link ``<name>/<name>-<version>``."""
+
+    __repr__ = fields_repr
 
     operation: SourceOperation
     name: str
@@ -530,6 +551,8 @@ class ViewAction:
     """Build a new generation of a ``[[view]]`` beside it, switch the view's symlink to it
     atomically, and remove the generations beyond ``keep``."""
 
+    __repr__ = fields_repr
+
     view: str  # its name
     path: str  # the view's symlink, absolute
     contents: ViewContents
@@ -578,6 +601,8 @@ Action = (
 class NoOp:
     """A resource the plan leaves alone, and why."""
 
+    __repr__ = fields_repr
+
     resource: str
     reason: str
     # it does not match what reconcile recorded or the manifest declares, and the plan
@@ -587,6 +612,8 @@ class NoOp:
 
 @attrs.frozen(kw_only=True)
 class Plan:
+    __repr__ = fields_repr
+
     manifest_path: str
     manifest_digest: str
     install_root: str

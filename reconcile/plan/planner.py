@@ -50,6 +50,7 @@ from reconcile.plan.sources import plan_sources
 from reconcile.plan.syncing import plan_sync
 from reconcile.plan.views import kept_by_views, plan_views
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.spack.projection import format_projection, pad_root
 from reconcile.spack.selector import SpecSelector, compilers_of, parse_selector, version_key
 from reconcile.spack.spec import SpecNode, parse_node
@@ -66,6 +67,8 @@ _OFFERED_SHOWN = 12
 class _Visit:
     """A dependency the closure walk asks to visit next."""
 
+    __repr__ = fields_repr
+
     dag_hash: str
     hint: SpecNode | None
     needed_by: str | None
@@ -73,6 +76,8 @@ class _Visit:
 
 @attrs.frozen(kw_only=True)
 class NeedFacts:
+    __repr__ = fields_repr
+
     specs: Mapping[str, SpecNode]  # hash -> node (enough to find its metadata on a mirror)
     paths: frozenset[str]  # paths whose existence the plan depends on
     # installed specs whose recorded signer no longer counts: look for a signature that does

@@ -16,6 +16,7 @@ from reconcile.observe.facts import MirrorView
 from reconcile.observe.sidecars import sidecar_fact_key
 from reconcile.plan.model import NoOp, PublishAction, ResignAction
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.spack.consumers import SpackRelease, consumer_prefix_length
 from reconcile.spack.selector import parse_selector
 from reconcile.spack.spec import SpecNode
@@ -25,6 +26,8 @@ from reconcile.spack.spec import SpecNode
 class Publishable:
     """A spec that is installed, or will be once this plan's installs are committed."""
 
+    __repr__ = fields_repr
+
     node: SpecNode
     prefix: str
     installed: bool
@@ -32,6 +35,8 @@ class Publishable:
 
 @attrs.frozen(kw_only=True)
 class PublishingPlan:
+    __repr__ = fields_repr
+
     actions: tuple[PublishAction | ResignAction, ...]
     noops: tuple[NoOp, ...]
     errors: tuple[str, ...]

@@ -17,6 +17,7 @@ from reconcile.observe.sidecars import sidecar_fact_key
 from reconcile.plan.model import NoOp, ResignAction, SyncAction
 from reconcile.plan.publishing import resign_reason
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.spack.selector import parse_selector
 from reconcile.spack.spec import SpecNode
 from reconcile.transport.oci_reference import is_oci_url
@@ -24,6 +25,8 @@ from reconcile.transport.oci_reference import is_oci_url
 
 @attrs.frozen(kw_only=True)
 class SyncPlan:
+    __repr__ = fields_repr
+
     actions: tuple[SyncAction, ...]
     noops: tuple[NoOp, ...]
     errors: tuple[str, ...]

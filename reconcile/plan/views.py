@@ -13,6 +13,7 @@ import attrs
 from reconcile.errors import PlanError
 from reconcile.manifest.model import ManifestFile, View
 from reconcile.plan.model import NoOp, ViewAction
+from reconcile.reprs import fields_repr
 from reconcile.spack.projection import format_projection
 from reconcile.spack.selector import parse_selector
 from reconcile.spack.spec import SpecNode
@@ -22,6 +23,8 @@ from reconcile.views.generations import ViewState
 
 @attrs.frozen(kw_only=True)
 class ViewPlan:
+    __repr__ = fields_repr
+
     actions: tuple[ViewAction, ...]
     noops: tuple[NoOp, ...]
     fingerprints: dict[str, str]

@@ -18,6 +18,7 @@ import attrs
 from reconcile.relocate.files import ByteEdit
 from reconcile.relocate.prefix_map import PrefixMap
 from reconcile.relocate.prefix_scan import PrefixFinder
+from reconcile.reprs import fields_repr
 
 # How far past a prefix the terminating NUL is looked for: a short tail is cheap to find and
 # certainly part of the same C string.
@@ -30,6 +31,8 @@ Span: TypeAlias = tuple[int, int]  # [start, end) byte offsets
 class GrowingString:
     """An old prefix whose replacement is longer: it cannot be rewritten in place."""
 
+    __repr__ = fields_repr
+
     offset: int
     old: str
     new: str
@@ -37,6 +40,8 @@ class GrowingString:
 
 @attrs.frozen(kw_only=True)
 class CStringPlan:
+    __repr__ = fields_repr
+
     edits: tuple[ByteEdit, ...]
     growing: tuple[GrowingString, ...]
 
@@ -45,6 +50,8 @@ class CStringPlan:
 class CStringRelocator:
     """One scan for all old prefixes; no boundary check before a match, because a relocated
     binary may already hold ``///prefix`` and must stay relocatable."""
+
+    __repr__ = fields_repr
 
     finder: PrefixFinder
     replacements: dict[bytes, bytes]

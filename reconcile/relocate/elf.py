@@ -23,6 +23,7 @@ from reconcile.relocate.cstrings import Span
 from reconcile.relocate.elf_quick import StringKind, quick_string_offsets
 from reconcile.relocate.files import ByteEdit
 from reconcile.relocate.prefix_map import PrefixMap
+from reconcile.reprs import fields_repr
 
 SearchPathTag = Literal["DT_RPATH", "DT_RUNPATH"]
 
@@ -40,6 +41,8 @@ _MACH_O_MAGICS = (
 class ElfString:
     """A NUL-terminated string of the ELF that relocation may rewrite."""
 
+    __repr__ = fields_repr
+
     kind: StringKind
     offset: int  # file offset of the first byte
     value: str
@@ -52,6 +55,8 @@ class ElfString:
 @attrs.frozen(kw_only=True)
 class ElfPlan:
     """What relocating one ELF file takes: in-place edits, and what only patchelf can do."""
+
+    __repr__ = fields_repr
 
     edits: tuple[ByteEdit, ...]
     strings: tuple[ElfString, ...]  # every search path and interpreter, relocated or not

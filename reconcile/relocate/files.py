@@ -11,11 +11,14 @@ from pathlib import Path, PurePosixPath
 import attrs
 
 from reconcile.errors import RelocationError
+from reconcile.reprs import fields_repr
 
 
 @attrs.frozen(kw_only=True)
 class ByteEdit:
     """Replace ``len(data)`` bytes at ``offset`` (same length: the file keeps its layout)."""
+
+    __repr__ = fields_repr
 
     offset: int
     data: bytes

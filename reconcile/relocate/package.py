@@ -18,10 +18,13 @@ from reconcile.relocate.links import relocate_symlinks
 from reconcile.relocate.patchelf import apply_with_patchelf, find_patchelf
 from reconcile.relocate.prefix_map import PrefixMap
 from reconcile.relocate.text import TextRelocator
+from reconcile.reprs import fields_repr
 
 
 @attrs.frozen(kw_only=True)
 class BinaryPlan:
+    __repr__ = fields_repr
+
     path: Path
     relative: str  # as listed in ``relocate_binaries``
     elf: ElfPlan

@@ -7,10 +7,13 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from reconcile.buildcache.build_info import BuildInfo
+from reconcile.reprs import fields_repr
 
 
 @attrs.frozen(kw_only=True)
 class PrefixMap:
+    __repr__ = fields_repr
+
     pairs: tuple[tuple[str, str], ...]  # (old, new), most specific first; equal pairs dropped
 
     def __bool__(self) -> bool:

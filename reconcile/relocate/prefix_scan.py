@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 # A shared start shorter than this ("/", "/opt/") would match too often to be worth it; the
 # old prefixes themselves are compiled then.
 MIN_SHARED_START = 8
@@ -28,6 +30,8 @@ _NEVER = rb"(?!)"
 class PrefixFinder:
     """Every place an old prefix starts in some bytes, where ``guard`` (a zero-width
     pattern) allows it; at one place the longest old prefix wins."""
+
+    __repr__ = fields_repr
 
     olds: tuple[bytes, ...]  # longest first
     pattern: re.Pattern[bytes]

@@ -9,6 +9,7 @@ import attrs
 from reconcile.relocate.files import rewrite_in_place
 from reconcile.relocate.prefix_map import PrefixMap
 from reconcile.relocate.prefix_scan import PrefixFinder
+from reconcile.reprs import fields_repr
 
 # A prefix preceded by a path or word character is part of something else (``/x/old``,
 # ``word/old``, ``../old``) and stays. One exception: a short compiler option glued to the
@@ -24,6 +25,8 @@ STARTS_A_PATH = (
 class TextRelocator:
     """One scan of each file for all old prefixes, so a new prefix that contains an old one
     is never rewritten a second time."""
+
+    __repr__ = fields_repr
 
     finder: PrefixFinder
     replacements: dict[bytes, bytes]

@@ -18,6 +18,7 @@ import attrs
 from reconcile.errors import ReconcileError
 from reconcile.manifest.checks import check_path_component
 from reconcile.manifest.model import Source
+from reconcile.reprs import fields_repr
 from reconcile.state.sources import SOURCE_CACHE
 
 ARCHIVE_FOLDER = f"{SOURCE_CACHE}/archive"
@@ -53,6 +54,8 @@ def archive_extension(url: str) -> str:
 @attrs.frozen(kw_only=True)
 class SourcePaths:
     """The two entries of one source, relative to the mirror root (POSIX paths)."""
+
+    __repr__ = fields_repr
 
     archive: str  # _source-cache/archive/fa/fa2d...df.tar.gz
     link: str  # greetlib/greetlib-2.1.tar.gz

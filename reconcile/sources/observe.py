@@ -17,6 +17,7 @@ import attrs
 
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import Source
+from reconcile.reprs import fields_repr
 from reconcile.sources import digest
 from reconcile.sources.folders import folder_problem
 from reconcile.sources.layout import SourcePaths, source_paths
@@ -27,6 +28,8 @@ EntryKind = Literal["missing", "file", "symlink", "other"]
 
 @attrs.frozen(kw_only=True)
 class ArchiveFacts:
+    __repr__ = fields_repr
+
     path: str  # relative to the mirror root
     expected_sha256: str
     kind: Literal["missing", "file", "other"]
@@ -44,6 +47,8 @@ class ArchiveFacts:
 
 @attrs.frozen(kw_only=True)
 class LinkFacts:
+    __repr__ = fields_repr
+
     path: str  # relative to the mirror root
     kind: EntryKind
     target: str | None = None  # for a symlink: what it points to, as written
@@ -52,6 +57,8 @@ class LinkFacts:
 
 @attrs.frozen(kw_only=True)
 class SourceMirrorFacts:
+    __repr__ = fields_repr
+
     root: Path
     checked_contents: bool
     archives: Mapping[str, ArchiveFacts]  # by relative path

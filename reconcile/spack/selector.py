@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from reconcile.reprs import fields_repr
 from reconcile.spack.spec import SpecNode
 
 # No '+' or '~' in names and versions: those start variants ("hello-app@3.0+shared").
@@ -75,6 +76,8 @@ def version_matches(version: str, wanted: str, *, exact: bool) -> bool:
 
 @attrs.frozen(kw_only=True)
 class CompilerConstraint:
+    __repr__ = fields_repr
+
     name: str | None
     version: str | None = None
     exact: bool = False
@@ -86,6 +89,8 @@ class CompilerConstraint:
 
 @attrs.frozen(kw_only=True)
 class SpecSelector:
+    __repr__ = fields_repr
+
     text: str
     name: str | None = None
     version: str | None = None  # "3.0", "3.0:3.2", ":3", "2:"

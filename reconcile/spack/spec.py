@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from reconcile.reprs import fields_repr
 from reconcile.spack.database_node import compiler_from_annotations
 
 # Dependency types whose targets must be present at run time (and so are installed).
@@ -19,6 +20,8 @@ RUNTIME_DEPTYPES = frozenset({"link", "run"})
 
 @attrs.frozen(kw_only=True)
 class Dependency:
+    __repr__ = fields_repr
+
     name: str
     hash: str
     deptypes: tuple[str, ...]
@@ -27,6 +30,8 @@ class Dependency:
 @attrs.frozen(kw_only=True)
 class SpecNode:
     """One concrete spec (one node of a spec DAG)."""
+
+    __repr__ = fields_repr
 
     name: str
     version: str
@@ -119,6 +124,8 @@ def parse_node(raw: Mapping[str, Any]) -> SpecNode:
 @attrs.frozen(kw_only=True)
 class SpecDocument:
     """A whole ``spec.json``: the package node first, then every node of its DAG."""
+
+    __repr__ = fields_repr
 
     nodes: tuple[SpecNode, ...]
     tarball_sha256: str | None  # layout v2 ``binary_cache_checksum``; None in layout v3 specs

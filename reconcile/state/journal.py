@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from reconcile.reprs import fields_repr
 from reconcile.state.leftovers import temp_name
 from reconcile.state.records import (
     InstallRecord,
@@ -29,6 +30,8 @@ JOURNAL_FOLDER = (".reconcile", "journal")
 
 @attrs.frozen(kw_only=True)
 class SwapEntry:
+    __repr__ = fields_repr
+
     prefix: str  # the final prefix
     staged: str  # the replacement, before the swap (after an exchange: the old prefix)
     aside: str  # where the old prefix is renamed when the filesystem cannot exchange

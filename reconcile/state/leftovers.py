@@ -24,6 +24,8 @@ from pathlib import Path
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 TEMP_SUFFIX = ".tmp"
 RUN_PREFIX = "run-"
 # Partial downloads that a later run may resume (``cache/partial.py``) are kept by every
@@ -38,6 +40,8 @@ _RESUMABLE_NAME = re.compile(r"(?P<key>[0-9a-f]{64})\." + _TAG + re.escape(RESUM
 
 @attrs.frozen(kw_only=True)
 class Owner:
+    __repr__ = fields_repr
+
     host: str
     boot: str
     pid: int

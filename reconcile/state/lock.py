@@ -38,6 +38,7 @@ from reconcile import safe_fs
 from reconcile.errors import ApplyError
 from reconcile.folders import folder_mode, make_folders
 from reconcile.pause import pause_point
+from reconcile.reprs import fields_repr
 
 LOCK_FILE = "lock"
 POLL_SECONDS = 0.2
@@ -58,6 +59,8 @@ def lock_path(root: Path) -> Path:
 @attrs.frozen(kw_only=True)
 class LockOwner:
     """Who holds a lock, as its holder wrote it (``pid`` from the kernel when it knows)."""
+
+    __repr__ = fields_repr
 
     host: str | None = None
     pid: int | None = None

@@ -32,6 +32,7 @@ from reconcile.errors import ReconcileError
 from reconcile.folders import folder_mode, make_folders
 from reconcile.pause import pause_point
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.safe_fs import Folder, folder_at
 from reconcile.state.leftovers import temp_name
 
@@ -92,6 +93,8 @@ def _check_utc_timestamp(_: object, attribute: attrs.Attribute[str], value: str)
 class RecordEntry:
     """One file, symlink or folder of a prefix, relative to it (the prefix itself is ``.``)."""
 
+    __repr__ = fields_repr
+
     path: str
     type: EntryType
     mode: int  # stat.S_IMODE: permissions, set-gid, ...
@@ -143,6 +146,8 @@ def _str_dict(value: Mapping[str, str]) -> dict[str, str]:
 @attrs.frozen(kw_only=True)
 class InstallRecord:
     """What reconcile installed at one prefix, and from where."""
+
+    __repr__ = fields_repr
 
     record_version: int = RECORD_VERSION
     hash: str = attrs.field(validator=_check_dag_hash)
@@ -497,6 +502,8 @@ class KnownContents:
     """What an unpacker wrote into a prefix it alone could write to, so that scanning it
     need not read those files again: size and sha256 by relative path, and the files changed
     since (by device and inode), which are read."""
+
+    __repr__ = fields_repr
 
     files: Mapping[str, tuple[int, str]]
     changed: Collection[tuple[int, int]]

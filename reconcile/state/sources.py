@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from reconcile.atomic_write import atomic_write_bytes
+from reconcile.reprs import fields_repr
 
 # The folder Spack keeps source archives in (sources/layout.py reuses this name).
 SOURCE_CACHE = "_source-cache"
@@ -32,6 +33,8 @@ STATE_FORMAT = 1
 
 @attrs.frozen(kw_only=True)
 class VerificationRecord:
+    __repr__ = fields_repr
+
     size: int
     mtime_ns: int
     sha256: str

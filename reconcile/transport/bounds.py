@@ -19,6 +19,7 @@ import attrs
 
 from reconcile.errors import TransportError
 from reconcile.limits import RATE_WINDOW_SECONDS, Limits, describe_bytes
+from reconcile.reprs import fields_repr
 
 
 def too_large(
@@ -38,6 +39,8 @@ def too_large(
 @attrs.frozen
 class Cap:
     """At most ``bytes`` bytes, as ``setting`` says (quoted in the refusal)."""
+
+    __repr__ = fields_repr
 
     bytes: int
     setting: str

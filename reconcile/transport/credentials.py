@@ -28,6 +28,7 @@ import requests.auth
 
 from reconcile.errors import TransportError
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 
 
 def mirror_env_prefix(mirror_name: str) -> str:
@@ -81,6 +82,8 @@ class _BearerAuth(requests.auth.AuthBase):
 @attrs.frozen(kw_only=True)
 class Credentials:
     """One set of credentials, and where it came from (for messages: never the secret)."""
+
+    __repr__ = fields_repr
 
     kind: Literal["basic", "bearer"]
     username: str  # empty for a bearer token

@@ -34,6 +34,7 @@ from reconcile import __version__
 from reconcile.errors import TransportError
 from reconcile.limits import DEFAULT_LIMITS, Limits
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.transport.base import ProgressCallback, Transport
 from reconcile.transport.bounds import ByteCap, Cap, RateWatchdog
 from reconcile.transport.credentials import (
@@ -65,6 +66,8 @@ class _Bounds:
     """What one GET may cost: bytes (``cap``), and rate (``watchdog``); ``prefix``: the
     first bytes expected, anything else ends the read early."""
 
+    __repr__ = fields_repr
+
     cap: ByteCap
     watchdog: RateWatchdog
     prefix: bytes = b""
@@ -72,6 +75,8 @@ class _Bounds:
 
 @attrs.frozen(kw_only=True)
 class _Fetched:
+    __repr__ = fields_repr
+
     status: int  # 200 (the body went to the sink) or 304 (not modified)
     validators: Validators
     written: int
@@ -80,6 +85,8 @@ class _Fetched:
 @attrs.define
 class _Transfer:
     """Where a GET into a sink stands between attempts."""
+
+    __repr__ = fields_repr
 
     written: int = 0
     total: int | None = None  # the whole file's size, once a response said it

@@ -15,9 +15,13 @@ import attrs
 import requests
 import urllib3.exceptions
 
+from reconcile.reprs import fields_repr
+
 
 @attrs.frozen(kw_only=True)
 class NetworkFailure:
+    __repr__ = fields_repr
+
     description: str  # "connection refused", "no such host", ...
     retryable: bool
     # the mirror never answered (as opposed to answering and then breaking off)

@@ -16,6 +16,7 @@ import attrs
 
 from reconcile.errors import TransportError
 from reconcile.limits import RATE_WINDOW_SECONDS
+from reconcile.reprs import fields_repr
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
@@ -28,6 +29,8 @@ CA_BUNDLE_VARS = ("RECONCILE_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
 
 @attrs.frozen(kw_only=True)
 class HttpOptions:
+    __repr__ = fields_repr
+
     connect_timeout: float
     read_timeout: float
     verify: bool | str  # True: requests' default bundle; a path: that bundle or CA folder

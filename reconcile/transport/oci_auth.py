@@ -16,6 +16,7 @@ import attrs
 
 from reconcile.errors import TransportError
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.transport.credentials import Credentials
 
 # "key=value" or 'key="quoted \" value"' inside a challenge
@@ -27,6 +28,8 @@ MAX_TOKEN_ANSWER_BYTES = 1 << 20
 
 @attrs.frozen(kw_only=True)
 class Challenge:
+    __repr__ = fields_repr
+
     scheme: str  # lower-cased: "basic", "bearer"
     params: dict[str, str]
 

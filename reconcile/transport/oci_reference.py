@@ -18,6 +18,7 @@ import attrs
 from reconcile.bounded_json import shown
 from reconcile.errors import TransportError
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 
 SCHEMES = {"oci": "https", "oci+http": "http"}
 MANIFESTS = "manifests"
@@ -38,6 +39,8 @@ def is_oci_url(url: str) -> bool:
 @attrs.frozen(kw_only=True)
 class OciRepository:
     """One repository of one registry."""
+
+    __repr__ = fields_repr
 
     scheme: str  # "https" or "http": how the registry API is reached
     netloc: str  # host[:port], userinfo included when the URL has one
@@ -100,6 +103,8 @@ def parse_oci_mirror(url: str) -> OciRepository:
 @attrs.frozen(kw_only=True)
 class OciObject:
     """What a URL inside an OCI mirror names: a manifest (by tag or digest) or a blob."""
+
+    __repr__ = fields_repr
 
     repository: OciRepository
     kind: str  # MANIFESTS or BLOBS

@@ -17,6 +17,7 @@ from reconcile.errors import MirrorUnreachableError, TransportError
 from reconcile.limits import DEFAULT_LIMITS, Limits
 from reconcile.manifest.model import ManifestFile
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.transport.base import Transport
 from reconcile.transport.bounds import Cap
 from reconcile.transport.file import FileTransport, url_to_path
@@ -27,6 +28,8 @@ from reconcile.transport.urls import join_url, relative_to
 @attrs.frozen(kw_only=True)
 class MirrorEndpoint:
     """What a transport needs to know about the mirror it serves."""
+
+    __repr__ = fields_repr
 
     name: str
     url: str  # full URL, credentials included if the manifest has them

@@ -12,6 +12,8 @@ import time
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 # Answers that mean "not now", as opposed to "no": the request may succeed if repeated.
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -37,6 +39,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
+    __repr__ = fields_repr
+
     attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
     backoff_base: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     backoff_cap: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))

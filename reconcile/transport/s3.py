@@ -22,6 +22,7 @@ import attrs
 
 from reconcile.errors import ReconcileError, TransportError
 from reconcile.redact import mask_credentials
+from reconcile.reprs import fields_repr
 from reconcile.transport.base import ProgressCallback, Transport
 from reconcile.transport.bounds import ByteCap, Cap
 from reconcile.transport.s3_errors import ENDPOINT_HINT, bucket_missing, translate
@@ -36,6 +37,8 @@ READ_TIMEOUT_ENV = "RECONCILE_S3_READ_TIMEOUT"
 
 @attrs.frozen(kw_only=True)
 class S3Location:
+    __repr__ = fields_repr
+
     bucket: str
     key: str
     url: str  # as given, credentials masked: what messages show

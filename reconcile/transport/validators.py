@@ -15,10 +15,13 @@ from pathlib import Path
 import attrs
 
 from reconcile.atomic_write import atomic_write_bytes
+from reconcile.reprs import fields_repr
 
 
 @attrs.frozen(kw_only=True)
 class Validators:
+    __repr__ = fields_repr
+
     etag: str | None = None
     last_modified: str | None = None
 
@@ -43,6 +46,8 @@ class Validators:
 
 @attrs.frozen(kw_only=True)
 class StoredCopy:
+    __repr__ = fields_repr
+
     url: str  # without credentials
     validators: Validators
     size: int

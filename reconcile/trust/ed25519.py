@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import attrs
 
 from reconcile.errors import VerificationError
+from reconcile.reprs import fields_repr
 from reconcile.trust.signers import Signer
 
 SCHEME = "ed25519"
@@ -33,6 +34,8 @@ TAMPER_HINT = (
 
 @attrs.frozen(kw_only=True)
 class Ed25519PublicKeyText:
+    __repr__ = fields_repr
+
     name: str
     raw: bytes  # 32 bytes
 
@@ -121,6 +124,8 @@ class Ed25519Verifier:
 
 @attrs.frozen(kw_only=True)
 class Ed25519SecretKey:
+    __repr__ = fields_repr
+
     name: str
     seed: bytes  # the 32-byte private seed
 

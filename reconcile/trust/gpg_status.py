@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 STATUS_PREFIX = "[GNUPG:] "
 
 # Statuses that report the outcome of one signature; each signature yields exactly one.
@@ -20,6 +22,8 @@ ERRSIG_NO_PUBKEY = "9"
 
 @attrs.frozen(kw_only=True)
 class StatusLine:
+    __repr__ = fields_repr
+
     keyword: str
     args: tuple[str, ...]
 
@@ -30,6 +34,8 @@ class StatusLine:
 
 @attrs.frozen(kw_only=True)
 class GpgStatus:
+    __repr__ = fields_repr
+
     lines: tuple[StatusLine, ...]
 
     def all(self, keyword: str) -> tuple[StatusLine, ...]:

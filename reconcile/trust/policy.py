@@ -16,6 +16,7 @@ from types import TracebackType
 import attrs
 
 from reconcile.errors import VerificationError
+from reconcile.reprs import fields_repr
 from reconcile.trust.clearsign import starts_clearsigned, unverified_text
 from reconcile.trust.signers import EnvelopeScheme, SignatureScheme, Signer, normalize_fingerprint
 
@@ -23,6 +24,8 @@ from reconcile.trust.signers import EnvelopeScheme, SignatureScheme, Signer, nor
 @attrs.frozen(kw_only=True)
 class TrustedKey:
     """A key the manifest declares, with the material its scheme verifies with."""
+
+    __repr__ = fields_repr
 
     name: str  # the manifest's [[key]] name
     scheme: str  # "gpg", "ed25519" or "sigstore"
@@ -39,6 +42,8 @@ class TrustedKey:
 class MirrorTrust:
     """Which keys count for one mirror and how many distinct ones must have signed."""
 
+    __repr__ = fields_repr
+
     keys: frozenset[str] | None = None  # key names; None: every declared key
     require: int = 1
 
@@ -48,6 +53,8 @@ class Opened:
     """Spack's signed metadata, opened: its payload, the envelope's signer if it counted, and
     why it did not otherwise. Not yet a decision: ``verify_statement`` makes it."""
 
+    __repr__ = fields_repr
+
     payload: bytes
     signers: tuple[Signer, ...]
     problems: tuple[str, ...]
@@ -55,6 +62,8 @@ class Opened:
 
 @attrs.frozen(kw_only=True)
 class Verified:
+    __repr__ = fields_repr
+
     payload: bytes  # the signed content, as the scheme extracted or checked it
     signers: tuple[Signer, ...]  # distinct, each by a key that counts for the mirror
 

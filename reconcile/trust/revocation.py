@@ -15,12 +15,15 @@ from collections.abc import Sequence
 import attrs
 
 from reconcile.manifest.model import Key
+from reconcile.reprs import fields_repr
 from reconcile.state.records import InstallRecord
 
 
 @attrs.frozen(kw_only=True)
 class GoneSigner:
     """An install whose only recorded signer no longer counts."""
+
+    __repr__ = fields_repr
 
     record: InstallRecord
     key: Key | None  # the revoked [[key]]; None: no [[key]] declares the signer any more

@@ -11,6 +11,7 @@ import attrs
 
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import Key
+from reconcile.reprs import fields_repr
 from reconcile.trust.gnupg import agent_session, run_gpg
 from reconcile.trust.signing_home import SigningHome, check_readable_home
 from reconcile.trust.verify import normalize_fingerprint
@@ -27,6 +28,8 @@ _ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
 @attrs.frozen(kw_only=True)
 class SigningKey:
     """A secret key in a GnuPG home, as ``gpg --list-secret-keys`` describes it."""
+
+    __repr__ = fields_repr
 
     fingerprint: str  # primary key, upper-case hex
     uids: tuple[str, ...]
@@ -48,6 +51,8 @@ class SigningKey:
 
 @attrs.frozen(kw_only=True)
 class FoundKey:
+    __repr__ = fields_repr
+
     home: SigningHome
     key: SigningKey
     manifest_name: str | None  # the [[key]] entry that pins it, when looked up by that name

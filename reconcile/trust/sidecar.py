@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
+from reconcile.reprs import fields_repr
 from reconcile.trust.statement import VERSION
 
 # Far above any real sidecar (a few signatures), far below a memory problem.
@@ -31,6 +32,8 @@ SUFFIX = ".reconcile-sig"
 
 @attrs.frozen(kw_only=True)
 class SidecarSignature:
+    __repr__ = fields_repr
+
     scheme: str  # "ed25519", "sigstore"
     # the scheme's text form (ed25519: "<key name>:<base64>"; sigstore: the bundle's JSON)
     signature: str
@@ -41,6 +44,8 @@ class SidecarSignature:
 
 @attrs.frozen(kw_only=True)
 class Sidecar:
+    __repr__ = fields_repr
+
     statement: str
     signatures: tuple[SidecarSignature, ...]
 

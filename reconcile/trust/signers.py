@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 
 def normalize_fingerprint(fingerprint: str) -> str:
     """``e4a1 c447 ...`` -> ``E4A1C447...`` (how fingerprints are compared everywhere)."""
@@ -22,6 +24,8 @@ def normalize_fingerprint(fingerprint: str) -> str:
 @attrs.frozen(kw_only=True)
 class Signer:
     """One valid signature, by a key the scheme was told to trust."""
+
+    __repr__ = fields_repr
 
     scheme: str  # "gpg"; later "ed25519", "sigstore"
     # gpg: the primary key's fingerprint (upper-case hex); ed25519: the key's name;

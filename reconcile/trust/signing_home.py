@@ -8,11 +8,14 @@ from pathlib import Path
 import attrs
 
 from reconcile.errors import ReconcileError
+from reconcile.reprs import fields_repr
 
 
 @attrs.frozen(kw_only=True)
 class SigningHome:
     """A GnuPG home that may hold signing keys."""
+
+    __repr__ = fields_repr
 
     path: Path  # absolute
     origin: str  # how it was chosen, for messages: "--home", "$GNUPGHOME", ...

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 
 import attrs
 
+from reconcile.reprs import fields_repr
+
 # The TUF repositories whose trusted roots the sigstore package embeds.
 INSTANCE_URLS: Mapping[str, str] = {
     "production": "https://tuf-repo-cdn.sigstore.dev",
@@ -25,6 +27,8 @@ INSTANCE_URLS: Mapping[str, str] = {
 
 @attrs.frozen(kw_only=True)
 class SigstoreKey:
+    __repr__ = fields_repr
+
     san: str | None  # the exact identity, or
     identity_glob: str | None  # a pattern (``reconcile.manifest.sigstore_fields``)
     issuer: str

@@ -27,6 +27,7 @@ from reconcile.errors import ReconcileError
 from reconcile.path_globs import IgnoreRules
 from reconcile.relocate.prefix_map import PrefixMap, ordered_prefix_map
 from reconcile.relocate.text import TextRelocator
+from reconcile.reprs import fields_repr
 from reconcile.views.contents import ViewContents, ViewSpec
 
 METADATA_FOLDER = ".spack"  # Spack's per-prefix metadata: never merged into a view
@@ -40,6 +41,8 @@ class ViewConflictError(ReconcileError):
 
 @attrs.frozen(kw_only=True)
 class _Entry:
+    __repr__ = fields_repr
+
     spec: ViewSpec
     source: Path  # the file, symlink or folder in the prefix
 
@@ -47,6 +50,8 @@ class _Entry:
 @attrs.define
 class _Merge:
     """Where every entry goes (view-relative path -> entry), folders to make, conflicts."""
+
+    __repr__ = fields_repr
 
     files: dict[str, _Entry] = attrs.Factory(dict)
     folders: dict[str, ViewSpec] = attrs.Factory(dict)

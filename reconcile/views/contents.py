@@ -10,11 +10,14 @@ from typing import Any
 import attrs
 
 from reconcile.manifest.model import ConflictPolicy, LinkKind
+from reconcile.reprs import fields_repr
 
 
 @attrs.frozen(kw_only=True)
 class ViewSpec:
     """One installed prefix in a view, and the folder of the view it is merged into."""
+
+    __repr__ = fields_repr
 
     hash: str
     name: str
@@ -31,6 +34,8 @@ class ViewSpec:
 class ViewContents:
     """Everything that decides a view's files: two equal contents build equal trees from
     the same prefixes."""
+
+    __repr__ = fields_repr
 
     link: LinkKind
     conflicts: ConflictPolicy

@@ -31,6 +31,7 @@ import attrs
 from reconcile import bounded_json, safe_fs
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import ConflictPolicy, LinkKind
+from reconcile.reprs import fields_repr
 from reconcile.views.contents import ViewContents, contents_to_dict, spec_from_dict
 
 GENERATIONS_SUFFIX = ".generations"
@@ -49,6 +50,8 @@ class ViewStateError(ReconcileError):
 
 @attrs.frozen(kw_only=True)
 class Generation:
+    __repr__ = fields_repr
+
     number: int
     created: str  # UTC, 2026-01-31T12:00:00Z
     fingerprint: str  # of the contents it was built from
@@ -60,6 +63,8 @@ class Generation:
 @attrs.frozen(kw_only=True)
 class ViewState:
     """What is on disk for one view."""
+
+    __repr__ = fields_repr
 
     path: str
     current: int | None  # the generation the symlink points at; None: no symlink

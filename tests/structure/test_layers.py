@@ -12,6 +12,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "errors",
         "userpath",
         "redact",
+        "reprs",
         "atomic_write",
         "hashing",
         "pause",

@@ -24,7 +24,7 @@ def _row(record: InstallRecord, status: str) -> dict[str, Any]:
         "mirror": record.mirror,
         "signer": record.signer,
         "installed_at": record.installed_at,
-        "size": sum(entry.size or 0 for entry in record.entries),
+        "size": sum(row[3] or 0 for row in record.entries.rows),  # (path, type, mode, size, ...)
         "present": Path(record.prefix).is_dir(),
     }
 

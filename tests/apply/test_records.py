@@ -601,7 +601,99 @@ def test_entries_in_the_key_order_records_are_written_in_are_checked_as_strictly
 @given(st.lists(record_entries(), max_size=8))
 def test_entries_unstructure_as_cattrs_unstructures_each(entries: list[RecordEntry]) -> None:
     each = [records.converter().unstructure(entry, RecordEntry) for entry in entries]
-    assert records._entry_dicts(tuple(entries)) == each
+    assert records._entry_dicts(records.RecordEntries(tuple(map(records._row_of, entries)))) == each
+
+
+odd_values = st.one_of(
+    json_values,
+    st.integers(-2, 0o10000),
+    st.sampled_from([".", "..", "/a", "a//b", "a/", "a/.", "a\n", "file", "dir", "symlink"]),
+    st.sampled_from(["f" * 64, "F" * 64, "f" * 63, "g" * 64]),
+)
+
+
+@st.composite
+def entry_items(draw: st.DrawFn) -> dict[str, Any]:
+    """An entry as a record holds it (keys sorted), often with one key dropped, added or
+    given an odd value."""
+    entry = draw(record_entries())
+    item: dict[str, Any] = records.converter().unstructure(entry, RecordEntry)
+    if entry.type == "file" and draw(st.booleans()):
+        item["mtime_ns"] = draw(st.integers(-1, 2**62))
+    if draw(st.booleans()):
+        key = draw(st.sampled_from([*records._ENTRY_FIELDS, "extra"]))
+        if draw(st.booleans()):
+            item.pop(key, None)
+        else:
+            item[key] = draw(odd_values)
+    return dict(sorted(item.items()))
+
+
+def assert_short_way_within_long_way(items: list[dict[str, Any]]) -> bool:
+    """Entries in the form reconcile writes are checked without building a RecordEntry:
+    whatever that accepts, RecordEntry's own checks accept too, as the same rows. True when
+    the long way accepts ``items``."""
+    short = records._written_rows(items)
+    try:
+        long = [records._checked_row(index, item) for index, item in enumerate(items)]
+    except (TypeError, ValueError):
+        assert short is None, items
+        return False
+    assert short in (None, long), items
+    return True
+
+
+@settings(max_examples=400, deadline=None)
+@given(entry_items())
+def test_the_short_way_accepts_only_what_the_long_way_does(item: dict[str, Any]) -> None:
+    assert_short_way_within_long_way([item])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(entry_items(), max_size=6))
+def test_the_short_way_accepts_only_what_the_long_way_does_for_many(
+    items: list[dict[str, Any]],
+) -> None:
+    assert_short_way_within_long_way(items)
+
+
+BAD_VALUES: dict[str, list[Any]] = {
+    "path": ["", "..", "/a", "a//b", "a/", "a/./b", "../x", "a/..", "a\x00b", "\x00/x", 1, None],
+    "type": ["other", "File", 1, None, "dir", "file", "symlink"],
+    "mode": [-1, 0o10000, True, "420", 1.0, None],
+    "size": [-1, True, "1", 1.5, None],
+    "sha256": ["F" * 64, "f" * 63, "f" * 65, "g" * 64, "f" * 64 + "\n", 1, None],
+    "target": [1, None, ["a"]],
+    "mtime_ns": [True, "1", 1.5, None],
+    "extra": [1],
+}
+
+
+def test_every_bad_value_of_a_written_entry_goes_the_long_way() -> None:
+    written = [
+        {"mode": 0o755, "path": "lib", "type": "dir"},
+        {"mode": 0o777, "path": "lib/a", "target": "b", "type": "symlink"},
+        {
+            "mode": 0o644,
+            "mtime_ns": 1,
+            "path": "lib/b",
+            "sha256": "f" * 64,
+            "size": 3,
+            "type": "file",
+        },
+    ]
+    refused = 0
+    assert records._written_rows(written) is not None
+    for number, good in enumerate(written):
+        for key, values in BAD_VALUES.items():
+            variants = [{k: v for k, v in good.items() if k != key}]
+            variants += [dict(sorted({**good, key: value}.items())) for value in values]
+            for variant in variants:  # alone, and among good entries before and after it
+                accepted = assert_short_way_within_long_way([variant])
+                among = [*written[:number], variant, *written[number + 1 :]]
+                assert assert_short_way_within_long_way(among) == accepted
+                refused += not accepted
+    assert refused >= 100
 
 
 @settings(max_examples=150, deadline=None)

@@ -11,7 +11,6 @@ import errno
 import os
 import stat
 import threading
-from collections.abc import Iterator
 
 import attrs
 
@@ -19,7 +18,7 @@ from reconcile.hashing import CHUNK, sha256_of_fd
 from reconcile.observe.findings import CheckMode, Finding
 from reconcile.observe.ignore import IgnoreRules
 from reconcile.reprs import fields_repr
-from reconcile.state.records import InstallRecord, RecordEntry
+from reconcile.state.records import EntryRow, InstallRecord, RecordEntry, record_entry
 
 
 @attrs.frozen(kw_only=True)
@@ -40,8 +39,14 @@ def _kind_of(mode: int) -> str:
     return "special file"
 
 
-def _walk(prefix: str) -> Iterator[tuple[str, os.stat_result | OSError]]:
-    """(relative path, lstat or the error reading it) of everything below ``prefix``."""
+def _lstat_tree(
+    prefix: str, top: os.stat_result
+) -> tuple[dict[str, os.stat_result], list[tuple[str, OSError]]]:
+    """The ``lstat`` of everything in ``prefix`` by relative path (the prefix itself as
+    ``.``), and what could not be read, in walk order: one ``scandir`` per folder and one
+    ``lstat`` per entry (``DirEntry.stat``), no link followed."""
+    seen = {".": top}
+    unreadable: list[tuple[str, OSError]] = []
     pending = [(prefix, "")]
     while pending:
         folder, relative_folder = pending.pop()
@@ -49,18 +54,19 @@ def _walk(prefix: str) -> Iterator[tuple[str, os.stat_result | OSError]]:
             with os.scandir(folder) as listing:
                 items = list(listing)
         except OSError as exc:
-            yield relative_folder.rstrip("/") or ".", exc
+            unreadable.append((relative_folder.rstrip("/") or ".", exc))
             continue
         for item in items:
-            relative = f"{relative_folder}{item.name}"
+            relative = relative_folder + item.name
             try:
                 st = item.stat(follow_symlinks=False)
             except OSError as exc:
-                yield relative, exc
+                unreadable.append((relative, exc))
                 continue
-            yield relative, st
+            seen[relative] = st
             if stat.S_ISDIR(st.st_mode):
                 pending.append((item.path, relative + "/"))
+    return seen, unreadable
 
 
 # Opened only as a regular file, never through a symlink, never blocking: a co-tenant may
@@ -171,13 +177,33 @@ def _compare_entry(
     return findings
 
 
+def _unchanged(row: EntryRow, st: os.stat_result, mode: CheckMode, gid: int | None) -> bool:
+    """True when ``_compare_entry`` would find nothing, decided from the ``lstat`` alone: a
+    folder, or (fast mode) a file with its recorded mtime, whose type, permission bits, size
+    and group are the recorded ones. Anything else (a symlink, whose target is read; a file
+    to hash) goes the long way. Most entries of a no-op plan end here, with no entry built."""
+    _, kind, permissions, size, _, _, mtime_ns = row
+    if gid is not None and st.st_gid != gid:
+        return False
+    if kind == "dir":
+        return st.st_mode == stat.S_IFDIR | permissions  # the type and every mode bit
+    return (
+        kind == "file"
+        and mode == "fast"
+        and st.st_mode == stat.S_IFREG | permissions
+        and st.st_size == size
+        and st.st_mtime_ns == mtime_ns  # never equal to None: no recorded mtime, hashed
+    )
+
+
 def compare_prefix(
     record: InstallRecord, *, mode: CheckMode, ignore: IgnoreRules
 ) -> PrefixComparison:
     """Every difference between ``record`` and its prefix on disk (read-only)."""
     prefix = record.prefix
-    gid = (record.permissions or {}).get("gid")
-    expected = record.entries_by_path()
+    found_gid = (record.permissions or {}).get("gid")
+    gid = found_gid if isinstance(found_gid, int) else None
+    expected = record.rows_by_path()
     findings: list[Finding] = []
     try:
         top = os.lstat(prefix)
@@ -206,43 +232,42 @@ def compare_prefix(
             ),
             checked=0,
         )
-    seen: dict[str, os.stat_result] = {".": top}
-    for relative, result in _walk(prefix):
-        if isinstance(result, OSError):
-            findings.append(
-                Finding(
-                    severity="error",
-                    kind="unreadable",
-                    path=f"{prefix}/{relative}",
-                    detail=f"cannot be read ({result.strerror or result}); "
-                    "what is below it was not checked",
-                )
+    seen, unreadable = _lstat_tree(prefix, top)
+    for relative, error in unreadable:
+        findings.append(
+            Finding(
+                severity="error",
+                kind="unreadable",
+                path=f"{prefix}/{relative}",
+                detail=f"cannot be read ({error.strerror or error}); "
+                "what is below it was not checked",
             )
-            continue
-        seen[relative] = result
+        )
+    ignores = ignore.ignores if ignore.patterns else None
     checked = 0
-    for relative, entry in expected.items():
-        if ignore.ignores(relative):
+    for relative, row in expected.items():
+        if ignores is not None and ignores(relative):
             continue
-        absolute = prefix if relative == "." else f"{prefix}/{relative}"
         st = seen.get(relative)
+        if st is not None:
+            checked += 1
+            if _unchanged(row, st, mode, gid):
+                continue
+        absolute = prefix if relative == "." else f"{prefix}/{relative}"
         if st is None:
             findings.append(
                 Finding(
                     severity="error",
                     kind="missing",
                     path=absolute,
-                    detail=f"the recorded {entry.type} is gone",
+                    detail=f"the recorded {row[1]} is gone",
                 )
             )
             continue
-        checked += 1
-        findings.extend(
-            _compare_entry(absolute, entry, st, mode, gid if isinstance(gid, int) else None)
-        )
+        findings.extend(_compare_entry(absolute, record_entry(row), st, mode, gid))
     added: list[str] = []
-    for relative in sorted(seen):
-        if relative in expected or ignore.ignores(relative):
+    for relative in sorted(seen.keys() - expected.keys()):
+        if ignores is not None and ignores(relative):
             continue
         if any(relative.startswith(f"{folder}/") for folder in added[-1:]):
             continue  # inside a folder already reported as added

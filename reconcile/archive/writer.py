@@ -236,21 +236,55 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
 
 def restore_directory_modes(prefix_dir: Path, directories: Iterable[DirectoryMode]) -> None:
     """Give the prefix's folders the archive's modes (masked by the umask) and mtimes,
-    innermost first, so that a read-only folder is closed only after its content is done."""
+    innermost first, so that a read-only folder is closed only after its content is done.
+
+    In reverse name order every folder comes after all of its subfolders (``a/b`` sorts
+    after ``a``), and a folder's subtree in one run, so the path to the current folder is
+    kept open (``_OpenPath``): each folder is opened once, not once per level below it."""
     umask = process_umask()
-    root_fd = os.open(prefix_dir, _FOLDER_FLAGS)
+    path = _OpenPath(os.open(prefix_dir, _FOLDER_FLAGS))
     try:
-        for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
-            fd = _open_below(root_fd, directory.parts)
+        for directory in sorted(directories, key=lambda d: d.parts, reverse=True):
+            kept = path.open(directory.parts[:MAX_OPEN_DEPTH])
+            # Deeper than MAX_OPEN_DEPTH: walked to from there, not kept open.
+            fd = _open_below(kept, directory.parts[MAX_OPEN_DEPTH:])
             try:
                 os.fchmod(fd, directory.mode & ~umask & 0o777)
                 if directory.mtime_ns is not None:
                     os.utime(fd, ns=(directory.mtime_ns, directory.mtime_ns))
             finally:
-                if fd != root_fd:
+                if fd != kept:
                     os.close(fd)
     finally:
-        os.close(root_fd)
+        path.close()
+
+
+class _OpenPath:
+    """The folders on the way to the one used last, kept open below a root descriptor."""
+
+    def __init__(self, root_fd: int) -> None:
+        self._parts: Parts = ()
+        self._fds = [root_fd]  # the descriptor of _parts[:i] at i
+
+    def open(self, parts: Parts) -> int:
+        kept = 0
+        for mine, theirs in zip(self._parts, parts, strict=False):
+            if mine != theirs:
+                break
+            kept += 1
+        for fd in self._fds[kept + 1 :]:
+            os.close(fd)
+        del self._fds[kept + 1 :]
+        self._parts = parts[:kept]
+        for part in parts[kept:]:
+            self._fds.append(os.open(part, _FOLDER_FLAGS, dir_fd=self._fds[-1]))
+            self._parts += (part,)
+        return self._fds[-1]
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
 
 
 def _open_below(root_fd: int, parts: Parts) -> int:

@@ -23,6 +23,7 @@ from hostile import (
 )
 
 from reconcile.archive.unpack import restore_directory_modes, unpack_package
+from reconcile.archive.writer import MAX_OPEN_DEPTH
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -210,3 +211,27 @@ def test_writer_never_follows_a_planted_symlink(tmp_path: Path) -> None:
         with pytest.raises(OSError):
             tree.write_file(("file-link",), io.BytesIO(b"pwned"), mode=0o644, mtime_ns=0)
     assert list(outside.iterdir()) == []
+
+
+def test_folder_modes_are_restored_at_every_depth_and_in_every_branch(tmp_path: Path) -> None:
+    """Modes are given innermost first along one kept-open path: a chain deeper than the
+    folders kept open, read-only folders above others, and sibling branches."""
+    chain = [f"{PREFIX}/deep" + "/d" * level for level in range(MAX_OPEN_DEPTH + 6)]
+    extra = [
+        Member(folder, "dir", mode=0o555 if i % 2 else 0o750) for i, folder in enumerate(chain)
+    ]
+    extra += [
+        Member(f"{PREFIX}/a", "dir", mode=0o500),
+        Member(f"{PREFIX}/a/b", "dir", mode=0o710),
+        Member(f"{PREFIX}/a/b/c", "dir", mode=0o555),
+        Member(f"{PREFIX}/a/b2", "dir", mode=0o700),
+        Member(f"{PREFIX}/a/b/c/file", data=b"x"),
+    ]
+    package = unpack_package(spack_tarball(tmp_path / "t.spack", extra), tmp_path / "s")
+    mask = os.umask(0)
+    os.umask(mask)
+    for member in extra:
+        if member.kind == "dir":
+            relative = member.name.removeprefix(PREFIX + "/")
+            found = stat.S_IMODE((package.prefix_dir / relative).stat().st_mode)
+            assert found == (member.mode or 0) & ~mask, relative

@@ -14,8 +14,9 @@ Destinations are ``ImportDestination``s: ``StoreDestination`` writes through a
 ``MirrorStore`` (folders and buckets address files by key). A registry (``oci://``) stores
 images rather than files: ``RegistryDestination`` receives the same ``BundleCheck`` (every
 spec with its verified document and tarball) and pushes one image per spec, in Spack's OCI
-format, then moves the index tag. Spack's OCI caches are unsigned, so the bundle's signatures
-are checked here, before the push, and do not travel into the registry.
+format, then moves the index tag. Spack's OCI caches are unsigned, so the bundle's GnuPG
+signatures are checked here, before the push, and do not travel into the registry; its
+sidecars do, each as the ``<name>-<version>-<hash>.reconcile-sig`` tag pushed after its image.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tomlkit.items import AoT
 from reconcile.buildcache.layout_v2 import BUILD_CACHE, INDEX
 from reconcile.buildcache.layout_v3 import LAYOUT_FOLDER, LAYOUT_JSON
 from reconcile.buildcache.manifest_v3 import BLOBS
-from reconcile.buildcache.writer_oci import push_package_oci, update_index_oci
+from reconcile.buildcache.writer_oci import push_package_oci, push_sidecar_oci, update_index_oci
 from reconcile.buildcache.writer_v2 import write_index_v2
 from reconcile.buildcache.writer_v3 import write_index_v3
 from reconcile.bundle.archive import scan_archive, unpack_archive
@@ -213,6 +214,9 @@ class RegistryDestination(ImportDestination):
                     "bundle lists",
                     hint="the unpacked copy changed during the import; import the bundle again",
                 )
+            if spec.sidecar is not None:  # verified with the bundle, tagged after its image
+                sidecar = root.joinpath(*spec.sidecar.split("/")).read_bytes()
+                push_sidecar_oci(self.transport, spec.node, sidecar)
         pushed_hashes = {spec.node.hash for spec in check.bundled}
         nodes = [entry.node for entry in check.index]
         update_index_oci(self.transport, self.url, nodes, in_buildcache=pushed_hashes)

@@ -275,3 +275,25 @@ def tag_digest(registry: Registry, repository: str, tag: str) -> str:
         timeout=10,
     )
     return str(answer.headers["Docker-Content-Digest"])
+
+
+def test_a_bundle_imported_into_a_registry_carries_its_sidecars(
+    tmp_path: Path,
+    registry: Registry,
+    published_v2: tuple[Path, str, str],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``bundle import BUNDLE.tar oci://...``: each verified sidecar is tagged after its
+    image, so the registry installs trusting only the ed25519 key."""
+    source, ed25519_entry, _ = published_v2
+    exporter = installer(tmp_path / "site", source, ed25519_entry)
+    bundle = tmp_path / "closure.tar"
+    assert run(exporter, "bundle", "export", "--out", str(bundle)) == 0, capsys.readouterr().err
+    url = registry.mirror_url("site/bundled")
+    assert run(exporter, "bundle", "import", str(bundle), url) == 0, capsys.readouterr().err
+    assert len(sidecar_tags(registry, "site/bundled")) == 3
+    capsys.readouterr()
+    consumer = installer(tmp_path / "consumer", url, ed25519_entry)
+    assert run(consumer, "apply", "--yes") == 0, capsys.readouterr().err
+    check_hello_works(tmp_path / "consumer" / "opt")
+    assert signers(tmp_path / "consumer" / "opt") == {"ed25519:site"}

@@ -11,8 +11,6 @@ import attrs
 
 from reconcile.apply.events import Reporter
 from reconcile.buildcache.pinned_keys import ed25519_trusted_key
-from reconcile.buildcache.sigstore_keys import sigstore_statement_signer
-from reconcile.cache.store import BlobCache
 from reconcile.errors import ApplyError, ReconcileError
 from reconcile.manifest.model import ManifestFile
 from reconcile.plan.model import Plan
@@ -22,6 +20,7 @@ from reconcile.trust.policy import TrustPolicy
 from reconcile.trust.signers import StatementSigner
 
 if TYPE_CHECKING:  # the signer is imported by a run that publishes, not by every apply
+    from reconcile.cache.store import BlobCache
     from reconcile.trust.sign import GpgSigner
 
 # Gives the signer for a key fingerprint (from the signing keystore) when publishing.
@@ -128,6 +127,8 @@ class RunContext:
             key = keys[name]
             if key.kind == "sigstore":
                 if name not in self.sigstore_signers:
+                    from reconcile.buildcache.sigstore_keys import sigstore_statement_signer
+
                     self.sigstore_signers[name] = sigstore_statement_signer(self.manifest_file, key)
                 signers.append(self.sigstore_signers[name])
                 continue

@@ -15,10 +15,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconcile.apply.swap import finish_swaps, trash_dir
 from reconcile.cache.layout import blob_folders
-from reconcile.cache.store import BlobCache
 from reconcile.errors import ReconcileError
 from reconcile.manifest.model import ManifestFile
 from reconcile.safe_fs import folder_at
@@ -31,6 +31,9 @@ from reconcile.state.leftovers import (
 )
 from reconcile.state.lock import install_root_lock, state_dir
 from reconcile.state.records import records_dir
+
+if TYPE_CHECKING:
+    from reconcile.cache.store import BlobCache
 
 
 def _ended(name: str, *, untagged_ended: bool) -> bool:

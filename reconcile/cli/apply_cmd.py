@@ -21,7 +21,6 @@ from reconcile.apply.events import Reporter, SilentReporter
 from reconcile.apply.leftovers import clear_leftovers_when_idle
 from reconcile.buildcache.pinned_keys import trust_policy
 from reconcile.cache.open import open_blob_cache
-from reconcile.cache.store import BlobCache
 from reconcile.cli.commands import EXIT_OK, confirm
 from reconcile.cli.render import human_bytes, render_plan, unknown_relocation_note
 from reconcile.engine import lock_use, observe_and_plan
@@ -35,6 +34,7 @@ from reconcile.state.records import records_dir
 from reconcile.transport.registry import TransportPool, endpoints_of
 
 if TYPE_CHECKING:
+    from reconcile.cache.store import BlobCache
     from reconcile.trust.policy import TrustPolicy
 
 # how many times apply plans again after waiting for another apply's lock

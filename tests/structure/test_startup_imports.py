@@ -66,8 +66,6 @@ NEVER_FOR_A_LOCAL_PLAN = (
 APPLY_ALSO_USES = (
     "reconcile.apply",
     "getpass",  # it takes the lock, which names its user
-    "reconcile.trust.sigstore_key",  # its context names the sigstore key it signs with, if any
-    "reconcile.cache.store",  # and the blob cache's type
 )
 # A no-op apply plans, finds nothing to do, sweeps leftovers under the lock, and stops: the
 # executor, archives, relocation and the progress display are for when there is work.

@@ -657,6 +657,26 @@ def test_the_short_way_accepts_only_what_the_long_way_does_for_many(
     assert_short_way_within_long_way(items)
 
 
+path_lists = st.lists(
+    st.lists(
+        st.sampled_from(["", ".", "..", "...", "a", "b.c", ".a", "a.", "\n"]),
+        min_size=1,
+        max_size=4,
+    ).map("/".join),
+    max_size=5,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(path_lists)
+def test_paths_checked_all_at_once_as_one_by_one(paths: list[str]) -> None:
+    """Joined by NUL, a list of paths fails the check exactly when one of them would alone
+    (an empty list too: the long way then looks at each)."""
+    paths = [path for path in paths if path != "."]  # the prefix itself is set aside first
+    one_by_one = any(records._NOT_NORMALISED.search(path) for path in paths)
+    assert records._any_not_normalised("\0".join(paths)) == (one_by_one or not paths)
+
+
 BAD_VALUES: dict[str, list[Any]] = {
     "path": ["", "..", "/a", "a//b", "a/", "a/./b", "../x", "a/..", "a\x00b", "\x00/x", 1, None],
     "type": ["other", "File", 1, None, "dir", "file", "symlink"],

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,7 +170,10 @@ class Folder:
         a temporary file in this folder (named ``temp`` when given), fsynced, given
         ``mode``, then renamed. ``durable=False`` skips both fsyncs, for bookkeeping whose
         loss in a crash costs nothing (readers still see the old file or the new one)."""
-        temp = temp or f".{self._name(name)}.{secrets.token_hex(8)}.tmp"
+        if not temp:
+            import secrets  # only for writing: a read-only run need not import it (and hmac)
+
+            temp = f".{self._name(name)}.{secrets.token_hex(8)}.tmp"
         stream = self.open_new(temp)
         try:
             with stream:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import secrets
 from pathlib import Path
 
 import attrs
@@ -64,6 +63,8 @@ def this_boot() -> str:
 
 
 def _tag() -> str:
+    import secrets  # only to write: a read-only run need not import it (and hmac)
+
     return f"{this_host()}-{this_boot()}-{os.getpid()}-{secrets.token_hex(4)}"
 
 

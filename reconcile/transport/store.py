@@ -19,7 +19,6 @@ import fcntl
 import hashlib
 import os
 import posixpath
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -171,6 +170,8 @@ class LocalMirrorStore(MirrorStore):
         """A symlink made under a temporary name, then renamed over whatever was there."""
         link_source(key, target)
         name = self.local_path(key).name
+        import secrets  # only to write: a read-only run need not import it (and hmac)
+
         with self._folder(key) as folder:
             while True:
                 temp = f".{name}.{secrets.token_hex(4)}.tmp"

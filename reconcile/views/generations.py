@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import stat
 from pathlib import Path
 from typing import Any, get_args
@@ -245,6 +244,8 @@ def write_metadata(folder: safe_fs.Folder, generation: Generation) -> None:
 def switch(view_path: Path, number: int) -> None:
     """Point the view's symlink at generation ``number`` in one rename."""
     read_pointer(view_path)  # refuses to replace anything reconcile did not make
+    import secrets  # only to switch: reading a view's state need not import it
+
     with safe_fs.folder_at(view_path.parent, view_path.parent, create=False) as folder:
         temporary = f".{view_path.name}.{secrets.token_hex(8)}.tmp"
         folder.symlink(link_target(view_path, number), temporary)

@@ -53,6 +53,8 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "reconcile.trust.ed25519",
     "reconcile.trust.sigstore_key",
     "reconcile.cache.store",  # the quickstart declares no [[cache]] root
+    "secrets",  # temporary names are drawn only to write
+    "hmac",
     # the quickstart's mirror is layout 2: other layouts' readers wait for a mirror in them
     "reconcile.buildcache.layout_v3",
     "reconcile.buildcache.layout_oci",

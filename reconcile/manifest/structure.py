@@ -10,7 +10,6 @@ with the attribute or index it happened at. ``findings`` turns that tree of exce
 from __future__ import annotations
 
 import datetime
-import difflib
 import functools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -735,6 +734,8 @@ def _register_unstructure(converter: cattrs.Converter) -> None:
 
 def _unknown_key(cls: type, name: str, path: KeyPath) -> Finding:
     known = toml_keys(cls)
+    import difflib  # only for a problem
+
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(known)}"
     return Finding(

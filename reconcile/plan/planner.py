@@ -7,7 +7,6 @@ loop (``reconcile.engine``) fetches those and calls it again. It never does I/O.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Generator, Iterable, Mapping
 from typing import NoReturn
 
@@ -508,6 +507,8 @@ class _Planner:
             {e.node.name for m in mirrors for e in m.index.values() if not e.node.is_external}
         )
         if offered:
+            import difflib  # only for a selector nothing matches
+
             close = difflib.get_close_matches(selector.name or "", offered, n=3, cutoff=0.6)
             if close and selector.name not in close:
                 text += "\n    did you mean " + " or ".join(f"'{n}'" for n in close) + "?"

@@ -55,6 +55,7 @@ NEVER_FOR_A_LOCAL_PLAN = (
     "reconcile.cache.store",  # the quickstart declares no [[cache]] root
     "secrets",  # temporary names are drawn only to write
     "hmac",
+    "difflib",  # "did you mean" is for a problem
     # the quickstart's mirror is layout 2: other layouts' readers wait for a mirror in them
     "reconcile.buildcache.layout_v3",
     "reconcile.buildcache.layout_oci",

@@ -122,26 +122,18 @@ def plan_publishing(
                     if not missing:
                         noops[resource] = NoOp(resource=resource, reason=reason)
                         continue
-                    gpg_missing = gpg_key if gpg_key in missing else None
-                    actions[(entry.mirror, dag_hash)] = ResignAction(
-                        hash=dag_hash,
-                        name=item.node.name,
-                        version=item.node.version,
-                        mirror=entry.mirror,
-                        mirror_url=mask_credentials(view.url),
-                        layout=view.layout,
-                        keys=missing,
-                        reason=resign_reason(
-                            entry.mirror,
-                            f"publish[{number}] signs with",
-                            missing,
-                            gpg_missing,
-                            have,
-                            identities,
-                        ),
-                        spec=dict(listed.node.raw),
-                        key=gpg_missing,
-                        fingerprint=fingerprints.get(gpg_missing) if gpg_missing else None,
+                    actions[(entry.mirror, dag_hash)] = resign_action(
+                        entry.mirror,
+                        view,
+                        dag_hash,
+                        item.node,
+                        dict(listed.node.raw),
+                        missing=missing,
+                        gpg_key=gpg_key,
+                        have=have,
+                        identities=identities,
+                        fingerprints=fingerprints,
+                        who=f"publish[{number}] signs with",
                     )
                     continue
                 too_short = _too_short(entry, number, item, buildpath)
@@ -175,6 +167,38 @@ def plan_publishing(
         errors=tuple(errors),
         need_sidecars=frozenset(need),
         fingerprints=observed,
+    )
+
+
+def resign_action(
+    mirror: str,
+    view: MirrorView,
+    dag_hash: str,
+    node: SpecNode,
+    spec: dict[str, object],
+    *,
+    missing: tuple[str, ...],
+    gpg_key: str | None,
+    have: frozenset[str],
+    identities: Mapping[str, str],
+    fingerprints: Mapping[str, str],
+    who: str,
+) -> ResignAction:
+    """The resign of a spec ``mirror`` holds that the keys in ``missing`` have not signed
+    (the gpg key among them clear-signs its metadata again), for [[publish]] and sync alike."""
+    gpg_missing = gpg_key if gpg_key in missing else None
+    return ResignAction(
+        hash=dag_hash,
+        name=node.name,
+        version=node.version,
+        mirror=mirror,
+        mirror_url=mask_credentials(view.url),
+        layout=view.layout,
+        keys=missing,
+        reason=resign_reason(mirror, who, missing, gpg_missing, have, identities),
+        spec=spec,
+        key=gpg_missing,
+        fingerprint=fingerprints.get(gpg_missing) if gpg_missing else None,
     )
 
 

@@ -15,7 +15,7 @@ from reconcile.manifest.model import Manifest, Mirror
 from reconcile.observe.facts import MirrorView
 from reconcile.observe.sidecars import sidecar_fact_key
 from reconcile.plan.model import NoOp, ResignAction, SyncAction
-from reconcile.plan.publishing import resign_reason
+from reconcile.plan.publishing import resign_action
 from reconcile.redact import mask_credentials
 from reconcile.reprs import fields_repr
 from reconcile.spack.selector import parse_selector
@@ -129,26 +129,18 @@ def plan_sync(
                     if not missing:
                         noops.append(NoOp(resource=resource, reason=reason))
                         continue
-                    gpg_missing = gpg_key if gpg_key in missing else None
-                    resignings[(target.name, dag_hash)] = ResignAction(
-                        hash=dag_hash,
-                        name=node.name,
-                        version=node.version,
-                        mirror=target.name,
-                        mirror_url=mask_credentials(view.url),
-                        layout=view.layout,
-                        keys=missing,
-                        reason=resign_reason(
-                            target.name,
-                            f"the sign_with of mirror '{target.name}' names",
-                            missing,
-                            gpg_missing,
-                            have,
-                            identities,
-                        ),
-                        spec=dict(listed.node.raw),
-                        key=gpg_missing,
-                        fingerprint=fingerprints.get(gpg_missing) if gpg_missing else None,
+                    resignings[(target.name, dag_hash)] = resign_action(
+                        target.name,
+                        view,
+                        dag_hash,
+                        node,
+                        dict(listed.node.raw),
+                        missing=missing,
+                        gpg_key=gpg_key,
+                        have=have,
+                        identities=identities,
+                        fingerprints=fingerprints,
+                        who=f"the sign_with of mirror '{target.name}' names",
                     )
                     continue
                 found_in = origin.get(dag_hash)
